@@ -1,0 +1,40 @@
+"""lumiaudit: audit online against offline event counts per run.
+
+Nothing heavy is imported here: ``import lumiaudit`` and ``lumiaudit --version`` stay fast.
+The public functions are loaded on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from lumiaudit._version import __version__
+
+#: public name -> module that defines it
+_LAZY = {
+    "Audit": "lumiaudit.audit",
+    "audit": "lumiaudit.audit",
+    "read_online": "lumiaudit.online",
+    "count_events": "lumiaudit.offline",
+    "compare": "lumiaudit.compare",
+    "flag_outliers": "lumiaudit.stats",
+    "explain_runs": "lumiaudit.explain",
+    "run_report": "lumiaudit.report",
+    "LumiauditError": "lumiaudit.errors",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lumiaudit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -1,0 +1,69 @@
+"""Shared plumbing for the CLI commands: error mapping, logging, progress, output."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from lumiaudit.errors import LumiauditError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Exit code for usage and input errors (click also uses 2 for usage errors).
+EXIT_INPUT = 2
+
+
+class InputError(click.ClickException):
+    """A one-line error with exit code 2 and no traceback."""
+
+    exit_code = EXIT_INPUT
+
+    def format_message(self) -> str:
+        return " ".join(str(self.message).split("\n"))
+
+
+def handle_errors(func: F) -> F:
+    """Turn library errors and OS errors into one-line messages with exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except LumiauditError as exc:
+            raise InputError(str(exc)) from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            raise InputError(f"{where}{exc.strerror or exc}") from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def configure_logging(*, verbose: int = 0, quiet: bool = False) -> None:
+    """Log to stderr; WARNING by default, INFO with -v, DEBUG with -vv."""
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="lumiaudit: %(levelname)s: %(message)s"
+    )
+    logging.getLogger("lumiaudit").setLevel(level)
+
+
+def progress_default() -> bool:
+    """Progress bars are on by default when stderr is a terminal."""
+    return sys.stderr.isatty()
+
+
+progress_option = click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar on stderr (default: when stderr is a terminal).",
+)

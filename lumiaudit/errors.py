@@ -1,0 +1,83 @@
+"""lumiaudit's exceptions and warnings.
+
+Every error lumiaudit raises for bad input derives from :class:`LumiauditError` and from the
+matching builtin, so ``except ValueError`` keeps working. Messages say what is wrong, where
+(file and line, or file and cause) and what to do. Audit *findings* (a short run, a broken file)
+are never exceptions: they are rows in the result tables.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+
+__all__ = [
+    "ConfigError",
+    "ElogParseError",
+    "InputNotFoundError",
+    "LumiauditError",
+    "LumiauditWarning",
+    "OnlineFormatError",
+    "OutputError",
+    "ParameterError",
+    "ReportError",
+]
+
+
+class LumiauditError(Exception):
+    """Base class of lumiaudit's errors. ``str(err)`` is one line, fit for a terminal."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | PathLike[str] | None = None,
+        line: int | str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.hint = hint
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = self.path if self.line is None else f"{self.path}:{self.line}"
+            where += ": "
+        text = f"{where}{self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return " ".join(text.split("\n"))
+
+
+class InputNotFoundError(LumiauditError, FileNotFoundError):
+    """An input path, glob or URL matched nothing."""
+
+
+class ElogParseError(LumiauditError, ValueError):
+    """A logbook or export could not be parsed (raised in strict mode or for fatal problems)."""
+
+
+class OnlineFormatError(LumiauditError, ValueError):
+    """No reader recognised an online source (the message lists the formats tried)."""
+
+
+class ConfigError(LumiauditError, ValueError):
+    """A mapping, nightly configuration or waivers file is invalid."""
+
+
+class ParameterError(LumiauditError, ValueError):
+    """A parameter (CLI option, notebook parameter, API argument) has a bad value."""
+
+
+class OutputError(LumiauditError, OSError):
+    """An output could not be written (permissions, disk full, ...)."""
+
+
+class ReportError(LumiauditError, RuntimeError):
+    """A report notebook failed; the partially executed notebook is kept."""
+
+
+class LumiauditWarning(UserWarning):
+    """Something was skipped or assumed; the audit went on."""
