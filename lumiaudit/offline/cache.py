@@ -1,0 +1,424 @@
+"""Persistent per-file count cache (SQLite), so that a nightly rerun reads only new files.
+
+A cached result is reused only when the file looks exactly as it did when it was counted:
+same path, size, modification time (ns) and inode, counted with the same tree name and
+mode, by the same version of the record type. Anything else is a miss and the file is read
+again.
+
+Safety
+------
+- The database runs in WAL mode; every :meth:`CountCache.store` is one transaction. A process
+  killed with ``kill -9`` in the middle of storing leaves the previous state; concurrent runs
+  wait for each other's write lock (``busy_timeout``) instead of failing or corrupting.
+- A cache file that is not a SQLite database, or whose integrity check fails, is renamed to
+  ``<name>.corrupt-<UTC time>`` and a new one is built; a :class:`LumiauditWarning` says so.
+- Records are stored as pickles together with a version string of their type (its qualified
+  name and field names). A cache written by another version of lumiaudit is ignored, not
+  misread. As with any pickle, only use cache files you (or your production) wrote.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import pickle
+import sqlite3
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from lumiaudit.errors import LumiauditWarning, OutputError
+
+__all__ = ["CACHE_SCHEMA", "CountCache", "FileKey", "file_key"]
+
+log = logging.getLogger(__name__)
+
+#: Layout version of the cache database; a different layout is rebuilt.
+CACHE_SCHEMA = 1
+
+#: Seconds a writer waits for another process's transaction before giving up.
+BUSY_TIMEOUT_S = 60.0
+
+#: Paths per SQL query in lookup_many (SQLite's host-parameter limit is 32766 nowadays).
+_BATCH = 500
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    path TEXT NOT NULL,
+    tree TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    record_version TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    stored_at REAL NOT NULL,
+    PRIMARY KEY (path, tree, mode)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class FileKey:
+    """What identifies one version of a local file: path, size, mtime (ns) and inode."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+def file_key(path: str | os.PathLike[str]) -> FileKey | None:
+    """Stat ``path`` and return its cache key, or ``None`` for URLs and unstattable files.
+
+    Symlinks are followed: the key describes the file whose bytes are read.
+
+    Examples
+    --------
+    >>> file_key("root://host//data/f.root") is None
+    True
+    """
+    text = os.fspath(path)
+    if "://" in text and not text.startswith("file://"):
+        return None
+    local = text.removeprefix("file://")
+    try:
+        st = Path(local).stat()
+    except OSError:
+        return None
+    return FileKey(text, st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def record_version(cls: type) -> str:
+    """A short version string of a record type: its name and (for dataclasses) its fields."""
+    fields = ""
+    if dataclasses.is_dataclass(cls):
+        fields = ",".join(f"{f.name}:{f.type}" for f in dataclasses.fields(cls))
+    schema = getattr(cls, "SCHEMA_VERSION", "")
+    text = f"{cls.__module__}.{cls.__qualname__}|{schema}|{fields}"
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+class CountCache:
+    """Per-file results keyed by path, size, mtime, inode, tree name and counting mode.
+
+    Open with :meth:`CountCache.open`, preferably as a context manager.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> with CountCache.open(tmp / "counts.sqlite") as cache:
+    ...     key = FileKey(str(tmp / "a.root"), size=10, mtime_ns=1, inode=2)
+    ...     cache.store(["record"], tree="tree", mode="fast", keys=[key])
+    ...     cache.lookup(key.path, size=10, mtime_ns=1, inode=2, tree="tree", mode="fast")
+    1
+    'record'
+    """
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = connection
+
+    # -- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> CountCache:
+        """Open (or create) the cache database at ``path``.
+
+        A file that is not a usable cache is moved aside and rebuilt, with a
+        :class:`~lumiaudit.errors.LumiauditWarning`.
+
+        Parameters
+        ----------
+        path
+            The SQLite file. Parent directories are created.
+
+        Returns
+        -------
+        CountCache
+
+        Raises
+        ------
+        OutputError
+            If the file cannot be created or opened (permissions, missing disk).
+        """
+        target = Path(path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the cache directory: {exc}", path=target) from exc
+        try:
+            return cls(target, _connect(target))
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and not _looks_corrupt(exc):
+                raise OutputError(f"cannot open the count cache: {exc}", path=target) from exc
+            aside = _move_aside(target)
+            message = (
+                f"{target}: count cache unusable ({exc}); moved to {aside.name} "
+                "and rebuilt: every file is counted again"
+            )
+            log.warning(message)
+            warnings.warn(message, LumiauditWarning, stacklevel=2)
+            try:
+                return cls(target, _connect(target))
+            except sqlite3.Error as exc2:
+                raise OutputError(f"cannot rebuild the count cache: {exc2}", path=target) from exc2
+
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> CountCache:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "open" if self._db is not None else "closed"
+        return f"CountCache({str(self.path)!r}, {state})"
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise ValueError(f"{self.path}: the count cache is closed")
+        return self._db
+
+    # -- reading -----------------------------------------------------------------------
+
+    def lookup(
+        self,
+        path: str,
+        *,
+        size: int,
+        mtime_ns: int,
+        inode: int,
+        tree: str,
+        mode: str,
+    ) -> Any:
+        """Return the cached record of this version of ``path``, or ``None``.
+
+        Parameters
+        ----------
+        path
+            The file as it is counted.
+        size, mtime_ns, inode
+            What ``os.stat`` says now (see :func:`file_key`). Any difference is a miss.
+        tree, mode
+            The event tree name and counting mode of the wanted result.
+
+        Returns
+        -------
+        FileRecord or None
+        """
+        found = self.lookup_many([FileKey(path, size, mtime_ns, inode)], tree=tree, mode=mode)
+        return found[0]
+
+    def lookup_many(self, keys: Iterable[FileKey | None], *, tree: str, mode: str) -> list[Any]:
+        """Look up many files at once (one query per few hundred paths).
+
+        Parameters
+        ----------
+        keys
+            One :class:`FileKey` per file (``None`` for a file without key: always a miss).
+        tree, mode
+            The event tree name and counting mode of the wanted results.
+
+        Returns
+        -------
+        list
+            The cached record or ``None`` per key, in the order of ``keys``.
+        """
+        keys = list(keys)
+        out: list[Any] = [None] * len(keys)
+        wanted: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            if key is not None:
+                wanted.setdefault(key.path, []).append(i)
+        paths = list(wanted)
+        for start in range(0, len(paths), _BATCH):
+            batch = paths[start : start + _BATCH]
+            marks = ",".join("?" * len(batch))
+            rows = self.db.execute(
+                "SELECT path, size, mtime_ns, inode, record_version, payload FROM records "
+                f"WHERE tree = ? AND mode = ? AND path IN ({marks})",
+                (tree, mode, *batch),
+            ).fetchall()
+            for path, size, mtime_ns, inode, version, payload in rows:
+                for i in wanted[path]:
+                    key = keys[i]
+                    assert key is not None
+                    if (key.size, key.mtime_ns, key.inode) != (size, mtime_ns, inode):
+                        continue
+                    record = _load(payload, version, path=path)
+                    if record is not None:
+                        out[i] = record
+        return out
+
+    def __len__(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+
+    # -- writing -----------------------------------------------------------------------
+
+    def store(
+        self,
+        records: Iterable[Any],
+        *,
+        tree: str,
+        mode: str,
+        keys: Sequence[FileKey | None] | None = None,
+    ) -> int:
+        """Store records in one transaction and return how many were stored.
+
+        Parameters
+        ----------
+        records
+            Per-file results (picklable; their ``path`` attribute names the file).
+        tree, mode
+            The tree name and mode they were counted with.
+        keys
+            The :class:`FileKey` of each record's file as it was stat'ed *before* it was
+            read (so a file changed while being read is recounted next time). By default
+            each record's ``path`` is stat'ed now. Records without a key (URLs, vanished
+            files) are not stored.
+
+        Returns
+        -------
+        int
+            Number of records stored.
+        """
+        records = list(records)
+        if keys is None:
+            keys = [file_key(_record_path(r)) for r in records]
+        elif len(keys) != len(records):
+            raise ValueError(f"{len(keys)} keys for {len(records)} records")
+        now = time.time()
+        rows = []
+        for record, key in zip(records, keys, strict=True):
+            if key is None:
+                continue
+            payload = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+            version = record_version(type(record))
+            rows.append(
+                (key.path, tree, mode, key.size, key.mtime_ns, key.inode, version, payload, now)
+            )
+        if not rows:
+            return 0
+        with self._transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        return len(rows)
+
+    def forget(self, paths: Iterable[str]) -> None:
+        """Drop the cached results of ``paths`` (all trees and modes)."""
+        with self._transaction() as db:
+            db.executemany("DELETE FROM records WHERE path = ?", [(p,) for p in paths])
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.db)
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        # IMMEDIATE takes the write lock now (waiting up to busy_timeout) so two writers
+        # never deadlock upgrading read locks.
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            with suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+
+
+def _record_path(record: Any) -> str:
+    path = getattr(record, "path", None)
+    if path is None:
+        raise ValueError(f"cannot cache {type(record).__name__} without a 'path' attribute")
+    return str(path)
+
+
+def _load(payload: bytes, version: str, *, path: str) -> Any:
+    try:
+        record = pickle.loads(payload)  # the user's own cache file (see module doc)
+    except Exception as exc:  # a record written by another version: count again
+        log.debug("%s: cached record unreadable (%s); counting again", path, exc)
+        return None
+    if record_version(type(record)) != version:
+        log.debug("%s: cached record of another version; counting again", path)
+        return None
+    return record
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.info("%s: journal_mode is %s (WAL unavailable on this file system)", path, mode)
+        # NORMAL is durable against process crashes in WAL mode; only a power cut can lose
+        # the last transactions, never corrupt the database.
+        db.execute("PRAGMA synchronous = NORMAL")
+        check = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+        _ensure_schema(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _ensure_schema(db: sqlite3.Connection) -> None:
+    with _Transaction(db):
+        for statement in _DDL.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row is None:
+            db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(CACHE_SCHEMA),))
+        elif row[0] != str(CACHE_SCHEMA):
+            log.info("count cache layout %s != %s: cleared", row[0], CACHE_SCHEMA)
+            db.execute("DELETE FROM records")
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(CACHE_SCHEMA),))
+
+
+def _looks_corrupt(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return any(
+        s in text for s in ("not a database", "malformed", "corrupt", "integrity", "file is not")
+    )
+
+
+def _move_aside(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}-{os.getpid()}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(f"{path}{suffix}")
+        if src.exists():
+            with suppress(FileNotFoundError):
+                src.replace(Path(f"{aside}{suffix}"))
+    return aside
