@@ -1,0 +1,197 @@
+"""``lumiaudit audit``: compare online and offline counts per run and write the audit directory."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lumiaudit.cli._common import handle_errors, progress_default, progress_option
+
+#: exit code when --fail-on-flagged and a run is flagged
+EXIT_FLAGGED = 1
+
+
+def run_audit_command(
+    *,
+    online: tuple[str, ...],
+    offline: tuple[str, ...],
+    out: Path,
+    fail_on_flagged: bool,
+    junit: Path | None = None,
+    plots: bool = True,
+    formats: tuple[str, ...] = ("png", "svg", "pdf"),
+    progress: bool | None = None,
+    **options: Any,
+) -> None:
+    """Shared body of ``audit`` and ``demo``: audit, write, print the summary, exit."""
+    import lumiaudit
+
+    result = lumiaudit.audit(
+        online=list(online),
+        offline=list(offline),
+        progress=progress_default() if progress is None else progress,
+        **options,
+    )
+    result.write(out, plots=plots, formats=formats, junit=junit)
+    echo_summary(result, out)
+    flagged = result.flagged
+    if "waived" in flagged.columns:
+        flagged = flagged[~flagged["waived"].fillna(False).astype(bool)]
+    if fail_on_flagged and len(flagged):
+        sys.exit(EXIT_FLAGGED)
+
+
+def echo_summary(result: Any, out: Path) -> None:
+    """Print paths on stdout and a readable summary on stderr."""
+    t = result.summary.get("totals", {})
+    click.echo(str(out))
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(result.summary.get("status_counts", {}).items()))
+    click.echo(
+        f"lumiaudit: {t.get('runs')} runs ({statuses}); {t.get('runs_flagged')} flagged; "
+        f"{t.get('files')} files, {t.get('files_bad')} not readable",
+        err=True,
+    )
+    for row in result.flagged.itertuples():
+        online = "n/a" if _missing(row.n_online) else f"{int(row.n_online):,}"
+        offline = "n/a" if _missing(row.n_offline) else f"{int(row.n_offline):,}"
+        click.echo(
+            f"  flagged: e{_int(row.experiment)} r{_int(row.run)} {row.status}: online {online}, "
+            f"offline {offline}; {row.reasons}",
+            err=True,
+        )
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
+def _int(value: Any) -> str:
+    return "?" if _missing(value) else str(int(value))
+
+
+def audit_options(func: Any) -> Any:
+    """Options shared by ``audit``, ``demo`` and ``report``."""
+    opts = [
+        click.option("--tree", default="tree", show_default=True, help="Name of the event tree."),
+        click.option(
+            "--mode",
+            type=click.Choice(["auto", "fast", "deep"]),
+            default="auto",
+            show_default=True,
+            help="fast: entries only; deep: also FileMetaData, run split and error flags; "
+            "auto: deep where it is needed.",
+        ),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Local workers."),
+        click.option("--scheduler", default=None, help="Dask scheduler address (count on a cluster)."),
+        click.option(
+            "--cache",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="SQLite count cache: reruns read only new or changed files.",
+        ),
+        click.option(
+            "--policy",
+            type=click.Choice(["latest", "first", "max", "error"]),
+            default="latest",
+            show_default=True,
+            help="Which online entry wins when several name the same run.",
+        ),
+        click.option(
+            "--mask",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="Run list (JSON or CSV): audit only these runs.",
+        ),
+        click.option(
+            "--waivers",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="Waivers file (TOML or CSV): waived runs do not fail --fail-on-flagged.",
+        ),
+        click.option("--experiment", type=int, default=None, help="Audit only this experiment."),
+        click.option(
+            "--runs",
+            "run_range",
+            type=(int, int),
+            default=None,
+            metavar="FIRST LAST",
+            help="Audit only runs FIRST..LAST.",
+        ),
+        click.option("--include-skims", is_flag=True, help="Count skim files too (they are subsets)."),
+        click.option("--strict", is_flag=True, help="Any problem in the online input is fatal (exit 2)."),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0.1),
+            default=None,
+            help="Seconds before one file is given up as io_error.",
+        ),
+        progress_option,
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+@click.command(name="audit")
+@click.option(
+    "--online",
+    "online",
+    multiple=True,
+    required=True,
+    help="Online source (ELOG logbook dir/file/export, run DB JSON, DAQ catalogue, CSV). Repeatable.",
+)
+@click.option(
+    "--offline",
+    "offline",
+    multiple=True,
+    required=True,
+    help="Offline ROOT files, directories, globs, list files or URLs. Repeatable.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output directory (replaced atomically when complete).",
+)
+@click.option("--fail-on-flagged", is_flag=True, help="Exit 1 when a run is flagged (and not waived).")
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write JUnit XML: one testcase per run, failures for flagged runs.",
+)
+@click.option("--no-plots", is_flag=True, help="Skip the plots (faster).")
+@audit_options
+@handle_errors
+def command(
+    online: tuple[str, ...],
+    offline: tuple[str, ...],
+    out: Path,
+    fail_on_flagged: bool,
+    junit: Path | None,
+    no_plots: bool,
+    **options: Any,
+) -> None:
+    """Compare online and offline event counts per run.
+
+    Writes OUT/online.csv, files.csv, runs.csv, summary.json, good_runs.json, bad_runs.json,
+    plots/ and more (see the README). Exit 0 when the audit ran, 1 with --fail-on-flagged when
+    a run is flagged, 2 on usage or input errors.
+
+    Example: lumiaudit audit --online elog/ --offline /group/belle2/.../e0010 --out audit/
+    """
+    run_audit_command(
+        online=online,
+        offline=offline,
+        out=out,
+        fail_on_flagged=fail_on_flagged,
+        junit=junit,
+        plots=not no_plots,
+        **options,
+    )
