@@ -24,7 +24,10 @@ _LAZY = {
     "LumiauditError": "lumiaudit.errors",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [  # noqa: PLE0604 - names are strings, computed from _LAZY
+    "__version__",
+    *sorted(_LAZY),
+]
 
 
 def __getattr__(name: str) -> Any:

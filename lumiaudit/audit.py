@@ -1,7 +1,7 @@
 """The :class:`Audit`: one object tying the stages together for the API, notebooks and CLI.
 
 >>> import lumiaudit
->>> a = lumiaudit.audit(online=["data/example/elog"], offline=["data/example/prod"])  # doctest: +SKIP
+>>> a = lumiaudit.audit(online="data/example/elog", offline="data/example/prod")  # doctest: +SKIP
 >>> a.runs[a.runs.flagged]  # doctest: +SKIP
 >>> print(a.explain(113))  # doctest: +SKIP
 >>> a.write("reports/my-audit")  # doctest: +SKIP
@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -31,8 +32,6 @@ from lumiaudit.errors import InputNotFoundError, OutputError, ParameterError
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from lumiaudit.offline import OfflineResult
-    from lumiaudit.online import OnlineResult
     from lumiaudit.stats import Thresholds
 
 __all__ = ["TABLES", "Audit", "audit", "write_csv"]
@@ -279,14 +278,20 @@ class Audit:
         kw: dict[str, Any] = {}
         for name, filename in TABLES.items():
             path = root / filename
-            frame = pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else pd.DataFrame()
+            frame = (
+                pd.read_csv(path, keep_default_na=False, na_values=[""])
+                if path.is_file()
+                else pd.DataFrame()
+            )
             table = _SCHEMAS.get(name)
             kw[name] = schema.enforce(frame, table) if table is not None else frame
         runs = kw["runs"]
         if "flagged" in runs.columns:
             runs["flagged"] = runs["flagged"].astype("boolean")
         summary_path = root / "summary.json"
-        summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+        summary = (
+            json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+        )
         return cls(summary=summary, **kw)
 
 
@@ -330,7 +335,7 @@ def _jsonable(value: Any) -> Any:
         return _jsonable(dataclasses.asdict(value))
     if value is pd.NA or value is pd.NaT:
         return None
-    if isinstance(value, float) and value != value:  # NaN
+    if isinstance(value, float) and math.isnan(value):
         return None
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
         return _jsonable(value.item())
@@ -502,7 +507,9 @@ def audit(
     )
     runs = rec.runs
     files = tables["files"]
-    n_bad_files = int((~files["status"].isin([s.value for s in schema.FileStatus if s.readable])).sum())
+    n_bad_files = int(
+        (~files["status"].isin([s.value for s in schema.FileStatus if s.readable])).sum()
+    )
     status_counts = {str(k): int(v) for k, v in runs["status"].value_counts().items()}
     flagged = runs["flagged"].fillna(False).astype(bool)
 
@@ -522,7 +529,9 @@ def audit(
             "include_skims": include_skims,
             "experiment": experiment,
             "run_range": list(run_range) if run_range else None,
-            "mask": None if mask is None else (str(mask) if isinstance(mask, str | os.PathLike) else "given"),
+            "mask": None
+            if mask is None
+            else (str(mask) if isinstance(mask, str | os.PathLike) else "given"),
         },
         "thresholds": rec.stats.get("thresholds", {}),
         "stats": {k: v for k, v in rec.stats.items() if k != "thresholds"},
@@ -541,11 +550,19 @@ def audit(
             "gaps": len(tables["gaps"]),
         },
         "status_counts": status_counts,
-        "funnel": {str(b): _jsonable(e) for b, e in zip(rec.funnel["bucket"], rec.funnel["events"], strict=True)},
+        "funnel": {
+            str(b): _jsonable(e)
+            for b, e in zip(rec.funnel["bucket"], rec.funnel["events"], strict=True)
+        },
         "experiment_label": experiment_label or _experiment_label(runs),
         "run_range": _run_range(runs),
         "flagged_runs": [
-            {"experiment": _jsonable(r.experiment), "run": _jsonable(r.run), "status": str(r.status), "reasons": str(r.reasons)}
+            {
+                "experiment": _jsonable(r.experiment),
+                "run": _jsonable(r.run),
+                "status": str(r.status),
+                "reasons": str(r.reasons),
+            }
             for r in runs[flagged].itertuples()
         ],
     }
@@ -567,7 +584,9 @@ def audit(
     )
 
 
-def _select(frame: pd.DataFrame, *, experiment: int | None, run_range: tuple[int, int] | None) -> pd.DataFrame:
+def _select(
+    frame: pd.DataFrame, *, experiment: int | None, run_range: tuple[int, int] | None
+) -> pd.DataFrame:
     if frame is None or len(frame) == 0:
         return frame
     keep = pd.Series(True, index=frame.index)

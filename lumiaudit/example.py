@@ -94,7 +94,7 @@ def write_basf2_file(
     if len(flags) != n_events:
         raise ValueError(f"error_flags has {len(flags)} values for {n_events} events")
     events = np.arange(first_event, first_event + n_events, dtype=np.uint32)
-    branches = {
+    branches: dict[str, np.ndarray] = {
         "EventMetaData/m_event": events,
         "EventMetaData/m_run": runs,
         "EventMetaData/m_subrun": np.zeros(n_events, dtype=np.int32),
@@ -110,21 +110,17 @@ def write_basf2_file(
             f[tree].extend(branches)
         if with_persistent:
             empty = n_events == 0
-            meta = {
+            meta: dict[str, np.ndarray] = {
                 "FileMetaData/m_nEvents": np.array(
                     [n_events if meta_n_events is None else meta_n_events], dtype=np.uint32
                 ),
                 "FileMetaData/m_nFullEvents": np.array([n_full], dtype=np.uint64),
                 "FileMetaData/m_experimentLow": np.array([experiment], dtype=np.int32),
                 "FileMetaData/m_runLow": np.array([-1 if empty else runs.min()], dtype=np.int32),
-                "FileMetaData/m_eventLow": np.array(
-                    [0 if empty else events[0]], dtype=np.uint32
-                ),
+                "FileMetaData/m_eventLow": np.array([0 if empty else events[0]], dtype=np.uint32),
                 "FileMetaData/m_experimentHigh": np.array([experiment], dtype=np.int32),
                 "FileMetaData/m_runHigh": np.array([-1 if empty else runs.max()], dtype=np.int32),
-                "FileMetaData/m_eventHigh": np.array(
-                    [0 if empty else events[-1]], dtype=np.uint32
-                ),
+                "FileMetaData/m_eventHigh": np.array([0 if empty else events[-1]], dtype=np.uint32),
             }
             f.mktree("persistent", {k: v.dtype for k, v in meta.items()})
             f["persistent"].extend(meta)
@@ -156,8 +152,12 @@ def _demo_runs(rng: np.random.Generator) -> list[ExampleRun]:
     for run in range(101, 125):
         n_units = 4
         n_idx = int(rng.integers(1, 3))
-        files = {u: [int(rng.integers(200, 600)) for _ in range(n_idx)] for u in range(1, 1 + n_units)}
-        runs.append(ExampleRun(run=run, files=files, flagged_fraction=0.02 if run % 4 == 0 else 0.0))
+        files = {
+            u: [int(rng.integers(200, 600)) for _ in range(n_idx)] for u in range(1, 1 + n_units)
+        }
+        runs.append(
+            ExampleRun(run=run, files=files, flagged_fraction=0.02 if run % 4 == 0 else 0.0)
+        )
     by_run = {r.run: r for r in runs}
     by_run[105].truncate = [(2, 0)]
     by_run[105].note = "truncated file (unreadable offline)"
@@ -259,7 +259,7 @@ def make_example(out_dir: str | Path, *, seed: int = 20191105) -> dict[str, Path
             for index, n in enumerate(counts):
                 flags = np.zeros(n, dtype=np.uint32)
                 if spec.flagged_fraction:
-                    k = int(round(n * spec.flagged_fraction))
+                    k = round(n * spec.flagged_fraction)
                     flags[rng.choice(n, size=k, replace=False)] = HLT_DISCARD
                 n_written += n
                 n_full += int(np.count_nonzero(flags == 0))

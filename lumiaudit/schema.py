@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import pandas as pd
 
@@ -293,13 +294,14 @@ def enforce(
             series = frame[col.name]
         else:
             series = pd.Series(pd.NA, index=frame.index, dtype="object")
+        dtype: Any = col.dtype
         try:
             if col.dtype.startswith("datetime64"):
-                out[col.name] = pd.to_datetime(series, utc=True).astype(col.dtype)
+                out[col.name] = pd.to_datetime(series, utc=True).astype(dtype)
             elif col.dtype == "string":
                 out[col.name] = series.astype("string")
             else:
-                out[col.name] = series.astype(col.dtype)
+                out[col.name] = series.astype(dtype)
         except (TypeError, ValueError) as exc:
             raise ValueError(
                 f"{table.name} table: column {col.name!r} cannot be read as {col.dtype}: {exc}"

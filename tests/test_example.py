@@ -12,7 +12,9 @@ from lumiaudit.example import write_basf2_file, write_elog_dayfiles
 
 def test_basf2_file_layout_and_metadata(tmp_path: Path) -> None:
     flags = np.array([0, 0x10, 0, 0], dtype=np.uint32)
-    path = write_basf2_file(tmp_path / "f.root", experiment=10, run=3, n_events=4, error_flags=flags)
+    path = write_basf2_file(
+        tmp_path / "f.root", experiment=10, run=3, n_events=4, error_flags=flags
+    )
     with uproot.open(path) as f:
         assert f["tree"].num_entries == 4
         assert f["persistent"].num_entries == 1
@@ -34,12 +36,19 @@ def test_multi_run_and_empty_files(tmp_path: Path) -> None:
         assert f["tree"].num_entries == 0
         assert f["persistent"].arrays(library="np")["FileMetaData/m_runLow"][0] == -1
     with pytest.raises(ValueError, match="3 values for 2 events"):
-        write_basf2_file(tmp_path / "bad.root", experiment=1, run=1, n_events=2, error_flags=np.zeros(3))
+        write_basf2_file(
+            tmp_path / "bad.root", experiment=1, run=1, n_events=2, error_flags=np.zeros(3)
+        )
 
 
 def test_elog_dayfiles_follow_elogd_layout(tmp_path: Path) -> None:
     entries = [
-        {"Date": "2021-03-01T10:00:00+09:00", "Run number": "1", "Num events": "1,234", "text": "a\nb"},
+        {
+            "Date": "2021-03-01T10:00:00+09:00",
+            "Run number": "1",
+            "Num events": "1,234",
+            "text": "a\nb",
+        },
         {"Date": "2021-03-02T10:00:00+09:00", "Run number": "2", "Num events": "", "text": "c"},
     ]
     files = write_elog_dayfiles(tmp_path, entries)

@@ -15,7 +15,9 @@ def test_empty_tables_have_canonical_columns_and_dtypes() -> None:
 
 
 def test_enforce_keeps_missing_as_missing_never_zero() -> None:
-    frame = schema.enforce({"experiment": [10, None], "run": [1, 2], "n_online": [None, 5]}, schema.ONLINE)
+    frame = schema.enforce(
+        {"experiment": [10, None], "run": [1, 2], "n_online": [None, 5]}, schema.ONLINE
+    )
     assert frame["n_online"].isna().tolist() == [True, False]
     assert frame["experiment"].isna().tolist() == [False, True]
     assert frame["lumi_nb"].isna().all()

@@ -50,7 +50,9 @@ def handle_errors(func: F) -> F:
 
 def configure_logging(*, verbose: int = 0, quiet: bool = False) -> None:
     """Log to stderr; WARNING by default, INFO with -v, DEBUG with -vv."""
-    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    level = (
+        logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    )
     logging.basicConfig(
         level=level, stream=sys.stderr, format="lumiaudit: %(levelname)s: %(message)s"
     )

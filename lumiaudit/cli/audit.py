@@ -48,7 +48,9 @@ def echo_summary(result: Any, out: Path) -> None:
     """Print paths on stdout and a readable summary on stderr."""
     t = result.summary.get("totals", {})
     click.echo(str(out))
-    statuses = ", ".join(f"{k} {v}" for k, v in sorted(result.summary.get("status_counts", {}).items()))
+    statuses = ", ".join(
+        f"{k} {v}" for k, v in sorted(result.summary.get("status_counts", {}).items())
+    )
     click.echo(
         f"lumiaudit: {t.get('runs')} runs ({statuses}); {t.get('runs_flagged')} flagged; "
         f"{t.get('files')} files, {t.get('files_bad')} not readable",
@@ -86,8 +88,17 @@ def audit_options(func: Any) -> Any:
             help="fast: entries only; deep: also FileMetaData, run split and error flags; "
             "auto: deep where it is needed.",
         ),
-        click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Local workers."),
-        click.option("--scheduler", default=None, help="Dask scheduler address (count on a cluster)."),
+        click.option(
+            "-j",
+            "--jobs",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Local workers.",
+        ),
+        click.option(
+            "--scheduler", default=None, help="Dask scheduler address (count on a cluster)."
+        ),
         click.option(
             "--cache",
             type=click.Path(dir_okay=False, path_type=Path),
@@ -122,8 +133,12 @@ def audit_options(func: Any) -> Any:
             metavar="FIRST LAST",
             help="Audit only runs FIRST..LAST.",
         ),
-        click.option("--include-skims", is_flag=True, help="Count skim files too (they are subsets)."),
-        click.option("--strict", is_flag=True, help="Any problem in the online input is fatal (exit 2)."),
+        click.option(
+            "--include-skims", is_flag=True, help="Count skim files too (they are subsets)."
+        ),
+        click.option(
+            "--strict", is_flag=True, help="Any problem in the online input is fatal (exit 2)."
+        ),
         click.option(
             "--timeout",
             type=click.FloatRange(min=0.1),
@@ -143,7 +158,8 @@ def audit_options(func: Any) -> Any:
     "online",
     multiple=True,
     required=True,
-    help="Online source (ELOG logbook dir/file/export, run DB JSON, DAQ catalogue, CSV). Repeatable.",
+    help="Online source (ELOG logbook dir/file/export, run DB JSON, DAQ catalogue, CSV). "
+    "Repeatable.",
 )
 @click.option(
     "--offline",
@@ -159,7 +175,9 @@ def audit_options(func: Any) -> Any:
     required=True,
     help="Output directory (replaced atomically when complete).",
 )
-@click.option("--fail-on-flagged", is_flag=True, help="Exit 1 when a run is flagged (and not waived).")
+@click.option(
+    "--fail-on-flagged", is_flag=True, help="Exit 1 when a run is flagged (and not waived)."
+)
 @click.option(
     "--junit",
     type=click.Path(dir_okay=False, path_type=Path),
