@@ -1,0 +1,443 @@
+"""Count one ROOT file: entries, FileMetaData, per-run split and a ``b2file-check``-like health.
+
+basf2's ``b2file-check`` tests that a file is readable, has ``tree`` and ``persistent``, that
+FileMetaData is readable, that the tree entries equal FileMetaData ``nEvents`` and that all
+entries are readable. :func:`count_file` does the same in three depths:
+
+``fast``
+    Open the file and read ``fEntries`` of the event tree (what ``uproot.num_entries`` does).
+    No FileMetaData, so ``metadata_mismatch`` cannot be seen and ``n_full`` stays missing.
+``auto`` (default)
+    ``fast`` plus the few FileMetaData leaves needed (``filter_name``, never the whole object
+    with its map/vector members), and ``EventMetaData/m_run`` only when the run is ambiguous
+    (no run in the name, or a FileMetaData run range that spans runs).
+``deep``
+    ``auto`` plus ``m_run``, ``m_errorFlag`` of every entry: per-run split, counted error-free
+    events and per-bit error-flag counts; every basket of those branches must be readable.
+
+:func:`count_file` never raises for a bad file: the problem is its ``status`` and ``error``.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lumiaudit.errors import ParameterError
+from lumiaudit.offline.names import FileName, parse_path
+from lumiaudit.schema import FileStatus
+
+__all__ = ["DEFAULT_BRANCHES", "FLAG_BITS", "MODES", "FileRecord", "count_file", "is_url"]
+
+logger = logging.getLogger(__name__)
+
+MODES = ("auto", "fast", "deep")
+
+#: basf2 ``EventMetaData::EventErrorFlag`` bits (DOMAIN.md); other set bits are counted too.
+FLAG_BITS = (0x1, 0x2, 0x4, 0x8, 0x10, 0x20)
+
+#: Branch and tree names read besides the event tree; override for other experiments' files.
+DEFAULT_BRANCHES: Mapping[str, str] = {
+    "run": "EventMetaData/m_run",
+    "experiment": "EventMetaData/m_experiment",
+    "error_flag": "EventMetaData/m_errorFlag",
+    "persistent": "persistent",
+    "n_events": "FileMetaData/m_nEvents",
+    "n_full": "FileMetaData/m_nFullEvents",
+    "experiment_low": "FileMetaData/m_experimentLow",
+    "experiment_high": "FileMetaData/m_experimentHigh",
+    "run_low": "FileMetaData/m_runLow",
+    "run_high": "FileMetaData/m_runHigh",
+    "data_description": "FileMetaData/m_dataDescription",
+}
+
+#: (experiment, run, n_entries, n_full) of one file in one run.
+Contribution = tuple[int | None, int, int, int | None]
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """Everything known about one file that does not depend on other files (picklable).
+
+    Attributes
+    ----------
+    path
+        The path or URL as counted.
+    status, error
+        A :class:`~lumiaudit.schema.FileStatus` value and why the file is not ``ok``.
+    size_bytes, mtime, mtime_ns, inode
+        From ``os.stat`` for local files; ``None`` when unknown (URLs).
+    n_entries
+        Entries of the event tree; ``None`` if unreadable.
+    n_meta, n_full
+        FileMetaData ``nEvents`` and error-free events (``nFullEvents``, or counted in deep
+        mode); ``None`` when unknown.
+    experiment, run_low, run_high
+        FileMetaData experiment (low) and run range (``-1`` for an empty file).
+    data_level
+        ``raw``, ``mdst``, ... from FileMetaData's ``dataLevel`` or the name.
+    contributions
+        ``(experiment, run, n_entries, n_full)`` per run the file's entries belong to.
+    flag_counts
+        ``(bit, events with the bit set)`` for the whole file, deep mode only.
+    run_flag_counts
+        ``(experiment, run, bit, count)``, deep mode only.
+    mode, tree
+        How the file was counted.
+    """
+
+    path: str
+    status: str
+    error: str = ""
+    size_bytes: int | None = None
+    mtime: float | None = None
+    mtime_ns: int | None = None
+    inode: int | None = None
+    n_entries: int | None = None
+    n_meta: int | None = None
+    n_full: int | None = None
+    experiment: int | None = None
+    run_low: int | None = None
+    run_high: int | None = None
+    data_level: str | None = None
+    contributions: tuple[Contribution, ...] = ()
+    flag_counts: tuple[tuple[int, int], ...] = ()
+    run_flag_counts: tuple[tuple[int | None, int, int, int], ...] = field(default=())
+    mode: str = "auto"
+    tree: str = "tree"
+
+    @property
+    def readable(self) -> bool:
+        """Whether the file's entries count (ok, empty or metadata_mismatch)."""
+        return FileStatus(self.status).readable
+
+
+def is_url(path: str) -> bool:
+    """Whether ``path`` is a URL (``root://``, ``https://``, ...) rather than a local path."""
+    return "://" in path and not path.startswith("file://")
+
+
+class _Bad(Exception):
+    """Internal: the file is bad, with a status."""
+
+    def __init__(self, status: FileStatus, error: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+
+
+def _header_problem(header: bytes, size: int | None) -> _Bad | None:
+    """Check the ROOT file header (``TFile::Init``): magic bytes and ``fEND`` vs size."""
+    if size == 0:
+        return _Bad(FileStatus.ZERO_BYTES, "file has 0 bytes")
+    if header[:4] != b"root":
+        return _Bad(FileStatus.NOT_ROOT, f"not a ROOT file: starts with {header[:8]!r}")
+    if len(header) < 20:
+        return _Bad(FileStatus.TRUNCATED, f"ROOT header cut after {len(header)} bytes")
+    version = struct.unpack(">i", header[4:8])[0]
+    end = (
+        struct.unpack(">q", header[12:20])[0]
+        if version >= 1_000_000
+        else struct.unpack(">i", header[12:16])[0]
+    )
+    if size is not None and end > size:
+        return _Bad(FileStatus.TRUNCATED, f"file has {size} bytes but its ROOT header says {end}")
+    return None
+
+
+def _probe_remote(path: str, timeout: float | None) -> tuple[int | None, bytes | None]:
+    """Size and first bytes of a URL through fsspec (only used after a failure)."""
+    try:
+        import fsspec
+
+        fs, inner = fsspec.core.url_to_fs(path, **({"timeout": timeout} if timeout else {}))
+        size = int(fs.size(inner))
+        with fs.open(inner, "rb") as fh:
+            header = bytes(fh.read(64))
+        return size, header
+    except Exception as exc:  # any failure: the caller reports the original error
+        logger.debug("cannot probe %s: %s", path, exc)
+        return None, None
+
+
+def _classify(exc: BaseException, header_bad: _Bad | None) -> _Bad:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    if header_bad is not None:
+        return _Bad(header_bad.status, f"{header_bad.error} ({text})")
+    if isinstance(
+        exc,
+        TimeoutError | PermissionError | ConnectionError | FileNotFoundError | IsADirectoryError,
+    ):
+        return _Bad(FileStatus.IO_ERROR, text)
+    # a ROOT header that looks fine but records that cannot be read: cut or corrupt
+    return _Bad(FileStatus.TRUNCATED, text)
+
+
+def _scalar(arrays: Mapping[str, Any], branch: str) -> int | None:
+    value = arrays.get(branch.rsplit("/", 1)[-1])
+    if value is None or len(value) != 1:
+        return None
+    return int(value[0])
+
+
+def _data_level(arrays: Mapping[str, Any], branch: str) -> str | None:
+    leaf = branch.rsplit("/", 1)[-1]
+    keys = arrays.get(f"{leaf}.first")
+    values = arrays.get(f"{leaf}.second")
+    if keys is None or values is None or len(keys) != 1:
+        return None
+    mapping = dict(zip(list(keys[0]), list(values[0]), strict=False))
+    level = mapping.get("dataLevel")
+    return None if level is None else str(level)
+
+
+def _split(
+    runs: np.ndarray,
+    experiments: np.ndarray | None,
+    flags: np.ndarray | None,
+    default_experiment: int | None,
+) -> tuple[tuple[Contribution, ...], tuple[tuple[int | None, int, int, int], ...]]:
+    """Per-run entries, error-free entries and flag-bit counts from per-event arrays."""
+    exps = (
+        experiments.astype(np.int64)
+        if experiments is not None
+        else np.full(len(runs), -1 if default_experiment is None else default_experiment)
+    )
+    keys = np.stack([exps, runs.astype(np.int64)], axis=1)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    contributions: list[Contribution] = []
+    run_flags: list[tuple[int | None, int, int, int]] = []
+    for i, (exp_value, run_value) in enumerate(uniq.tolist()):
+        mask = inverse == i
+        exp = None if exp_value < 0 else int(exp_value)
+        n_full = None if flags is None else int(np.count_nonzero(flags[mask] == 0))
+        contributions.append((exp, int(run_value), int(np.count_nonzero(mask)), n_full))
+        if flags is not None:
+            run_flags.extend((exp, int(run_value), b, n) for b, n in _bit_counts(flags[mask]))
+    return tuple(contributions), tuple(run_flags)
+
+
+def _bit_counts(flags: np.ndarray) -> tuple[tuple[int, int], ...]:
+    flags = flags.astype(np.uint64)
+    seen = int(np.bitwise_or.reduce(flags)) if len(flags) else 0
+    bits = sorted(set(FLAG_BITS) | {1 << i for i in range(64) if seen >> i & 1})
+    return tuple((b, int(np.count_nonzero(flags & np.uint64(b)))) for b in bits)
+
+
+def count_file(
+    path: str,
+    *,
+    tree: str = "tree",
+    mode: str = "auto",
+    timeout: float | None = None,
+    branch_names: Mapping[str, str] | None = None,
+) -> FileRecord:
+    """Count the entries of one ROOT file and check its health.
+
+    Parameters
+    ----------
+    path
+        Local path or URL (``root://``, ``https://``); uproot opens it.
+    tree
+        Name of the event tree.
+    mode
+        ``auto``, ``fast`` or ``deep`` (see the module docstring).
+    timeout
+        Seconds for remote requests (passed to uproot's HTTP/XRootD sources).
+    branch_names
+        Overrides of :data:`DEFAULT_BRANCHES` (for other experiments' files).
+
+    Returns
+    -------
+    FileRecord
+        Never raises for a bad file: ``status`` and ``error`` say what is wrong.
+
+    Raises
+    ------
+    ParameterError
+        If ``mode`` is not one of :data:`MODES`.
+
+    Examples
+    --------
+    >>> rec = count_file("mdst.physics.0010.03000.HLT1.f00000.root")  # doctest: +SKIP
+    >>> rec.status, rec.n_entries, rec.contributions  # doctest: +SKIP
+    ('ok', 454, ((10, 3000, 454, 440),))
+    """
+    if mode not in MODES:
+        raise ParameterError(f"unknown counting mode {mode!r}; use one of {', '.join(MODES)}")
+    branches = {**DEFAULT_BRANCHES, **(branch_names or {})}
+    base: dict[str, Any] = {"path": str(path), "mode": mode, "tree": tree}
+    path = str(path)
+    remote = is_url(path)
+    local = path[len("file://") :] if path.startswith("file://") else path
+    header_bad: _Bad | None = None
+    if not remote:
+        try:
+            st = Path(local).stat()
+            base.update(
+                size_bytes=st.st_size, mtime=st.st_mtime, mtime_ns=st.st_mtime_ns, inode=st.st_ino
+            )
+            with Path(local).open("rb") as fh:
+                header = fh.read(64)
+        except OSError as exc:
+            return FileRecord(status=str(FileStatus.IO_ERROR), error=_oserror(exc), **base)
+        header_bad = _header_problem(header, st.st_size)
+        if header_bad is not None:
+            return FileRecord(status=str(header_bad.status), error=header_bad.error, **base)
+    try:
+        return _read(path, local, remote, tree, mode, timeout, branches, base)
+    except _Bad as bad:
+        return FileRecord(status=str(bad.status), error=bad.error, **base)
+    except Exception as exc:  # a bad file may raise anything from deep inside uproot
+        if remote:
+            size, probed = _probe_remote(path, timeout)
+            if probed is not None:
+                header_bad = _header_problem(probed, size)
+            base["size_bytes"] = size
+        failure = _classify(exc, header_bad)
+        return FileRecord(status=str(failure.status), error=failure.error, **base)
+
+
+def _oserror(exc: OSError) -> str:
+    return f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
+def _read(
+    path: str,
+    local: str,
+    remote: bool,
+    tree: str,
+    mode: str,
+    timeout: float | None,
+    branches: Mapping[str, str],
+    base: dict[str, Any],
+) -> FileRecord:
+    import uproot
+
+    name: FileName = parse_path(path)
+    options: dict[str, Any] = {"object_cache": None, "array_cache": None}
+    if remote and timeout is not None:
+        options["timeout"] = timeout
+    with uproot.open(local if not remote else path, **options) as f:
+        if remote:
+            try:
+                base["size_bytes"] = int(f.file.source.num_bytes)
+            except Exception:  # size is a nicety for URLs
+                base["size_bytes"] = None
+        if base.get("size_bytes") is not None and f.file.fEND > base["size_bytes"]:
+            raise _Bad(
+                FileStatus.TRUNCATED,
+                f"file has {base['size_bytes']} bytes but its ROOT header says {f.file.fEND}",
+            )
+        keys = {k.split(";")[0]: v for k, v in f.classnames().items()}
+        if keys.get(tree) != "TTree" and not str(keys.get(tree, "")).startswith("TTree"):
+            there = ", ".join(f"{k} ({v})" for k, v in sorted(keys.items())) or "nothing"
+            raise _Bad(FileStatus.NO_TREE, f"no TTree {tree!r} in file; it holds {there}")
+        events = f[tree]
+        n_entries = int(events.num_entries)
+        problems: list[str] = []
+        n_meta = n_full = exp_low = exp_high = run_low = run_high = None
+        data_level = name.data_level
+        if mode != "fast":
+            persistent = branches["persistent"]
+            if keys.get(persistent, "").startswith("TTree"):
+                meta_tree = f[persistent]
+                if meta_tree.num_entries != 1:
+                    # e.g. after hadd: b2file-check rejects it, FileMetaData is ambiguous
+                    problems.append(
+                        f"{persistent!r} has {meta_tree.num_entries} entries instead of 1"
+                    )
+                else:
+                    wanted = [
+                        branches[k]
+                        for k in (
+                            "n_events",
+                            "n_full",
+                            "experiment_low",
+                            "experiment_high",
+                            "run_low",
+                            "run_high",
+                        )
+                    ]
+                    if mode == "deep" or data_level is None:
+                        wanted.append(branches["data_description"] + "*")
+                    arrays = meta_tree.arrays(filter_name=wanted, library="np")
+                    n_meta = _scalar(arrays, branches["n_events"])
+                    n_full = _scalar(arrays, branches["n_full"])
+                    exp_low = _scalar(arrays, branches["experiment_low"])
+                    exp_high = _scalar(arrays, branches["experiment_high"])
+                    run_low = _scalar(arrays, branches["run_low"])
+                    run_high = _scalar(arrays, branches["run_high"])
+                    data_level = _data_level(arrays, branches["data_description"]) or data_level
+        experiment = exp_low if exp_low is not None and exp_low >= 0 else name.experiment
+        multi_exp = exp_low is not None and exp_high is not None and exp_low != exp_high
+        multi_run = (
+            run_low is not None and run_high is not None and run_low >= 0 and run_low != run_high
+        )
+        ambiguous = name.run is None or multi_run or multi_exp
+        contributions: tuple[Contribution, ...] = ()
+        flag_counts: tuple[tuple[int, int], ...] = ()
+        run_flags: tuple[tuple[int | None, int, int, int], ...] = ()
+        need_events = mode == "deep" or (mode == "auto" and ambiguous and n_entries > 0)
+        if need_events and n_entries > 0:
+            present = set(events.keys())
+            wanted = [branches["run"], branches["error_flag"]]
+            if multi_exp or experiment is None:
+                wanted.append(branches["experiment"])
+            wanted = [b for b in wanted if b in present]
+            arrays = {
+                b: events[b].array(library="np") for b in wanted
+            }  # one basket walk per branch; a cut file fails here
+            flags = arrays.get(branches["error_flag"])
+            if flags is not None and mode == "deep":
+                flag_counts = _bit_counts(flags)
+                n_full = int(np.count_nonzero(flags == 0))
+            elif flags is not None and n_full is None:
+                n_full = int(np.count_nonzero(flags == 0))
+            runs = arrays.get(branches["run"])
+            if runs is not None:
+                contributions, run_flags = _split(
+                    runs, arrays.get(branches["experiment"]), flags, experiment
+                )
+                if mode != "deep":
+                    run_flags = ()
+            elif mode == "deep" and flags is not None and name.run is not None:
+                run_flags = tuple((experiment, name.run, b, n) for b, n in flag_counts)
+        if not contributions:
+            run = name.run
+            if not multi_run and run_low is not None and run_low >= 0:
+                run = run_low  # what the file holds beats what its name says
+            if run is not None:
+                contributions = ((experiment, run, n_entries, n_full),)
+            elif n_entries:
+                problems.append("run unknown: no run in the name and no run branch read")
+    status = FileStatus.OK
+    if n_meta is not None and n_meta != n_entries:
+        status = FileStatus.METADATA_MISMATCH
+        problems.insert(0, f"FileMetaData nEvents {n_meta} != {n_entries} tree entries")
+    elif problems and any("instead of 1" in p for p in problems):
+        status = FileStatus.METADATA_MISMATCH
+    elif n_entries == 0:
+        status = FileStatus.EMPTY
+    return FileRecord(
+        status=str(status),
+        error="; ".join(problems),
+        n_entries=n_entries,
+        n_meta=n_meta,
+        n_full=n_full,
+        experiment=experiment,
+        run_low=run_low,
+        run_high=run_high,
+        data_level=data_level,
+        contributions=contributions,
+        flag_counts=flag_counts,
+        run_flag_counts=run_flags,
+        **base,
+    )
