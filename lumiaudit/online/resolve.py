@@ -1,0 +1,131 @@
+"""Several entries for one (experiment, run): pick one by policy, keep every conflict.
+
+Policies: ``latest`` (default; by entry date, then message id, then reading order: a reply or a
+later correction wins), ``first``, ``max``, ``error`` (any disagreement is fatal). Only entries
+that carry a count compete; an entry with an empty count (a Problem report) never blanks or
+overrides a count. Counts are never summed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from lumiaudit.errors import ElogParseError, ParameterError
+from lumiaudit.online.entries import Problems
+
+__all__ = ["POLICIES", "resolve"]
+
+POLICIES = ("latest", "first", "max", "error")
+_EPOCH = datetime(1, 1, 1, tzinfo=timezone.utc)
+_FILLED = ("run_type", "lumi_nb", "start_time", "stop_time", "experiment")
+
+
+def _order(entry: dict[str, Any]) -> tuple[datetime, int, int]:
+    eid = str(entry["entry_id"])
+    return (entry["entry_date"] or _EPOCH, int(eid) if eid.isdigit() else -1, entry["seq"])
+
+
+def _where(entry: dict[str, Any]) -> str:
+    return f"{entry['source']}:{entry['source_line']}"
+
+
+def resolve(
+    entries: list[dict[str, Any]], *, policy: str, problems: Problems
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Choose one entry per (experiment, run) and list the conflicts.
+
+    Sets ``entry["chosen"]`` on every entry.
+
+    Parameters
+    ----------
+    entries
+        Interpreted entry rows (see :func:`~lumiaudit.online.entries.interpret`).
+    policy
+        One of :data:`POLICIES`.
+    problems
+        Collector: a run whose entries carry no count gets a problem row saying why.
+
+    Returns
+    -------
+    tuple
+        ``(rows, conflicts)``: one online-table row per run (in run order) and the
+        ``schema.CONFLICTS`` rows.
+
+    Raises
+    ------
+    ParameterError
+        Unknown policy.
+    ElogParseError
+        ``policy="error"`` and some run has disagreeing counts.
+    """
+    if policy not in POLICIES:
+        raise ParameterError(f"unknown policy {policy!r}", hint=f"use one of {', '.join(POLICIES)}")
+    groups: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    for entry in entries:
+        entry["chosen"] = False
+        groups.setdefault((entry["experiment"], entry["run"]), []).append(entry)
+    rows: list[dict[str, Any]] = []
+    conflicts: list[dict[str, Any]] = []
+    for key in sorted(groups, key=lambda k: (k[0] is None, k[0] or 0, k[1])):
+        group = sorted(groups[key], key=_order)
+        counted = [e for e in group if e["n_online"] is not None]
+        if not counted:
+            chosen = group[-1]
+            reasons = "; ".join(f"{e['source_line']}: {e['problem'] or 'no count'}" for e in group)
+            problems.add(
+                chosen["source"],
+                chosen["line"],
+                f"exp {key[0]} run {key[1]}: no event count in any entry ({reasons}); "
+                "n_online left empty",
+                chosen["count_text"] or "",
+            )
+        else:
+            if policy == "first":
+                chosen = counted[0]
+            elif policy == "max":
+                chosen = max(reversed(counted), key=lambda e: e["n_online"])
+            else:
+                chosen = counted[-1]
+            if len({e["n_online"] for e in counted}) > 1:
+                conflicts.append(
+                    {
+                        "experiment": key[0],
+                        "run": key[1],
+                        "values": ";".join(str(e["n_online"]) for e in counted),
+                        "sources": ";".join(_where(e) for e in counted),
+                        "chosen": chosen["n_online"],
+                        "policy": policy,
+                    }
+                )
+        chosen["chosen"] = True
+        row = {
+            k: chosen[k]
+            for k in (
+                "experiment",
+                "run",
+                "run_type",
+                "n_online",
+                "lumi_nb",
+                "start_time",
+                "stop_time",
+                "source",
+                "source_line",
+            )
+        }
+        for name in _FILLED:
+            if row[name] is None:
+                for other in reversed(group):
+                    if other[name] is not None:
+                        row[name] = other[name]
+                        break
+        rows.append(row)
+    if policy == "error" and conflicts:
+        first = conflicts[0]
+        more = f" (and {len(conflicts) - 1} more runs)" if len(conflicts) > 1 else ""
+        raise ElogParseError(
+            f"exp {first['experiment']} run {first['run']}: conflicting counts "
+            f"{first['values']} at {first['sources']}{more}",
+            hint="policy 'error'; use --policy latest/first/max to pick one",
+        )
+    return rows, conflicts

@@ -1,0 +1,263 @@
+"""Parse numbers, run numbers, times and text as people type them into logbooks.
+
+Every parser returns ``(value, reason)``: ``value`` is ``None`` when nothing usable was typed,
+and ``reason`` then says why (``"empty"``, ``"marked as not available ('n/a')"``, ...). A value
+that cannot be read is missing with a reason, never 0.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+
+__all__ = [
+    "NA_TOKENS",
+    "decode_bytes",
+    "norm_key",
+    "parse_count",
+    "parse_elog_date",
+    "parse_float",
+    "parse_run",
+    "parse_time",
+    "strip_markup",
+]
+
+#: Texts shifters type for "no value" (compared case-insensitively, after stripping).
+NA_TOKENS = frozenset(
+    {
+        "n/a",
+        "na",
+        "n.a.",
+        "none",
+        "null",
+        "nan",
+        "-",
+        "--",
+        "---",
+        "?",
+        "??",
+        "???",
+        "unknown",
+        "tbd",
+    }
+)
+
+# A digit group with optional thousands separators: 1,234,567 / 1 234 567 / 1'234'567.
+_GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:([,' \u00a0\u202f\u2009])\d{3})(?:\1\d{3})*(?![\d.])")
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_RUN = re.compile(r"^(?:r|run)?\s*0*(\d+)$", re.IGNORECASE)
+_EXP = re.compile(r"^(?:e|exp)?\s*0*(\d+)$", re.IGNORECASE)
+_TIME = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2})?)(?:\.\d+)?\s*"
+    r"(Z|UTC|GMT|JST|CET|CEST|[+-]\d{2}:?\d{2})?",
+    re.IGNORECASE,
+)
+_ZONES = {"Z": 0, "UTC": 0, "GMT": 0, "JST": 9 * 60, "CET": 60, "CEST": 120}
+_ELCODE = re.compile(r"\[/?[a-zA-Z*]+(?:=[^\]\n]*)?\]")
+_HTML_TAG = re.compile(r"<[^<>\n]{0,400}>")
+
+
+def norm_key(name: str) -> str:
+    """Normalise an attribute or column name for lookup.
+
+    ELOG's XML export turns every non-alphanumeric character of an attribute name into ``_``;
+    CSV keeps the spaces. Both, and any case, map to the same key.
+
+    Examples
+    --------
+    >>> norm_key("Num events") == norm_key("Num_events") == "num_events"
+    True
+    """
+    return re.sub(r"[^0-9a-z]", "_", name.strip().lower())
+
+
+def _missing_reason(text: str) -> str | None:
+    stripped = text.strip()
+    if not stripped:
+        return "empty"
+    if stripped.lower() in NA_TOKENS:
+        return f"marked as not available ({stripped!r})"
+    return None
+
+
+def parse_count(text: str | None) -> tuple[int | None, str | None]:
+    """Read an event count as typed: ``6725``, ``6,648``, ``1 234 567``, ``~ 1234567 events``.
+
+    Parameters
+    ----------
+    text
+        The typed text, or ``None`` when the field is absent.
+
+    Returns
+    -------
+    tuple
+        ``(count, None)`` or ``(None, reason)``.
+
+    Examples
+    --------
+    >>> parse_count("1'234'567")
+    (1234567, None)
+    >>> parse_count("n/a")
+    (None, "marked as not available ('n/a')")
+    """
+    if text is None:
+        return None, "absent"
+    reason = _missing_reason(text)
+    if reason is not None:
+        return None, reason
+    grouped = [m.group(0) for m in _GROUPED.finditer(text)]
+    if len(grouped) == 1:
+        rest = text.replace(grouped[0], " ", 1)
+        if not re.search(r"\d", rest):
+            return int(re.sub(r"\D", "", grouped[0])), None
+    numbers = _NUMBER.findall(text)
+    if len(numbers) != 1:
+        what = "no number" if not numbers else f"{len(numbers)} numbers"
+        return None, f"cannot read a count from {text.strip()!r} ({what})"
+    number = numbers[0]
+    if number.startswith("-"):
+        return None, f"negative count {text.strip()!r}"
+    try:
+        value = float(number)
+    except ValueError:  # pragma: no cover - the regex only matches floats
+        return None, f"cannot read a count from {text.strip()!r}"
+    if not value.is_integer() or value > 2**62:
+        return None, f"count {text.strip()!r} is not a whole number"
+    return int(value), None
+
+
+def parse_run(text: str | None) -> tuple[int | None, str | None]:
+    """Read a run number typed as ``1925``, ``01925``, ``r01925`` or ``run 1925``.
+
+    Examples
+    --------
+    >>> parse_run("r01925")
+    (1925, None)
+    """
+    if text is None:
+        return None, "absent"
+    reason = _missing_reason(text)
+    if reason is not None:
+        return None, reason
+    m = _RUN.match(text.strip())
+    if m is None or len(m.group(1)) > 12:
+        return None, f"cannot read a run number from {text.strip()!r}"
+    return int(m.group(1)), None
+
+
+def parse_experiment(text: str | None) -> tuple[int | None, str | None]:
+    """Read an experiment number typed as ``10``, ``0010`` or ``e0010``."""
+    if text is None:
+        return None, "absent"
+    reason = _missing_reason(text)
+    if reason is not None:
+        return None, reason
+    m = _EXP.match(text.strip())
+    if m is None or len(m.group(1)) > 9:
+        return None, f"cannot read an experiment number from {text.strip()!r}"
+    return int(m.group(1)), None
+
+
+def parse_float(text: str | None) -> tuple[float | None, str | None]:
+    """Read a float such as a luminosity: ``29231.429``, ``1,234.5``, ``1.2e4 nb-1``.
+
+    Examples
+    --------
+    >>> parse_float("1,234.5 /nb")
+    (1234.5, None)
+    """
+    if text is None:
+        return None, "absent"
+    reason = _missing_reason(text)
+    if reason is not None:
+        return None, reason
+    cleaned = re.sub(r"(?<=\d)[,'\u00a0\u202f](?=\d{3}\b)", "", text)
+    numbers = _NUMBER.findall(cleaned)
+    if len(numbers) != 1:
+        return None, f"cannot read a number from {text.strip()!r}"
+    value = float(numbers[0])
+    return value, None
+
+
+def parse_time(text: str | None, *, default_tz: timezone | None = None) -> datetime | None:
+    """Find ``YYYY-MM-DD HH:MM[:SS] [zone]`` in ``text`` and return it in UTC.
+
+    ``JST`` is +09:00. Without a zone, ``default_tz`` is assumed (``None``: UTC).
+
+    Examples
+    --------
+    >>> parse_time("Start : 2019-11-05 09:00:00 JST").isoformat()
+    '2019-11-05T00:00:00+00:00'
+    """
+    if not text:
+        return None
+    m = _TIME.search(text)
+    if m is None:
+        return None
+    date, clock, zone = m.groups()
+    if clock.count(":") == 1:
+        clock += ":00"
+    try:
+        naive = datetime.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+    if zone is None:
+        tz = default_tz or timezone.utc
+    elif zone.upper() in _ZONES:
+        tz = timezone(timedelta(minutes=_ZONES[zone.upper()]))
+    else:
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    return naive.replace(tzinfo=tz).astimezone(timezone.utc)
+
+
+def parse_elog_date(text: str | None) -> datetime | None:
+    """Read an ELOG ``Date`` (RFC 2822, ``Tue, 05 Nov 2019 17:19:39 +0900``) as UTC.
+
+    The CSV export replaces the comma by a space (``Tue  05 Nov ...``); that form is read too,
+    and ISO dates are accepted as a fallback.
+    """
+    if not text or not text.strip():
+        return None
+    try:
+        parsed = parsedate_to_datetime(" ".join(text.split()))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return parse_time(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def strip_markup(text: str) -> str:
+    """Remove ELCode (``[b]..[/b]``) and HTML tags and unescape HTML entities."""
+    text = _ELCODE.sub("", text)
+    text = _HTML_TAG.sub("\n", text)
+    return html.unescape(text).replace("\u00a0", " ")
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """Decode a logbook file: UTF-8 (with or without BOM), else ISO-8859-1.
+
+    A UTF-8 file with a few broken sequences (ELOG's CSV3 cuts the text at 1599 bytes, which can
+    split a character) stays UTF-8 with replacement characters.
+
+    Returns
+    -------
+    tuple
+        ``(text, encoding)``.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    non_ascii = sum(1 for b in data if b >= 0x80)
+    if bad * 8 < non_ascii:
+        return text, "utf-8 (with broken sequences)"
+    return data.decode("iso-8859-1"), "iso-8859-1"
