@@ -1,0 +1,676 @@
+"""Notebook reports: validated parameters, papermill execution, self-contained HTML.
+
+:func:`run_report` executes one of the notebook templates (:mod:`lumiaudit.notebooks`) with
+papermill on a real Jupyter kernel and writes, into one directory, the audit directory the
+notebook produced (CSV tables, ``plots/``, ``summary.json``), the executed notebook (with the
+summary in its metadata) and an HTML page without code cells whose images are embedded, so it
+opens offline. Parameters are data: they are checked against the annotated ``parameters`` cell
+of the template before a kernel starts and are handed to papermill, which writes them as
+literals; nothing from the input (elog text, paths) is ever spliced into code.
+
+:func:`audit_html` is the rich HTML view of an :class:`~lumiaudit.audit.Audit` in JupyterLab
+(its ``_repr_html_``). Every value in it is escaped: elog text and file names are untrusted.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import glob
+import html
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from lumiaudit._version import __version__
+from lumiaudit.errors import OutputError, ParameterError, ReportError
+from lumiaudit.notebooks import notebook_path
+
+__all__ = [
+    "NotebookParameter",
+    "ReportResult",
+    "audit_html",
+    "export_html",
+    "notebook_parameters",
+    "run_report",
+    "validate_parameters",
+]
+
+log = logging.getLogger(__name__)
+
+#: parameters naming inputs that must exist (each element, for lists) before a kernel starts
+PATH_PARAMETERS: frozenset[str] = frozenset({"online", "offline", "audit_dir", "waivers", "mask"})
+#: parameters the report sets itself
+RESERVED_PARAMETERS: frozenset[str] = frozenset({"out_dir"})
+#: metadata key of the executed notebook holding lumiaudit's record (summary, parameters)
+METADATA_KEY = "lumiaudit"
+
+
+class _AuditLike(Protocol):
+    summary: dict[str, Any]
+    runs: Any
+    funnel: Any
+
+
+@dataclass(frozen=True)
+class NotebookParameter:
+    """One entry of a template's ``parameters`` cell.
+
+    Attributes
+    ----------
+    name
+        The variable name.
+    annotation
+        Its type annotation as written (``list[str]``, ``int | None``, ...).
+    default
+        The default value (a Python literal).
+    help
+        The comment on its line.
+    required
+        The comment says ``(required)``: a value must be given.
+    """
+
+    name: str
+    annotation: str
+    default: Any
+    help: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What :func:`run_report` wrote.
+
+    Attributes
+    ----------
+    out_dir
+        The report directory (also an audit directory when the notebook wrote one).
+    notebook
+        The executed notebook.
+    html
+        The HTML page, or ``None`` when ``html=False``.
+    summary
+        The audit's ``summary.json`` (also in the notebook's metadata), or ``None``.
+    parameters
+        The validated parameters the notebook ran with.
+    """
+
+    out_dir: Path
+    notebook: Path
+    html: Path | None
+    summary: dict[str, Any] | None
+    parameters: dict[str, Any]
+
+
+# ------------------------------------------------------------------------------ parameters
+
+
+def _nbformat() -> Any:
+    """nbformat, typed as Any (it has no type hints)."""
+    import nbformat
+
+    return nbformat
+
+
+def notebook_parameters(notebook: str | os.PathLike[str] = "audit_overview") -> dict[str, Any]:
+    """Read the annotated ``parameters`` cell of a notebook.
+
+    Parameters
+    ----------
+    notebook
+        Template name or path of a notebook file.
+
+    Returns
+    -------
+    dict
+        Name -> :class:`NotebookParameter`, in the order of the cell.
+
+    Raises
+    ------
+    ParameterError
+        If the notebook has no cell tagged ``parameters`` or the cell is not a list of
+        annotated assignments of literals.
+    """
+    nbformat = _nbformat()
+    path = notebook_path(notebook)
+    book = nbformat.read(path, as_version=4)
+    cells = [c for c in book.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise ParameterError(
+            f"expected one cell tagged 'parameters', found {len(cells)}", path=path
+        )
+    source = cells[0].source
+    lines = source.splitlines()
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise ParameterError(
+            f"parameters cell is not valid Python: {exc.msg}", path=path, line=exc.lineno
+        ) from exc
+    out: dict[str, Any] = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            raise ParameterError(
+                "parameters cell: every statement must be `name: type = literal`",
+                path=path,
+                line=node.lineno,
+            )
+        try:
+            default = ast.literal_eval(node.value) if node.value is not None else None
+        except ValueError as exc:
+            raise ParameterError(
+                f"parameter {node.target.id!r}: default is not a literal",
+                path=path,
+                line=node.lineno,
+            ) from exc
+        comment = lines[node.lineno - 1].partition("#")[2].strip()
+        out[node.target.id] = NotebookParameter(
+            name=node.target.id,
+            annotation=ast.unparse(node.annotation),
+            default=default,
+            help=comment,
+            required="(required)" in comment,
+        )
+    return out
+
+
+def _type_name(node: ast.expr) -> str:
+    return ast.unparse(node)
+
+
+def _check(name: str, value: Any, node: ast.expr) -> Any:
+    """Return ``value`` converted to the annotation ``node``, or raise ParameterError."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        if value is None and "None" in ast.unparse(node):
+            return None
+        errors: list[str] = []
+        for option in (node.left, node.right):
+            try:
+                return _check(name, value, option)
+            except ParameterError as exc:
+                errors.append(exc.message)
+        raise ParameterError(
+            f"parameter {name!r} must be {ast.unparse(node)}, got {type(value).__name__} "
+            f"{_short(value)}"
+        )
+    if isinstance(node, ast.Constant) and node.value is None:
+        if value is None:
+            return None
+    elif isinstance(node, ast.Name):
+        kind = node.id
+        if kind == "str" and isinstance(value, str | os.PathLike):
+            return os.fspath(value)
+        if kind == "bool" and isinstance(value, bool):
+            return value
+        if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(float(value)):
+                raise ParameterError(f"parameter {name!r} must be finite, got {value!r}")
+            return float(value)
+        if kind == "dict" and isinstance(value, Mapping):
+            return _check_dict(name, value)
+        if kind == "list" and isinstance(value, list | tuple):
+            return [_scalar(name, v) for v in value]
+    elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+        kind = node.value.id
+        if kind == "list":
+            if isinstance(value, str | os.PathLike):
+                value = [value]  # one path where a list is expected
+            if isinstance(value, list | tuple):
+                return [_check(f"{name}[{i}]", v, node.slice) for i, v in enumerate(value)]
+        if kind == "dict" and isinstance(value, Mapping):
+            return _check_dict(name, value)
+    raise ParameterError(
+        f"parameter {name!r} must be {_type_name(node)}, got {type(value).__name__} {_short(value)}"
+    )
+
+
+def _scalar(name: str, value: Any) -> Any:
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    raise ParameterError(
+        f"parameter {name!r}: values must be strings or numbers, got {type(value).__name__}"
+    )
+
+
+def _check_dict(name: str, value: Mapping[Any, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ParameterError(f"parameter {name!r}: keys must be strings, got {key!r}")
+        out[key] = _scalar(f"{name}[{key!r}]", item)
+    return out
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _existing_paths(name: str, value: Any) -> Any:
+    """Absolute paths (the kernel runs elsewhere); URLs kept; globs must match."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for item in items:
+        text = str(item)
+        if "://" in text:
+            out.append(text)
+            continue
+        if any(ch in text for ch in "*?["):
+            pattern = str(Path(text).expanduser().absolute())
+            if not glob.glob(pattern, recursive=True):  # noqa: PTH207 (absolute patterns)
+                raise ParameterError(f"parameter {name!r}: the glob matches nothing", path=text)
+            out.append(pattern)
+            continue
+        path = Path(text).expanduser()
+        if not path.exists():
+            raise ParameterError(f"parameter {name!r}: no such file or directory", path=text)
+        out.append(str(path.resolve()))
+    return out if isinstance(value, list) else out[0]
+
+
+def validate_parameters(
+    notebook: str | os.PathLike[str], parameters: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Check parameters against a notebook's ``parameters`` cell, before any kernel starts.
+
+    Parameters
+    ----------
+    notebook
+        Template name or notebook path.
+    parameters
+        Name -> value. Paths may be :class:`os.PathLike`; a single path is accepted where a
+        list of paths is expected.
+
+    Returns
+    -------
+    dict
+        The parameters as they will be injected: converted to the annotated types, input
+        paths made absolute (the kernel's working directory is the report directory).
+
+    Raises
+    ------
+    ParameterError
+        For an unknown name (the message lists the known ones), a value of the wrong type, an
+        input path that does not exist or a required parameter without a value.
+    """
+    spec = notebook_parameters(notebook)
+    out: dict[str, Any] = {}
+    for name, value in parameters.items():
+        if name not in spec:
+            known = ", ".join(spec)
+            raise ParameterError(
+                f"unknown parameter {name!r} for notebook {Path(str(notebook)).stem}",
+                hint=f"known: {known}",
+            )
+        annotation = ast.parse(spec[name].annotation, mode="eval").body
+        checked = _check(name, value, annotation)
+        if name in PATH_PARAMETERS:
+            checked = _existing_paths(name, checked)
+        out[name] = checked
+    for name, param in spec.items():
+        if param.required and out.get(name, param.default) is None:
+            raise ParameterError(
+                f"parameter {name!r} is required for notebook {Path(str(notebook)).stem}",
+                hint=param.help,
+            )
+    if "audit_dir" in spec and not out.get("audit_dir"):
+        missing = [n for n in ("online", "offline") if n in spec and not out.get(n)]
+        if missing:
+            raise ParameterError(
+                f"give {' and '.join(missing)} sources (or audit_dir, an audit directory)"
+            )
+    return out
+
+
+# ------------------------------------------------------------------------------ execution
+
+
+@contextlib.contextmanager
+def _kernel_env() -> Iterator[None]:
+    """Let the kernel import the same lumiaudit as this process (source tree or wheel)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    old = os.environ.get("PYTHONPATH")
+    parts = [root, *(old.split(os.pathsep) if old else [])]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def _is_replaceable(out: Path) -> bool:
+    """An existing output directory is replaced only if it is empty or a lumiaudit report."""
+    if not out.exists():
+        return True
+    if not out.is_dir() or out.is_symlink():
+        return False
+    entries = list(out.iterdir())
+    return not entries or (out / "summary.json").is_file() or any(out.glob("*.ipynb"))
+
+
+def _move_into_place(tmp: Path, out: Path) -> None:
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        old.rmdir()
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)
+
+
+def run_report(
+    *,
+    online: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
+    offline: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str],
+    notebook: str | os.PathLike[str] = "audit_overview",
+    parameters: Mapping[str, Any] | None = None,
+    kernel_name: str | None = None,
+    html: bool = True,
+    progress: bool = False,
+    timeout: float | None = None,
+    **audit_options: Any,
+) -> ReportResult:
+    """Execute a notebook template on a Jupyter kernel and write the report directory.
+
+    Parameters
+    ----------
+    online, offline
+        Audit inputs (the notebook's ``online`` / ``offline`` parameters).
+    out
+        Report directory. It is built under a temporary name beside ``out`` and renamed when
+        complete; an existing ``out`` is replaced only if it is empty or a lumiaudit report.
+    notebook
+        Template name (``audit_overview``, ``run_drilldown``, ``file_health``) or path.
+    parameters
+        Further notebook parameters (e.g. ``{"run": 3041}`` for ``run_drilldown``).
+    kernel_name
+        Jupyter kernel; default: the notebook's (``python3``).
+    html
+        Also write ``<notebook>.html``: no code cells, images embedded.
+    progress
+        papermill's progress bar on stderr.
+    timeout
+        Seconds one cell may run (default: no limit).
+    **audit_options
+        Notebook parameters forwarded to :func:`lumiaudit.audit` (``tree``, ``mode``, ``jobs``,
+        ``cache``, ``thresholds``, ``waivers``, ``mask``, ``experiment``, ``run_range``, ...).
+
+    Returns
+    -------
+    ReportResult
+
+    Raises
+    ------
+    ParameterError
+        Before any kernel starts: unknown parameter, wrong type, missing input path.
+    ReportError
+        A cell failed (the message names it; the partially executed notebook, with the error
+        visible, is kept in ``out``) or the kernel could not be started.
+    OutputError
+        ``out`` cannot be written or is an existing directory that is not a report.
+
+    Examples
+    --------
+    >>> from lumiaudit.report import run_report
+    >>> r = run_report(online="data/example/elog", offline="data/example/prod",
+    ...                out="reports/example")  # doctest: +SKIP
+    >>> r.html  # doctest: +SKIP
+    PosixPath('reports/example/audit_overview.html')
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    nbformat = _nbformat()
+    source = notebook_path(notebook)
+    name = source.stem
+    given: dict[str, Any] = {}
+    for key, value in (("online", online), ("offline", offline)):
+        if value is not None:
+            given[key] = [value] if isinstance(value, str | os.PathLike) else list(value)
+    given.update(audit_options)
+    given.update(parameters or {})
+    reserved = RESERVED_PARAMETERS & set(given)
+    if reserved:
+        raise ParameterError(
+            f"parameter {sorted(reserved)[0]!r} is set by the report (use out=...)"
+        )
+    params = validate_parameters(source, given)
+    spec = notebook_parameters(source)
+    if "out_dir" in spec:
+        params["out_dir"] = "."  # the kernel runs in the report directory
+
+    out_dir = Path(out).expanduser().absolute()
+    if not _is_replaceable(out_dir):
+        raise OutputError(
+            "exists and is not a lumiaudit report; choose another output directory",
+            path=out_dir,
+        )
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create the report directory: {exc.strerror}", path=out_dir
+        ) from exc
+    executed = tmp / f"{name}.ipynb"
+    failure: PapermillExecutionError | None = None
+    log.info("executing %s into %s", source, out_dir)
+    try:
+        with _kernel_env():
+            papermill.execute_notebook(
+                str(source),
+                str(executed),
+                parameters=params,
+                kernel_name=kernel_name,
+                progress_bar=progress,
+                log_output=False,
+                cwd=str(tmp),
+                execution_timeout=timeout,
+            )
+    except PapermillExecutionError as exc:
+        failure = exc
+    except Exception as exc:  # kernel missing or dead: nothing useful to keep
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ReportError(
+            f"notebook {name} could not be executed: {type(exc).__name__}: {exc}",
+            path=source,
+            hint="is the Jupyter kernel installed? (`jupyter kernelspec list`)",
+        ) from exc
+
+    summary_path = tmp / "summary.json"
+    summary = (
+        json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else None
+    )
+    html_path: Path | None = None
+    try:
+        if executed.is_file():
+            book = nbformat.read(executed, as_version=4)
+            book.metadata[METADATA_KEY] = {
+                "lumiaudit_version": __version__,
+                "notebook": name,
+                "parameters": params,
+                "summary": summary,
+                "failed": failure is not None,
+            }
+            nbformat.write(book, executed)
+            if html:
+                html_path = export_html(executed, tmp / f"{name}.html")
+        _move_into_place(tmp, out_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write the report: {exc.strerror or exc}", path=out_dir) from exc
+    final_nb = out_dir / executed.name
+    final_html = None if html_path is None else out_dir / html_path.name
+    if failure is not None:
+        first = (failure.source or "").strip().splitlines()
+        raise ReportError(
+            f"notebook {name} failed in cell [{failure.exec_count}] "
+            f"({first[0][:60] if first else 'empty'}): {failure.ename}: {failure.evalue}",
+            path=final_nb,
+            hint="the partially executed notebook with the error is kept there",
+        )
+    log.info("report written to %s", out_dir)
+    return ReportResult(
+        out_dir=out_dir, notebook=final_nb, html=final_html, summary=summary, parameters=params
+    )
+
+
+def export_html(notebook: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Write an executed notebook as one self-contained HTML page without code cells.
+
+    Outputs only (no code, no prompts); images are inline ``data:`` URIs, so the page opens
+    offline. Script tags of the template that load from the network (require.js, MathJax)
+    are dropped: the report needs neither.
+
+    Parameters
+    ----------
+    notebook
+        An executed ``.ipynb``.
+    out
+        The HTML file to write (written to a temporary name, then renamed).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import re
+
+    import nbconvert
+
+    nbformat = _nbformat()
+    exporter_class: Any = nbconvert.HTMLExporter
+    book = nbformat.read(notebook, as_version=4)
+    exporter = exporter_class(
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+        exclude_anchor_links=True,
+    )
+    body, _ = exporter.from_notebook_node(book)
+    body = re.sub(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>', "", body)
+    path = Path(out)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+# ------------------------------------------------------------------------------ rich repr
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return '<span class="la-na">n/a</span>'
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return '<span class="la-na">n/a</span>'
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, float):
+        return html.escape(f"{value:.4g}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return html.escape(f"{value:,}")
+    return html.escape(str(value))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in r) + "</tr>" for r in rows)
+    return f'<table class="la-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def audit_html(audit: _AuditLike, *, max_rows: int = 50) -> str:
+    """The rich HTML view of an audit: summary, funnel and flagged runs with reasons.
+
+    Every value (elog text, run types, file names, reasons) is escaped with
+    :func:`html.escape`: the page shows ``<script>`` as text and never runs it.
+
+    Parameters
+    ----------
+    audit
+        An :class:`~lumiaudit.audit.Audit` (anything with ``summary``, ``runs``, ``funnel``).
+    max_rows
+        Flagged runs shown; the rest are counted as "+N more".
+
+    Returns
+    -------
+    str
+        An HTML fragment (what JupyterLab shows for ``audit``).
+    """
+    import pandas as pd
+
+    summary = audit.summary or {}
+    totals = summary.get("totals", {}) or {}
+    parts = ['<div class="lumiaudit-audit">']
+    label = summary.get("experiment_label") or ""
+    run_range = summary.get("run_range")
+    title = "lumiaudit audit"
+    if label:
+        title += f" - {label}"
+    if run_range:
+        title += f", runs {run_range[0]}-{run_range[-1]}"
+    parts.append(f"<h3>{html.escape(title)}</h3>")
+    meta = [
+        ("lumiaudit", summary.get("lumiaudit_version", __version__)),
+        ("created", summary.get("created")),
+        ("offline follows", summary.get("follows")),
+    ]
+    parts.append("<p>" + "; ".join(f"{html.escape(k)} {_cell(v)}" for k, v in meta if v) + "</p>")
+    if totals:
+        parts.append("<h4>Summary</h4>")
+        parts.append(_table(["quantity", "value"], [[k, v] for k, v in totals.items()]))
+    status = summary.get("status_counts") or {}
+    if status:
+        parts.append(_table(["status", "runs"], sorted(status.items())))
+    funnel = audit.funnel
+    if isinstance(funnel, pd.DataFrame) and len(funnel):
+        parts.append("<h4>Accounting funnel</h4>")
+        cols = [c for c in ("bucket", "events", "runs") if c in funnel.columns]
+        parts.append(_table(cols, funnel[cols].astype(object).to_numpy().tolist()))
+    runs = audit.runs
+    if isinstance(runs, pd.DataFrame) and "flagged" in runs.columns:
+        flagged = runs[runs["flagged"].fillna(False).astype(bool)]
+        parts.append(f"<h4>Flagged runs ({len(flagged)} of {len(runs)})</h4>")
+        if len(flagged):
+            wanted = (
+                "experiment",
+                "run",
+                "run_type",
+                "status",
+                "n_online",
+                "n_offline",
+                "diff",
+                "ratio",
+                "q_value",
+                "reasons",
+                "reason_events",
+                "waived",
+            )
+            cols = [c for c in wanted if c in flagged.columns]
+            shown = flagged[cols].head(max_rows).astype(object)
+            parts.append(_table(cols, shown.to_numpy().tolist()))
+            if len(flagged) > max_rows:
+                parts.append(f"<p>+{len(flagged) - max_rows} more</p>")
+        else:
+            parts.append("<p>No run is flagged.</p>")
+    parts.append("</div>")
+    return "\n".join(parts)
