@@ -55,6 +55,7 @@ def parse_logfile(text: str, source: str, problems: Problems) -> Iterator[RawEnt
         if not mid.isdigit():
             problems.add(source, start + 1, "message id is not a number", lines[i])
         attrs: dict[str, str] = {}
+        attr_lines: dict[str, int] = {}
         i += 1
         separated = False
         while i < n:
@@ -79,6 +80,7 @@ def parse_logfile(text: str, source: str, problems: Problems) -> Iterator[RawEnt
                     )
                     continue
             attrs[norm_key(key)] = value
+            attr_lines[norm_key(key)] = i
         body_start = i
         while i < n and not lines[i].startswith(MID_MARK):
             i += 1
@@ -100,4 +102,5 @@ def parse_logfile(text: str, source: str, problems: Problems) -> Iterator[RawEnt
             attrs=attrs,
             text=body,
             encoding=attrs.get("encoding"),
+            attr_lines=attr_lines,
         )

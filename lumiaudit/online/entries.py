@@ -76,6 +76,8 @@ class RawEntry:
     attrs: dict[str, str] = field(default_factory=dict)
     text: str | None = None
     encoding: str | None = None
+    #: Line number of each attribute, when the format has lines (day files, Raw).
+    attr_lines: dict[str, int] = field(default_factory=dict)
 
 
 def _lookup(attrs: dict[str, str], names: tuple[str, ...]) -> tuple[str | None, str | None]:
@@ -84,6 +86,19 @@ def _lookup(attrs: dict[str, str], names: tuple[str, ...]) -> tuple[str | None, 
         if key in attrs:
             return attrs[key], name
     return None, None
+
+
+def _line(raw: RawEntry, name: str | None) -> str:
+    if name is not None and norm_key(name) in raw.attr_lines:
+        return str(raw.attr_lines[norm_key(name)])
+    return raw.line
+
+
+def _reportable(reason: str | None) -> bool:
+    """Empty and "n/a"-like values are plainly missing; anything else unreadable is a problem."""
+    if reason is None or reason in {"empty", "absent"}:
+        return False
+    return not reason.startswith("marked as not available")
 
 
 def _run_type(value: str | None, subject: str | None, fields: Fields, *, free: bool) -> str | None:
@@ -146,7 +161,10 @@ def interpret(
     if run is None:
         if run_text is not None and run_text.strip() and run_reason:
             problems.add(
-                raw.source, raw.line, f"{label}: {run_name}: {run_reason}; entry skipped", run_text
+                raw.source,
+                _line(raw, run_name),
+                f"{label}: {run_name}: {run_reason}; entry skipped",
+                run_text,
             )
         elif kind == "elog":
             log.debug("%s: %s names no run (not a run entry)", where, label)
@@ -164,10 +182,17 @@ def interpret(
     count_text, count_name = _lookup(attrs, fields.events)
     n_online, count_reason = parse_count(count_text)
     problem = None
+    reported = False
     if n_online is None:
         problem = f"{count_name or 'event count'} {count_reason}"
-        if count_reason not in ("empty", "absent"):
-            problems.add(raw.source, raw.line, f"{label}: run {run}: {problem}", count_text or "")
+        if _reportable(count_reason):
+            reported = True
+            problems.add(
+                raw.source,
+                _line(raw, count_name),
+                f"{label}: run {run}: {problem}; count left empty",
+                count_text or "",
+            )
     full_text, _ = _lookup(attrs, fields.events_full)
     n_full, _ = parse_count(full_text) if full_text is not None else (None, None)
     type_text, _ = _lookup(attrs, fields.run_type)
@@ -180,7 +205,7 @@ def interpret(
         m = re.search(fields.lumi_regex, body)
         lumi_text = m.group(1) if m else None
     lumi, lumi_reason = parse_float(lumi_text)
-    if lumi is None and lumi_text is not None and lumi_reason not in ("empty", "absent"):
+    if lumi is None and lumi_text is not None and _reportable(lumi_reason):
         problems.add(
             raw.source, raw.line, f"{label}: run {run}: luminosity {lumi_reason}", lumi_text
         )
@@ -209,6 +234,7 @@ def interpret(
         "entry_type": entry_type if entry_type else None,
         "count_text": count_text,
         "problem": problem,
-        "line": raw.line,
+        "reported": reported,
+        "line": _line(raw, count_name),
         "seq": seq,
     }

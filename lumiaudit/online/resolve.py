@@ -72,6 +72,7 @@ def resolve(
         counted = [e for e in group if e["n_online"] is not None]
         if not counted:
             chosen = group[-1]
+        if not counted and not all(e.get("reported") for e in group):
             reasons = "; ".join(f"{e['source_line']}: {e['problem'] or 'no count'}" for e in group)
             problems.add(
                 chosen["source"],
@@ -80,7 +81,7 @@ def resolve(
                 "n_online left empty",
                 chosen["count_text"] or "",
             )
-        else:
+        if counted:
             if policy == "first":
                 chosen = counted[0]
             elif policy == "max":

@@ -46,6 +46,8 @@ NA_TOKENS = frozenset(
 
 # A digit group with optional thousands separators: 1,234,567 / 1 234 567 / 1'234'567.
 _GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:([,' \u00a0\u202f\u2009])\d{3})(?:\1\d{3})*(?![\d.])")
+# 1.234.567 (at least two dotted groups: 1.234 alone could be a decimal number).
+_DOTTED = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3}){2,}(?![\d.,])")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _RUN = re.compile(r"^(?:r|run)?\s*0*(\d+)$", re.IGNORECASE)
 _EXP = re.compile(r"^(?:e|exp)?\s*0*(\d+)$", re.IGNORECASE)
@@ -108,6 +110,7 @@ def parse_count(text: str | None) -> tuple[int | None, str | None]:
     if reason is not None:
         return None, reason
     grouped = [m.group(0) for m in _GROUPED.finditer(text)]
+    grouped += [m.group(0) for m in _DOTTED.finditer(text)]
     if len(grouped) == 1:
         rest = text.replace(grouped[0], " ", 1)
         if not re.search(r"\d", rest):

@@ -1,0 +1,119 @@
+"""``lumiaudit online``: read online sources into the canonical online table (CSV)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from lumiaudit.cli._common import handle_errors
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Problems listed on stderr before the rest is only counted.
+MAX_LISTED = 20
+
+
+def _write_csv(frame: pd.DataFrame, path: Path | None) -> None:
+    """Write ``frame`` as CSV (missing values as empty cells) to ``path`` or stdout."""
+    if path is None:
+        frame.to_csv(sys.stdout, index=False, na_rep="", lineterminator="\n")
+        return
+    from lumiaudit.errors import OutputError
+
+    directory = path.parent if str(path.parent) else Path()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            frame.to_csv(handle, index=False, na_rep="", lineterminator="\n")
+        Path(tmp).replace(path)
+    except OSError as exc:
+        raise OutputError(f"cannot write: {exc.strerror or exc}", path=path) from None
+
+
+@click.command(name="online")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the online table here (default: CSV on stdout).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "elog", "elog-csv", "elog-xml", "rundb", "daq", "table"]),
+    default="auto",
+    show_default=True,
+    help="Input format; auto detects each file by its content.",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(exists=False, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file naming attributes/columns per source (default: Belle II names).",
+)
+@click.option(
+    "--policy",
+    type=click.Choice(["latest", "first", "max", "error"]),
+    default="latest",
+    show_default=True,
+    help="Which count wins when several entries name one run (error: disagreement is fatal).",
+)
+@click.option("--strict", is_flag=True, help="Any input problem is fatal (exit 2).")
+@click.option(
+    "--conflicts",
+    "conflicts_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the conflicts table (CSV) here.",
+)
+@click.option(
+    "--problems",
+    "problems_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the problems table (CSV) here.",
+)
+@handle_errors
+def command(
+    paths: tuple[str, ...],
+    output: Path | None,
+    fmt: str,
+    mapping: Path | None,
+    policy: str,
+    strict: bool,
+    conflicts_path: Path | None,
+    problems_path: Path | None,
+) -> None:
+    """Read elog day files or exports, run-DB JSON, DAQ catalogues or CSV tables (PATH...).
+
+    Writes one row per (experiment, run) with its online count and provenance. A summary line
+    and every problem (file:line: reason, the first 20) go to stderr.
+    """
+    from lumiaudit.online import read_online
+
+    result = read_online(list(paths), format=fmt, mapping=mapping, policy=policy, strict=strict)
+    if conflicts_path is not None:
+        _write_csv(result.conflicts, conflicts_path)
+    if problems_path is not None:
+        _write_csv(result.problems, problems_path)
+    _write_csv(result.table, output)
+    problems = result.problems
+    for row in problems.head(MAX_LISTED).itertuples(index=False):
+        click.echo(f"{row.source}:{row.line}: {row.reason}", err=True)
+    if len(problems) > MAX_LISTED:
+        click.echo(f"... and {len(problems) - MAX_LISTED} more problems", err=True)
+    for rec in result.conflicts.to_dict("records"):
+        click.echo(
+            f"conflict: exp {rec['experiment']} run {rec['run']}: {rec['values']} -> "
+            f"{rec['chosen']} ({rec['policy']})",
+            err=True,
+        )
+    click.echo(f"lumiaudit online: {result.summary()}", err=True)
