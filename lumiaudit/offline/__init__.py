@@ -1,11 +1,207 @@
-"""Offline counting: discover ROOT files, count and check each, aggregate per run."""
+"""Offline counting: discover ROOT files, count and check each one, aggregate per run.
+
+>>> from lumiaudit.offline import count_events
+>>> result = count_events("prod/", mode="auto", jobs=4)  # doctest: +SKIP
+>>> result.runs[["run", "n_offline", "n_offline_full", "n_files_bad"]]  # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
-from lumiaudit.offline.count import FileRecord, count_file
+import functools
+import hashlib
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["FileRecord", "count_file"]
+import pandas as pd
+
+from lumiaudit.errors import ParameterError
+from lumiaudit.offline.count import MODES, FileRecord, count_file
+from lumiaudit.offline.discover import discover, find_duplicates
+from lumiaudit.offline.runs import contributions_frame, files_frame, find_gaps, runs_frame
+
+__all__ = ["FileRecord", "OfflineResult", "count_events", "count_file"]
+
+logger = logging.getLogger(__name__)
 
 
 def __dir__() -> list[str]:
     return __all__
+
+
+@dataclass(frozen=True)
+class OfflineResult:
+    """What :func:`count_events` found.
+
+    Attributes
+    ----------
+    files
+        ``FILES`` columns plus ``markers``, ``data_level``, ``mtime``, ``duplicate_of``,
+        ``run_low``, ``run_high`` and, in deep mode, ``n_flag_0x..`` columns.
+    contributions
+        ``CONTRIBUTIONS``: entries of each counted file per (experiment, run).
+    runs
+        Per (experiment, run): ``n_offline``, ``n_offline_full``, ``n_files``,
+        ``n_files_bad``, ``n_files_duplicate``, ``run_type``, ``markers`` (+ flag columns).
+    gaps
+        ``GAPS``: missing file indices and missing HLT units.
+    """
+
+    files: pd.DataFrame
+    contributions: pd.DataFrame
+    runs: pd.DataFrame
+    gaps: pd.DataFrame
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for a one-line report: files, files per status, runs, events."""
+        statuses = self.files["status"].value_counts().sort_index()
+        return {
+            "files": len(self.files),
+            "statuses": {str(k): int(v) for k, v in statuses.items()},
+            "runs": len(self.runs),
+            "events": int(self.contributions["n_entries"].sum()),
+            "gaps": len(self.gaps),
+        }
+
+
+def _count_all(
+    paths: list[str],
+    *,
+    tree: str,
+    mode: str,
+    jobs: int,
+    scheduler: str | None,
+    client: Any,
+    cache: Any,
+    progress: bool,
+    timeout: float | None,
+    branch_names: Mapping[str, str] | None,
+) -> list[FileRecord]:
+    from lumiaudit.offline.executors import map_files
+
+    func = functools.partial(
+        count_file,
+        tree=tree,
+        mode=mode,
+        timeout=timeout,
+        branch_names=None if branch_names is None else dict(branch_names),
+    )
+
+    def run(items: list[str]) -> list[FileRecord]:
+        return map_files(
+            func, items, jobs=jobs, client=client, scheduler=scheduler, progress=progress
+        )
+
+    if cache is None:
+        return run(paths)
+    from lumiaudit.offline.cache import CountCache, file_key
+
+    # results also depend on the branch names: keep them apart in the cache
+    cache_mode = mode
+    if branch_names:
+        digest = hashlib.sha1(repr(sorted(branch_names.items())).encode(), usedforsecurity=False)
+        cache_mode = f"{mode}+{digest.hexdigest()[:12]}"
+    opened = cache if isinstance(cache, CountCache) else CountCache.open(cache)
+    try:
+        keys = [file_key(p) for p in paths]
+        hits = opened.lookup_many(keys, tree=tree, mode=cache_mode)
+        records: list[FileRecord | None] = [h if isinstance(h, FileRecord) else None for h in hits]
+        todo = [i for i, r in enumerate(records) if r is None]
+        logger.info(
+            "cache %s: %d of %d files known", opened.path, len(paths) - len(todo), len(paths)
+        )
+        fresh = run([paths[i] for i in todo])
+        for i, rec in zip(todo, fresh, strict=True):
+            records[i] = rec
+        # an I/O error says nothing about the file: do not remember it
+        keep = [
+            (rec, keys[i]) for i, rec in zip(todo, fresh, strict=True) if rec.status != "io_error"
+        ]
+        if keep:
+            opened.store(
+                [r for r, _ in keep], tree=tree, mode=cache_mode, keys=[k for _, k in keep]
+            )
+    finally:
+        if opened is not cache:
+            opened.close()
+    return [r for r in records if r is not None]
+
+
+def count_events(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    tree: str = "tree",
+    mode: str = "auto",
+    jobs: int = 1,
+    scheduler: str | None = None,
+    client: Any = None,
+    cache: Any = None,
+    include_skims: bool = False,
+    progress: bool = False,
+    timeout: float | None = None,
+    branch_names: Mapping[str, str] | None = None,
+) -> OfflineResult:
+    """Discover, count and check offline ROOT files; aggregate per run.
+
+    Parameters
+    ----------
+    paths
+        Files, directories (recursive), globs, list files (one path or URL per line) and
+        ``root://`` / ``https://`` URLs.
+    tree
+        Name of the event tree.
+    mode
+        ``auto`` (default), ``fast`` or ``deep``; see :mod:`lumiaudit.offline.count`.
+    jobs
+        Local workers (``0``: one per CPU).
+    scheduler, client
+        Dask scheduler address or ``dask.distributed.Client`` to count on a cluster.
+    cache
+        Path of a SQLite count cache (or an open ``CountCache``): unchanged files are not
+        read again.
+    include_skims
+        Count skim files (``skim/NAME/``) in the per-run totals.
+    progress
+        Progress bar on stderr.
+    timeout
+        Seconds per remote request.
+    branch_names
+        Overrides of :data:`lumiaudit.offline.count.DEFAULT_BRANCHES`.
+
+    Returns
+    -------
+    OfflineResult
+        Files, contributions, runs and gaps tables.
+
+    Raises
+    ------
+    InputNotFoundError
+        If an input path, glob or list line names nothing.
+    ParameterError
+        For an unknown mode or a bad option combination.
+    """
+    if mode not in MODES:
+        raise ParameterError(f"unknown counting mode {mode!r}; use one of {', '.join(MODES)}")
+    found = discover(paths)
+    logger.info("%d files to count (mode %s, tree %r)", len(found), mode, tree)
+    records = _count_all(
+        [f.path for f in found],
+        tree=tree,
+        mode=mode,
+        jobs=jobs,
+        scheduler=scheduler,
+        client=client,
+        cache=cache,
+        progress=progress,
+        timeout=timeout,
+        branch_names=branch_names,
+    )
+    duplicates = find_duplicates(found, readable=[r.readable for r in records])
+    return OfflineResult(
+        files=files_frame(found, records, duplicates),
+        contributions=contributions_frame(found, records, duplicates, include_skims=include_skims),
+        runs=runs_frame(found, records, duplicates, include_skims=include_skims),
+        gaps=find_gaps(found, records, duplicates, include_skims=include_skims),
+    )
