@@ -14,8 +14,8 @@ Rules
   file at all (an unreadable file is not a gap: it is reported by its status). Runs use a
   varying number of HLT units, so the files alone cannot tell a missing unit: given the
   expected units (e.g. from the DAQ file catalogue), an absent one is a ``missing_hlt_unit``.
-  The event estimate is the median entries of the run's readable files (per file for an index gap, per
-  unit for a missing unit).
+  The event estimate is the median entries of the run's readable files (per file for an
+  index gap, per unit for a missing unit).
 """
 
 from __future__ import annotations

@@ -1,0 +1,134 @@
+"""``lumiaudit count``: discover and count offline ROOT files (files / runs / gaps CSV)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from lumiaudit.cli._common import handle_errors, progress_default, progress_option
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _write_csv(frame: pd.DataFrame, path: Path | None) -> None:
+    """Write ``frame`` as CSV (missing values as empty cells) to ``path`` (atomic) or stdout."""
+    if path is None:
+        frame.to_csv(sys.stdout, index=False, na_rep="", lineterminator="\n")
+        return
+    from lumiaudit.errors import OutputError
+
+    directory = path.parent if str(path.parent) else Path()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            frame.to_csv(handle, index=False, na_rep="", lineterminator="\n")
+        Path(tmp).replace(path)
+    except OSError as exc:
+        raise OutputError(f"cannot write: {exc.strerror or exc}", path=path) from None
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """``86 files: 80 ok, 1 empty, ...; bad: 1 not_root, ...; 15 runs, 62808 events, 1 gap``."""
+    from lumiaudit.offline.runs import BAD_STATUSES
+
+    statuses: dict[str, int] = summary["statuses"]
+    good = [f"{n} {s}" for s, n in statuses.items() if s not in BAD_STATUSES]
+    bad = [f"{n} {s}" for s, n in statuses.items() if s in BAD_STATUSES]
+    gaps = summary["gaps"]
+    return (
+        f"{summary['files']} files: {', '.join(good) or 'none readable'}; "
+        f"bad: {', '.join(bad) or 'none'}; "
+        f"{summary['runs']} runs, {summary['events']} events, {gaps} gap{'s' * (gaps != 1)}"
+    )
+
+
+_out = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.command(name="count")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("-o", "--output", type=_out, default=None, help="Files table CSV (default: stdout).")
+@click.option("--runs", "runs_path", type=_out, default=None, help="Also write the runs table.")
+@click.option("--gaps", "gaps_path", type=_out, default=None, help="Also write the gaps table.")
+@click.option(
+    "--contributions",
+    "contributions_path",
+    type=_out,
+    default=None,
+    help="Also write the per-(file, run) contributions table.",
+)
+@click.option("--tree", default="tree", show_default=True, help="Name of the event tree.")
+@click.option(
+    "--mode",
+    type=click.Choice(["auto", "fast", "deep"]),
+    default="auto",
+    show_default=True,
+    help="fast: entries only; deep: + FileMetaData, run split, error flags of every event; "
+    "auto: FileMetaData, and EventMetaData only where the run is ambiguous.",
+)
+@click.option(
+    "-j", "--jobs", type=int, default=1, show_default=True, help="Local workers (0: one per CPU)."
+)
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786).")
+@click.option(
+    "--cache",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite count cache: unchanged files are not read again.",
+)
+@click.option("--include-skims", is_flag=True, help="Count skim files in the per-run totals.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds per remote (root://, https://) request.",
+)
+@progress_option
+@handle_errors
+def command(
+    paths: tuple[str, ...],
+    output: Path | None,
+    runs_path: Path | None,
+    gaps_path: Path | None,
+    contributions_path: Path | None,
+    tree: str,
+    mode: str,
+    jobs: int,
+    scheduler: str | None,
+    cache: Path | None,
+    include_skims: bool,
+    timeout: float | None,
+    progress: bool | None,
+) -> None:
+    """Count the events of offline ROOT files (PATH: files, directories, globs, list files, URLs).
+
+    Writes one row per file (status, entries, FileMetaData counts, markers) as CSV; the runs
+    and gaps tables on request. A one-line summary goes to stderr.
+    """
+    from lumiaudit.offline import count_events
+
+    result = count_events(
+        list(paths),
+        tree=tree,
+        mode=mode,
+        jobs=jobs,
+        scheduler=scheduler,
+        cache=cache,
+        include_skims=include_skims,
+        progress=progress_default() if progress is None else progress,
+        timeout=timeout,
+    )
+    if runs_path is not None:
+        _write_csv(result.runs, runs_path)
+    if gaps_path is not None:
+        _write_csv(result.gaps, gaps_path)
+    if contributions_path is not None:
+        _write_csv(result.contributions, contributions_path)
+    _write_csv(result.files, output)
+    click.echo(f"lumiaudit count: {summary_line(result.summary())}", err=True)
