@@ -383,7 +383,7 @@ def run_report(
     kernel_name: str | None = None,
     html: bool = True,
     progress: bool = False,
-    timeout: float | None = None,
+    cell_timeout: float | None = None,
     **audit_options: Any,
 ) -> ReportResult:
     """Execute a notebook template on a Jupyter kernel and write the report directory.
@@ -405,7 +405,7 @@ def run_report(
         Also write ``<notebook>.html``: no code cells, images embedded.
     progress
         papermill's progress bar on stderr.
-    timeout
+    cell_timeout
         Seconds one cell may run (default: no limit).
     **audit_options
         Notebook parameters forwarded to :func:`lumiaudit.audit` (``tree``, ``mode``, ``jobs``,
@@ -481,7 +481,7 @@ def run_report(
                 progress_bar=progress,
                 log_output=False,
                 cwd=str(tmp),
-                execution_timeout=timeout,
+                execution_timeout=cell_timeout,
             )
     except PapermillExecutionError as exc:
         failure = exc

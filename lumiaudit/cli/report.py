@@ -1,0 +1,144 @@
+"""``lumiaudit report``: execute a notebook template into an executed notebook and HTML page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lumiaudit.cli._common import handle_errors, progress_default
+
+
+def _parse_value(text: str) -> Any:
+    """A parameter value: JSON if it parses (3041, 1.5, true, [1, 2], {"z_fail": 6}), else text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _audit_options(func: Any) -> Any:
+    from lumiaudit.cli.audit import audit_options
+
+    return audit_options(func)
+
+
+@click.command(name="report")
+@click.option(
+    "--online",
+    "online",
+    multiple=True,
+    help="Online source (ELOG logbook dir/file/export, run DB JSON, DAQ catalogue, CSV). "
+    "Repeatable.",
+)
+@click.option(
+    "--offline",
+    "offline",
+    multiple=True,
+    help="Offline ROOT files, directories, globs, list files or URLs. Repeatable.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Report directory (required) (built under a temporary name, renamed when complete).",
+)
+@click.option(
+    "--notebook",
+    default="audit_overview",
+    show_default=True,
+    help="Template (audit_overview, run_drilldown, file_health) or path of a notebook.",
+)
+@click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    type=(str, str),
+    multiple=True,
+    metavar="NAME VALUE",
+    help="Notebook parameter (VALUE read as JSON if it parses, else as text), e.g. "
+    "-p run 3041 or -p audit_dir reports/audit. Repeatable.",
+)
+@click.option(
+    "--kernel", "kernel_name", default=None, help="Jupyter kernel (default: the notebook's)."
+)
+@click.option("--no-html", is_flag=True, help="Do not write the HTML page.")
+@click.option(
+    "--cell-timeout",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds one notebook cell may run (default: no limit).",
+)
+@click.option(
+    "--list-parameters",
+    is_flag=True,
+    help="Print the notebook's parameters (name, type, default, help) and exit.",
+)
+@_audit_options
+@handle_errors
+def command(
+    online: tuple[str, ...],
+    offline: tuple[str, ...],
+    out: Path | None,
+    notebook: str,
+    parameters: tuple[tuple[str, str], ...],
+    kernel_name: str | None,
+    no_html: bool,
+    cell_timeout: float | None,
+    list_parameters: bool,
+    progress: bool | None,
+    **options: Any,
+) -> None:
+    """Execute a notebook template with papermill and write an HTML report.
+
+    OUT receives the audit directory (CSV tables, plots/, summary.json), the executed
+    notebook (summary.json also in its metadata) and NOTEBOOK.html: no code cells, images
+    embedded, opens offline. Parameters are checked before the kernel starts. Exit 0 when
+    the report was written, 2 on a bad parameter, a missing input or a failing cell (the
+    partially executed notebook is kept in OUT with the error visible).
+
+    Example: lumiaudit report --online data/example/elog --offline data/example/prod
+    --out reports/example/
+    """
+    from lumiaudit.report import notebook_parameters, run_report
+
+    if list_parameters:
+        for param in notebook_parameters(notebook).values():
+            click.echo(f"{param.name}: {param.annotation} = {param.default!r}  # {param.help}")
+        return
+    if out is None:
+        raise click.UsageError("Missing option '--out'.")
+    # only options given on the command line: the notebook's defaults stay in charge otherwise
+    ctx = click.get_current_context()
+    given = {
+        name: value
+        for name, value in options.items()
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    }
+    extra = {name: _parse_value(value) for name, value in parameters}
+    result = run_report(
+        online=list(online) or None,
+        offline=list(offline) or None,
+        out=out,
+        notebook=notebook,
+        parameters=extra,
+        kernel_name=kernel_name,
+        html=not no_html,
+        progress=progress_default() if progress is None else progress,
+        cell_timeout=cell_timeout,
+        **given,
+    )
+    click.echo(str(result.out_dir))
+    if result.html is not None:
+        click.echo(str(result.html))
+    click.echo(str(result.notebook))
+    totals = (result.summary or {}).get("totals", {})
+    if totals:
+        click.echo(
+            f"lumiaudit: {totals.get('runs')} runs, {totals.get('runs_flagged')} flagged; "
+            f"{totals.get('files')} files, {totals.get('files_bad')} not readable",
+            err=True,
+        )
