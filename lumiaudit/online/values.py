@@ -49,6 +49,8 @@ _GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:([,' \u00a0\u202f\u2009])\d{3})(?:\1
 # 1.234.567 (at least two dotted groups: 1.234 alone could be a decimal number).
 _DOTTED = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3}){2,}(?![\d.,])")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# Luminosity units: nb-1, nb^-1, /nb, pb-1 ... (their "-1" is not a second number).
+_UNIT = re.compile(r"(?:/\s*[nfpu]b\b|\b[nfpu]b\s*\^?\s*\{?-1\}?)", re.IGNORECASE)
 _RUN = re.compile(r"^(?:r|run)?\s*0*(\d+)$", re.IGNORECASE)
 _EXP = re.compile(r"^(?:e|exp)?\s*0*(\d+)$", re.IGNORECASE)
 _TIME = re.compile(
@@ -177,6 +179,7 @@ def parse_float(text: str | None) -> tuple[float | None, str | None]:
     if reason is not None:
         return None, reason
     cleaned = re.sub(r"(?<=\d)[,'\u00a0\u202f](?=\d{3}\b)", "", text)
+    cleaned = _UNIT.sub(" ", cleaned)
     numbers = _NUMBER.findall(cleaned)
     if len(numbers) != 1:
         return None, f"cannot read a number from {text.strip()!r}"
