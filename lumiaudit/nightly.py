@@ -1,0 +1,526 @@
+"""The nightly audit: dated reports, a ``latest`` link, a lock, a diff against last night.
+
+One run of :func:`run_nightly` (``lumiaudit nightly --config nightly.toml``, from cron):
+
+1. takes a lock (``fcntl.flock`` on ``<reports>/.nightly.lock``) so two runs never overlap;
+   a second run fails at once with a message naming the holder, or waits (``wait=True``);
+2. executes the report notebook (:func:`lumiaudit.report.run_report`) into a new dated
+   directory ``<reports>/YYYY-MM-DDTHHMMSSZ/`` with the count cache, so only new or changed
+   files are read;
+3. compares it with the previous night (the target of ``<reports>/latest``) through
+   :func:`lumiaudit.history.diff_audits`: newly flagged, resolved, changed runs;
+4. writes ``nightly.json`` (the diff, cache hits, exit code) into the dated directory and
+   points ``latest`` at it.
+
+Exit codes for alerting: 0 nothing new, 1 newly flagged runs that are not waived, 2 failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from lumiaudit._version import __version__
+from lumiaudit.errors import ConfigError, LumiauditError, OutputError, ParameterError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_NEW_FLAGS",
+    "EXIT_OK",
+    "NightlyConfig",
+    "NightlyLockedError",
+    "NightlyResult",
+    "read_config",
+    "run_nightly",
+]
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_NEW_FLAGS = 1
+EXIT_FAILURE = 2
+
+LOCK_NAME = ".nightly.lock"
+LATEST = "latest"
+RESULT_NAME = "nightly.json"
+_NIGHTLY_KEYS = frozenset(
+    {"online", "offline", "reports", "cache", "waivers", "notebook", "kernel", "html"}
+)
+
+
+class NightlyLockedError(LumiauditError, RuntimeError):
+    """Another nightly run holds the lock of the reports directory."""
+
+
+@dataclass(frozen=True)
+class NightlyConfig:
+    """A nightly configuration (``[nightly]`` and ``[audit]`` tables of a TOML file).
+
+    Attributes
+    ----------
+    online, offline
+        Audit inputs (relative paths are relative to the configuration file).
+    reports
+        Directory of the dated report directories and the ``latest`` link.
+    cache
+        SQLite count cache (default ``<reports>/counts.sqlite``).
+    waivers
+        Waivers file (TOML or CSV) or ``None``.
+    notebook
+        Report template (default ``audit_overview``).
+    kernel
+        Jupyter kernel name or ``None`` (the notebook's).
+    html
+        Write the HTML page.
+    audit
+        Further notebook parameters / audit options (``mode``, ``jobs``, ``thresholds``, ...).
+    path
+        The configuration file (``None`` when built in code).
+    """
+
+    online: list[str]
+    offline: list[str]
+    reports: Path
+    cache: Path | None = None
+    waivers: Path | None = None
+    notebook: str = "audit_overview"
+    kernel: str | None = None
+    html: bool = True
+    audit: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class NightlyResult:
+    """What one nightly run found.
+
+    Attributes
+    ----------
+    report_dir
+        Tonight's dated report directory.
+    previous
+        The previous night's directory, or ``None`` on the first night.
+    newly_flagged, resolved, changed
+        Runs (dicts) from :func:`lumiaudit.history.diff_audits`; ``newly_flagged`` holds the
+        runs that are not waived (those are what alerts).
+    waived
+        Newly flagged runs that are waived (reported, not alerted on).
+    cache
+        ``{"files", "hits", "counted"}``: files of tonight's audit, found in the count cache,
+        read tonight.
+    exit_code
+        0 nothing new, 1 new flags.
+    """
+
+    report_dir: Path
+    previous: Path | None
+    newly_flagged: list[dict[str, Any]]
+    resolved: list[dict[str, Any]]
+    changed: list[dict[str, Any]]
+    waived: list[dict[str, Any]]
+    cache: dict[str, Any]
+    exit_code: int
+
+
+# ------------------------------------------------------------------------------ config
+
+
+def _paths(value: Any, base: Path, key: str, source: Path) -> list[str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise ConfigError(f"[nightly] {key} must be a path or a list of paths", path=source)
+    return [v if "://" in v else str((base / Path(v).expanduser()).absolute()) for v in items]
+
+
+def read_config(path: str | os.PathLike[str]) -> NightlyConfig:
+    """Read a nightly configuration file.
+
+    Parameters
+    ----------
+    path
+        A TOML file with a ``[nightly]`` table (``online``, ``offline``, ``reports``, optional
+        ``cache``, ``waivers``, ``notebook``, ``kernel``, ``html``) and an optional
+        ``[audit]`` table of notebook parameters (``mode``, ``jobs``, ``experiment``,
+        ``run_range``, ``[audit.thresholds]``, ...). Relative paths are relative to the file.
+
+    Returns
+    -------
+    NightlyConfig
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, not TOML (the message gives the line) or has unknown or
+        badly typed keys.
+    """
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration: {exc.strerror}", path=source) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=source) from exc
+    unknown_tables = set(data) - {"nightly", "audit"}
+    if unknown_tables:
+        raise ConfigError(
+            f"unknown table [{sorted(unknown_tables)[0]}]",
+            path=source,
+            hint="expected [nightly] and [audit]",
+        )
+    night = data.get("nightly")
+    if not isinstance(night, dict):
+        raise ConfigError("missing [nightly] table", path=source)
+    unknown = set(night) - _NIGHTLY_KEYS
+    if unknown:
+        raise ConfigError(
+            f"unknown key {sorted(unknown)[0]!r} in [nightly]",
+            path=source,
+            hint=f"known: {', '.join(sorted(_NIGHTLY_KEYS))}",
+        )
+    for key in ("online", "offline", "reports"):
+        if key not in night:
+            raise ConfigError(f"[nightly] needs {key!r}", path=source)
+    base = source.parent.absolute()
+    reports_list = _paths(night["reports"], base, "reports", source)
+    if len(reports_list) != 1:
+        raise ConfigError("[nightly] reports must be one directory", path=source)
+    reports = Path(reports_list[0])
+    cache = night.get("cache")
+    waivers = night.get("waivers")
+    audit = data.get("audit", {})
+    if not isinstance(audit, dict):
+        raise ConfigError("[audit] must be a table", path=source)
+    if not isinstance(night.get("html", True), bool):
+        raise ConfigError("[nightly] html must be true or false", path=source)
+    for key in ("notebook", "kernel"):
+        if key in night and not isinstance(night[key], str):
+            raise ConfigError(f"[nightly] {key} must be a string", path=source)
+    return NightlyConfig(
+        online=_paths(night["online"], base, "online", source),
+        offline=_paths(night["offline"], base, "offline", source),
+        reports=reports,
+        cache=None if cache is None else Path(_paths(cache, base, "cache", source)[0]),
+        waivers=None if waivers is None else Path(_paths(waivers, base, "waivers", source)[0]),
+        notebook=night.get("notebook", "audit_overview"),
+        kernel=night.get("kernel"),
+        html=night.get("html", True),
+        audit=dict(audit),
+        path=source,
+    )
+
+
+# ------------------------------------------------------------------------------ lock
+
+
+@contextlib.contextmanager
+def _locked(reports: Path, *, wait: bool, poll: float = 1.0) -> Iterator[None]:
+    """Hold ``<reports>/.nightly.lock`` (flock: released by the kernel if the process dies)."""
+    path = reports / LOCK_NAME
+    with path.open("a+", encoding="utf-8") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not wait:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "unknown process"
+                    raise NightlyLockedError(
+                        f"another nightly run holds the lock ({holder})",
+                        path=path,
+                        hint="it is still running; try later or use --wait",
+                    ) from None
+                log.info("waiting for the nightly lock %s", path)
+                time.sleep(poll)
+        handle.seek(0)
+        handle.truncate()
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        handle.write(f"pid {os.getpid()} since {stamp}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+# ------------------------------------------------------------------------------ pieces
+
+
+def _dated_dir(reports: Path, now: datetime) -> Path:
+    stem = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+    candidate = reports / stem
+    n = 1
+    while candidate.exists():
+        candidate = reports / f"{stem}-{n}"
+        n += 1
+    return candidate
+
+
+def _previous(reports: Path) -> Path | None:
+    link = reports / LATEST
+    if link.is_symlink() or link.is_dir():
+        target = link.resolve()
+        if (target / "runs.csv").is_file():
+            return target
+        log.warning("%s does not point at an audit directory; no diff tonight", link)
+    return None
+
+
+def _point_latest(reports: Path, target: Path) -> None:
+    link = reports / LATEST
+    tmp = reports / f".{LATEST}.tmp-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    tmp.symlink_to(target.name)  # relative: the reports directory can move
+    tmp.replace(link)
+
+
+def _cache_counts(cache: Path, paths: Sequence[str], since: float) -> dict[str, Any]:
+    """Files of tonight's audit that came from the count cache, and those read tonight.
+
+    A cache row stored before tonight's run started and still there afterwards was used
+    as is: a changed file is recounted and its row replaced (``stored_at`` is then tonight).
+    """
+    out: dict[str, Any] = {"files": len(paths), "hits": None, "counted": None}
+    if not cache.is_file():
+        return out
+    try:
+        db = sqlite3.connect(f"file:{cache}?mode=ro", uri=True)
+        try:
+            stored: dict[str, float] = {}
+            unique = list(dict.fromkeys(paths))
+            for start in range(0, len(unique), 500):
+                batch = unique[start : start + 500]
+                marks = ",".join("?" * len(batch))
+                for path, stored_at in db.execute(
+                    f"SELECT path, MAX(stored_at) FROM records WHERE path IN ({marks}) "
+                    "GROUP BY path",
+                    batch,
+                ):
+                    stored[path] = stored_at
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        log.warning("cannot read the count cache %s: %s", cache, exc)
+        return out
+    out["hits"] = sum(1 for p in paths if p in stored and stored[p] < since)
+    out["counted"] = sum(1 for p in paths if p in stored and stored[p] >= since)
+    return out
+
+
+def _records(value: Any) -> list[dict[str, Any]]:
+    """diff_audits values as a list of JSON-able dicts (it may return frames or lists)."""
+    import pandas as pd
+
+    if value is None:
+        return []
+    if isinstance(value, pd.DataFrame):
+        frame = value.astype(object).where(value.notna(), None)
+        return [{str(k): _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    out: list[dict[str, Any]] = []
+    for item in value:
+        if isinstance(item, Mapping):
+            out.append({str(k): _plain(v) for k, v in item.items()})
+        elif isinstance(item, tuple | list) and len(item) == 2:
+            out.append({"experiment": _plain(item[0]), "run": _plain(item[1])})
+        else:
+            out.append({"run": _plain(item)})
+    return out
+
+
+def _plain(value: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float | int | str | bool):
+        return value
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _waived_runs(audit_dir: Path) -> set[tuple[int, int]]:
+    import pandas as pd
+
+    runs = pd.read_csv(audit_dir / "runs.csv", keep_default_na=False, na_values=[""])
+    if "waived" not in runs.columns:
+        return set()
+    waived = runs["waived"].astype("string").str.lower().isin(["true", "1"]).fillna(False)
+    return {(int(e), int(r)) for e, r in runs.loc[waived, ["experiment", "run"]].to_numpy()}
+
+
+def _key(row: Mapping[str, Any]) -> tuple[int, int] | None:
+    try:
+        return int(row["experiment"]), int(row["run"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+# ------------------------------------------------------------------------------ the run
+
+
+def run_nightly(
+    config: NightlyConfig | str | os.PathLike[str],
+    *,
+    wait: bool = False,
+    now: datetime | None = None,
+    progress: bool = False,
+) -> NightlyResult:
+    """Run tonight's audit into a dated directory and compare it with the previous night.
+
+    Parameters
+    ----------
+    config
+        A :class:`NightlyConfig` or the path of a TOML configuration.
+    wait
+        If another nightly run holds the lock, wait for it instead of failing.
+    now
+        The time naming the dated directory (default: now, UTC).
+    progress
+        papermill's progress bar on stderr.
+
+    Returns
+    -------
+    NightlyResult
+        ``exit_code`` 1 when runs are newly flagged and not waived, else 0.
+
+    Raises
+    ------
+    NightlyLockedError
+        Another run holds the lock and ``wait`` is false.
+    ConfigError
+        The configuration is invalid (also for a bad ``[audit]`` parameter).
+    ReportError
+        The report notebook failed (the partial report stays in the dated directory, with
+        ``nightly.json`` saying so; ``latest`` is not moved).
+    """
+    from lumiaudit.report import run_report
+
+    cfg = config if isinstance(config, NightlyConfig) else read_config(config)
+    try:
+        cfg.reports.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create the reports directory: {exc.strerror}", path=cfg.reports
+        ) from exc
+    cache = cfg.cache or cfg.reports / "counts.sqlite"
+    with _locked(cfg.reports, wait=wait):
+        previous = _previous(cfg.reports)
+        out = _dated_dir(cfg.reports, now or datetime.now(timezone.utc))
+        started = time.time()
+        record: dict[str, Any] = {
+            "lumiaudit_version": __version__,
+            "config": None if cfg.path is None else str(cfg.path),
+            "started": datetime.fromtimestamp(started, timezone.utc).isoformat(),
+            "previous": None if previous is None else previous.name,
+        }
+        options = dict(cfg.audit)
+        if cfg.waivers is not None:
+            options["waivers"] = str(cfg.waivers)
+        try:
+            report = run_report(
+                online=cfg.online,
+                offline=cfg.offline,
+                out=out,
+                notebook=cfg.notebook,
+                kernel_name=cfg.kernel,
+                html=cfg.html,
+                progress=progress,
+                cache=str(cache),
+                **options,
+            )
+        except ParameterError as exc:
+            where = f"{cfg.path}: " if cfg.path is not None else ""
+            raise ConfigError(f"{where}[audit]: {exc}") from exc
+        except LumiauditError as exc:
+            if out.is_dir():
+                record.update(status="failed", error=str(exc), exit_code=EXIT_FAILURE)
+                _write_json(out / RESULT_NAME, record)
+            raise
+        import pandas as pd
+
+        files = pd.read_csv(out / "files.csv", keep_default_na=False, na_values=[""])
+        cache_counts = _cache_counts(cache, [str(p) for p in files["path"].dropna()], started)
+        offline_stats = (report.summary or {}).get("offline_stats")
+        if offline_stats:
+            cache_counts["offline_stats"] = offline_stats
+        if previous is not None:
+            from lumiaudit.history import diff_audits
+
+            diff = diff_audits(previous, out)
+            newly = _records(diff.get("newly_flagged"))
+            resolved = _records(diff.get("resolved"))
+            changed = _records(diff.get("changed"))
+        else:  # first night: everything flagged is new
+            flagged = (report.summary or {}).get("flagged_runs", [])
+            newly, resolved, changed = _records(flagged), [], []
+        waived_keys = _waived_runs(out)
+        waived = [r for r in newly if _key(r) in waived_keys]
+        alerting = [r for r in newly if _key(r) not in waived_keys]
+        exit_code = EXIT_NEW_FLAGS if alerting else EXIT_OK
+        record.update(
+            status="ok",
+            finished=datetime.now(timezone.utc).isoformat(),
+            report=out.name,
+            html=None if report.html is None else report.html.name,
+            newly_flagged=alerting,
+            waived=waived,
+            resolved=resolved,
+            changed=changed,
+            cache=cache_counts,
+            totals=(report.summary or {}).get("totals"),
+            exit_code=exit_code,
+        )
+        _write_json(out / RESULT_NAME, record)
+        _point_latest(cfg.reports, out)
+        log.info(
+            "nightly %s: %d newly flagged, %d resolved, %d changed",
+            out.name,
+            len(alerting),
+            len(resolved),
+            len(changed),
+        )
+        return NightlyResult(
+            report_dir=out,
+            previous=previous,
+            newly_flagged=alerting,
+            resolved=resolved,
+            changed=changed,
+            waived=waived,
+            cache=cache_counts,
+            exit_code=exit_code,
+        )
