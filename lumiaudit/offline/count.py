@@ -21,6 +21,7 @@ entries are readable. :func:`count_file` does the same in three depths:
 from __future__ import annotations
 
 import logging
+import stat
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -179,17 +180,22 @@ def _classify(exc: BaseException, header_bad: _Bad | None) -> _Bad:
     return _Bad(FileStatus.TRUNCATED, text)
 
 
+def _get(arrays: Mapping[str, Any], branch: str) -> Any:
+    # basf2 writes split objects (key: the leaf name), uproot flat branches (the full name)
+    value = arrays.get(branch)
+    return arrays.get(branch.rsplit("/", 1)[-1]) if value is None else value
+
+
 def _scalar(arrays: Mapping[str, Any], branch: str) -> int | None:
-    value = arrays.get(branch.rsplit("/", 1)[-1])
+    value = _get(arrays, branch)
     if value is None or len(value) != 1:
         return None
     return int(value[0])
 
 
 def _data_level(arrays: Mapping[str, Any], branch: str) -> str | None:
-    leaf = branch.rsplit("/", 1)[-1]
-    keys = arrays.get(f"{leaf}.first")
-    values = arrays.get(f"{leaf}.second")
+    keys = _get(arrays, f"{branch}.first")
+    values = _get(arrays, f"{branch}.second")
     if keys is None or values is None or len(keys) != 1:
         return None
     mapping = dict(zip(list(keys[0]), list(values[0]), strict=False))
@@ -284,6 +290,12 @@ def count_file(
             base.update(
                 size_bytes=st.st_size, mtime=st.st_mtime, mtime_ns=st.st_mtime_ns, inode=st.st_ino
             )
+            if not stat.S_ISREG(st.st_mode):
+                # a FIFO or device would block the reader; a directory is not a file
+                kind = "directory" if stat.S_ISDIR(st.st_mode) else "special file"
+                return FileRecord(
+                    status=str(FileStatus.IO_ERROR), error=f"not a regular file: {kind}", **base
+                )
             with Path(local).open("rb") as fh:
                 header = fh.read(64)
         except OSError as exc:
@@ -337,7 +349,8 @@ def _read(
                 f"file has {base['size_bytes']} bytes but its ROOT header says {f.file.fEND}",
             )
         keys = {k.split(";")[0]: v for k, v in f.classnames().items()}
-        if keys.get(tree) != "TTree" and not str(keys.get(tree, "")).startswith("TTree"):
+        kind = keys.get(tree, "")
+        if not kind.startswith("TTree") and kind != "ROOT::RNTuple":
             there = ", ".join(f"{k} ({v})" for k, v in sorted(keys.items())) or "nothing"
             raise _Bad(FileStatus.NO_TREE, f"no TTree {tree!r} in file; it holds {there}")
         events = f[tree]
@@ -385,8 +398,9 @@ def _read(
         contributions: tuple[Contribution, ...] = ()
         flag_counts: tuple[tuple[int, int], ...] = ()
         run_flags: tuple[tuple[int | None, int, int, int], ...] = ()
-        need_events = mode == "deep" or (mode == "auto" and ambiguous and n_entries > 0)
-        if need_events and n_entries > 0:
+        need_events = mode == "deep" or (mode == "auto" and ambiguous)
+        # per-event reads are for TTrees; an RNTuple is counted by its entries
+        if need_events and n_entries > 0 and kind.startswith("TTree"):
             present = set(events.keys())
             wanted = [branches["run"], branches["error_flag"]]
             if multi_exp or experiment is None:
