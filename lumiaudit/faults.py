@@ -43,6 +43,7 @@ __all__ = [
     "SPECIAL_KINDS",
     "Fault",
     "can_bypass_permissions",
+    "cli_argv",
     "drop_dac_capabilities",
     "elog_entry",
     "flip_bits",
@@ -291,6 +292,22 @@ def drop_dac_capabilities() -> None:
         if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"prctl(PR_CAPBSET_DROP, {cap}): {os.strerror(err)}")
+
+
+def cli_argv() -> list[str]:
+    """The command that runs the ``lumiaudit`` CLI in a subprocess.
+
+    The installed console script when there is one, else ``python -c`` calling
+    :func:`lumiaudit.cli.main` (the package has no ``__main__``); run it with ``PYTHONPATH``
+    pointing at the source tree in that case.
+    """
+    import shutil
+    import sys
+
+    script = shutil.which("lumiaudit")
+    if script is not None:
+        return [script]
+    return [sys.executable, "-c", "import sys; from lumiaudit.cli import main; sys.exit(main())"]
 
 
 def _spread(region: Sequence[range], n: int, rng: np.random.Generator) -> list[int]:
