@@ -1,0 +1,310 @@
+"""The per-run reconciliation: compare, statistics, attribution, funnel, waivers in one call.
+
+:func:`reconcile` is pure (DataFrames in, DataFrames out); the integrator (``lumiaudit.audit``)
+calls it with the tables of the online and offline stages.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from os import PathLike
+from typing import Any
+
+import pandas as pd
+
+from lumiaudit import schema
+from lumiaudit.compare import compare
+from lumiaudit.explain import explain_runs, funnel
+from lumiaudit.schema import Reason, RunStatus
+from lumiaudit.stats import Thresholds, flag_outliers, within_floors
+
+__all__ = ["BENIGN_REASONS", "RUNS_COLUMNS", "Reconciliation", "reconcile"]
+
+log = logging.getLogger(__name__)
+
+#: Reasons that never make a run need a look on their own (the counts agree once applied).
+BENIGN_REASONS = frozenset(
+    {
+        Reason.OFF_BY_ONE.value,
+        Reason.ERROR_FLAG_EVENTS.value,
+        Reason.DUPLICATE_FILE.value,
+        Reason.METADATA_MISMATCH.value,
+        Reason.MULTI_RUN_FILE.value,
+        Reason.BAD_RUN_MARKER.value,
+        Reason.ELOG_CONFLICT.value,
+    }
+)
+
+#: Column order of the runs table (schema.RUNS first, then the documented extras).
+RUNS_COLUMNS: tuple[str, ...] = (
+    *schema.RUNS.names,
+    "diff_full",
+    "ratio_full",
+    "follows",
+    "z_robust",
+    "p_value",
+    "q_value",
+    "significance",
+    "explained_events",
+    "unexplained_diff",
+    "lumi_nb",
+    "yield_online",
+    "yield_offline",
+    "start_time",
+    "markers",
+    "waived",
+    "reason_events",
+    "severity",
+    "diff_entries",
+    "ratio_entries",
+    "follows_run",
+    "n_offline_def",
+    "baseline",
+    "outlier",
+    "z_yield_online",
+    "z_yield_offline",
+    "waiver",
+    "evidence",
+)
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """Result of :func:`reconcile`.
+
+    Attributes
+    ----------
+    runs
+        The runs table (:data:`RUNS_COLUMNS`, then ``n_flag_0x..`` columns when given).
+    funnel
+        ``bucket, events, runs``: exclusive buckets adding up to the online total.
+    allocation
+        ``experiment, run, bucket, events``: the funnel per run.
+    stats
+        For summary.json: ``follows``, ``votes``, baselines, ``thresholds``, ``online_total``.
+    """
+
+    runs: pd.DataFrame
+    funnel: pd.DataFrame
+    stats: dict[str, Any]
+    allocation: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _mask_frame(mask: Any, read_mask: Any) -> pd.DataFrame:
+    """A mask given as a frame, a path or an iterable of (experiment, run) pairs / runs."""
+    from lumiaudit.errors import ParameterError
+
+    if isinstance(mask, pd.DataFrame):
+        frame = mask
+    elif isinstance(mask, str | PathLike):
+        frame = read_mask(mask)
+    else:
+        rows: list[tuple[Any, Any]] = []
+        for item in mask:
+            if isinstance(item, tuple | list) and len(item) == 2:
+                rows.append((item[0], item[1]))
+            elif isinstance(item, int) or (isinstance(item, str) and item.isdigit()):
+                rows.append((None, int(item)))
+            else:
+                raise ParameterError(f"mask entries must be (experiment, run) or run, not {item!r}")
+        frame = pd.DataFrame(rows, columns=["experiment", "run"])
+    if "run" not in frame:
+        raise ParameterError("a mask needs a 'run' column")
+    if "experiment" not in frame:
+        frame = frame.assign(experiment=pd.array([pd.NA] * len(frame), dtype="Int64"))
+    return frame.astype({"experiment": "Int64", "run": "Int64"})
+
+
+def _restrict(df: pd.DataFrame | None, keys: pd.DataFrame) -> pd.DataFrame | None:
+    if df is None or len(df) == 0 or "run" not in df:
+        return df
+    run = df["run"].astype("Int64")
+    has_exp = "experiment" in keys and keys["experiment"].notna().any() and "experiment" in df
+    if has_exp:
+        pairs = set(
+            zip(keys["experiment"].astype("Int64"), keys["run"].astype("Int64"), strict=True)
+        )
+        any_exp = set(keys.loc[keys["experiment"].isna(), "run"].astype(int))
+        exp = df["experiment"].astype("Int64")
+        keep = [
+            (not pd.isna(r)) and ((e, r) in pairs or int(r) in any_exp)
+            for e, r in zip(exp, run, strict=True)
+        ]
+        return df[pd.Series(keep, index=df.index, dtype=bool)]
+    wanted = set(keys["run"].astype(int))
+    return df[run.isin(wanted).fillna(False)]
+
+
+def reconcile(
+    *,
+    online: pd.DataFrame,
+    online_entries: pd.DataFrame | None = None,
+    conflicts: pd.DataFrame | None = None,
+    daq_files: pd.DataFrame | None = None,
+    files: pd.DataFrame | None = None,
+    contributions: pd.DataFrame | None = None,
+    offline_runs: pd.DataFrame,
+    gaps: pd.DataFrame | None = None,
+    thresholds: Thresholds | None = None,
+    non_physics: Iterable[str] = schema.NON_PHYSICS_RUN_TYPES,
+    waivers: pd.DataFrame | str | PathLike[str] | None = None,
+    mask: pd.DataFrame | str | PathLike[str] | Iterable[Any] | None = None,
+    today: date | None = None,
+    follows: str = "auto",
+) -> Reconciliation:
+    """Compare online and offline per run, test the differences and attribute them to causes.
+
+    Parameters
+    ----------
+    online, online_entries, conflicts, daq_files, files, contributions, offline_runs, gaps
+        The tables of docs/ARCHITECTURE.md (``online_entries``, ``conflicts``, ``daq_files``,
+        ``files``, ``contributions`` and ``gaps`` may be None or empty).
+    thresholds
+        Floors and significance levels (:class:`lumiaudit.stats.Thresholds`).
+    non_physics
+        Run types reported as ``NOT_AUDITED`` (reason ``non_physics``).
+    waivers
+        A waivers table (:func:`lumiaudit.waivers.read_waivers`) or the path of a waivers file.
+    mask
+        A run list: a DataFrame (``experiment`` optional, ``run``), its path
+        (:func:`lumiaudit.runlists.read_mask`), or an iterable of ``(experiment, run)`` pairs
+        or run numbers: only these runs are reconciled.
+    today
+        Date the waiver expiries are compared with (default: today, UTC).
+    follows
+        ``auto`` (detect), ``full`` or ``entries``: the offline definition compared.
+
+    Returns
+    -------
+    Reconciliation
+        ``runs``, ``funnel``, ``stats`` (and the per-run ``allocation``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> key = {"experiment": [10], "run": [1]}
+    >>> online = pd.DataFrame({**key, "run_type": ["physics"], "n_online": [100]})
+    >>> offline = pd.DataFrame(
+    ...     {**key, "n_offline": [100], "n_offline_full": [100], "n_files": [1], "n_files_bad": [0]}
+    ... )
+    >>> reconcile(online=online, offline_runs=offline).runs["status"].tolist()
+    ['OK']
+    """
+    th = thresholds or Thresholds()
+    if mask is not None:
+        from lumiaudit.runlists import read_mask
+
+        keys = _mask_frame(mask, read_mask)
+        online = _restrict(online, keys)  # type: ignore[assignment]
+        offline_runs = _restrict(offline_runs, keys)  # type: ignore[assignment]
+        log.info("mask keeps %d online and %d offline runs", len(online), len(offline_runs))
+
+    runs, follows_used = compare(
+        online,
+        offline_runs,
+        non_physics=non_physics,
+        follows=follows,
+        abs_floor=th.abs_floor,
+        rel_floor=th.rel_floor,
+    )
+    votes = runs["follows_run"].value_counts().to_dict() if "follows_run" in runs else {}
+    runs, base_stats = flag_outliers(runs, thresholds=th)
+    runs, allocation = explain_runs(
+        runs,
+        files=files,
+        contributions=contributions,
+        gaps=gaps,
+        daq_files=daq_files,
+        online_entries=online_entries,
+        conflicts=conflicts,
+        offline_runs=offline_runs,
+        follows=follows_used,
+        thresholds=th,
+    )
+    runs = _verdict(runs, th)
+    runs["waived"] = pd.array([False] * len(runs), dtype="boolean")
+    runs["waiver"] = pd.array([pd.NA] * len(runs), dtype="string")
+    if waivers is not None:
+        from lumiaudit.waivers import apply_waivers, read_waivers
+
+        table = waivers if isinstance(waivers, pd.DataFrame) else read_waivers(waivers)
+        runs = apply_waivers(runs, table, today=today)
+
+    flag_cols: list[str] = []
+    if offline_runs is not None and len(offline_runs):
+        flag_cols = [c for c in offline_runs.columns if str(c).startswith("n_flag_")]
+        if flag_cols:
+            extra = offline_runs[["experiment", "run", *flag_cols]].copy()
+            extra["experiment"] = extra["experiment"].astype("Int64")
+            extra["run"] = extra["run"].astype("Int64")
+            extra = extra.drop_duplicates(["experiment", "run"], keep="last")
+            runs = runs.merge(extra, on=["experiment", "run"], how="left")
+    runs = runs[[c for c in RUNS_COLUMNS if c in runs.columns] + flag_cols]
+    runs = runs.sort_values(["experiment", "run"], kind="stable").reset_index(drop=True)
+
+    fun = funnel(allocation)
+    online_total = int(runs["n_online"].dropna().sum())
+    if int(fun["events"].sum()) != online_total:  # pragma: no cover - guarded by tests
+        log.error("funnel adds up to %d, online total %d", int(fun["events"].sum()), online_total)
+    stats: dict[str, Any] = {
+        "follows": follows_used,
+        "votes": {str(k): int(v) for k, v in votes.items()},
+        "thresholds": th.as_dict(),
+        "online_total": online_total,
+        "runs": len(runs),
+        "runs_flagged": int(runs["flagged"].fillna(False).sum()),
+        "runs_waived": int(runs["waived"].fillna(False).sum()),
+        "status_counts": {str(k): int(v) for k, v in runs["status"].value_counts().items()},
+        **base_stats,
+    }
+    stats = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in stats.items()}
+    return Reconciliation(runs=runs, funnel=fun, stats=stats, allocation=allocation)
+
+
+def _num(x: Any) -> float:
+    """A float, NaN for a missing value."""
+    if x is None or x is pd.NA:
+        return math.nan
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _verdict(runs: pd.DataFrame, th: Thresholds) -> pd.DataFrame:
+    """Final ``flagged`` and ``severity`` from the statistics and the attribution."""
+    flagged: list[bool] = []
+    severity: list[str] = []
+    for row in runs.itertuples(index=False):
+        status = str(row.status)
+        reasons = set(str(row.reasons).split(";")) if isinstance(row.reasons, str) else set()
+        unexplained = _num(row.unexplained_diff)
+        n_on = _num(row.n_online)
+        open_diff = not math.isnan(unexplained) and not within_floors(unexplained, n_on, th)
+        z = abs(_num(row.z_robust))
+        if status == RunStatus.NOT_AUDITED.value:
+            flag, sev = False, "ok"
+        elif status == RunStatus.MISSING_OFFLINE.value:
+            flag, sev = True, "fail"
+        elif status == RunStatus.MISSING_ONLINE.value:
+            flag, sev = True, "warn"
+        else:
+            outlier = row.outlier is True or str(row.outlier) == "True"
+            benign = reasons <= BENIGN_REASONS and not open_diff
+            flag = outlier and not (benign and status == RunStatus.OK.value)
+            if not flag:
+                sev = "ok"
+            elif open_diff or Reason.UNEXPLAINED.value in reasons:
+                sev = "fail" if (math.isnan(z) or z >= th.z_fail) else "warn"
+            else:
+                sev = "warn"
+        flagged.append(flag)
+        severity.append(sev)
+    out = runs.copy()
+    out["flagged"] = pd.array(flagged, dtype="boolean")
+    out["severity"] = pd.array(severity, dtype="string")
+    return out
