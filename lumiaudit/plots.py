@@ -45,6 +45,7 @@ from lumiaudit.schema import FileStatus, RunStatus
 __all__ = [
     "DRILLDOWN_CATEGORIES",
     "baseline_band",
+    "compress_runs",
     "label_axes",
     "plot_diff_distribution",
     "plot_diff_vs_run",
@@ -268,14 +269,15 @@ def _annotate(
     max_labels: int,
     fontsize: float = 8.5,
     top: float = 0.80,
+    avoid: Sequence[tuple[float, float, float, float]] = (),
 ) -> list[Any]:
     """Label points given in axes fractions ``(fx, fy, text, priority)`` without pile-ups.
 
     The ``max_labels`` points with the highest priority are labelled. Each label is placed
     greedily (highest priority first) at the first candidate offset above or below its point
     whose box stays inside the axes (below ``top``, where the legend sits) and overlaps neither
-    an earlier label nor a labelled point; labels are excluded from the layout engine. The
-    remaining count goes into a ``+N more flagged`` note.
+    an earlier label, a point nor a box of ``avoid`` (axes fractions); labels are excluded from
+    the layout engine. The remaining count goes into a ``+N more flagged`` note.
     """
     chosen = sorted(points, key=lambda p: -p[3])[: max(max_labels, 0)]
     fig = ax.get_figure(root=True)
@@ -284,6 +286,10 @@ def _annotate(
     size_pt = (max(bbox.width * inches[0] * 72, 50.0), max(bbox.height * inches[1] * 72, 50.0))
     mark = (6 / size_pt[0], 6 / size_pt[1])
     obstacles = [(fx - mark[0], fy - mark[1], fx + mark[0], fy + mark[1]) for fx, fy, *_ in chosen]
+    obstacles += [
+        (b[0] - mark[0], b[1] - mark[1], b[2] + mark[0], b[3] + mark[1]) if b[0] == b[2] else b
+        for b in avoid
+    ]
     placed: list[tuple[float, float, float, float]] = []
     artists: list[Any] = []
     steps = (0.07, 0.16, 0.25, 0.34, 0.43, 0.52)
@@ -379,15 +385,49 @@ def _hide_ticks_in_strip(ax: Axes, *, axis: str = "y", size: float = _STRIP_TOP)
     ax.set_ylim(ylim)
 
 
+def compress_runs(numbers: Sequence[int], *, max_chars: int = 60) -> str:
+    """Write run numbers as ranges (``3001–3009, 3012, ...``), cut to ``max_chars``.
+
+    Examples
+    --------
+    >>> compress_runs([3001, 3002, 3003, 3007, 3009, 3010])
+    '3001–3003, 3007, 3009–3010'
+    """
+    values = sorted(set(numbers))
+    ranges: list[str] = []
+    start = prev = None
+    for n in [*values, None]:
+        if n is not None and prev is not None and n == prev + 1:
+            prev = n
+            continue
+        if start is not None:
+            ranges.append(str(start) if start == prev else f"{start}–{prev}")
+        start = prev = n
+    text = ""
+    for i, part in enumerate(ranges):
+        candidate = part if not text else f"{text}, {part}"
+        rest = len(ranges) - i - 1
+        if len(candidate) > max_chars and text:
+            return f"{text}, … (+{len(ranges) - i} ranges)"
+        text = candidate
+        del rest
+    return text
+
+
 def _strip(
     ax: Axes,
     x: np.ndarray,
     runs: pd.DataFrame,
     flagged: np.ndarray,
     *,
-    vertical: bool = False,
+    max_individual: int = 3,
 ) -> list[tuple[float, float, str, float]]:
-    """Draw runs without a comparable value on a grey strip; return their label points."""
+    """Draw runs without a comparable value on a grey strip; return their label points.
+
+    When a strip row holds more than ``max_individual`` flagged runs, they are listed as run
+    ranges on the row instead of being labelled one by one (so that the outliers among the
+    compared runs keep their labels).
+    """
     status = _status(runs)
     rows = [
         ("no_offline", status == RunStatus.MISSING_OFFLINE.value, "no offline", "v", 0.035),
@@ -396,25 +436,19 @@ def _strip(
     ]
     if not any(np.any(sel & np.isfinite(x)) for _, sel, *_ in rows):
         return []
-    _strip_background(ax, vertical=vertical, size=_STRIP_TOP)
-    if vertical:
-        trans = blended_transform_factory(ax.transAxes, ax.transData)
-    else:
-        trans = blended_transform_factory(ax.transData, ax.transAxes)
+    _strip_background(ax, vertical=False, size=_STRIP_TOP)
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
     points: list[tuple[float, float, str, float]] = []
     for gid, rows_sel, text, marker, pos in rows:
         sel = rows_sel & np.isfinite(x)
         if not np.any(sel):
             continue
-        xs = x[sel]
-        other = np.full(xs.size, pos)
         colors = np.where(
             flagged[sel], _FLAG_COLOR, _GREY if gid == "not_audited" else _MISSING_COLOR
         )
-        xy = (other, xs) if vertical else (xs, other)
         ax.scatter(
-            xy[0],
-            xy[1],
+            x[sel],
+            np.full(int(sel.sum()), pos),
             marker=marker,
             s=28,
             c=list(colors),
@@ -424,26 +458,28 @@ def _strip(
             label=f"{text} ({int(sel.sum())})",
             clip_on=False,
         )
-        tx, ty = (pos, 0.995) if vertical else (0.005, pos)
+        marked = np.flatnonzero(sel & flagged)
+        row_text = text
+        if len(marked) > max_individual:
+            numbers = [int(runs["run"].iloc[int(j)]) for j in marked]
+            row_text = f"{text} ({len(marked)} flagged): {compress_runs(numbers)}"
+        else:
+            for j in marked:
+                fx, _ = _axes_fraction(ax, float(x[j]), 1.0)
+                points.append((fx, pos, _run_label(runs, int(j)), _priority(runs, int(j))))
         ax.text(
-            tx,
-            ty,
-            text,
+            0.005,
+            pos + 0.02,
+            row_text,
             transform=ax.transAxes,
             fontsize=7.5,
-            color="0.3",
-            ha="left" if not vertical else "center",
-            va="center" if not vertical else "top",
-            rotation=90 if vertical else 0,
+            color=_FLAG_COLOR if len(marked) > max_individual else "0.3",
+            ha="left",
+            va="center",
+            gid=f"{gid}_text",
+            bbox={"boxstyle": "square,pad=0.05", "fc": "0.92", "ec": "none", "alpha": 0.8},
+            zorder=4,
         )
-        for j in np.flatnonzero(sel):
-            if flagged[j]:
-                if vertical:
-                    _, fy = _axes_fraction(ax, 1.0, float(x[j]))
-                    points.append((pos, fy, _run_label(runs, int(j)), _priority(runs, int(j))))
-                else:
-                    fx, _ = _axes_fraction(ax, float(x[j]), 1.0)
-                    points.append((fx, pos, _run_label(runs, int(j)), _priority(runs, int(j))))
     return points
 
 
@@ -536,10 +572,16 @@ def _xy_plot(
         )
         for i in np.flatnonzero(good & flagged)
     ]
+    # every drawn point is an obstacle for the labels (a point is a zero-size box)
+    avoid = [
+        (fx, fy, fx, fy)
+        for fx, fy in (_axes_fraction(ax, float(x[i]), float(y[i])) for i in np.flatnonzero(good))
+    ]
     points += _strip(ax, x, runs, flagged)
     if any(ax.findobj(match=lambda a: a.get_gid() == "missing_strip")):
         _hide_ticks_in_strip(ax)
-    _annotate(ax, points, max_labels=max_labels)
+        avoid.append((0.0, 0.0, 1.0, _STRIP_TOP))
+    _annotate(ax, points, max_labels=max_labels, avoid=avoid)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(loc="upper left", fontsize=8, ncols=3, frameon=False)
@@ -701,6 +743,8 @@ def _distribution(
         edges = np.histogram_bin_edges(shown, bins=bins)
         if isinstance(bins, str) and edges.size > 61:
             edges = np.histogram_bin_edges(shown, bins=60)
+        elif isinstance(bins, str) and edges.size < 21:
+            edges = np.histogram_bin_edges(shown, bins=20)
         if edges[0] == edges[-1]:
             edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
         counts, edges, _ = ax.hist(
@@ -759,11 +803,11 @@ def _distribution(
     if note:
         ax.text(
             0.99,
-            0.03,
+            0.91,
             f"not shown: {note}",
             transform=ax.transAxes,
             ha="right",
-            va="bottom",
+            va="top",
             fontsize=8,
             color=_MISSING_COLOR,
             gid="not_shown",
@@ -796,7 +840,8 @@ def plot_diff_distribution(
     ax, meta, max_labels, k
         As in :func:`plot_diff_vs_run`.
     bins
-        Passed to :func:`numpy.histogram_bin_edges` (``"auto"`` is capped at 60 bins).
+        Passed to :func:`numpy.histogram_bin_edges` (``"auto"`` is kept between 20 and 60
+        bins).
 
     Returns
     -------
@@ -874,21 +919,24 @@ def plot_online_vs_offline(
     on = _floats(_col(runs, "n_online"), runs.index)
     off = _floats(_col(runs, "n_offline"), runs.index)
     flagged = _flags(runs)
+    audited = _status(runs) != RunStatus.NOT_AUDITED.value
     both = (on > 0) & (off > 0)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    sel_ok = both & ~flagged & audited
+    sel_flag = both & flagged & audited
     ax.scatter(
-        off[both & ~flagged],
-        on[both & ~flagged],
+        off[sel_ok],
+        on[sel_ok],
         s=16,
         color=_OK_COLOR,
         gid="runs_ok",
-        label=f"runs ({int((both & ~flagged).sum())})",
+        label=f"runs ({int(sel_ok.sum())})",
         zorder=2,
     )
     ax.scatter(
-        off[both & flagged],
-        on[both & flagged],
+        off[sel_flag],
+        on[sel_flag],
         s=34,
         marker="D",
         color=_FLAG_COLOR,
@@ -896,7 +944,18 @@ def plot_online_vs_offline(
         label=f"flagged ({int(flagged.sum())})",
         zorder=3,
     )
-    known = np.concatenate([on[on > 0], off[off > 0]])
+    if np.any(both & ~audited):
+        ax.scatter(
+            off[both & ~audited],
+            on[both & ~audited],
+            s=16,
+            marker="s",
+            color=_GREY,
+            gid="not_audited",
+            label=f"not audited ({int((both & ~audited).sum())})",
+            zorder=2,
+        )
+    known = np.concatenate([on[(on > 0) & audited], off[(off > 0) & audited]])
     lo, hi = (float(known.min()), float(known.max())) if known.size else (1.0, 10.0)
     lo_lim, hi_lim = lo / 10**0.45, hi * 10**0.3
     ax.plot(
@@ -916,10 +975,16 @@ def plot_online_vs_offline(
             _run_label(runs, int(i)),
             _priority(runs, int(i)),
         )
-        for i in np.flatnonzero(both & flagged)
+        for i in np.flatnonzero(sel_flag)
     ]
-    no_off = (on > 0) & ~(off > 0)
-    no_on = (off > 0) & ~(on > 0)
+    avoid = [
+        (fx, fy, fx, fy)
+        for fx, fy in (
+            _axes_fraction(ax, float(off[i]), float(on[i])) for i in np.flatnonzero(both)
+        )
+    ]
+    no_off = (on > 0) & ~(off > 0) & audited
+    no_on = (off > 0) & ~(on > 0) & audited
     strips = [
         ("no_offline", no_off, on, True, "no offline"),
         ("no_online", no_on, off, False, "no online"),
@@ -928,15 +993,17 @@ def plot_online_vs_offline(
         if not np.any(sel):
             continue
         _strip_background(ax, vertical=vertical, size=0.06)
+        avoid.append((0.0, 0.0, 0.06, 1.0) if vertical else (0.0, 0.0, 1.0, 0.06))
         if vertical:
             trans = blended_transform_factory(ax.transAxes, ax.transData)
-            xy = (np.full(int(sel.sum()), 0.03), pos[sel])
+            xy = (np.full(int(sel.sum()), 0.042), pos[sel])
         else:
             trans = blended_transform_factory(ax.transData, ax.transAxes)
-            xy = (pos[sel], np.full(int(sel.sum()), 0.03))
+            xy = (pos[sel], np.full(int(sel.sum()), 0.042))
         colors = np.where(flagged[sel], _FLAG_COLOR, _MISSING_COLOR)
         ax.scatter(
-            *xy,
+            xy[0],
+            xy[1],
             marker="<" if vertical else "v",
             s=28,
             c=list(colors),
@@ -945,7 +1012,25 @@ def plot_online_vs_offline(
             zorder=3,
             label=f"{text} ({int(sel.sum())})",
         )
-        for j in np.flatnonzero(sel & flagged):
+        marked = np.flatnonzero(sel & flagged)
+        if len(marked) > 3:
+            numbers = [int(runs["run"].iloc[int(j)]) for j in marked]
+            ax.text(
+                0.016 if vertical else 0.99,
+                0.5 if vertical else 0.016,
+                f"{text}: {len(marked)} flagged runs ({compress_runs(numbers, max_chars=40)})",
+                transform=ax.transAxes,
+                rotation=90 if vertical else 0,
+                fontsize=7.5,
+                color=_FLAG_COLOR,
+                ha="center" if vertical else "right",
+                va="center",
+                gid=f"{gid}_text",
+                zorder=4,
+                bbox={"boxstyle": "square,pad=0.1", "fc": "0.92", "ec": "none", "alpha": 0.8},
+            )
+            continue
+        for j in marked:
             if vertical:
                 points.append(
                     (
@@ -964,7 +1049,20 @@ def plot_online_vs_offline(
                         float(off[j]),
                     )
                 )
-    _annotate(ax, points, max_labels=max_labels)
+    _annotate(ax, points, max_labels=max_labels, avoid=avoid)
+    neither = int((~(on > 0) & ~(off > 0) & audited).sum())
+    if neither:
+        ax.text(
+            0.99,
+            0.08,
+            f"{neither} run(s) with neither count not shown",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color=_MISSING_COLOR,
+            gid="not_shown",
+        )
     ax.set_xlabel("offline events (entries)")
     ax.set_ylabel("online events")
     ax.legend(loc="upper left", fontsize=8, frameon=False, bbox_to_anchor=(0.06, 1.0))
@@ -987,7 +1085,8 @@ def plot_funnel(
     total (the bucket named ``online``/``total`` if present, else the sum of the buckets); each
     loss bucket then steps down from the running level, and buckets whose name says the events
     were found offline (``ok``, ``matched``, ``counted``, ...) are drawn from zero in green.
-    Buckets with a missing event count are listed as ``n/a`` and not drawn.
+    Buckets with a missing event count are listed as ``n/a`` and not drawn; buckets with no
+    events and no runs are named in a ``no events:`` note instead of taking a row.
 
     Parameters
     ----------
@@ -1010,11 +1109,17 @@ def plot_funnel(
     lefts, widths, colors = [0.0], [total], ["0.45"]
     texts = [f"{total:,.0f}"]
     level = total
+    empty: list[str] = []
     for i, name in enumerate(names):
         if i == total_idx:
             continue
         value = events[i]
-        runs_note = "" if np.isnan(nruns[i]) else f"  ({nruns[i]:.0f} runs)"
+        if value == 0 and (np.isnan(nruns[i]) or nruns[i] == 0):
+            empty.append(name)
+            continue
+        runs_note = (
+            "" if np.isnan(nruns[i]) else f"  ({nruns[i]:.0f} run{'' if nruns[i] == 1 else 's'})"
+        )
         labels.append(name)
         if np.isnan(value):
             lefts.append(0.0)
@@ -1048,6 +1153,19 @@ def plot_funnel(
     ax.set_xlim(0, max(total, float(np.nansum(np.abs(events))) if events.size else 1.0) * 1.3)
     ax.set_xlabel("events")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    if empty:
+        ax.text(
+            0.99,
+            0.03,
+            "no events: " + ", ".join(empty),
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="0.3",
+            wrap=True,
+            gid="empty_buckets",
+        )
     label_axes(ax, meta)
     return ax
 
@@ -1116,6 +1234,7 @@ def plot_run_drilldown(
     cells: dict[tuple[int, int], str] = {}
     entries: dict[tuple[int, int], int] = {}
     copies: dict[tuple[int, int], int] = {}
+    statuses: dict[tuple[int, int], str] = {}
     order = list(DRILLDOWN_CATEGORIES)
     loose = 0
 
@@ -1130,7 +1249,10 @@ def plot_run_drilldown(
             loose += 1
             continue
         key = (int(unit), int(idx))
-        _put(key, _drill_category(str(getattr(row, "status", "ok"))))
+        status_text = str(getattr(row, "status", "ok"))
+        _put(key, _drill_category(status_text))
+        if status_text in _UNREADABLE:
+            statuses[key] = status_text.replace("_", " ")
         copies[key] = copies.get(key, 0) + 1
         n = getattr(row, "n_entries", pd.NA)
         if not pd.isna(n) and str(getattr(row, "status", "")) != FileStatus.DUPLICATE.value:
@@ -1165,6 +1287,8 @@ def plot_run_drilldown(
     for key, cat in cells.items():
         u, i = key
         text = f"{entries[key]:,}" if small and key in entries else ""
+        if small and cat == "unreadable" and key in statuses:
+            text = statuses[key]
         if copies.get(key, 0) > 1:
             text = (text + "\n" if text else "") + f"×{copies[key]}"
         if text:
