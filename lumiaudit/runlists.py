@@ -184,8 +184,12 @@ def read_mask(path: str | PathLike[str]) -> pd.DataFrame:
             df.columns = [c.strip().lower() for c in df.columns]
             rec: Any
             for i, rec in enumerate(df.itertuples(index=False), start=2):
-                exp: Any = getattr(rec, "experiment", None)
-                exp_v = None if exp is None or pd.isna(exp) or not str(exp).strip() else exp
+                col_exp: Any = getattr(rec, "experiment", None)
+                exp_v = (
+                    None
+                    if col_exp is None or pd.isna(col_exp) or not str(col_exp).strip()
+                    else col_exp
+                )
                 rows.append(
                     (
                         None if exp_v is None else _as_int(exp_v, p, i),

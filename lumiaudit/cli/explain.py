@@ -1,0 +1,32 @@
+"""``lumiaudit explain``: print the evidence for one run of a written audit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lumiaudit.cli._common import handle_errors
+
+
+@click.command(name="explain")
+@click.option(
+    "--audit",
+    "audit_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Audit directory written by `lumiaudit audit --out DIR`.",
+)
+@click.argument("run", type=int)
+@click.option(
+    "--experiment", type=int, default=None, help="Experiment (when several have this run)."
+)
+@handle_errors
+def command(audit_dir: Path, run: int, experiment: int | None) -> None:
+    """Print the evidence for RUN: counts and their arithmetic, files by HLT unit and index
+    with statuses, gaps, error-flag counts, elog entries (MIDs, typed text) and conflicts."""
+    from lumiaudit.explain import explain_run
+    from lumiaudit.history import read_audit_tables
+
+    tables = read_audit_tables(audit_dir)
+    click.echo(explain_run(tables, run, experiment=experiment), nl=False)
