@@ -1,0 +1,115 @@
+"""``lumiaudit count``: CSV on stdout or files, summary on stderr, exit 2 on bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lumiaudit.cli import cli
+
+MakeFile = Callable[..., Path]
+
+
+@pytest.fixture(scope="module")
+def prod(b2_sample: Path) -> Path:
+    return b2_sample / "prod"
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_files_csv_on_stdout_and_summary_on_stderr(prod: Path, b2_sample: Path) -> None:
+    result = CliRunner().invoke(cli, ["count", str(prod), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = _rows(result.stdout)
+    with (b2_sample / "truth_files.csv").open(encoding="utf-8") as fh:
+        truth = list(csv.DictReader(fh))
+    assert len(rows) == len(truth)
+    statuses = [r["status"] for r in rows]
+    assert statuses.count("duplicate") == 1
+    zero = next(r for r in rows if r["status"] == "zero_bytes")
+    assert zero["n_entries"] == ""  # missing stays empty, never 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    summary = lines[0]
+    assert summary.startswith("lumiaudit count: ")
+    assert f"{len(rows)} files" in summary
+    assert f"{statuses.count('ok')} ok" in summary
+    assert "1 not_root" in summary
+    assert "15 runs" in summary
+    assert "1 gap" in summary
+
+
+def test_output_files_runs_and_gaps(prod: Path, tmp_path: Path) -> None:
+    out, runs, gaps = tmp_path / "files.csv", tmp_path / "runs.csv", tmp_path / "gaps.csv"
+    contrib = tmp_path / "contrib.csv"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "count",
+            str(prod),
+            "-o",
+            str(out),
+            "--runs",
+            str(runs),
+            "--gaps",
+            str(gaps),
+            "--contributions",
+            str(contrib),
+            "--mode",
+            "deep",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    run_rows = {int(r["run"]): r for r in _rows(runs.read_text())}
+    assert run_rows[3035]["n_offline"] == "3651"
+    assert run_rows[3052]["n_offline"] == "400"
+    assert "n_flag_0x10" in run_rows[3000]
+    gap_rows = _rows(gaps.read_text())
+    assert [(g["run"], g["hlt_unit"], g["file_index"]) for g in gap_rows] == [("3035", "2", "0")]
+    assert len(_rows(out.read_text())) == 86
+    total = sum(int(r["n_entries"]) for r in _rows(contrib.read_text()))
+    assert total == sum(int(r["n_offline"]) for r in run_rows.values() if r["n_offline"])
+
+
+def test_tree_option_for_other_files(data_dir: Path) -> None:
+    path = data_dir / "root-compat/uproot-foriter.root"
+    result = CliRunner().invoke(cli, ["count", str(path), "--tree", "foriter"])
+    assert result.exit_code == 0, result.output
+    assert _rows(result.stdout)[0]["n_entries"] == "46"
+    result = CliRunner().invoke(cli, ["count", str(path)])
+    assert _rows(result.stdout)[0]["status"] == "no_tree"
+
+
+def test_missing_input_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["count", str(tmp_path / "absent")])
+    assert result.exit_code == 2
+    assert "absent" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_options_exit_2(b2_file: MakeFile) -> None:
+    path = str(b2_file())
+    assert CliRunner().invoke(cli, ["count", path, "--mode", "turbo"]).exit_code == 2
+    assert CliRunner().invoke(cli, ["count", path, "--timeout", "0"]).exit_code == 2
+    assert CliRunner().invoke(cli, ["count"]).exit_code == 2
+
+
+def test_cache_rerun_gives_the_same_csv(b2_file: MakeFile, tmp_path: Path) -> None:
+    for unit in (1, 2, 3):
+        b2_file(f"p/mdst.physics.0012.00101.HLT{unit}.f00000.root", n_events=10 * unit)
+    args = ["count", str(tmp_path / "p"), "--cache", str(tmp_path / "c.sqlite")]
+    first = CliRunner().invoke(cli, args)
+    second = CliRunner().invoke(cli, args)
+    assert first.exit_code == second.exit_code == 0
+    assert first.stdout == second.stdout
+    assert "3 files: 3 ok" in second.stderr
+    assert "60 events" in second.stderr
