@@ -11,8 +11,9 @@ import functools
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -47,12 +48,16 @@ class OfflineResult:
         ``n_files_bad``, ``n_files_duplicate``, ``run_type``, ``markers`` (+ flag columns).
     gaps
         ``GAPS``: missing file indices and missing HLT units.
+    stats
+        How the counting went: ``files``, ``read`` (files opened), ``cached`` (taken from the
+        cache), ``seconds``, ``mode``, ``tree``.
     """
 
     files: pd.DataFrame
     contributions: pd.DataFrame
     runs: pd.DataFrame
     gaps: pd.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Counts for a one-line report: files, files per status, runs, events."""
@@ -78,6 +83,7 @@ def _count_all(
     progress: bool,
     timeout: float | None,
     branch_names: Mapping[str, str] | None,
+    stats: dict[str, Any],
 ) -> list[FileRecord]:
     from lumiaudit.offline.executors import map_files
 
@@ -94,6 +100,7 @@ def _count_all(
             func, items, jobs=jobs, client=client, scheduler=scheduler, progress=progress
         )
 
+    stats.update(read=len(paths), cached=0)
     if cache is None:
         return run(paths)
     from lumiaudit.offline.cache import CountCache, file_key
@@ -112,6 +119,7 @@ def _count_all(
         logger.info(
             "cache %s: %d of %d files known", opened.path, len(paths) - len(todo), len(paths)
         )
+        stats.update(read=len(todo), cached=len(paths) - len(todo))
         fresh = run([paths[i] for i in todo])
         for i, rec in zip(todo, fresh, strict=True):
             records[i] = rec
@@ -184,7 +192,9 @@ def count_events(
     """
     if mode not in MODES:
         raise ParameterError(f"unknown counting mode {mode!r}; use one of {', '.join(MODES)}")
+    start = time.perf_counter()
     found = discover(paths)
+    stats: dict[str, Any] = {"files": len(found), "mode": mode, "tree": tree}
     logger.info("%d files to count (mode %s, tree %r)", len(found), mode, tree)
     records = _count_all(
         [f.path for f in found],
@@ -197,11 +207,15 @@ def count_events(
         progress=progress,
         timeout=timeout,
         branch_names=branch_names,
+        stats=stats,
     )
     duplicates = find_duplicates(found, readable=[r.readable for r in records])
-    return OfflineResult(
+    result = OfflineResult(
         files=files_frame(found, records, duplicates),
         contributions=contributions_frame(found, records, duplicates, include_skims=include_skims),
         runs=runs_frame(found, records, duplicates, include_skims=include_skims),
         gaps=find_gaps(found, records, duplicates, include_skims=include_skims),
+        stats=stats,
     )
+    stats["seconds"] = round(time.perf_counter() - start, 3)
+    return result
