@@ -7,6 +7,7 @@ get experiment, run, count, run type, luminosity and times, recording why a valu
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -80,6 +81,15 @@ class RawEntry:
     attr_lines: dict[str, int] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=256)
+def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    return re.compile(pattern, flags)
+
+
+_LETTERS = re.compile(r"[A-Za-z]{3}")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _lookup(attrs: dict[str, str], names: tuple[str, ...]) -> tuple[str | None, str | None]:
     for name in names:
         key = norm_key(name)
@@ -109,7 +119,7 @@ def _run_type(value: str | None, subject: str | None, fields: Fields, *, free: b
         if free:
             return low
     if subject:
-        m = re.search(fields.run_type_regex, subject, re.IGNORECASE)
+        m = _rx(fields.run_type_regex, re.IGNORECASE).search(subject)
         if m:
             low = m.group(1).lower()
             return _RUN_TYPES.get(low, low)
@@ -119,7 +129,7 @@ def _run_type(value: str | None, subject: str | None, fields: Fields, *, free: b
 def _date(text: str | None, fields: Fields) -> datetime | None:
     if text is None or not text.strip():
         return None
-    if re.search(r"[A-Za-z]{3}", text) and not re.search(r"\d{4}-\d{2}-\d{2}", text):
+    if _LETTERS.search(text) and not _ISO_DATE.search(text):
         return parse_elog_date(text)
     return parse_time(text, default_tz=fields.tz)
 
@@ -155,7 +165,7 @@ def interpret(
     run_text, run_name = _lookup(attrs, fields.run)
     run, run_reason = parse_run(run_text)
     if run is None and subject:
-        m = re.search(fields.run_regex, subject, re.IGNORECASE)
+        m = _rx(fields.run_regex, re.IGNORECASE).search(subject)
         if m:
             run = int(m.group(1))
     if run is None:
@@ -202,7 +212,7 @@ def interpret(
         body = strip_markup(body)
     lumi_text, _ = _lookup(attrs, fields.lumi)
     if lumi_text is None and body:
-        m = re.search(fields.lumi_regex, body)
+        m = _rx(fields.lumi_regex).search(body)
         lumi_text = m.group(1) if m else None
     lumi, lumi_reason = parse_float(lumi_text)
     if lumi is None and lumi_text is not None and _reportable(lumi_reason):
@@ -213,7 +223,7 @@ def interpret(
     for names, regex in ((fields.start, fields.start_regex), (fields.stop, fields.stop_regex)):
         text, _ = _lookup(attrs, names)
         if text is None and body:
-            m = re.search(regex, body)
+            m = _rx(regex).search(body)
             text = m.group(1) if m else None
         times.append(_date(text, fields))
     date_text, _ = _lookup(attrs, fields.date)

@@ -7,6 +7,7 @@ that cannot be read is missing with a reason, never 0.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from datetime import datetime, timedelta, timezone
@@ -63,6 +64,7 @@ _ELCODE = re.compile(r"\[/?[a-zA-Z*]+(?:=[^\]\n]*)?\]")
 _HTML_TAG = re.compile(r"<[^<>\n]{0,400}>")
 
 
+@functools.lru_cache(maxsize=4096)
 def norm_key(name: str) -> str:
     """Normalise an attribute or column name for lookup.
 
@@ -203,10 +205,16 @@ def parse_time(text: str | None, *, default_tz: timezone | None = None) -> datet
     if m is None:
         return None
     date, clock, zone = m.groups()
-    if clock.count(":") == 1:
-        clock += ":00"
+    hms = [int(x) for x in clock.split(":")]
     try:
-        naive = datetime.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S")
+        naive = datetime(
+            int(date[:4]),
+            int(date[5:7]),
+            int(date[8:10]),
+            hms[0],
+            hms[1],
+            hms[2] if len(hms) > 2 else 0,
+        )
     except ValueError:
         return None
     if zone is None:
