@@ -105,6 +105,10 @@ def _int_text(value: object) -> str:
     return f"{int(float(str(value))):,}"
 
 
+def _plain_int(value: object) -> str:
+    return _NA if _is_na(value) else str(int(float(str(value))))
+
+
 def _ratio_text(value: object) -> str:
     if _is_na(value):
         return _NA
@@ -115,6 +119,8 @@ def _q_text(value: object) -> str:
     if _is_na(value):
         return _NA
     q = float(str(value))
+    if q == 0:
+        return "0"
     return f"{q:.2g}" if q >= 1e-3 else f"{q:.1e}"
 
 
@@ -260,12 +266,17 @@ def _plots_for(plots: Sequence[str | PurePath], keys: set[tuple[object, int]]) -
     names = [PurePath(p).name for p in plots]
     pngs = [n for n in names if n.endswith(".png")] or names
     wanted_runs = {f"_r{r:05d}." for _, r in keys}
-    out = []
-    for name in pngs:
-        if name.startswith("drilldown_") and not any(w in name for w in wanted_runs):
-            continue
-        out.append(name)
-    return out
+    out = [
+        name
+        for name in pngs
+        if not name.startswith("drilldown_") or any(w in name for w in wanted_runs)
+    ]
+
+    def rank(name: str) -> tuple[int, str]:
+        stem = PurePath(name).stem
+        return (_PLOT_ORDER.index(stem) if stem in _PLOT_ORDER else len(_PLOT_ORDER), name)
+
+    return sorted(out, key=rank)
 
 
 def _title(runs: pd.DataFrame, summary: Mapping[str, Any] | None) -> str:
@@ -275,6 +286,8 @@ def _title(runs: pd.DataFrame, summary: Mapping[str, Any] | None) -> str:
     if n == 1:
         row = runs.iloc[0]
         exp = "" if _is_na(row.get("experiment")) else f"e{int(row['experiment'])} "
+        if exp.strip() in str(label).split():
+            exp = ""
         return f"{label} {exp}run {int(row['run'])}: {row.get('status', '')}"
     return f"{label}: {n} runs ({flagged} flagged)"
 
@@ -288,8 +301,11 @@ def _context(summary: Mapping[str, Any] | None, audited: int | None) -> str:
         parts.append(f"{totals['runs']} runs audited, {totals.get('runs_flagged', '?')} flagged")
     elif audited is not None:
         parts.append(f"{audited} runs")
-    if summary.get("run_range"):
-        parts.append(f"run range {summary['run_range']}")
+    run_range = summary.get("run_range")
+    if isinstance(run_range, list | tuple) and len(run_range) == 2:
+        run_range = f"{run_range[0]}–{run_range[1]}"
+    if run_range:
+        parts.append(f"runs {run_range}")
     if summary.get("follows"):
         parts.append(f"online follows offline {summary['follows']}")
     if summary.get("created"):
@@ -298,6 +314,17 @@ def _context(summary: Mapping[str, Any] | None, audited: int | None) -> str:
         parts.append(f"lumiaudit {summary['lumiaudit_version']}")
     return "; ".join(str(p) for p in parts)
 
+
+#: Order of the figures in "plots to attach" (the most telling first; drilldowns last).
+_PLOT_ORDER = (
+    "ratio_vs_run",
+    "diff_vs_run",
+    "online_vs_offline",
+    "funnel",
+    "ratio_vs_time",
+    "ratio_distribution",
+    "diff_distribution",
+)
 
 _RUN_HEADER = ("exp", "run", "status", "online", "offline", "diff", "ratio", "q-value", "reasons")
 _FILE_HEADER = ("run", "file", "status", "entries", "detail")
@@ -325,7 +352,7 @@ def _file_cells(row: Mapping[str, Any], escape: Any) -> list[str]:
     if not _is_na(dup) and str(dup):
         detail = f"duplicate of {dup}"
     return [
-        _int_text(_get(row, "run")),
+        _plain_int(_get(row, "run")),
         escape(_get(row, "path")),
         escape(_get(row, "status")),
         _int_text(_get(row, "n_entries")),
@@ -336,9 +363,9 @@ def _file_cells(row: Mapping[str, Any], escape: Any) -> list[str]:
 def _gap_cells(row: Mapping[str, Any], escape: Any) -> list[str]:
     est = _get(row, "est_events")
     return [
-        _int_text(_get(row, "run")),
-        _int_text(_get(row, "hlt_unit")),
-        _int_text(_get(row, "file_index")),
+        _plain_int(_get(row, "run")),
+        _plain_int(_get(row, "hlt_unit")),
+        _plain_int(_get(row, "file_index")),
         _NA if _is_na(est) else f"~{float(est):,.0f}",
         escape(_get(row, "kind")),
     ]
