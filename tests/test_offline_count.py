@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import csv
+import functools
+import http.server
+import io
 import os
 import pickle
+import re
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +276,64 @@ def test_rntuple_event_tree_is_counted(tmp_path: Path) -> None:
     rec = count_file(str(path), tree="events", mode="deep")
     assert rec.status == "ok"
     assert rec.n_entries == 13
+
+
+class _RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """A static file server that honours ``Range`` (as uproot's HTTP source needs)."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def send_head(self) -> Any:
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return None
+        data = path.read_bytes()
+        match = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        if match:
+            start = int(match.group(1))
+            stop = int(match.group(2)) if match.group(2) else len(data) - 1
+            data_part = data[start : stop + 1]
+            self.send_response(206)
+            end = start + len(data_part) - 1
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        else:
+            data_part = data
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data_part)))
+        self.end_headers()
+        return io.BytesIO(data_part)
+
+
+@pytest.fixture
+def http_sample(b2_sample: Path) -> Iterator[str]:
+    handler = functools.partial(_RangeHandler, directory=str(b2_sample / "prod"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_urls_give_the_same_statuses(b2_sample: Path, http_sample: str) -> None:
+    with (b2_sample / "truth_files.csv").open(encoding="utf-8") as fh:
+        truth = list(csv.DictReader(fh))
+    wanted = {"ok", "not_root", "truncated", "zero_bytes", "metadata_mismatch", "multi_run"}
+    picked = {row["status"]: row for row in truth if row["status"] in wanted}
+    assert set(picked) == wanted
+    for status, row in picked.items():
+        url = f"{http_sample}/{row['path'].removeprefix('prod/')}"
+        rec = count_file(url, timeout=10)
+        local = count_file(str(b2_sample / row["path"]))
+        assert rec.status == local.status, (status, rec.error)
+        assert rec.n_entries == local.n_entries
+        assert rec.contributions == local.contributions
+        assert rec.size_bytes == local.size_bytes
+        assert rec.mtime is None
+    missing = count_file(f"{http_sample}/nothing.root", timeout=10)
+    assert missing.status == "io_error"
+    assert "404" in missing.error

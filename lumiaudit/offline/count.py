@@ -152,9 +152,22 @@ def _header_problem(header: bytes, size: int | None) -> _Bad | None:
     return None
 
 
+def _http_handler(path: str) -> Any:
+    """uproot's own HTTP source when fsspec's (which needs aiohttp) is not installed."""
+    import importlib.util
+
+    if path.startswith(("http://", "https://")) and importlib.util.find_spec("aiohttp") is None:
+        from uproot.source.http import HTTPSource
+
+        return HTTPSource
+    return None
+
+
 def _probe_remote(path: str, timeout: float | None) -> tuple[int | None, bytes | None]:
-    """Size and first bytes of a URL through fsspec (only used after a failure)."""
+    """Size and first bytes of a URL (only used after a failure, to tell why)."""
     try:
+        if path.startswith(("http://", "https://")):
+            return _probe_http(path, timeout)
         import fsspec
 
         fs, inner = fsspec.core.url_to_fs(path, **({"timeout": timeout} if timeout else {}))
@@ -167,14 +180,35 @@ def _probe_remote(path: str, timeout: float | None) -> tuple[int | None, bytes |
         return None, None
 
 
-def _classify(exc: BaseException, header_bad: _Bad | None) -> _Bad:
+def _probe_http(path: str, timeout: float | None) -> tuple[int | None, bytes | None]:
+    # plain urllib: uproot's HTTPSource takes a Content-Length of 0 for a missing one
+    import urllib.request
+
+    head = urllib.request.Request(path, method="HEAD")
+    with urllib.request.urlopen(head, timeout=timeout or 30) as response:
+        size = int(response.headers.get("Content-Length", -1))
+    if size == 0:
+        return 0, b""
+    first = urllib.request.Request(path, headers={"Range": "bytes=0-63"})
+    with urllib.request.urlopen(first, timeout=timeout or 30) as response:
+        header = bytes(response.read(64))
+    return (None if size < 0 else size), header
+
+
+def _classify(exc: BaseException, header_bad: _Bad | None, *, header_seen: bool) -> _Bad:
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     if header_bad is not None:
         return _Bad(header_bad.status, f"{header_bad.error} ({text})")
-    if isinstance(
+    if not header_seen or isinstance(
         exc,
-        TimeoutError | PermissionError | ConnectionError | FileNotFoundError | IsADirectoryError,
+        TimeoutError
+        | PermissionError
+        | ConnectionError
+        | FileNotFoundError
+        | IsADirectoryError
+        | ImportError,
     ):
+        # nothing shows that the file itself is bad: it may be fine
         return _Bad(FileStatus.IO_ERROR, text)
     # a ROOT header that looks fine but records that cannot be read: cut or corrupt
     return _Bad(FileStatus.TRUNCATED, text)
@@ -308,12 +342,14 @@ def count_file(
     except _Bad as bad:
         return FileRecord(status=str(bad.status), error=bad.error, **base)
     except Exception as exc:  # a bad file may raise anything from deep inside uproot
+        header_seen = not remote
         if remote:
             size, probed = _probe_remote(path, timeout)
             if probed is not None:
+                header_seen = True
                 header_bad = _header_problem(probed, size)
             base["size_bytes"] = size
-        failure = _classify(exc, header_bad)
+        failure = _classify(exc, header_bad, header_seen=header_seen)
         return FileRecord(status=str(failure.status), error=failure.error, **base)
 
 
@@ -337,6 +373,8 @@ def _read(
     options: dict[str, Any] = {"object_cache": None, "array_cache": None}
     if remote and timeout is not None:
         options["timeout"] = timeout
+    if remote and (handler := _http_handler(path)) is not None:
+        options["handler"] = handler
     with uproot.open(local if not remote else path, **options) as f:
         if remote:
             try:
