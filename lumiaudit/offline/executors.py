@@ -25,6 +25,7 @@ import math
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -99,11 +100,15 @@ def _progress_bar(total: int, *, enabled: bool, description: str) -> tqdm[Any] |
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
-    # fork starts workers in milliseconds (no re-import of uproot/pandas); where it is not
-    # available or not safe (macOS, Windows) use the platform default.
-    if sys.platform != "darwin" and "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context()
+    # fork starts workers in milliseconds (no re-import of uproot/pandas). It is not available
+    # or not safe on macOS and Windows, and Python >= 3.12 warns when forking a process that
+    # runs other threads (XRootD, Dask, a progress monitor): use forkserver there.
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform == "darwin" or "fork" not in methods:
+        return multiprocessing.get_context()
+    if sys.version_info >= (3, 12) and threading.active_count() > 1 and "forkserver" in methods:
+        return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context("fork")
 
 
 def map_files(
