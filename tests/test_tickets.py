@@ -1,0 +1,322 @@
+"""lumiaudit.tickets and ``lumiaudit ticket``: values in the snippets, escaping, JUnit XML."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lumiaudit.audit import write_csv
+from lumiaudit.cli import cli
+from lumiaudit.errors import ParameterError
+from lumiaudit.schema import FILES, GAPS, RUNS, enforce
+from lumiaudit.tickets import (
+    escape_jira,
+    escape_markdown,
+    jira_snippet,
+    junit_xml,
+    markdown_snippet,
+    reason_amounts,
+    select_runs,
+)
+
+HOSTILE = "evil|name `x` <script>alert(1)</script> @admin #1 [link](http://x) {html}*b*_i_\\"
+
+
+@pytest.fixture
+def runs() -> pd.DataFrame:
+    return enforce(
+        {
+            "experiment": [10, 10, 10, 10, 10],
+            "run": [3000, 3020, 3040, 3060, 3062],
+            "run_type": ["physics", "physics", "physics", "physics", "cosmic"],
+            "n_online": [6725, 2112, 10296, 5000, 800],
+            "n_offline": [6725, 1623, 10613, pd.NA, pd.NA],
+            "diff": [0, 489, -317, pd.NA, pd.NA],
+            "ratio": [1.0, 2112 / 1623, 10296 / 10613, pd.NA, pd.NA],
+            "status": ["OK", "DEFICIT", "EXCESS", "MISSING_OFFLINE", "NOT_AUDITED"],
+            "flagged": [False, True, True, True, False],
+            "reasons": [
+                pd.NA,
+                "unreadable_file;error_flag_events",
+                "duplicate_file",
+                "no_offline_files",
+                "non_physics",
+            ],
+            "q_value": [0.9, 1.2e-7, 3.4e-5, pd.NA, pd.NA],
+            "reason_events": [
+                pd.NA,
+                "unreadable_file=410;error_flag_events=79",
+                "duplicate_file=-317",
+                "no_offline_files=5000",
+                pd.NA,
+            ],
+        },
+        RUNS,
+    )
+
+
+@pytest.fixture
+def files() -> pd.DataFrame:
+    return enforce(
+        {
+            "path": [
+                "/prod/r03020/mdst.physics.0010.03020.HLT1.f00000.root",
+                "/prod/r03020/mdst.physics.0010.03020.HLT3.f00000.root",
+                "/prod/sub01/mdst.physics.0010.03040.HLT1.f00000.root",
+                f"/prod/r03020/{HOSTILE}.root",
+            ],
+            "experiment": [10, 10, 10, 10],
+            "run": [3020, 3020, 3040, 3020],
+            "n_entries": [585, pd.NA, 996, pd.NA],
+            "status": ["ok", "not_root", "duplicate", "truncated"],
+            "error": [pd.NA, "not a ROOT file: starts with b'Error in'", pd.NA, HOSTILE],
+            "duplicate_of": [
+                pd.NA,
+                pd.NA,
+                "/prod/sub00/mdst.physics.0010.03040.HLT1.f00000.root",
+                pd.NA,
+            ],
+        },
+        FILES,
+    )
+
+
+@pytest.fixture
+def gaps() -> pd.DataFrame:
+    return enforce(
+        {
+            "experiment": [10],
+            "run": [3020],
+            "hlt_unit": [2],
+            "file_index": [4],
+            "est_events": [650.0],
+            "kind": ["file_index_gap"],
+        },
+        GAPS,
+    )
+
+
+PLOTS = [
+    "ratio_vs_run.png",
+    "ratio_vs_run.svg",
+    "diff_vs_run.png",
+    "drilldown_e0010_r03020.png",
+    "drilldown_e0010_r03040.png",
+    "drilldown_e0010_r09999.png",
+]
+
+UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
+
+
+def table_rows(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("|")]
+
+
+def test_select_runs(runs):
+    assert list(select_runs(runs)["run"]) == [3020, 3040, 3060]
+    assert list(select_runs(runs, [3062, 3000])["run"]) == [3062, 3000]
+    assert select_runs(runs, experiment=11).empty
+    with pytest.raises(ParameterError, match="4242"):
+        select_runs(runs, [4242])
+
+
+def test_reason_amounts():
+    assert reason_amounts("a;b", "b=5;c=7") == [("a", ""), ("b", "5"), ("c", "7")]
+    assert reason_amounts(pd.NA, pd.NA) == []
+
+
+def test_markdown_snippet_values(runs, files, gaps):
+    chosen = select_runs(runs)
+    text = markdown_snippet(
+        chosen,
+        files=files,
+        gaps=gaps,
+        plots=PLOTS,
+        summary={"totals": {"runs": 5, "runs_flagged": 3}},
+    )
+    rows = table_rows(text)
+    header_cells = len(UNESCAPED_PIPE.findall(rows[0]))
+    # every table row has as many cell separators as its header: no cell split
+    run_rows = [r for r in rows if re.match(r"\| 10 \| \d+ \|", r)]
+    assert len(run_rows) == len(chosen)
+    for row in run_rows:
+        assert len(UNESCAPED_PIPE.findall(row)) == header_cells
+    r3020 = next(r for r in run_rows if "| 3020 |" in r)
+    for value in (
+        "2,112",
+        "1,623",
+        "489",
+        "1.3013",
+        "1.2e-07",
+        "DEFICIT",
+        "unreadable\\_file (410 events)",
+        "error\\_flag\\_events (79 events)",
+    ):
+        assert value in r3020
+    r3060 = next(r for r in run_rows if "| 3060 |" in r)
+    assert "| n/a |" in r3060  # missing stays missing
+    assert "| 0 |" not in r3060
+    assert "no\\_offline\\_files (5,000 events)" in r3060
+    # affected files: the bad ones of these runs, with the duplicate's original
+    assert "mdst.physics.0010.03020.HLT3.f00000.root" in text
+    assert "not\\_root" in text
+    assert "duplicate of /prod/sub00/mdst.physics.0010.03040.HLT1.f00000.root" in text
+    assert "HLT1.f00000.root | ok" not in text
+    assert "Affected files (3)" in text
+    # gaps
+    assert "| 3020 | 2 | 4 | ~650 | file\\_index\\_gap |" in text
+    # plots: PNGs only; drilldowns only of the selected runs
+    assert "- ratio\\_vs\\_run.png" in text
+    assert "drilldown\\_e0010\\_r03020.png" in text
+    assert "r09999" not in text
+    assert ".svg" not in text
+    assert "5 runs audited, 3 flagged" in text
+
+
+def test_markdown_escapes_untrusted_text(runs, files):
+    text = markdown_snippet(select_runs(runs, [3020]), files=files)
+    assert "<script>" not in text
+    assert "&lt;script&gt;" in text
+    assert "@admin" not in text
+    assert "&#35;1" in text
+    for row in table_rows(text):
+        if "evil" in row:
+            assert len(UNESCAPED_PIPE.findall(row)) == 6  # 5 cells
+            assert "`" not in row.replace("\\`", "")
+
+
+def test_jira_snippet(runs, files, gaps):
+    text = jira_snippet(select_runs(runs), files=files, gaps=gaps, plots=PLOTS)
+    assert text.startswith("h3. ")
+    assert "||exp||run||status||online||offline||diff||ratio||q-value||reasons||" in text
+    assert "|10|3020|DEFICIT|2,112|1,623|489|1.3013|1.2e-07|" in text
+    assert "!ratio_vs_run.png|thumbnail!" in text
+    assert "!drilldown_e0010_r03020.png|thumbnail!" in text
+    evil = next(line for line in text.splitlines() if "evil" in line)
+    assert "\\{html\\}" in evil
+    assert "\\[link\\]" in evil
+    assert len(UNESCAPED_PIPE.findall(evil)) == 6
+    assert "&#92;" in evil
+
+
+def test_no_runs_selected(runs):
+    text = markdown_snippet(runs.iloc[0:0])
+    assert "No runs selected" in text
+
+
+@given(st.text(max_size=60))
+def test_escaped_cells_never_split_or_inject(text):
+    md = escape_markdown(text)
+    assert not UNESCAPED_PIPE.search(md.replace("\\\\", ""))
+    assert "<" not in md
+    assert ">" not in md
+    assert "\n" not in md
+    jira = escape_jira(text)
+    assert "\n" not in jira
+    assert not UNESCAPED_PIPE.search(jira)
+    assert "{" not in jira.replace("\\{", "")
+
+
+def test_junit_xml(runs):
+    text = junit_xml(runs, name="b2audit")
+    root = ET.fromstring(text.encode())
+    suite = root.find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    assert len(cases) == len(runs)
+    assert root.get("tests") == str(len(runs))
+    flagged = runs[runs["flagged"].fillna(False).to_numpy(dtype=bool)]
+    assert root.get("failures") == str(len(flagged))
+    assert root.get("skipped") == "1"
+    by_name = {c.get("name"): c for c in cases}
+    assert set(by_name) == {f"r{r:05d}" for r in runs["run"]}
+    assert all(c.get("classname") == "b2audit.e0010" for c in cases)
+    failure = by_name["r03020"].find("failure")
+    assert failure is not None
+    assert failure.get("message") == "unreadable_file=410; error_flag_events=79"
+    assert "online 2,112" in failure.text
+    assert by_name["r03062"].find("skipped") is not None
+    assert by_name["r03000"].find("failure") is None
+    assert by_name["r03000"].find("skipped") is None
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+@pytest.fixture
+def audit_dir(tmp_path, runs, files, gaps) -> Path:
+    out = tmp_path / "audit"
+    (out / "plots").mkdir(parents=True)
+    write_csv(runs, out / "runs.csv")
+    write_csv(files, out / "files.csv")
+    write_csv(gaps, out / "gaps.csv")
+    summary = {
+        "lumiaudit_version": "0.1.0",
+        "created": "2026-11-29T12:00:00Z",
+        "totals": {"runs": 5, "runs_flagged": 3},
+        "experiment_label": "Belle II",
+        "run_range": [3000, 3062],
+        "follows": "entries",
+    }
+    (out / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    for name in PLOTS:
+        (out / "plots" / name).write_bytes(b"")
+    return out
+
+
+def test_cli_default_summary_both_formats(audit_dir):
+    result = CliRunner().invoke(cli, ["ticket", "--audit", str(audit_dir)])
+    assert result.exit_code == 0, result.output
+    assert "### Belle II: 3 runs (3 flagged)" in result.output
+    assert "h3. Belle II: 3 runs \\(3 flagged\\)" in result.output
+    assert "| 10 | 3040 | EXCESS |" in result.output
+    assert "|10|3060|MISSING\\_OFFLINE|5,000|n/a|" in result.output
+    assert "runs 3000–3062" in result.output
+    assert "| 3000 |" not in result.output  # not flagged, not asked for
+
+
+def test_cli_per_run_jira_to_file(audit_dir, tmp_path):
+    out = tmp_path / "ticket.txt"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "ticket",
+            "--audit",
+            str(audit_dir),
+            "--run",
+            "3020",
+            "--run",
+            "3000",
+            "--format",
+            "jira",
+            "--per-run",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+    text = out.read_text(encoding="utf-8")
+    assert text.count("h3. ") == 2
+    assert "h3. Belle II e10 run 3020: DEFICIT" in text
+    assert "h3. Belle II e10 run 3000: OK" in text
+    assert "###" not in text
+
+
+def test_cli_errors_are_one_line(audit_dir, tmp_path):
+    result = CliRunner().invoke(cli, ["ticket", "--audit", str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    assert "runs.csv" in result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(cli, ["ticket", "--audit", str(audit_dir), "--run", "4242"])
+    assert result.exit_code == 2
+    assert "4242" in result.output
+    assert len(result.output.strip().splitlines()) == 1
