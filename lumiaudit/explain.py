@@ -121,13 +121,13 @@ def typo_pattern(typed: int, true: int) -> str | None:
     if typed < 0 or true < 0 or typed == true:
         return None
     a, b = str(typed), str(true)
+    for k in (10, 100, 1000):
+        if true > 0 and (typed == true * k or typed * k == true):
+            return f"factor {k}"
     if len(a) == len(b) - 1 and any(b[:i] + b[i + 1 :] == a for i in range(len(b))):
         return "dropped digit"
     if len(a) == len(b) + 1 and any(a[:i] + a[i + 1 :] == b for i in range(len(a))):
         return "extra digit"
-    for k in (10, 100, 1000):
-        if true > 0 and (typed == true * k or typed * k == true):
-            return f"factor {k}"
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
         if len(diff) == 2 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]:
@@ -639,7 +639,13 @@ def _evidence(
                     causes.append(Cause(kind, v, v, v, f"HLT{unit} (DAQ catalogue)"))
                     continue
             causes.append(
-                estimate(kind, unit, idx, g.get("est_events"), detail=f"HLT{unit} f{idx}")
+                estimate(
+                    kind,
+                    unit,
+                    idx,
+                    g.get("est_events"),
+                    detail=f"HLT{unit} {'' if idx is None else f'f{idx:05d}'}",
+                )
             )
     # files the DAQ catalogue lists that the production does not have at all
     units_seen = {u for u, _ in seen}

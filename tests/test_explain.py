@@ -1,0 +1,255 @@
+"""Attribution: typo patterns, DAQ-catalogue amounts, partial explanations, explain_run text."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lumiaudit import schema
+from lumiaudit.errors import ParameterError
+from lumiaudit.explain import explain_run, typo_pattern
+from lumiaudit.reconcile import reconcile
+
+P = "/data/e0010/4S/r{run:05d}/all/mdst/sub00/mdst.physics.0010.{run:05d}.HLT{u}.f{i:05d}.root"
+
+
+@given(st.integers(min_value=10, max_value=10**8), st.data())
+def test_dropped_digit_is_recognised(true: int, data: st.DataObject) -> None:
+    text = str(true)
+    i = data.draw(st.integers(min_value=0, max_value=len(text) - 1))
+    typed = text[:i] + text[i + 1 :]
+    if typed and int(typed) != true and not typed.startswith("0"):
+        assert typo_pattern(int(typed), true) is not None
+
+
+@pytest.mark.parametrize(
+    ("typed", "true", "pattern"),
+    [
+        (232, 2329, "dropped digit"),
+        (23299, 2329, "extra digit"),
+        (23290, 2329, "factor 10"),
+        (2392, 2329, "swapped digits"),
+        (3117, 3026, None),
+        (2303, 2302, None),
+    ],
+)
+def test_typo_patterns(typed: int, true: int, pattern: str | None) -> None:
+    assert typo_pattern(typed, true) == pattern
+
+
+def _files(
+    run: int, counts: dict[tuple[int, int], int | None], *, status: str = "ok"
+) -> pd.DataFrame:
+    rows = []
+    for (u, i), n in counts.items():
+        rows.append(
+            {
+                "path": P.format(run=run, u=u, i=i),
+                "experiment": 10,
+                "run": run,
+                "hlt_unit": u,
+                "file_index": i,
+                "n_entries": n,
+                "n_full": n,
+                "status": status if n is None else "ok",
+            }
+        )
+    return schema.enforce(pd.DataFrame(rows), schema.FILES)
+
+
+def _tables(
+    files: pd.DataFrame, online: dict[int, int | None], **extra: pd.DataFrame
+) -> dict[str, pd.DataFrame]:
+    ok = files[files["status"] == "ok"]
+    contrib = ok[["path", "experiment", "run", "n_entries", "n_full"]]
+    per_run = contrib.groupby(["experiment", "run"]).agg(
+        n_offline=("n_entries", "sum"), n_offline_full=("n_full", "sum")
+    )
+    nfiles = files.groupby(["experiment", "run"]).agg(
+        n_files=("path", "size"), n_files_bad=("status", lambda s: int((s != "ok").sum()))
+    )
+    offline_runs = per_run.join(nfiles, how="outer").reset_index()
+    on = schema.enforce(
+        pd.DataFrame(
+            {
+                "experiment": [10] * len(online),
+                "run": list(online),
+                "run_type": ["physics"] * len(online),
+                "n_online": pd.array(list(online.values()), dtype="Int64"),
+            }
+        ),
+        schema.ONLINE,
+    )
+    return {
+        "online": on,
+        "files": files,
+        "contributions": contrib,
+        "offline_runs": offline_runs,
+        **extra,
+    }
+
+
+def _filler(first_run: int, n: int) -> tuple[pd.DataFrame, dict[int, int | None]]:
+    """Clean runs so that baselines have company."""
+    frames, online = [], {}
+    for run in range(first_run, first_run + n):
+        frames.append(_files(run, {(1, 0): 500 + run % 7, (2, 0): 480}))
+        online[run] = 980 + run % 7
+    return pd.concat(frames), online
+
+
+def test_unreadable_file_amount_from_daq_catalogue() -> None:
+    f, online = _filler(1, 12)
+    bad = _files(100, {(1, 0): 600, (2, 0): 610, (3, 0): None}, status="truncated")
+    daq = pd.DataFrame(
+        {
+            "experiment": [10] * 3,
+            "run": [100] * 3,
+            "hlt_unit": [1, 2, 3],
+            "file_index": [0, 0, 0],
+            "n_online": [600, 610, 777],
+            "n_online_full": [600, 610, 777],
+        }
+    )
+    tables = _tables(pd.concat([f, bad]), {**online, 100: 600 + 610 + 777}, daq_files=daq)
+    rec = reconcile(**tables)
+    row = rec.runs.set_index("run").loc[100]
+    assert row["status"] == "DEFICIT"
+    assert row["reasons"] == "unreadable_file"
+    assert row["reason_events"] == "unreadable_file=777"
+    assert row["unexplained_diff"] == 0
+    assert "DAQ catalogue" in row["evidence"]
+    # a deficit larger than the catalogue says is not explained by it
+    tables = _tables(pd.concat([f, bad]), {**online, 100: 600 + 610 + 777 + 300}, daq_files=daq)
+    row = reconcile(**tables).runs.set_index("run").loc[100]
+    assert "unexplained" in row["reasons"].split(";")
+    assert row["explained_events"] == 777
+    assert row["unexplained_diff"] == 300
+
+
+def test_daq_lists_a_file_the_production_lacks() -> None:
+    f, online = _filler(1, 12)
+    run = _files(100, {(1, 0): 600, (1, 1): 610})
+    daq = pd.DataFrame(
+        {
+            "experiment": [10] * 3,
+            "run": [100] * 3,
+            "hlt_unit": [1, 1, 1],
+            "file_index": [0, 1, 2],
+            "n_online": [600, 610, 404],
+        }
+    )
+    rec = reconcile(**_tables(pd.concat([f, run]), {**online, 100: 1614}, daq_files=daq))
+    row = rec.runs.set_index("run").loc[100]
+    assert row["reason_events"] == "file_index_gap=404"
+    assert not pd.isna(row["flagged"])
+    assert bool(row["flagged"])
+
+
+def test_missing_hlt_unit_from_gaps_table() -> None:
+    f, online = _filler(1, 12)
+    run = _files(100, {(1, 0): 600, (2, 0): 610})
+    gaps = schema.enforce(
+        pd.DataFrame(
+            {
+                "experiment": [10],
+                "run": [100],
+                "hlt_unit": [3],
+                "file_index": pd.array([pd.NA], dtype="Int64"),
+                "est_events": [605.0],
+                "kind": ["missing_hlt_unit"],
+            }
+        ),
+        schema.GAPS,
+    )
+    rec = reconcile(**_tables(pd.concat([f, run]), {**online, 100: 1800}, gaps=gaps))
+    row = rec.runs.set_index("run").loc[100]
+    assert row["reasons"] == "missing_hlt_unit"
+    assert row["reason_events"] == "missing_hlt_unit=590"
+    by = dict(zip(rec.funnel["bucket"], rec.funnel["events"], strict=True))
+    assert by["missing_hlt_unit"] == 590
+
+
+def test_copied_count_and_wrong_conflict_choice() -> None:
+    f, online = _filler(1, 12)
+    online[5] = 4321  # the count of run 6 ...
+    online[6] = 4321
+    f = f[f["run"] != 6]
+    f = pd.concat([f, _files(6, {(1, 0): 2000, (2, 0): 2321})])
+    # run 8: the policy kept the first entry, the reply was right
+    conflicts = schema.enforce(
+        pd.DataFrame(
+            {
+                "experiment": [10],
+                "run": [8],
+                "values": ["1,500;988"],
+                "sources": ["MID 1;MID 2"],
+                "chosen": [1500],
+                "policy": ["first"],
+            }
+        ),
+        schema.CONFLICTS,
+    )
+    online[8] = 1500
+    rec = reconcile(**_tables(f, online, conflicts=conflicts))
+    by = rec.runs.set_index("run")
+    assert by.loc[5, "reasons"] == "elog_typo"
+    assert "run 6" in by.loc[5, "evidence"]
+    assert by.loc[6, "status"] == "OK"
+    assert by.loc[8, "reasons"] == "elog_conflict"
+    assert by.loc[8, "unexplained_diff"] == 0
+    assert bool(by.loc[8, "flagged"])
+
+
+def test_off_by_one_per_file() -> None:
+    f, online = _filler(1, 12)
+    online[3] = online[3] + 2  # two files, each one event short
+    row = reconcile(**_tables(f, online)).runs.set_index("run").loc[3]
+    assert row["reasons"] == "off_by_one"
+    assert row["reason_events"] == "off_by_one=2"
+    assert not bool(row["flagged"])
+
+
+def test_explain_run_prints_the_evidence() -> None:
+    f, online = _filler(1, 12)
+    bad = _files(100, {(1, 0): 600, (2, 1): 610, (3, 0): None}, status="not_root")
+    gaps = schema.enforce(
+        pd.DataFrame(
+            {
+                "experiment": [10],
+                "run": [100],
+                "hlt_unit": [2],
+                "file_index": [0],
+                "est_events": [600.0],
+                "kind": ["file_index_gap"],
+            }
+        ),
+        schema.GAPS,
+    )
+    entries = pd.DataFrame(
+        {
+            "experiment": [10, 10],
+            "run": [100, 100],
+            "n_online": [1, 2400],
+            "entry_id": ["MID 7", "MID 9"],
+            "count_text": ["1", "2,400"],
+            "chosen": [False, True],
+            "entry_type": ["Run summary"] * 2,
+            "source": ["191107a.log"] * 2,
+        }
+    )
+    tables = _tables(pd.concat([f, bad]), {**online, 100: 2400}, gaps=gaps, online_entries=entries)
+    rec = reconcile(**tables)
+    text = explain_run({**tables, "runs": rec.runs}, 100)
+    assert "Run 100 (experiment 10, physics): DEFICIT" in text
+    assert "HLT3 f00000 not_root" in text
+    assert "file_index_gap: HLT2 f00000 missing" in text
+    assert "MID 9" in text
+    assert "typed '2,400'" in text
+    assert "(chosen)" in text
+    assert "diff = online - offline(full) = 2,400 - 1,210 = 1,190" in text
+    assert "explained 1,190 + unexplained 0 = 1,190" in text
+    with pytest.raises(ParameterError, match="run 4242"):
+        explain_run({"runs": rec.runs}, 4242)
