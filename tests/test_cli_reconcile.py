@@ -1,0 +1,151 @@
+"""The explain, runlist and diff commands on audit directories written from reconcile()."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from lumiaudit import schema
+from lumiaudit.cli import cli
+from lumiaudit.reconcile import reconcile
+
+P = "{root}/e0010/4S/r{run:05d}/all/mdst/sub00/mdst.physics.0010.{run:05d}.HLT{u}.f00000.root"
+
+
+def _write_audit(out: Path, prod: Path, *, lost: int) -> Path:
+    """An audit directory of 10 runs; run 5 lost ``lost`` events without a cause."""
+    files, online = [], {}
+    for run in range(1, 11):
+        for u in (1, 2):
+            path = Path(P.format(root=prod, run=run, u=u))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+            files.append(
+                {
+                    "path": str(path),
+                    "experiment": 10,
+                    "run": run,
+                    "hlt_unit": u,
+                    "file_index": 0,
+                    "n_entries": 500,
+                    "n_full": 500,
+                    "status": "ok",
+                }
+            )
+        online[run] = 1000 + (lost if run == 5 else 0)
+    f = schema.enforce(pd.DataFrame(files), schema.FILES)
+    offline_runs = (
+        f.groupby(["experiment", "run"])
+        .agg(
+            n_offline=("n_entries", "sum"),
+            n_offline_full=("n_full", "sum"),
+            n_files=("path", "size"),
+        )
+        .reset_index()
+        .assign(n_files_bad=0)
+    )
+    on = schema.enforce(
+        pd.DataFrame(
+            {
+                "experiment": 10,
+                "run": list(online),
+                "run_type": "physics",
+                "n_online": list(online.values()),
+            }
+        ),
+        schema.ONLINE,
+    )
+    entries = on.assign(
+        entry_id=[f"MID {r}" for r in online],
+        count_text=[str(v) for v in online.values()],
+        chosen=True,
+    )
+    rec = reconcile(
+        online=on,
+        online_entries=entries,
+        files=f,
+        offline_runs=offline_runs,
+        contributions=f[["path", "experiment", "run", "n_entries", "n_full"]],
+    )
+    out.mkdir(parents=True)
+    for name, frame in (
+        ("runs", rec.runs),
+        ("files", f),
+        ("online_entries", entries),
+        ("online", on),
+        ("funnel", rec.funnel),
+    ):
+        frame.to_csv(out / f"{name}.csv", index=False, na_rep="")
+    return out
+
+
+@pytest.fixture
+def audits(tmp_path: Path) -> tuple[Path, Path]:
+    prod = tmp_path / "prod"
+    return _write_audit(tmp_path / "old", prod, lost=0), _write_audit(
+        tmp_path / "new", prod, lost=200
+    )
+
+
+def test_explain(audits: tuple[Path, Path]) -> None:
+    runner = CliRunner()
+    res = runner.invoke(cli, ["explain", "--audit", str(audits[1]), "5"])
+    assert res.exit_code == 0, res.output
+    assert "Run 5 (experiment 10, physics): DEFICIT, FLAGGED" in res.output
+    assert "unexplained" in res.output
+    assert "MID 5" in res.output
+    res = runner.invoke(cli, ["explain", "--audit", str(audits[1]), "77"])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines() == ["Error: run 77 is not in this audit"]
+    res = runner.invoke(cli, ["explain", "--audit", str(audits[1].parent / "nope"), "5"])
+    assert res.exit_code == 2
+    assert "Traceback" not in res.output
+
+
+def test_runlist(audits: tuple[Path, Path], tmp_path: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(cli, ["runlist", "--from", str(audits[1]), "--category", "bad"])
+    assert res.exit_code == 0, res.output
+    recs = json.loads(res.stdout)
+    assert [(r["run"], r["category"]) for r in recs] == [(5, "bad")]
+    out = tmp_path / "list.csv"
+    view = tmp_path / "view"
+    args = [
+        "runlist",
+        "--from",
+        str(audits[1]),
+        "--format",
+        "csv",
+        "-o",
+        str(out),
+        "--symlink-view",
+        str(view),
+    ]
+    res = runner.invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out)
+    assert len(table) == 10
+    assert set(table["category"]) == {"good", "bad"}
+    assert sorted(p.name for p in (view / "BadRuns").iterdir()) == ["r00005"]
+    assert len(list((view / "GoodRuns").iterdir())) == 9
+    res = runner.invoke(cli, args)
+    assert "created 0, removed 0" in res.stderr
+
+
+def test_diff(audits: tuple[Path, Path]) -> None:
+    runner = CliRunner()
+    res = runner.invoke(cli, ["diff", str(audits[0]), str(audits[1])])
+    assert res.exit_code == 0, res.output
+    assert (
+        res.stdout.splitlines()[0] == "newly flagged 1, resolved 0, changed 1, added 0, removed 0"
+    )
+    res = runner.invoke(cli, ["diff", str(audits[1]), str(audits[0]), "--json"])
+    doc = json.loads(res.stdout)
+    assert doc["counts"]["resolved"] == 1
+    assert doc["resolved"][0]["run"] == 5
+    res = runner.invoke(cli, ["diff", str(audits[0]), str(audits[0].parent / "missing")])
+    assert res.exit_code == 2
