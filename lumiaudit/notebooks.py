@@ -227,6 +227,15 @@ def _run_rows(frame: pd.DataFrame, run: int, experiment: int | None) -> pd.DataF
     return frame[keep.fillna(False).astype(bool)].reset_index(drop=True)
 
 
+def _named(files: pd.DataFrame) -> pd.DataFrame:
+    """Files with their base name first: paths are long, names are what people search for."""
+    if "path" not in files.columns:
+        return files
+    out = files.copy()
+    out.insert(0, "file", [None if p is None else Path(str(p)).name for p in files["path"]])
+    return out
+
+
 def run_tables(audit: Audit, run: int, experiment: int | None = None) -> dict[str, pd.DataFrame]:
     """Everything known about one run, table by table.
 
@@ -242,8 +251,10 @@ def run_tables(audit: Audit, run: int, experiment: int | None = None) -> dict[st
         "run": _run_rows(audit.runs, run, experiment),
         "online entries": _run_rows(audit.online_entries, run, experiment),
         "online conflicts": _run_rows(audit.conflicts, run, experiment),
-        "files": _run_rows(audit.files, run, experiment).sort_values(
-            [c for c in ("hlt_unit", "file_index", "path") if c in audit.files.columns]
+        "files": _named(
+            _run_rows(audit.files, run, experiment).sort_values(
+                [c for c in ("hlt_unit", "file_index", "path") if c in audit.files.columns]
+            )
         ),
         "contributions": _run_rows(audit.contributions, run, experiment),
         "gaps": _run_rows(audit.gaps, run, experiment),
@@ -277,12 +288,14 @@ def file_health_tables(audit: Audit) -> dict[str, pd.DataFrame]:
     bad_runs = runs[(runs["n_files_bad"].fillna(0) > 0).astype(bool)] if len(runs) else runs
     return {
         "status": counts.reset_index(drop=True),
-        "unreadable": files[~status.isin(readable).fillna(False).astype(bool)],
-        "duplicates": files[(status == FileStatus.DUPLICATE.value).fillna(False).astype(bool)],
-        "metadata mismatches": files[
-            (status == FileStatus.METADATA_MISMATCH.value).fillna(False).astype(bool)
-        ],
-        "empty": files[(status == FileStatus.EMPTY.value).fillna(False).astype(bool)],
+        "unreadable": _named(files[~status.isin(readable).fillna(False).astype(bool)]),
+        "duplicates": _named(
+            files[(status == FileStatus.DUPLICATE.value).fillna(False).astype(bool)]
+        ),
+        "metadata mismatches": _named(
+            files[(status == FileStatus.METADATA_MISMATCH.value).fillna(False).astype(bool)]
+        ),
+        "empty": _named(files[(status == FileStatus.EMPTY.value).fillna(False).astype(bool)]),
         "gaps": audit.gaps,
         "runs with bad files": bad_runs[
             [c for c in (*FLAGGED_COLUMNS, "n_files", "n_files_bad") if c in bad_runs.columns]

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 PATH_PARAMETERS: frozenset[str] = frozenset({"online", "offline", "audit_dir", "waivers", "mask"})
 #: parameters the report sets itself
 RESERVED_PARAMETERS: frozenset[str] = frozenset({"out_dir"})
+#: where the notebook writes the audit directory, relative to the report being built
+_AUDIT_SUBDIR = "audit"
 #: metadata key of the executed notebook holding lumiaudit's record (summary, parameters)
 METADATA_KEY = "lumiaudit"
 
@@ -190,12 +192,15 @@ def _check(name: str, value: Any, node: ast.expr) -> Any:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
         if value is None and "None" in ast.unparse(node):
             return None
-        errors: list[str] = []
+        errors: list[ParameterError] = []
         for option in (node.left, node.right):
             try:
                 return _check(name, value, option)
             except ParameterError as exc:
-                errors.append(exc.message)
+                errors.append(exc)
+        for exc in errors:  # the right type with a bad value: say what is wrong with it
+            if not exc.message.startswith(f"parameter {name!r} must be "):
+                raise exc
         raise ParameterError(
             f"parameter {name!r} must be {ast.unparse(node)}, got {type(value).__name__} "
             f"{_short(value)}"
@@ -213,7 +218,7 @@ def _check(name: str, value: Any, node: ast.expr) -> Any:
             return value
         if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
             if not math.isfinite(float(value)):
-                raise ParameterError(f"parameter {name!r} must be finite, got {value!r}")
+                raise ParameterError(f"parameter {name!r}: the value must be finite, not {value!r}")
             return float(value)
         if kind == "dict" and isinstance(value, Mapping):
             return _check_dict(name, value)
@@ -362,6 +367,23 @@ def _is_replaceable(out: Path) -> bool:
     return not entries or (out / "summary.json").is_file() or any(out.glob("*.ipynb"))
 
 
+def _merge_audit_dir(report_dir: Path) -> None:
+    """Move the audit directory the notebook wrote up into the report directory."""
+    audit_dir = report_dir / _AUDIT_SUBDIR
+    if not audit_dir.is_dir():
+        return
+    for child in audit_dir.iterdir():
+        target = report_dir / child.name
+        if target.exists():
+            log.warning(
+                "%s: the notebook also wrote %s; kept in %s", report_dir, child.name, audit_dir
+            )
+            continue
+        child.rename(target)
+    with contextlib.suppress(OSError):
+        audit_dir.rmdir()
+
+
 def _move_into_place(tmp: Path, out: Path) -> None:
     if out.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
@@ -453,7 +475,9 @@ def run_report(
     params = validate_parameters(source, given)
     spec = notebook_parameters(source)
     if "out_dir" in spec:
-        params["out_dir"] = "."  # the kernel runs in the report directory
+        # relative to the kernel's working directory (the report directory being built); the
+        # audit directory is merged into the report directory afterwards
+        params["out_dir"] = _AUDIT_SUBDIR
 
     out_dir = Path(out).expanduser().absolute()
     if not _is_replaceable(out_dir):
@@ -493,6 +517,7 @@ def run_report(
             hint="is the Jupyter kernel installed? (`jupyter kernelspec list`)",
         ) from exc
 
+    _merge_audit_dir(tmp)
     summary_path = tmp / "summary.json"
     summary = (
         json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else None

@@ -1,0 +1,352 @@
+"""run_report: parameter validation, papermill execution, failures, HTML export, audit_html."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from lumiaudit import schema
+from lumiaudit.cli import cli
+from lumiaudit.errors import OutputError, ParameterError, ReportError
+from lumiaudit.report import ReportResult, audit_html, run_report, validate_parameters
+
+PAYLOAD = '"); import os; os.system("touch PWNED") #'
+
+
+@pytest.fixture(scope="module")
+def custom_notebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small notebook with a parameters cell: echoes its parameters, plots, fails on demand."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    params = new_code_cell(
+        'label: str = "x"  # free text\n'
+        "online: list[str] = []  # input paths\n"
+        "fail: bool = False  # fail on purpose\n"
+        "out_dir: str | None = None  # set by the report"
+    )
+    params.metadata["tags"] = ["parameters"]
+    book = new_notebook(
+        cells=[
+            params,
+            new_code_cell(
+                "import json, pathlib\n"
+                'pathlib.Path("echo.json").write_text(json.dumps({"label": label, '
+                '"online": online}))'
+            ),
+            new_code_cell(
+                "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()\nprint(label)"
+            ),
+            new_code_cell('if fail:\n    raise RuntimeError("deliberate failure: " + label)'),
+            new_code_cell('print("after the failure")'),
+        ]
+    )
+    book.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path = tmp_path_factory.mktemp("nb") / "custom.ipynb"
+    nbformat.write(book, path)
+    return path
+
+
+# ------------------------------------------------------------------ validation (no kernel)
+
+
+def test_unknown_parameter_is_refused_before_the_kernel_starts(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match=r"unknown parameter 'bogus'.*known: online") as err:
+        run_report(online=[tmp_path], offline=[tmp_path], out=tmp_path / "r", bogus=1)
+    assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []  # nothing created, no kernel started
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("jobs", "many", "must be int, got str"),
+        ("jobs", True, "must be int, got bool"),
+        ("experiment", 1.5, "must be int | None"),
+        ("run_range", ["a", "b"], "run_range"),
+        ("thresholds", [1, 2], "must be dict | None"),
+        ("strict", "yes", "must be bool"),
+        ("timeout", float("nan"), "finite"),
+    ],
+)
+def test_wrong_types_are_refused(tmp_path: Path, name: str, value: Any, expected: str) -> None:
+    with pytest.raises(ParameterError, match=re.escape(expected)):
+        validate_parameters("audit_overview", {"online": [tmp_path], name: value})
+
+
+def test_values_are_converted(tmp_path: Path) -> None:
+    out = validate_parameters(
+        "audit_overview",
+        {"online": tmp_path, "offline": [str(tmp_path)], "timeout": 3, "run_range": (1, 9)},
+    )
+    assert out["online"] == [str(tmp_path.resolve())]  # one path where a list is expected
+    assert out["timeout"] == 3.0
+    assert isinstance(out["timeout"], float)
+    assert out["run_range"] == [1, 9]
+
+
+def test_missing_paths_are_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-elog"
+    with pytest.raises(ParameterError, match="no such file or directory") as err:
+        validate_parameters("audit_overview", {"online": [missing], "offline": [tmp_path]})
+    assert str(missing) in str(err.value)
+    with pytest.raises(ParameterError, match="glob matches nothing"):
+        validate_parameters("audit_overview", {"online": [str(tmp_path / "*.log")]})
+    with pytest.raises(ParameterError, match="waivers"):
+        validate_parameters("audit_overview", {"waivers": str(tmp_path / "w.toml")})
+    # URLs are not checked locally
+    url = "root://127.0.0.1//data/prod"
+    ok = validate_parameters("audit_overview", {"online": [tmp_path], "offline": [url]})
+    assert ok["offline"] == [url]
+
+
+def test_required_and_missing_inputs(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="'run' is required"):
+        validate_parameters("run_drilldown", {"audit_dir": tmp_path})
+    with pytest.raises(ParameterError, match="give offline sources"):
+        validate_parameters("audit_overview", {"online": [tmp_path]})
+    with pytest.raises(ParameterError, match="set by the report"):
+        run_report(online=[tmp_path], offline=[tmp_path], out=tmp_path / "r", out_dir="x")
+
+
+def test_an_existing_directory_that_is_not_a_report_is_kept(tmp_path: Path) -> None:
+    precious = tmp_path / "thesis"
+    precious.mkdir()
+    (precious / "chapter1.tex").write_text("do not delete", encoding="utf-8")
+    with pytest.raises(OutputError, match="not a lumiaudit report"):
+        run_report(online=[tmp_path], offline=[tmp_path], out=precious)
+    assert (precious / "chapter1.tex").read_text(encoding="utf-8") == "do not delete"
+
+
+def test_cli_bad_parameter_exits_2_with_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    t = str(tmp_path)
+    result = runner.invoke(
+        cli,
+        ["report", "--online", t, "--offline", t, "--out", f"{t}/r", "-p", "jobs", "many"],
+    )
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "parameter 'jobs' must be int" in result.output
+    missing = runner.invoke(
+        cli,
+        ["report", "--online", f"{t}/nope", "--offline", t, "--out", f"{t}/r"],
+    )
+    assert missing.exit_code == 2
+    assert "no such file or directory" in missing.output
+
+
+def test_cli_lists_parameters() -> None:
+    result = CliRunner().invoke(cli, ["report", "--notebook", "run_drilldown", "--list-parameters"])
+    assert result.exit_code == 0, result.output
+    assert "run: int | None = None" in result.output
+    assert "online: list[str]" in result.output
+
+
+# ------------------------------------------------------------------ execution (a real kernel)
+
+
+@pytest.mark.slow
+def test_parameters_are_data_not_code(tmp_path: Path, custom_notebook: Path) -> None:
+    evil_dir = tmp_path / PAYLOAD
+    evil_dir.mkdir()
+    result = run_report(
+        out=tmp_path / "r",
+        notebook=custom_notebook,
+        parameters={"label": PAYLOAD + "\n<script>alert(1)</script>\\", "online": [evil_dir]},
+    )
+    echo = json.loads((result.out_dir / "echo.json").read_text(encoding="utf-8"))
+    assert echo["label"] == PAYLOAD + "\n<script>alert(1)</script>\\"  # round-trips exactly
+    assert echo["online"] == [str(evil_dir.resolve())]
+    assert not any(p.name == "PWNED" for p in tmp_path.rglob("*"))
+    assert not Path("PWNED").exists()
+    assert result.html is not None
+    page = result.html.read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in page
+    assert "&lt;script&gt;alert(1)" in page
+    # the executed notebook records what it ran with, and the temporary directory is gone
+    book = nbformat.read(result.notebook, as_version=4)
+    assert book.metadata["lumiaudit"]["parameters"]["label"] == echo["label"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.slow
+def test_failing_cell_is_named_and_the_partial_notebook_kept(
+    tmp_path: Path, custom_notebook: Path
+) -> None:
+    out = tmp_path / "failed"
+    result = CliRunner().invoke(
+        cli, ["report", "--notebook", str(custom_notebook), "--out", str(out), "-p", "fail", "true"]
+    )
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    message = result.output.strip()
+    assert "failed in cell [" in message
+    assert "if fail:" in message
+    assert "RuntimeError: deliberate failure: x" in message
+    assert str(out / "custom.ipynb") in message
+    book = nbformat.read(out / "custom.ipynb", as_version=4)
+    errors = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
+    assert any(o.output_type == "error" and o.ename == "RuntimeError" for o in errors)
+    after = [c for c in book.cells if "after the failure" in c.source]
+    assert after[0].outputs == []  # execution stopped at the failing cell
+    assert book.metadata["lumiaudit"]["failed"] is True
+    page = (out / "custom.html").read_text(encoding="utf-8")
+    assert "deliberate failure" in page
+
+
+@pytest.fixture(scope="module")
+def overview(example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
+    out = tmp_path_factory.mktemp("reports") / "overview"
+    return run_report(online=[example["elog"]], offline=[example["prod"]], out=out)
+
+
+@pytest.mark.slow
+def test_overview_report_files(overview: ReportResult) -> None:
+    out = overview.out_dir
+    for name in ("audit_overview.ipynb", "audit_overview.html", "summary.json", "runs.csv"):
+        assert (out / name).is_file(), name
+    assert list((out / "plots").glob("*.png"))
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert overview.summary == summary
+    book = nbformat.read(overview.notebook, as_version=4)
+    assert book.metadata["lumiaudit"]["summary"] == summary
+    assert book.metadata["lumiaudit"]["failed"] is False
+    # papermill injected the parameters as a separate cell, the template's defaults kept above
+    injected = [c for c in book.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    runs = pd.read_csv(out / "runs.csv")
+    assert summary["totals"]["runs"] == len(runs)
+
+
+@pytest.mark.slow
+def test_overview_html_has_plots_and_no_code(overview: ReportResult) -> None:
+    assert overview.html is not None
+    page = overview.html.read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]+src="data:image/png;base64,', page)
+    assert len(images) >= 3  # funnel, the four run plots, online vs offline
+    assert "open_audit(" not in page  # code cells are not shown
+    assert "plot_diff_vs_run" not in page
+    assert 'class="highlight' not in page
+    assert not re.search(r'<script[^>]+src="https?://', page)  # nothing loaded from the network
+    assert "Flagged runs" in page
+    runs = pd.read_csv(overview.out_dir / "runs.csv")
+    flagged = runs[runs["flagged"].astype(str).str.lower() == "true"]
+    for run in flagged["run"]:
+        assert f"<td>{int(run)}</td>" in page
+
+
+@pytest.mark.slow
+def test_drilldown_and_file_health_from_the_audit_directory(
+    overview: ReportResult, tmp_path: Path
+) -> None:
+    runs = pd.read_csv(overview.out_dir / "runs.csv")
+    files = pd.read_csv(overview.out_dir / "files.csv")
+    bad = files[~files["status"].isin([s.value for s in schema.FileStatus if s.readable])]
+    run = int(bad["run"].dropna().iloc[0])
+    drill = run_report(
+        notebook="run_drilldown",
+        out=tmp_path / "drill",
+        parameters={"run": run, "audit_dir": overview.out_dir},
+    )
+    book = nbformat.read(drill.notebook, as_version=4)
+    text = "".join(
+        o.get("text", "") + str(o.get("data", {}).get("text/html", ""))
+        for c in book.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    assert f"{run}" in text
+    for path in bad[bad["run"] == run]["path"]:
+        assert Path(path).name in text  # the unreadable file is listed
+    assert drill.html is not None
+    assert "data:image/png" in drill.html.read_text(encoding="utf-8")  # the unit x index grid
+    assert len(runs) > 1
+
+    health = run_report(notebook="file_health", out=tmp_path / "health", audit_dir=overview.out_dir)
+    assert health.html is not None
+    page = health.html.read_text(encoding="utf-8")
+    assert "unreadable (" in page
+    for path in bad["path"]:
+        assert Path(path).name in page
+
+
+# ------------------------------------------------------------------ audit_html
+
+
+class _FakeAudit:
+    def __init__(self, runs: pd.DataFrame, funnel: pd.DataFrame, summary: dict[str, Any]):
+        self.runs = runs
+        self.funnel = funnel
+        self.summary = summary
+
+
+def _fake(n_flagged: int = 2) -> _FakeAudit:
+    runs = schema.enforce(
+        {
+            "experiment": [12] * (n_flagged + 1),
+            "run": list(range(101, 102 + n_flagged)),
+            "run_type": ["<img src=x onerror=alert(1)>"] + ["physics"] * n_flagged,
+            "n_online": [pd.NA] + [1000] * n_flagged,
+            "n_offline": [900] * (n_flagged + 1),
+            "status": ["MISSING_ONLINE"] + ["DEFICIT"] * n_flagged,
+            "flagged": [True] * (n_flagged + 1),
+            "reasons": ["<script>alert('elog')</script>"] + ["unreadable_file"] * n_flagged,
+        },
+        schema.RUNS,
+    )
+    funnel = pd.DataFrame({"bucket": ["counted", "unreadable_file"], "events": [900, 100]})
+    summary = {"experiment_label": "Belle II <b>e12</b>", "totals": {"runs": len(runs)}}
+    return _FakeAudit(runs, funnel, summary)
+
+
+def test_audit_html_escapes_untrusted_text() -> None:
+    page = audit_html(_fake())  # type: ignore[arg-type]
+    assert "<script>" not in page
+    assert "<img" not in page
+    assert "<b>e12" not in page
+    assert "&lt;script&gt;alert(&#x27;elog&#x27;)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "Flagged runs (3 of 3)" in page
+    assert "unreadable_file" in page
+
+
+def test_audit_html_shows_missing_as_missing_and_limits_rows() -> None:
+    page = audit_html(_fake(), max_rows=50)  # type: ignore[arg-type]
+    first_row = page.split("<tbody>")[-1].split("</tr>")[0]
+    assert "n/a" in first_row
+    assert "<td>0</td>" not in first_row
+    many = audit_html(_fake(n_flagged=60), max_rows=10)  # type: ignore[arg-type]
+    assert "+51 more" in many
+    assert many.count("<td>12</td>") == 10
+
+
+def test_audit_repr_uses_audit_html(example: dict[str, Path]) -> None:
+    import lumiaudit
+
+    result = lumiaudit.audit([example["elog"]], [example["prod"]])
+    page = result._repr_html_()
+    assert page == audit_html(result)
+    assert f"Flagged runs ({len(result.flagged)} of {len(result.runs)})" in page
+
+
+def test_temporary_directories_do_not_leak_on_bad_input(tmp_path: Path) -> None:
+    before = {p.name for p in tmp_path.iterdir()}
+    with pytest.raises(ParameterError):
+        run_report(online=[tmp_path / "x"], offline=[tmp_path], out=tmp_path / "r")
+    assert {p.name for p in tmp_path.iterdir()} == before
+    with pytest.raises(ReportError, match="could not be executed"):
+        run_report(
+            online=[tmp_path], offline=[tmp_path], out=tmp_path / "r", kernel_name="no-such-kernel"
+        )
+    assert {p.name for p in tmp_path.iterdir()} == before
