@@ -163,6 +163,15 @@ def _http_handler(path: str) -> Any:
     return None
 
 
+def _probe_local(path: str, size: int | None) -> tuple[int | None, bytes | None]:
+    try:
+        with Path(path).open("rb") as fh:
+            return size, fh.read(64)
+    except OSError as exc:
+        logger.debug("cannot read the header of %s: %s", path, exc)
+        return size, None
+
+
 def _probe_remote(path: str, timeout: float | None) -> tuple[int | None, bytes | None]:
     """Size and first bytes of a URL (only used after a failure, to tell why)."""
     try:
@@ -330,31 +339,44 @@ def count_file(
                 return FileRecord(
                     status=str(FileStatus.IO_ERROR), error=f"not a regular file: {kind}", **base
                 )
-            with Path(local).open("rb") as fh:
-                header = fh.read(64)
         except OSError as exc:
             return FileRecord(status=str(FileStatus.IO_ERROR), error=_oserror(exc), **base)
-        header_bad = _header_problem(header, st.st_size)
-        if header_bad is not None:
-            return FileRecord(status=str(header_bad.status), error=header_bad.error, **base)
+        if st.st_size == 0:
+            return FileRecord(status=str(FileStatus.ZERO_BYTES), error="file has 0 bytes", **base)
     try:
         return _read(path, local, remote, tree, mode, timeout, branches, base)
     except _Bad as bad:
         return FileRecord(status=str(bad.status), error=bad.error, **base)
     except Exception as exc:  # a bad file may raise anything from deep inside uproot
-        header_seen = not remote
-        if remote:
-            size, probed = _probe_remote(path, timeout)
-            if probed is not None:
-                header_seen = True
-                header_bad = _header_problem(probed, size)
-            base["size_bytes"] = size
+        # only now look at the header (magic bytes, fEND vs size) to tell why
+        size, probed = (
+            _probe_remote(path, timeout) if remote else _probe_local(local, base["size_bytes"])
+        )
+        header_seen = probed is not None
+        if probed is not None:
+            header_bad = _header_problem(probed, size)
+        base["size_bytes"] = size
         failure = _classify(exc, header_bad, header_seen=header_seen)
         return FileRecord(status=str(failure.status), error=failure.error, **base)
 
 
 def _oserror(exc: OSError) -> str:
     return f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
+def _num_entries(f: Any, tree: str, kind: str) -> int:
+    """``fEntries`` without reading the branch list (what ``uproot.num_entries`` does)."""
+    if kind.startswith("TTree"):
+        from uproot.models.TTree import Model_TTree_NumEntries
+
+        f.file.custom_classes = {"TTree": Model_TTree_NumEntries}
+        try:
+            return int(f[tree].all_members["fEntries"][0])
+        except Exception as exc:  # e.g. memberwise streaming: read the whole TTree
+            logger.debug("fEntries shortcut failed for %s: %s", f.file.file_path, exc)
+        finally:
+            f.file.custom_classes = None
+    return int(f[tree].num_entries)
 
 
 def _read(
@@ -391,8 +413,6 @@ def _read(
         if not kind.startswith("TTree") and kind != "ROOT::RNTuple":
             there = ", ".join(f"{k} ({v})" for k, v in sorted(keys.items())) or "nothing"
             raise _Bad(FileStatus.NO_TREE, f"no TTree {tree!r} in file; it holds {there}")
-        events = f[tree]
-        n_entries = int(events.num_entries)
         problems: list[str] = []
         n_meta = n_full = exp_low = exp_high = run_low = run_high = None
         data_level = name.data_level
@@ -436,9 +456,16 @@ def _read(
         contributions: tuple[Contribution, ...] = ()
         flag_counts: tuple[tuple[int, int], ...] = ()
         run_flags: tuple[tuple[int | None, int, int, int], ...] = ()
-        need_events = mode == "deep" or (mode == "auto" and ambiguous)
         # per-event reads are for TTrees; an RNTuple is counted by its entries
-        if need_events and n_entries > 0 and kind.startswith("TTree"):
+        need_events = kind.startswith("TTree") and (
+            mode == "deep" or (mode == "auto" and ambiguous)
+        )
+        if need_events:
+            events = f[tree]
+            n_entries = int(events.num_entries)
+        else:
+            n_entries = _num_entries(f, tree, kind)
+        if need_events and n_entries > 0:
             present = set(events.keys())
             wanted = [branches["run"], branches["error_flag"]]
             if multi_exp or experiment is None:
