@@ -36,7 +36,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.collections import PatchCollection
 from matplotlib.patches import Patch, Rectangle
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from lumiaudit._version import __version__
@@ -710,11 +710,11 @@ def plot_ratio_vs_time(
     if unknown:
         ax.text(
             0.99,
-            0.03 + _STRIP_TOP,
+            0.91,
             f"{unknown} run(s) without start time not shown",
             transform=ax.transAxes,
             ha="right",
-            va="bottom",
+            va="top",
             fontsize=8,
             color="0.3",
             gid="no_time",
@@ -1054,20 +1054,33 @@ def plot_online_vs_offline(
     if neither:
         ax.text(
             0.99,
-            0.08,
+            0.91,
             f"{neither} run(s) with neither count not shown",
             transform=ax.transAxes,
             ha="right",
-            va="bottom",
+            va="top",
             fontsize=8,
             color=_MISSING_COLOR,
             gid="not_shown",
         )
+    for axis in (ax.xaxis, ax.yaxis):
+        # 1-2-5 ticks with compact labels; minor ticks unlabelled (no pile-up on short ranges)
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(_compact_count))
+        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("offline events (entries)")
     ax.set_ylabel("online events")
     ax.legend(loc="upper left", fontsize=8, frameon=False, bbox_to_anchor=(0.06, 1.0))
     label_axes(ax, meta, runs=runs)
     return ax
+
+
+def _compact_count(value: float, _pos: object = None) -> str:
+    """``500``, ``2k``, ``1.5M``: tick labels that stay short on log axes."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
 
 
 _GOOD_BUCKETS = ("ok", "matched", "counted", "offline", "good", "explained_ok")

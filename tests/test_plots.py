@@ -294,6 +294,10 @@ def test_online_vs_offline_loglog_identity_and_strips(runs, ax):
     np.testing.assert_allclose(offsets(ax, "no_online")[:, 0], no_on["n_offline"].astype(float))
     assert "3060" in texts(ax)
     assert "no_offline_files" in texts(ax)
+    # compact tick labels on the log axes, minor ticks unlabelled
+    assert ax.xaxis.get_major_formatter()(2000, 0) == "2k"
+    assert ax.yaxis.get_major_formatter()(1.5e6, 0) == "1.5M"
+    assert ax.xaxis.get_minor_formatter()(300, 0) == ""
 
 
 def test_many_missing_runs_are_listed_as_ranges(runs, ax):
