@@ -364,6 +364,21 @@ def _oserror(exc: OSError) -> str:
     return f"{type(exc).__name__}: {exc.strerror or exc}"
 
 
+def _leaves(tree: Any, names: list[str], *, batch: bool) -> dict[str, Any]:
+    """Read a few leaves: one by one locally (``arrays(filter_name=...)`` interprets every
+    branch of FileMetaData, which costs more than the reads), in one request remotely."""
+    if batch:
+        return dict(tree.arrays(filter_name=names, library="np"))
+    out: dict[str, Any] = {}
+    for name in names:
+        try:
+            branch = tree[name]
+        except KeyError:
+            continue
+        out[name] = branch.array(library="np")
+    return out
+
+
 def _num_entries(f: Any, tree: str, kind: str) -> int:
     """``fEntries`` without reading the branch list (what ``uproot.num_entries`` does)."""
     if kind.startswith("TTree"):
@@ -437,9 +452,13 @@ def _read(
                             "run_high",
                         )
                     ]
+                    arrays = _leaves(meta_tree, wanted, batch=remote)
                     if mode == "deep" or data_level is None:
-                        wanted.append(branches["data_description"] + "*")
-                    arrays = meta_tree.arrays(filter_name=wanted, library="np")
+                        arrays.update(
+                            meta_tree.arrays(
+                                filter_name=branches["data_description"] + "*", library="np"
+                            )
+                        )
                     n_meta = _scalar(arrays, branches["n_events"])
                     n_full = _scalar(arrays, branches["n_full"])
                     exp_low = _scalar(arrays, branches["experiment_low"])
