@@ -297,7 +297,8 @@ def _map_dask(
         index = {fut.key: part for fut, part in zip(futures, parts, strict=True)}
         results: list[Any] = [None] * len(items)
         try:
-            for fut in as_completed(futures):
+            # the client need not be the default one: give as_completed its event loop
+            for fut in as_completed(futures, loop=client.loop):
                 part = index[fut.key]
                 for i, value in zip(part, fut.result(), strict=True):
                     results[i] = value
