@@ -793,7 +793,15 @@ def _distribution(
         )
         for i in np.flatnonzero(sel)
     ]
-    _annotate(ax, points, max_labels=max_labels)
+    # the histogram bars are obstacles for the labels
+    avoid = []
+    if shown.size:
+        for count, left, right in zip(counts, edges[:-1], edges[1:], strict=True):
+            if count > 0:
+                x0, y1 = _axes_fraction(ax, float(left), float(count))
+                x1, _ = _axes_fraction(ax, float(right), float(count))
+                avoid.append((x0, 0.0, x1, y1))
+    _annotate(ax, points, max_labels=max_labels, avoid=avoid)
     missing = {
         "no online": int((status == RunStatus.MISSING_ONLINE.value).sum()),
         "no offline": int((status == RunStatus.MISSING_OFFLINE.value).sum()),
@@ -1168,15 +1176,14 @@ def plot_funnel(
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     if empty:
         ax.text(
-            0.99,
-            0.03,
+            1.0,
+            -0.13,
             "no events: " + ", ".join(empty),
             transform=ax.transAxes,
             ha="right",
-            va="bottom",
+            va="top",
             fontsize=8,
             color="0.3",
-            wrap=True,
             gid="empty_buckets",
         )
     label_axes(ax, meta)
