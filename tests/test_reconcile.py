@@ -25,16 +25,25 @@ READABLE = ("ok", "empty", "metadata_mismatch")
 NAME = re.compile(r"\.(\d{4})\.(\d{5})\.HLT(\d+)\.f(\d{5})")
 
 
-def _count(path: Path) -> tuple[int, int, np.ndarray, np.ndarray]:
+def _count(path: Path, *, split: bool) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """Entries, FileMetaData nEvents, and per-event run numbers and error flags.
+
+    Only files spanning several runs (``split``) have their events read; for the others the
+    error-free count comes from ``FileMetaData.m_nFullEvents`` (returned as flags).
+    """
     with uproot.open(path) as f:
         tree = f["tree"]
         n = int(tree.num_entries)
-        meta = f["persistent"].arrays(["FileMetaData/m_nEvents"], library="np")
-        n_meta = int(meta["FileMetaData/m_nEvents"][0])
-        if n:
+        keys = ["FileMetaData/m_nEvents", "FileMetaData/m_nFullEvents"]
+        meta = f["persistent"].arrays(keys, library="np")
+        n_meta = int(meta[keys[0]][0])
+        if split and n:
             a = tree.arrays(["EventMetaData/m_run", "EventMetaData/m_errorFlag"], library="np")
             return n, n_meta, a["EventMetaData/m_run"], a["EventMetaData/m_errorFlag"]
-    return n, n_meta, np.array([], dtype=int), np.array([], dtype=int)
+        n_full = min(int(meta[keys[1]][0]), n)
+        flags = np.zeros(n, dtype=np.uint32)
+        flags[n_full:] = 0x10
+        return n, n_meta, np.full(n, -1), flags
 
 
 def sample_tables(root: Path) -> dict[str, pd.DataFrame]:
@@ -67,7 +76,8 @@ def sample_tables(root: Path) -> dict[str, pd.DataFrame]:
         n_meta: Any = pd.NA
         n_full: Any = pd.NA
         if status in (*READABLE, "duplicate"):
-            n_ent, n_meta, runs, flags = _count(path)
+            n_ent, n_meta, runs, flags = _count(path, split="/grid/" in rel)
+            runs = np.where(runs < 0, run if m else -1, runs)
             n_full = int((flags == 0).sum())
             if status != "duplicate":
                 for rr in np.unique(runs) if len(runs) else [run]:
