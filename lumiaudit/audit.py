@@ -16,7 +16,9 @@ import logging
 import math
 import os
 import shutil
+import sys
 import tempfile
+import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -404,7 +406,7 @@ def audit(
     cache: str | os.PathLike[str] | None = None,
     thresholds: Thresholds | None = None,
     non_physics: Sequence[str] = schema.NON_PHYSICS_RUN_TYPES,
-    mask: str | os.PathLike[str] | Iterable[Runs] | None = None,
+    mask: str | os.PathLike[str] | pd.DataFrame | Iterable[Runs] | None = None,
     waivers: str | os.PathLike[str] | pd.DataFrame | None = None,
     policy: str = "latest",
     online_format: str | None = None,
@@ -489,8 +491,6 @@ def audit(
         "gaps": off.gaps,
     }
     tables = {k: _select(v, experiment=experiment, run_range=run_range) for k, v in tables.items()}
-    mask_set = _read_mask(mask)
-    waiver_table = _read_waivers(waivers)
     rec = reconcile(
         online=tables["online"],
         online_entries=tables["online_entries"],
@@ -502,8 +502,8 @@ def audit(
         gaps=tables["gaps"],
         thresholds=thresholds,
         non_physics=tuple(non_physics),
-        waivers=waiver_table,
-        mask=mask_set,
+        waivers=waivers,
+        mask=mask,
     )
     runs = rec.runs
     files = tables["files"]
@@ -598,20 +598,16 @@ def _select(
     return frame[keep].reset_index(drop=True)
 
 
-def _read_mask(mask: Any) -> set[Runs] | None:
-    if mask is None:
-        return None
-    if isinstance(mask, str | os.PathLike):
-        from lumiaudit.runlists import read_mask
+class _CallableModule(types.ModuleType):
+    """Let ``lumiaudit.audit(...)`` call :func:`audit` even after ``import lumiaudit.audit``.
 
-        return set(read_mask(mask))
-    return {(int(e), int(r)) for e, r in mask}
+    Importing the submodule binds the name ``audit`` on the package to this module, which would
+    shadow the function of the same name; making the module callable keeps both spellings
+    (``lumiaudit.audit(...)`` and ``lumiaudit.audit.Audit``) working in any import order.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Audit:
+        return audit(*args, **kwargs)
 
 
-def _read_waivers(waivers: Any) -> pd.DataFrame | None:
-    if waivers is None or isinstance(waivers, pd.DataFrame):
-        return waivers
-    from lumiaudit.waivers import read_waivers
-
-    table: pd.DataFrame = read_waivers(waivers)
-    return table
+sys.modules[__name__].__class__ = _CallableModule
