@@ -196,7 +196,13 @@ def open_audit(
         **options,
     )
     if out_dir is not None:
+        import matplotlib.pyplot as plt
+
+        before = set(plt.get_fignums())
         result.write(out_dir)
+        # figures left open by the writer would show up as empty plots in the notebook
+        for number in set(plt.get_fignums()) - before:
+            plt.close(number)
     return result
 
 

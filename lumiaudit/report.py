@@ -198,9 +198,9 @@ def _check(name: str, value: Any, node: ast.expr) -> Any:
                 return _check(name, value, option)
             except ParameterError as exc:
                 errors.append(exc)
-        for exc in errors:  # the right type with a bad value: say what is wrong with it
-            if not exc.message.startswith(f"parameter {name!r} must be "):
-                raise exc
+        for error in errors:  # the right type with a bad value: say what is wrong with it
+            if not error.message.startswith(f"parameter {name!r} must be "):
+                raise error
         raise ParameterError(
             f"parameter {name!r} must be {ast.unparse(node)}, got {type(value).__name__} "
             f"{_short(value)}"
@@ -660,17 +660,24 @@ def audit_html(audit: _AuditLike, *, max_rows: int = 50) -> str:
         ("offline follows", summary.get("follows")),
     ]
     parts.append("<p>" + "; ".join(f"{html.escape(k)} {_cell(v)}" for k, v in meta if v) + "</p>")
-    if totals:
+    if totals:  # one row each: the page stays short enough to see the plots below it
         parts.append("<h4>Summary</h4>")
-        parts.append(_table(["quantity", "value"], [[k, v] for k, v in totals.items()]))
+        parts.append(_table(list(totals), [list(totals.values())]))
     status = summary.get("status_counts") or {}
     if status:
-        parts.append(_table(["status", "runs"], sorted(status.items())))
+        parts.append(
+            _table([str(k) for k in sorted(status)], [[status[k] for k in sorted(status)]])
+        )
     funnel = audit.funnel
-    if isinstance(funnel, pd.DataFrame) and len(funnel):
+    if isinstance(funnel, pd.DataFrame) and len(funnel) and "events" in funnel.columns:
         parts.append("<h4>Accounting funnel</h4>")
         cols = [c for c in ("bucket", "events", "runs") if c in funnel.columns]
-        parts.append(_table(cols, funnel[cols].astype(object).to_numpy().tolist()))
+        events = pd.to_numeric(funnel["events"], errors="coerce")
+        shown = funnel[(events != 0).fillna(True).astype(bool)]
+        parts.append(_table(cols, shown[cols].astype(object).to_numpy().tolist()))
+        if "bucket" in funnel.columns and len(shown) < len(funnel):
+            empty = funnel.loc[(events == 0).fillna(False).astype(bool), "bucket"]
+            parts.append(f"<p>no events: {html.escape(', '.join(map(str, empty)))}</p>")
     runs = audit.runs
     if isinstance(runs, pd.DataFrame) and "flagged" in runs.columns:
         flagged = runs[runs["flagged"].fillna(False).astype(bool)]
