@@ -12,6 +12,7 @@ import hashlib
 import html.parser
 import os
 import re
+import shutil
 import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -229,29 +230,18 @@ def test_report_escapes_and_runs_no_payload(
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
+    # the payload is also a directory name: it reaches the notebook as an `online` parameter
+    elog = tmp_path / PAYLOAD
+    shutil.copytree(hostile["elog"], elog)
     out = tmp_path / "report"
-    args = [
-        "report",
-        "--online",
-        str(hostile["elog"]),
-        "--offline",
-        str(hostile["prod"]),
-        "--out",
-        str(out),
-        "--no-progress",
-        "-p",
-        "experiment_label",
-        PAYLOAD,
-    ]
-    result = CliRunner().invoke(cli, args)
-    if result.exit_code == 2 and "experiment_label" in result.output:
-        # the parameter does not exist in this template: run without it
-        result = CliRunner().invoke(cli, args[:-3])
+    args = ["report", "--online", str(elog), "--offline", str(hostile["prod"]), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--no-progress"])
     assert result.exit_code == 0, result.output
     pages = list(out.rglob("*.html"))
     assert pages, sorted(p.name for p in out.rglob("*"))
     for page in pages:
         _assert_inert(page.read_text(encoding="utf-8"), where=page.name)
+    assert PAYLOAD in (out / "summary.json").read_text(encoding="utf-8").replace('\\"', '"')
     for root in (work, out, hostile["base"], tmp_path):
         assert not list(root.rglob(f"{PWNED_NAME}*")), f"payload executed: {root}"
     assert not list(Path.cwd().glob(f"{PWNED_NAME}*"))
