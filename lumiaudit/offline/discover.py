@@ -171,7 +171,9 @@ def discover(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -
     for real, ways in sorted(by_real.items()):
         name = parse_path(real)
         extra: set[str] = set()
-        others = tuple(sorted({w for w in ways if os.path.abspath(w) != real}))  # noqa: PTH100
+        others = tuple(
+            sorted({w for w in ways if not _is_url(w) and os.path.abspath(w) != real})  # noqa: PTH100
+        )
         for way in others:
             extra.update(parse_path(way).markers)
             extra.add("symlink")

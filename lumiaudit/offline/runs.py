@@ -103,7 +103,7 @@ def files_frame(
             "error": error,
             "markers": item.markers,
             "data_level": rec.data_level or item.name.data_level,
-            "mtime": pd.NaT if rec.mtime is None else pd.Timestamp(rec.mtime, unit="s", tz="UTC"),
+            "mtime": rec.mtime,
             "duplicate_of": kept,
             "run_low": rec.run_low,
             "run_high": rec.run_high,
@@ -119,6 +119,9 @@ def files_frame(
             frame[name] = pd.Series(dtype=dtype)
         return frame
     frame = enforce(pd.DataFrame(rows), FILES)
+    # seconds since the epoch (None for URLs) -> UTC timestamps, NaT when unknown
+    seconds = pd.to_numeric(frame["mtime"].astype("Float64"), errors="coerce")
+    frame["mtime"] = pd.to_datetime(seconds.astype("float64"), unit="s", utc=True)
     frame = frame.astype(_FILE_EXTRA)
     for name in frame.columns:
         if name.startswith("n_flag_"):
