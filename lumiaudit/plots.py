@@ -503,6 +503,7 @@ def _xy_plot(
     k: float,
     ylabel: str,
     xlabel: str,
+    min_pad: float = 0.5,
 ) -> Axes:
     ax = _new_axes(ax)
     y = _floats(_col(runs, column), runs.index)
@@ -562,7 +563,7 @@ def _xy_plot(
         ax.set_ylim(lo_y - span * 0.20 / 0.50, hi_y + span * 0.30 / 0.50)
     if np.any(np.isfinite(x)):
         xs = x[np.isfinite(x)]
-        pad = max((xs.max() - xs.min()) * 0.03, 0.5)
+        pad = max((xs.max() - xs.min()) * 0.03, min_pad)
         ax.set_xlim(xs.min() - pad, xs.max() + pad)
     points = [
         (
@@ -702,6 +703,7 @@ def plot_ratio_vs_time(
         k=k,
         ylabel="online / offline",
         xlabel="run start (UTC)",
+        min_pad=1 / 24,
     )
     locator = _MDATES.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
