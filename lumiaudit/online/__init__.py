@@ -270,6 +270,14 @@ def read_online(
             hint=f"formats tried: {', '.join(FORMATS)}",
         )
     rows, conflicts = resolve(entries, policy=policy, problems=problems)
+    if problems.rows:
+        log.warning(
+            "%d input problems (values left empty, bad lines skipped); first: %s:%s: %s",
+            len(problems),
+            problems.rows[0]["source"],
+            problems.rows[0]["line"],
+            problems.rows[0]["reason"],
+        )
     if strict and problems.rows:
         first = problems.rows[0]
         more = len(problems.rows) - 1

@@ -60,6 +60,16 @@ _TIME = re.compile(
     re.IGNORECASE,
 )
 _ZONES = {"Z": 0, "UTC": 0, "GMT": 0, "JST": 9 * 60, "CET": 60, "CEST": 120}
+# The common elogd form, read without the email module: "05 Nov 2019 17:19:39 +0900".
+_RFC2822 = re.compile(
+    r"\b(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{2}):(\d{2}):(\d{2})\s+([+-]\d{4})\b"
+)
+_MONTHS = {
+    m: k
+    for k, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
+}
 _ELCODE = re.compile(r"\[/?[a-zA-Z*]+(?:=[^\]\n]*)?\]")
 _HTML_TAG = re.compile(r"<[^<>\n]{0,400}>")
 
@@ -236,6 +246,16 @@ def parse_elog_date(text: str | None) -> datetime | None:
     """
     if not text or not text.strip():
         return None
+    m = _RFC2822.search(text)
+    if m is not None and m.group(2).title() in _MONTHS:
+        day, month, year, hh, mm, ss, zone = m.groups()
+        sign = -1 if zone[0] == "-" else 1
+        offset = sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
+        try:
+            local = datetime(int(year), _MONTHS[month.title()], int(day), int(hh), int(mm), int(ss))
+        except ValueError:
+            return None
+        return local.replace(tzinfo=timezone(offset)).astimezone(timezone.utc)
     try:
         parsed = parsedate_to_datetime(" ".join(text.split()))
     except (TypeError, ValueError, IndexError, OverflowError):
