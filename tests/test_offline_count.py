@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import uproot
 
@@ -337,3 +338,20 @@ def test_http_urls_give_the_same_statuses(b2_sample: Path, http_sample: str) -> 
     missing = count_file(f"{http_sample}/nothing.root", timeout=10)
     assert missing.status == "io_error"
     assert "404" in missing.error
+
+
+def test_count_events_over_http_gives_the_local_tables(b2_sample: Path, http_sample: str) -> None:
+    from lumiaudit.offline import count_events
+
+    run_dir = b2_sample / "prod/release-03-02-04/DB00000677/bucket7/e0010/4S/r03020"
+    local = sorted(run_dir.rglob("*.root"))
+    local.append(next((b2_sample / "prod/grid").rglob("*.root")))
+    urls = [f"{http_sample}/{p.relative_to(b2_sample / 'prod').as_posix()}" for p in local]
+    here = count_events(local, mode="deep")
+    there = count_events(urls, mode="deep", timeout=10)
+    pd.testing.assert_frame_equal(there.runs, here.runs)
+    cols = ["run", "hlt_unit", "file_index", "n_entries", "n_meta", "n_full", "status", "markers"]
+    pd.testing.assert_frame_equal(there.files[cols], here.files[cols])
+    assert there.files["mtime"].isna().all()
+    assert str(there.files["mtime"].dtype) == "datetime64[ns, UTC]"
+    assert set(there.runs["run"]) == {3020, 3052, 3053}
