@@ -101,6 +101,10 @@ def test_bad_options_exit_2(b2_file: MakeFile) -> None:
     assert CliRunner().invoke(cli, ["count", path, "--mode", "turbo"]).exit_code == 2
     assert CliRunner().invoke(cli, ["count", path, "--timeout", "0"]).exit_code == 2
     assert CliRunner().invoke(cli, ["count"]).exit_code == 2
+    assert CliRunner().invoke(cli, ["count", path, "--jobs", "-3"]).exit_code == 2
+    empty_tree = CliRunner().invoke(cli, ["count", path, "--tree", ""])
+    assert empty_tree.exit_code == 2
+    assert "tree name is empty" in empty_tree.stderr
 
 
 def test_cache_rerun_gives_the_same_csv(b2_file: MakeFile, tmp_path: Path) -> None:

@@ -173,6 +173,19 @@ def test_errors(tmp_path: Path) -> None:
         count_events(tmp_path / "nothing-here")
     with pytest.raises(ParameterError):
         count_events(tmp_path, mode="turbo")
+    with pytest.raises(ParameterError, match="tree name"):
+        count_events(tmp_path, tree="")
+    with pytest.raises(ParameterError, match="jobs"):
+        count_events(tmp_path, jobs=-1)
+
+
+def test_unreadable_links_are_io_errors(tmp_path: Path) -> None:
+    loop = tmp_path / "mdst.physics.0012.00100.HLT1.f00000.root"
+    loop.symlink_to(loop)
+    res = count_events(tmp_path)
+    assert res.files["status"].tolist() == ["io_error"]
+    assert res.files["error"].str.contains("symbolic links").all()
+    assert res.runs["n_files_bad"].tolist() == [1]
 
 
 def test_cache_and_workers_give_identical_tables(

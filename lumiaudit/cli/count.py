@@ -73,7 +73,12 @@ _out = click.Path(dir_okay=False, path_type=Path)
     "auto: FileMetaData, and EventMetaData only where the run is ambiguous.",
 )
 @click.option(
-    "-j", "--jobs", type=int, default=1, show_default=True, help="Local workers (0: one per CPU)."
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Local workers (0: one per CPU).",
 )
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786).")
 @click.option(

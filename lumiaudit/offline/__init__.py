@@ -192,6 +192,10 @@ def count_events(
     """
     if mode not in MODES:
         raise ParameterError(f"unknown counting mode {mode!r}; use one of {', '.join(MODES)}")
+    if not tree:
+        raise ParameterError("the event tree name is empty", hint="e.g. tree='tree'")
+    if jobs < 0:
+        raise ParameterError(f"jobs must be 0 (one per CPU) or more, got {jobs}")
     start = time.perf_counter()
     found = discover(paths)
     stats: dict[str, Any] = {"files": len(found), "mode": mode, "tree": tree}

@@ -85,8 +85,11 @@ def _walk(top: str) -> Iterable[str]:
                     subdirs.append(entry.path)
                 elif entry.name.endswith(ROOT_SUFFIXES):
                     yield entry.path
-            except OSError as exc:  # a dangling or unreadable link
-                logger.warning("cannot stat %s: %s", entry.path, exc)
+            except OSError as exc:  # a link loop or an unreadable entry
+                if entry.name.endswith(ROOT_SUFFIXES):
+                    yield entry.path  # counted as what it is: an io_error with the reason
+                else:
+                    logger.warning("cannot stat %s: %s", entry.path, exc)
         stack.extend(reversed(subdirs))
 
 
