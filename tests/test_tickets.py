@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -10,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lumiaudit.audit import write_csv
@@ -223,6 +224,28 @@ def test_escaped_cells_never_split_or_inject(text):
     assert "\n" not in jira
     assert not UNESCAPED_PIPE.search(jira)
     assert "{" not in jira.replace("\\{", "")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(st.characters(codec="utf-8"), max_size=40))
+def test_markdown_renders_untrusted_text_literally(text):
+    """Rendered with a CommonMark + GFM-tables parser (raw HTML allowed, as the worst case),
+    a hostile file name stays in its cell and reads back exactly (whitespace collapsed)."""
+    markdown_it = pytest.importorskip("markdown_it")
+    md = markdown_it.MarkdownIt("commonmark", {"html": True}).enable("table")
+    runs = enforce({"experiment": [10], "run": [1], "status": ["DEFICIT"], "flagged": [True]}, RUNS)
+    files = enforce(
+        {"path": [text], "experiment": [10], "run": [1], "status": ["truncated"]}, FILES
+    )
+    out = md.render(markdown_snippet(runs, files=files))
+    assert "<script" not in out.lower()
+    tables = re.findall(r"<table>.*?</table>", out, re.S)
+    assert len(tables) == 2
+    rows = re.findall(r"<tr>(.*?)</tr>", tables[1], re.S)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", rows[1], re.S)
+    assert len(cells) == 5
+    expected = " ".join(re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text).split())
+    assert html.unescape(re.sub(r"<[^>]+>", "", cells[1])) == expected
 
 
 def test_junit_xml(runs):
