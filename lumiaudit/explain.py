@@ -48,6 +48,7 @@ FUNNEL_BUCKETS: tuple[str, ...] = (
     "duplicate_file",
     "elog_typo",
     "elog_conflict",
+    "metadata_mismatch",
     "off_by_one",
     "within_tolerance",
     "unexplained",
@@ -405,6 +406,11 @@ def _attribute(
             )
         else:
             notes.append((Reason.ERROR_FLAG_EVENTS.value, float(flagged)))
+        bits = _flag_bits(offline)
+        res.notes.append(
+            f"error_flag_events: entries {n_ent} - full {n_full} = {flagged}"
+            + (f" (by bit: {bits})" if bits else "")
+        )
 
     explained = False
     if causes:
@@ -439,6 +445,14 @@ def _attribute(
             if diff > 0:
                 res.alloc["elog_typo"] = diff
             res.explained, res.unexplained = diff, 0
+        elif abs(diff) > tol and (meta := _meta_explains(notes, diff, tol)) is not None:
+            res.add(Reason.METADATA_MISMATCH.value)
+            res.amounts[Reason.METADATA_MISMATCH.value] = diff
+            res.notes.append(f"metadata_mismatch: FileMetaData nEvents differ by {meta:+.0f}")
+            if diff > 0:
+                res.alloc["metadata_mismatch"] = diff
+            res.explained, res.unexplained = diff, 0
+            notes = [n for n in notes if n[0] != Reason.METADATA_MISMATCH.value]
         elif abs(diff) > tol and _conflict_explains(conflicts, entries, n_def, n_online, tol):
             res.add(Reason.ELOG_CONFLICT.value, diff)
             if diff > 0:
@@ -490,6 +504,19 @@ def _credit(res: _RunResult, amount: int, causes: list[Cause]) -> None:
     if sign > 0:
         for code, events in parts.items():
             res.alloc[code] = res.alloc.get(code, 0) + events
+
+
+def _flag_bits(offline: pd.DataFrame | None) -> str:
+    """``0x10=79, 0x1=2`` from the ``n_flag_0x..`` columns of the run's offline row."""
+    if offline is None or len(offline) == 0:
+        return ""
+    parts = []
+    for col in offline.columns:
+        if str(col).startswith("n_flag_"):
+            v = _int(offline[col].iloc[0])
+            if v:
+                parts.append(f"{str(col)[len('n_flag_') :]}={v}")
+    return ", ".join(parts)
 
 
 def _readable_files(files: pd.DataFrame | None) -> int:
@@ -622,6 +649,10 @@ def _evidence(
                         float(meta - ent) if meta is not None and ent is not None else math.nan,
                     )
                 )
+    units: dict[int, int] = {}
+    for u, _i in seen:
+        units[u] = units.get(u, 0) + 1
+    per_unit = max(units.values(), default=1)
     if gaps is not None and len(gaps):
         for _, g in gaps.iterrows():
             kind = (
@@ -632,12 +663,20 @@ def _evidence(
             unit, idx = _int(g.get("hlt_unit")), _int(g.get("file_index"))
             if unit is not None and idx is not None:
                 seen.add((unit, idx))
-            if kind == Reason.MISSING_HLT_UNIT.value and unit is not None and idx is None:
-                known = [v for (u, _i), v in daq_map.items() if u == unit]
+            if idx is None:
+                # a whole unit: the DAQ files of that unit, else as many files as the others have
+                known = {k: v for k, v in daq_map.items() if k[0] == unit}
                 if known:
-                    v = float(sum(known))
+                    seen.update(known)
+                    v = float(sum(known.values()))
                     causes.append(Cause(kind, v, v, v, f"HLT{unit} (DAQ catalogue)"))
                     continue
+                given = g.get("est_events")
+                one = median if math.isfinite(median) else 0.0
+                est = float(given) if not pd.isna(given) else one * per_unit
+                hi = max(est, (hi_one if math.isfinite(hi_one) else one) * per_unit)
+                causes.append(Cause(kind, est, 0.0, hi, f"HLT{unit}: {per_unit} file(s) expected"))
+                continue
             causes.append(
                 estimate(
                     kind,
@@ -701,6 +740,15 @@ def _typo(
         if offline_of.get(other) == n_online:
             return f"the offline count of run {other[1]} ({n_online})"
     return None
+
+
+def _meta_explains(notes: list[tuple[str, float]], diff: int, tol: float) -> float | None:
+    """The FileMetaData-minus-entries amount when it accounts for ``diff`` (online = nEvents)."""
+    amounts = [
+        a for code, a in notes if code == Reason.METADATA_MISMATCH.value and math.isfinite(a)
+    ]
+    total = float(sum(amounts))
+    return total if amounts and total != 0 and abs(diff - total) <= tol else None
 
 
 def _conflict_explains(

@@ -253,3 +253,45 @@ def test_explain_run_prints_the_evidence() -> None:
     assert "explained 1,190 + unexplained 0 = 1,190" in text
     with pytest.raises(ParameterError, match="run 4242"):
         explain_run({"runs": rec.runs}, 4242)
+
+
+def test_missing_unit_without_catalogue_and_metadata_count() -> None:
+    f, online = _filler(1, 12)
+    # run 100: units 1 and 2 have two files each, unit 3 is gone (no DAQ catalogue)
+    run = _files(100, {(1, 0): 600, (1, 1): 590, (2, 0): 610, (2, 1): 605})
+    gaps = schema.enforce(
+        pd.DataFrame(
+            {
+                "experiment": [10],
+                "run": [100],
+                "hlt_unit": [3],
+                "file_index": pd.array([pd.NA], dtype="Int64"),
+                "est_events": pd.array([pd.NA], dtype="Float64"),
+                "kind": ["missing_hlt_unit"],
+            }
+        ),
+        schema.GAPS,
+    )
+    # run 101: the online number is FileMetaData's nEvents, 40 more than the tree entries
+    meta = _files(101, {(1, 0): 600, (2, 0): 610})
+    meta.loc[0, "status"] = "metadata_mismatch"
+    meta["n_meta"] = pd.array([640, 610], dtype="Int64")
+    files = pd.concat([f, run, meta])
+    tables = _tables(files, {**online, 100: 2405 + 1180, 101: 1250}, gaps=gaps)
+    tables["files"] = files  # _tables keeps only status ok as contributions: add the mismatch
+    tables["contributions"] = files[files["status"] != "truncated"][
+        ["path", "experiment", "run", "n_entries", "n_full"]
+    ]
+    off = tables["offline_runs"].set_index("run")
+    off.loc[101, ["n_offline", "n_offline_full"]] = 1210
+    tables["offline_runs"] = off.reset_index()
+    rec = reconcile(**tables)
+    by = rec.runs.set_index("run")
+    assert by.loc[100, "reasons"] == "missing_hlt_unit"
+    assert by.loc[100, "unexplained_diff"] == 0
+    assert "2 file(s) expected" in by.loc[100, "evidence"]
+    assert by.loc[101, "reasons"] == "metadata_mismatch"
+    assert by.loc[101, "reason_events"] == "metadata_mismatch=40"
+    funnel = dict(zip(rec.funnel["bucket"], rec.funnel["events"], strict=True))
+    assert funnel["metadata_mismatch"] == 40
+    assert int(rec.funnel["events"].sum()) == int(rec.runs["n_online"].sum())
