@@ -251,6 +251,7 @@ def test_vendored_root_compat_entries(data_dir: Path, mode: str) -> None:
         rec = count_file(str(directory / row["file"]), tree=row["tree"], mode=mode)
         assert rec.n_entries == int(row["entries"]), row["file"]
         assert rec.status in ("ok", "empty"), (row["file"], rec.error)
+        assert rec.error == ""
 
 
 def test_shared_root_compat_entries(shared_data: Path) -> None:

@@ -515,7 +515,8 @@ def _read(
             if run is not None:
                 contributions = ((experiment, run, n_entries, n_full),)
             elif n_entries:
-                problems.append("run unknown: no run in the name and no run branch read")
+                # not a problem of the file: it just cannot be put into a run
+                logger.debug("%s: run unknown (no run in the name, no run branch)", path)
     status = FileStatus.OK
     if n_meta is not None and n_meta != n_entries:
         status = FileStatus.METADATA_MISMATCH
