@@ -118,6 +118,8 @@ def _save(fig: Figure, out_dir: Path, stem: str, formats: Sequence[str], dpi: in
         try:
             fig.savefig(tmp, format=fmt, dpi=dpi)
             tmp.replace(path)
+            # the layout is solved once; the other formats reuse it (same look, less time)
+            fig.set_layout_engine("none")
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise OutputError(f"cannot write figure: {exc.strerror or exc}", path=path) from exc
