@@ -248,6 +248,7 @@ def explain_runs(
         vals = [v for v in per_file if math.isfinite(v) and v > 0]
         cap = float(max(vals)) if vals else math.nan
     global_median = _production_median(files_k, follows)
+    expected = _expected_units(files_k)
 
     online_of: dict[tuple[int, int], int] = {}
     offline_of: dict[tuple[int, int], int] = {}
@@ -275,6 +276,7 @@ def explain_runs(
             th=th,
             cap=cap,
             global_median=global_median,
+            expected_units=expected.get(key[0]),
             online_of=online_of,
             offline_of=offline_of,
         )
@@ -348,6 +350,7 @@ def _attribute(
     global_median: float,
     online_of: dict[tuple[int, int], int],
     offline_of: dict[tuple[int, int], int],
+    expected_units: set[int] | None = None,
 ) -> _RunResult:
     res = _RunResult()
     status = str(row.status)
@@ -445,6 +448,16 @@ def _attribute(
             if diff > 0:
                 res.alloc["elog_typo"] = diff
             res.explained, res.unexplained = diff, 0
+        elif (
+            diff > tol
+            and all(c.code != Reason.MISSING_HLT_UNIT.value for c in causes)
+            and (inferred := _inferred_units(files, expected_units, follows, cap, global_median))
+            and sum(c.lo for c in causes + inferred) - tol
+            <= diff
+            <= sum(c.hi for c in causes + inferred) + tol
+        ):
+            _credit(res, diff, causes + inferred)
+            res.explained, res.unexplained = diff, 0
         elif abs(diff) > tol and (meta := _meta_explains(notes, diff, tol)) is not None:
             res.add(Reason.METADATA_MISMATCH.value)
             res.amounts[Reason.METADATA_MISMATCH.value] = diff
@@ -504,6 +517,52 @@ def _credit(res: _RunResult, amount: int, causes: list[Cause]) -> None:
     if sign > 0:
         for code, events in parts.items():
             res.alloc[code] = res.alloc.get(code, 0) + events
+
+
+def _expected_units(files: pd.DataFrame) -> dict[int, set[int]]:
+    """Per experiment, the HLT units that wrote files in at least half of the runs."""
+    out: dict[int, set[int]] = {}
+    if len(files) == 0 or "hlt_unit" not in files:
+        return out
+    named = files.dropna(subset=["experiment", "run", "hlt_unit"])
+    for exp, grp in named.groupby("experiment"):
+        n_runs = grp["run"].nunique()
+        per_unit = grp.groupby("hlt_unit")["run"].nunique()
+        out[_i(exp)] = {_i(u) for u, n in per_unit.items() if n * 2 >= n_runs}
+    return out
+
+
+def _inferred_units(
+    files: pd.DataFrame | None,
+    expected: set[int] | None,
+    follows: str,
+    cap: float,
+    global_median: float,
+) -> list[Cause]:
+    """Expected HLT units without any file in this run (used only to explain a deficit)."""
+    if files is None or len(files) == 0 or not expected or "hlt_unit" not in files:
+        return []
+    have = {_i(u) for u in files["hlt_unit"].dropna()}
+    missing = sorted(expected - have)
+    if not missing or not have:
+        return []
+    per_unit = max(int((files["hlt_unit"] == u).sum()) for u in have)
+    ok = files[files["status"].isin(list(_READABLE)) & (files["status"] != "empty")]
+    vals = [v for v in (_events(r, follows) for _, r in ok.iterrows()) if math.isfinite(v)]
+    median = float(np.median(vals)) if vals else global_median
+    if not math.isfinite(median):
+        return []
+    one = cap if math.isfinite(cap) else 2 * median
+    return [
+        Cause(
+            Reason.MISSING_HLT_UNIT.value,
+            median * per_unit,
+            0.25 * median,  # a unit that wrote nothing at all is not a few-event loss
+            max(one, median) * per_unit,
+            f"HLT{u}: no file of this unit, which most runs have ({per_unit} file(s) expected)",
+        )
+        for u in missing
+    ]
 
 
 def _flag_bits(offline: pd.DataFrame | None) -> str:

@@ -295,3 +295,22 @@ def test_missing_unit_without_catalogue_and_metadata_count() -> None:
     funnel = dict(zip(rec.funnel["bucket"], rec.funnel["events"], strict=True))
     assert funnel["metadata_mismatch"] == 40
     assert int(rec.funnel["events"].sum()) == int(rec.runs["n_online"].sum())
+
+
+def test_missing_unit_inferred_only_for_a_deficit_of_its_size() -> None:
+    frames, online = [], {}
+    for run in range(1, 13):
+        counts = {(u, 0): 500 + 10 * u + run for u in (1, 2, 3, 4)}
+        if run == 3:  # a clean run with three units: never a reason
+            counts.pop((4, 0))
+        frames.append(_files(run, counts))
+        online[run] = sum(counts.values())
+    frames.append(_files(20, {(1, 0): 510, (2, 0): 520, (3, 0): 530}))
+    online[20] = 510 + 520 + 530 + 545  # unit 4 wrote nothing offline
+    frames.append(_files(21, {(1, 0): 510, (2, 0): 520, (3, 0): 530}))
+    online[21] = 510 + 520 + 530 + 40  # a small loss is not a whole unit
+    by = reconcile(**_tables(pd.concat(frames), online)).runs.set_index("run")
+    assert by.loc[3, "reasons"] is pd.NA
+    assert by.loc[20, "reasons"] == "missing_hlt_unit"
+    assert by.loc[20, "reason_events"] == "missing_hlt_unit=545"
+    assert by.loc[21, "reasons"] == "unexplained"
