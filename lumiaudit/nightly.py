@@ -145,7 +145,7 @@ def _paths(value: Any, base: Path, key: str, source: Path) -> list[str]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
         raise ConfigError(f"[nightly] {key} must be a path or a list of paths", path=source)
-    return [v if "://" in v else str((base / Path(v).expanduser()).absolute()) for v in items]
+    return [v if "://" in v else os.path.normpath(base / Path(v).expanduser()) for v in items]
 
 
 def read_config(path: str | os.PathLike[str]) -> NightlyConfig:
@@ -329,6 +329,11 @@ def _cache_counts(cache: Path, paths: Sequence[str], since: float) -> dict[str, 
     return out
 
 
+def _part(diff: Any, name: str) -> Any:
+    """A part of diff_audits' result (a dataclass, or a dict by its first contract)."""
+    return diff.get(name) if isinstance(diff, Mapping) else getattr(diff, name, None)
+
+
 def _records(value: Any) -> list[dict[str, Any]]:
     """diff_audits values as a list of JSON-able dicts (it may return frames or lists)."""
     import pandas as pd
@@ -482,9 +487,9 @@ def run_nightly(
             from lumiaudit.history import diff_audits
 
             diff = diff_audits(previous, out)
-            newly = _records(diff.get("newly_flagged"))
-            resolved = _records(diff.get("resolved"))
-            changed = _records(diff.get("changed"))
+            newly = _records(_part(diff, "newly_flagged"))
+            resolved = _records(_part(diff, "resolved"))
+            changed = _records(_part(diff, "changed"))
         else:  # first night: everything flagged is new
             flagged = (report.summary or {}).get("flagged_runs", [])
             newly, resolved, changed = _records(flagged), [], []

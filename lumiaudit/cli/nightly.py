@@ -14,7 +14,11 @@ from lumiaudit.cli._common import handle_errors, progress_default, progress_opti
 def _run(row: dict[str, Any]) -> str:
     experiment = row.get("experiment")
     run = row.get("run")
-    what = row.get("reasons") or row.get("status") or ""
+    what = ""
+    for key in ("reasons_new", "reasons", "reasons_old", "status_new", "status"):
+        if row.get(key):
+            what = str(row[key])
+            break
     return f"e{experiment} r{run} {what}".rstrip()
 
 
