@@ -153,6 +153,10 @@ def test_directory_skips_unknown_files_and_glob(elog_dir: Path) -> None:
     assert "README.md" not in " ".join(res.formats)
     assert len(res.formats) == 10
     assert by_run(res.table)[3030]["n_online"] == 10231
+    # the same entries read from six files are one value each in the conflict
+    assert res.conflicts["values"].tolist() == ["7231;10231"]
+    assert res.conflicts["sources"].item().count("(+5 copies)") == 2
+    assert len(res.problems) == 1
     globbed = read_online(str(elog_dir / "ondisk" / "*" / "*.log"))
     assert len(globbed.formats) == 5
 
@@ -162,3 +166,17 @@ def test_forced_format(elog_dir: Path, online_data: Path) -> None:
     assert set(res.formats.values()) == {"elog-xml"}
     forced = read_online(online_data / "quirks_table.csv", format="table")
     assert len(forced.table) == 5
+
+
+def test_mapping_example_in_docs_is_valid(tmp_path: Path) -> None:
+    docs = Path(__file__).parent.parent / "docs" / "online.md"
+    assert docs.is_file(), docs
+    text = docs.read_text(encoding="utf-8")
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "site.toml"
+    path.write_text(block, encoding="utf-8")
+    mapping = load_mapping(path)
+    assert mapping.elog.events == ("Recorded events",)
+    assert mapping.elog.utc_offset_hours == 1.0
+    assert mapping.table.events == ("Nevt", "Events")
+    assert mapping.daq == BELLE2.daq

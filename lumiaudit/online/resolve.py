@@ -30,6 +30,22 @@ def _where(entry: dict[str, Any]) -> str:
     return f"{entry['source']}:{entry['source_line']}"
 
 
+def _copies(entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
+    """One item per distinct entry with its number of further copies.
+
+    The same logbook entry read from several files (day files and exports) has the same id,
+    date and count: it is one value of a conflict, not several.
+    """
+    seen: dict[tuple[Any, ...], list[Any]] = {}
+    for e in entries:
+        key = (e["entry_id"], e["entry_date"], e["n_online"])
+        if key in seen:
+            seen[key][1] += 1
+        else:
+            seen[key] = [e, 0]
+    return [(e, n) for e, n in seen.values()]
+
+
 def resolve(
     entries: list[dict[str, Any]], *, policy: str, problems: Problems
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -73,7 +89,9 @@ def resolve(
         if not counted:
             chosen = group[-1]
         if not counted and not all(e.get("reported") for e in group):
-            reasons = "; ".join(f"{e['source_line']}: {e['problem'] or 'no count'}" for e in group)
+            reasons = "; ".join(
+                dict.fromkeys(f"{e['source_line']}: {e['problem'] or 'no count'}" for e in group)
+            )
             problems.add(
                 chosen["source"],
                 chosen["line"],
@@ -89,12 +107,15 @@ def resolve(
             else:
                 chosen = counted[-1]
             if len({e["n_online"] for e in counted}) > 1:
+                distinct = _copies(counted)
                 conflicts.append(
                     {
                         "experiment": key[0],
                         "run": key[1],
-                        "values": ";".join(str(e["n_online"]) for e in counted),
-                        "sources": ";".join(_where(e) for e in counted),
+                        "values": ";".join(str(e["n_online"]) for e, _ in distinct),
+                        "sources": ";".join(
+                            _where(e) + (f" (+{n} copies)" if n else "") for e, n in distinct
+                        ),
                         "chosen": chosen["n_online"],
                         "policy": policy,
                     }
