@@ -12,6 +12,8 @@ The methods (all from :mod:`scipy`, see ``docs/statistics.md``):
   ``P(X <= n_offline | n_online, eps)``, an excess ``P(X >= n_offline | n_online, eps)``.
 * **Benjamini-Hochberg** q-values across the tested runs
   (``scipy.stats.false_discovery_control``), controlling the false discovery rate at ``q_fail``.
+* **Few runs**: with fewer than ``local_min`` comparable runs the nominal ratio 1 is the
+  baseline (the median of a handful of runs, perhaps all broken, is no reference).
 * **Floors**: a run is an outlier only when its deviation from the baseline exceeds both
   ``abs_floor`` events and ``rel_floor`` relative, whatever its significance.
 """
@@ -180,6 +182,10 @@ def flag_outliers(
     ratio[comparable] = n_on[comparable] / n_off[comparable]
 
     g_med, g_mad = robust_baseline(ratio[comparable])
+    if int(comparable.sum()) < th.local_min:
+        # too few runs for a baseline (a masked audit of a few bad runs would make its own
+        # outliers the norm): the counts are meant to agree, so use the nominal ratio 1
+        g_med, g_mad = 1.0, 0.0
     base = np.full(len(out), g_med)
     sigma = np.full(len(out), g_mad)
     idx = np.flatnonzero(comparable)

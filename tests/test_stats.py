@@ -92,3 +92,10 @@ def test_thresholds_tolerance() -> None:
     assert th.tolerance(100) == 5
     assert th.tolerance(10_000) == 100
     assert th.as_dict()["z_fail"] == th.z_fail
+
+
+def test_few_runs_use_the_nominal_ratio() -> None:
+    # three broken runs alone (e.g. an audit masked to the bad runs): no self-made baseline
+    out, summary = flag_outliers(_runs([1200, 1400, 1030], [1000, 1000, 1000]))
+    assert out["outlier"].tolist() == [True, True, True]
+    assert summary["ratio_median"] == 1.0
