@@ -943,7 +943,9 @@ def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
         lines.append(f"  events per reason: {g('reason_events')}")
     if isinstance(g("evidence"), str):
         lines += [f"  evidence: {note}" for note in str(g("evidence")).split(" | ")]
-    n_def = g("n_offline_full") if follows == "full" else g("n_offline")
+    n_def = g("n_offline_def")
+    if n_def is None or pd.isna(n_def):
+        n_def = g("n_offline_full") if follows == "full" else g("n_offline")
     lines += [
         "",
         "Counts",
