@@ -365,6 +365,9 @@ def _attribute(
             res.alloc["non_physics"] = n_online
         return res
 
+    side = _yield_side(row, th)
+    if side:
+        res.notes.append(side)
     causes, notes = _evidence(
         row, files=files, gaps=gaps, daq=daq, follows=follows, cap=cap, global_median=global_median
     )
@@ -563,6 +566,22 @@ def _inferred_units(
         )
         for u in missing
     ]
+
+
+def _yield_side(row: Any, th: Thresholds) -> str:
+    """Which count looks wrong from the yields (events per nb^-1), when only one stands out."""
+    z_on = getattr(row, "z_yield_online", None)
+    z_off = getattr(row, "z_yield_offline", None)
+    if z_on is None or z_off is None or pd.isna(z_on) or pd.isna(z_off):
+        return ""
+    on, off = abs(float(z_on)) >= th.z_warn, abs(float(z_off)) >= th.z_warn
+    if on and not off:
+        return f"yield: the online yield stands out (z {float(z_on):.1f}), the offline one does not"
+    if off and not on:
+        return (
+            f"yield: the offline yield stands out (z {float(z_off):.1f}), the online one does not"
+        )
+    return ""
 
 
 def _flag_bits(offline: pd.DataFrame | None) -> str:

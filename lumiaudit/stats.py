@@ -236,7 +236,7 @@ def flag_outliers(
         "n_tested": int(tested.sum()),
         "n_outliers": int(outlier.sum()),
     }
-    summary.update(_yields(out, comparable, n_on, n_off))
+    summary.update(_yields(out, comparable, n_on, n_off, th.rel_floor))
     log.info("baseline ratio %.6g (MAD %.3g) over %d runs", g_med, g_mad, int(comparable.sum()))
     return out, summary
 
@@ -246,7 +246,11 @@ def _num(x: float) -> float | None:
 
 
 def _yields(
-    out: pd.DataFrame, comparable: np.ndarray, n_on: np.ndarray, n_off: np.ndarray
+    out: pd.DataFrame,
+    comparable: np.ndarray,
+    n_on: np.ndarray,
+    n_off: np.ndarray,
+    rel_floor: float,
 ) -> dict[str, Any]:
     """Events per nb^-1 online and offline, each with its own robust z (in place)."""
     lumi = (
@@ -259,11 +263,9 @@ def _yields(
     for side, n in (("online", n_on), ("offline", n_off)):
         y = np.where(has & np.isfinite(n), n / np.where(has, lumi, 1.0), np.nan)
         med, mad = robust_baseline(y[comparable])
-        spread = (
-            mad
-            if mad and math.isfinite(mad) and mad > 0
-            else (abs(med) * 0.01 if math.isfinite(med) else math.nan)
-        )
+        # luminosity scatters by a few per cent: never a spread below rel_floor of the median
+        floor = abs(med) * rel_floor if math.isfinite(med) else math.nan
+        spread = max(mad, floor) if math.isfinite(mad) else floor
         zy = (y - med) / spread if spread and math.isfinite(spread) else np.full(len(y), np.nan)
         out[f"yield_{side}"] = _float(y)
         out[f"z_yield_{side}"] = _float(zy)

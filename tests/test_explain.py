@@ -314,3 +314,16 @@ def test_missing_unit_inferred_only_for_a_deficit_of_its_size() -> None:
     assert by.loc[20, "reasons"] == "missing_hlt_unit"
     assert by.loc[20, "reason_events"] == "missing_hlt_unit=545"
     assert by.loc[21, "reasons"] == "unexplained"
+
+
+def test_yield_tells_which_count_is_off() -> None:
+    f, online = _filler(1, 12)
+    offline = {run: 980 + run % 7 for run in online}
+    online[4] = 2 * offline[4] + 3  # a wrong online number (no typo pattern)
+    tables = _tables(f, online)
+    # the luminosity follows the real event count: 0.5 nb^-1 per event
+    tables["online"]["lumi_nb"] = pd.array([offline[r] / 2 for r in online], dtype="Float64")
+    by = reconcile(**tables).runs.set_index("run")
+    assert "the online yield stands out" in by.loc[4, "evidence"]
+    assert by.loc[4, "yield_offline"] == pytest.approx(2.0)
+    assert by.loc[4, "z_yield_online"] > 3
