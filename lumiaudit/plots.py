@@ -262,6 +262,30 @@ def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float,
     return max(dx, 0.0) * max(dy, 0.0)
 
 
+def _crosses(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Whether two leader lines (x0, y0, x1, y1) cross."""
+
+    def orient(px: float, py: float, qx: float, qy: float, rx: float, ry: float) -> float:
+        return (qx - px) * (ry - py) - (qy - py) * (rx - px)
+
+    d1 = orient(b[0], b[1], b[2], b[3], a[0], a[1])
+    d2 = orient(b[0], b[1], b[2], b[3], a[2], a[3])
+    d3 = orient(a[0], a[1], a[2], a[3], b[0], b[1])
+    d4 = orient(a[0], a[1], a[2], a[3], b[2], b[3])
+    return d1 * d2 < 0 and d3 * d4 < 0
+
+
+def _hits_box(
+    seg: tuple[float, float, float, float], box: tuple[float, float, float, float]
+) -> bool:
+    """Whether a leader line passes through a label box."""
+    x0, y0, x1, y1 = box
+    if any(x0 <= x <= x1 and y0 <= y <= y1 for x, y in ((seg[0], seg[1]), (seg[2], seg[3]))):
+        return True
+    edges = ((x0, y0, x1, y0), (x1, y0, x1, y1), (x1, y1, x0, y1), (x0, y1, x0, y0))
+    return any(_crosses(seg, edge) for edge in edges)
+
+
 def _annotate(
     ax: Axes,
     points: Sequence[tuple[float, float, str, float]],
@@ -274,10 +298,11 @@ def _annotate(
     """Label points given in axes fractions ``(fx, fy, text, priority)`` without pile-ups.
 
     The ``max_labels`` points with the highest priority are labelled. Each label is placed
-    greedily (highest priority first) at the first candidate offset above or below its point
-    whose box stays inside the axes (below ``top``, where the legend sits) and overlaps neither
-    an earlier label, a point nor a box of ``avoid`` (axes fractions); labels are excluded from
-    the layout engine. The remaining count goes into a ``+N more flagged`` note.
+    greedily (highest priority first) at the candidate offset above or below its point that
+    keeps the box inside the axes (below ``top``, where the legend sits), overlaps no earlier
+    label, point or box of ``avoid`` (axes fractions), crosses no earlier leader line or label
+    and has the shortest leader line; labels are excluded from the layout engine. The
+    remaining count goes into a ``+N more flagged`` note.
     """
     chosen = sorted(points, key=lambda p: -p[3])[: max(max_labels, 0)]
     fig = ax.get_figure(root=True)
@@ -291,6 +316,7 @@ def _annotate(
         for b in avoid
     ]
     placed: list[tuple[float, float, float, float]] = []
+    leaders: list[tuple[float, float, float, float]] = []
     artists: list[Any] = []
     steps = (0.07, 0.16, 0.25, 0.34, 0.43, 0.52)
     for fx, fy, text, _ in chosen:
@@ -299,21 +325,26 @@ def _annotate(
         best_cost = np.inf
         for step in steps:
             for sign in (1, -1) if fy < 0.5 else (-1, 1):
-                for shift in (0.0, -0.6 * w, 0.6 * w):
+                for shift in (0.0, -0.6 * w, 0.6 * w, -1.1 * w, 1.1 * w):
                     cx = min(max(fx + shift, w / 2 + 0.005), 0.995 - w / 2)
                     y0 = fy + step if sign > 0 else fy - step - h
                     box = (cx - w / 2, y0, cx + w / 2, y0 + h)
-                    cost = sum(_overlap(box, o) for o in placed + obstacles)
+                    # leaving the free area is worst, then overlaps (the smaller the better),
+                    # then crossing leader lines
+                    area = sum(_overlap(box, o) for o in placed + obstacles)
+                    cost = (10.0 + 1000.0 * area) if area > 0 else 0.0
                     if box[1] < 0.0 or box[3] > top:
-                        cost += 1.0
+                        cost += 10_000.0
+                    leader = (fx, fy, cx, (box[1] + box[3]) / 2)
+                    cost += sum(_crosses(leader, other) for other in leaders)
+                    cost += sum(_hits_box(leader, other) for other in placed)
+                    # among equals, the shortest leader line
+                    cost += 0.5 * float(np.hypot(leader[2] - fx, leader[3] - fy))
                     if cost < best_cost:
                         best, best_cost = box, cost
-                if best_cost == 0.0:
-                    break
-            if best_cost == 0.0:
-                break
         assert best is not None
         placed.append(best)
+        leaders.append((fx, fy, (best[0] + best[2]) / 2, (best[1] + best[3]) / 2))
         ann = ax.annotate(
             text,
             xy=(fx, fy),
