@@ -185,7 +185,7 @@ HAS_LUMI = {"dayfile", "raw", "csv3", "xml", "rundb", "table", "tsv"}
 
 @pytest.mark.parametrize("kind", sorted(WRITERS))
 @given(entries=logbooks())
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_roundtrip(kind: str, entries: list[Entry]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "input"
@@ -224,7 +224,7 @@ def daq_catalogues(draw: st.DrawFn) -> tuple[bytes, dict[tuple[int, int], int | 
 
 
 @given(catalogue=daq_catalogues())
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 def test_daq_roundtrip(catalogue: tuple[bytes, dict[tuple[int, int], int | None]]) -> None:
     data, sums = catalogue
     with tempfile.TemporaryDirectory() as tmp:
@@ -259,7 +259,7 @@ PREFIXES = [
     body=st.binary(max_size=600),
     fmt=st.sampled_from([None, *FORMATS]),
 )
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=80, deadline=None)
 def test_arbitrary_bytes_never_crash(prefix: bytes, body: bytes, fmt: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "input"
@@ -278,7 +278,7 @@ def test_arbitrary_bytes_never_crash(prefix: bytes, body: bytes, fmt: str | None
 
 
 @given(text=st.text(max_size=400), fmt=st.sampled_from(["elog", "elog-csv", "table", None]))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 def test_arbitrary_text_never_crashes(text: str, fmt: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "input"

@@ -160,17 +160,14 @@ def _read_one(
 def _frame(rows: list[dict[str, Any]], columns: AbcMapping[str, str]) -> pd.DataFrame:
     if not rows:
         return _empty_frame(columns)
-    data = {name: [r.get(name) for r in rows] for name in columns}
-    out = pd.DataFrame(index=range(len(rows)))
+    data: dict[str, pd.Series] = {}
     for name, dtype in columns.items():
-        values = data[name]
+        values = pd.Series([r.get(name) for r in rows], dtype="object")
         if dtype.startswith("datetime64"):
-            out[name] = pd.to_datetime(pd.Series(values, dtype="object"), utc=True).astype(
-                pandas_dtype(dtype)
-            )
+            data[name] = pd.to_datetime(values, utc=True).astype(pandas_dtype(dtype))
         else:
-            out[name] = pd.Series(values, dtype="object").astype(pandas_dtype(dtype))
-    return out
+            data[name] = values.astype(pandas_dtype(dtype))
+    return pd.DataFrame(data)
 
 
 def read_online(
