@@ -108,7 +108,7 @@ def test_parameters_cells_are_typed() -> None:
     assert overview["jobs"].default == 1
     assert not any(p.required for p in overview.values())
     drill = notebook_parameters("run_drilldown")
-    assert drill["run"].required
+    assert drill["run"].annotation == "int"
     assert set(overview) < set(drill)
     # every parameter is documented on its line
     for name in NOTEBOOKS:
@@ -146,6 +146,32 @@ def test_wheel_carries_the_templates_and_finds_them(tmp_path: Path) -> None:
     assert Path(out.stdout.strip()) == tmp_path / "site" / "lumiaudit" / "_notebooks" / (
         "run_drilldown.ipynb"
     )
+
+
+@pytest.mark.slow
+def test_drilldown_runs_top_to_bottom_as_in_jupyterlab(
+    bundled_example: Path, tmp_path: Path
+) -> None:
+    """Opened from a fresh clone and run as is (JupyterLab's kernel runs in notebooks/)."""
+    name = "run_drilldown"
+    import papermill
+
+    from lumiaudit.report import _kernel_env
+
+    out = tmp_path / f"{name}.ipynb"
+    with _kernel_env():
+        papermill.execute_notebook(
+            str(notebook_path(name)),
+            str(out),
+            cwd=str(REPO / "notebooks"),
+            progress_bar=False,
+            kernel_name="python3",
+        )
+    book = nbformat.read(out, as_version=4)
+    outputs = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert not list((REPO / "notebooks").glob("*.csv"))  # nothing written beside the templates
 
 
 # ------------------------------------------------------------------ helpers the notebooks call

@@ -111,8 +111,15 @@ def test_missing_paths_are_refused(tmp_path: Path) -> None:
 
 
 def test_required_and_missing_inputs(tmp_path: Path) -> None:
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cell = new_code_cell("run: int | None = None  # the run (required)\nnote: str = ''  # text")
+    cell.metadata["tags"] = ["parameters"]
+    own = tmp_path / "own.ipynb"
+    nbformat.write(new_notebook(cells=[cell]), own)
     with pytest.raises(ParameterError, match="'run' is required"):
-        validate_parameters("run_drilldown", {"audit_dir": tmp_path})
+        validate_parameters(own, {"note": "x"})
+    assert validate_parameters(own, {"run": 3}) == {"run": 3}
     with pytest.raises(ParameterError, match="give offline sources"):
         validate_parameters("audit_overview", {"online": [tmp_path]})
     with pytest.raises(ParameterError, match="set by the report"):
@@ -149,7 +156,7 @@ def test_cli_bad_parameter_exits_2_with_one_line(tmp_path: Path) -> None:
 def test_cli_lists_parameters() -> None:
     result = CliRunner().invoke(cli, ["report", "--notebook", "run_drilldown", "--list-parameters"])
     assert result.exit_code == 0, result.output
-    assert "run: int | None = None" in result.output
+    assert "run: int = 105" in result.output
     assert "online: list[str]" in result.output
 
 
