@@ -51,6 +51,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
+def __dir__() -> list[str]:
+    return list(__all__)
+
+
 #: Columns of ``OnlineResult.entries`` after the ``ONLINE`` ones.
 ENTRY_COLUMNS = {
     "entry_id": "string",
