@@ -368,14 +368,18 @@ def _leaves(tree: Any, names: list[str], *, batch: bool) -> dict[str, Any]:
     """Read a few leaves: one by one locally (``arrays(filter_name=...)`` interprets every
     branch of FileMetaData, which costs more than the reads), in one request remotely."""
     if batch:
-        return dict(tree.arrays(filter_name=names, library="np"))
+        return dict(tree.arrays(filter_name=[*names, *(f"{n}/*" for n in names)], library="np"))
     out: dict[str, Any] = {}
     for name in names:
         try:
             branch = tree[name]
         except KeyError:
             continue
-        out[name] = branch.array(library="np")
+        value = branch.array(library="np")
+        if isinstance(value, dict):  # a split map: {"m_x.first": ..., "m_x.second": ...}
+            out.update(value)
+        else:
+            out[name] = value
     return out
 
 
@@ -452,13 +456,9 @@ def _read(
                             "run_high",
                         )
                     ]
+                    if data_level is None:  # a map<string,string>: needs the streamers
+                        wanted.append(branches["data_description"])
                     arrays = _leaves(meta_tree, wanted, batch=remote)
-                    if mode == "deep" or data_level is None:
-                        arrays.update(
-                            meta_tree.arrays(
-                                filter_name=branches["data_description"] + "*", library="np"
-                            )
-                        )
                     n_meta = _scalar(arrays, branches["n_events"])
                     n_full = _scalar(arrays, branches["n_full"])
                     exp_low = _scalar(arrays, branches["experiment_low"])
