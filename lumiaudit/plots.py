@@ -1252,7 +1252,7 @@ def plot_run_drilldown(
     bytes, I/O error, no tree), ``missing`` (an index gap from the gaps table, hatched),
     ``duplicate``, ``metadata_mismatch``, ``empty``, ``ok``. A missing HLT unit (gap without a
     file index) is a hatched row. Files without unit or index (grid or merged files) are
-    counted in a note.
+    counted in the axis label, with the number of files.
 
     Parameters
     ----------
@@ -1359,7 +1359,6 @@ def plot_run_drilldown(
     ax.set_yticks(range(len(units)), [f"HLT{u}" for u in units])
     step = max(1, (max_idx + 1) // 20)
     ax.set_xticks(range(0, max_idx + 1, step))
-    ax.set_xlabel("file index (fNNNNN)")
     ax.invert_yaxis()
     handles = [
         Patch(
@@ -1376,7 +1375,7 @@ def plot_run_drilldown(
             handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False
         )
     exp_text = f"e{experiment} " if experiment is not None else ""
-    title = f"{exp_text}run {run}: {len(mine)} files"
+    title = f"file index (fNNNNN)  ·  {len(mine)} files"
     notes = []
     if loose:
         notes.append(f"+{loose} file(s) without HLT unit/index")
@@ -1386,7 +1385,7 @@ def plot_run_drilldown(
         notes.append("no files with HLT unit/index")
     if notes:
         title += " (" + "; ".join(notes) + ")"
-    ax.set_title(title, fontsize=10, loc="left", pad=22)
+    ax.set_xlabel(title)
     run_meta = dict(meta or {})
     run_meta["run_range"] = f"{exp_text}run {run}"
     label_axes(ax, run_meta)

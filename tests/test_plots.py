@@ -391,7 +391,8 @@ def test_drilldown_gap_unreadable_duplicate(files, ax, b2_sample):
     n_3035 = int((tf["run"] == "3035").sum())
     assert _cells(ax, "ok") == n_3035
     assert _cells(ax, "missing") == 1
-    assert "run 3035" in texts(ax) + ax.get_title(loc="left")
+    assert "e10 run 3035" in texts(ax)
+    assert f"{n_3035} files" in ax.get_xlabel()
     plt.cla()
     plots.plot_run_drilldown(files, None, 3020, ax=ax)
     assert _cells(ax, "unreadable") == int(((tf["run"] == "3020") & (tf["status"] != "ok")).sum())
@@ -429,7 +430,7 @@ def test_drilldown_missing_unit_and_loose_files(files, ax):
     n_idx = int(files.loc[files["run"] == 3000, "file_index"].max()) + 1
     assert _cells(ax, "missing") == n_idx
     assert "HLT5" in [t.get_text() for t in ax.get_yticklabels()]
-    assert "+1 file(s) without HLT unit/index" in ax.get_title(loc="left")
+    assert "+1 file(s) without HLT unit/index" in ax.get_xlabel()
 
 
 # ------------------------------------------------------------------------------ robustness
