@@ -12,9 +12,9 @@ Rules from ``shared/DOMAIN.md`` (basf2 / KEKCC conventions):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 __all__ = ["MARKERS", "FileName", "is_ambiguous_run", "join_markers", "parse_path"]
 
@@ -77,12 +77,36 @@ class FileName:
     stem: str = ""
 
 
-def _parts(path: str) -> tuple[str, ...]:
+def _split(path: str) -> tuple[str, str]:
+    """(directory, file name) of a path or URL, with ``/`` separators and no host."""
     if "://" in path:
         path = path.split("://", 1)[1]
         # root://host:port//abs/path and https://host/path: drop the host part
         path = path.split("/", 1)[1] if "/" in path else ""
-    return PurePosixPath(path.replace("\\", "/")).parts
+    directory, _, name = path.replace("\\", "/").rpartition("/")
+    return directory, name
+
+
+@functools.lru_cache(maxsize=65536)
+def _dir_facts(directory: str) -> tuple[int | None, int | None, frozenset[str], str | None]:
+    """Experiment, run, markers and skim from the directories (cached: files share them)."""
+    markers: set[str] = set()
+    dir_exp: int | None = None
+    dir_run: int | None = None
+    skim: str | None = None
+    dirs = [d for d in directory.split("/") if d]
+    for i, part in enumerate(dirs):
+        if (m := _EXP_DIR.match(part)) is not None:
+            dir_exp = int(m.group(1))
+        elif (m := _RUN_DIR.match(part)) is not None:
+            dir_run = int(m.group(1))
+            if m.group(2):
+                markers.add("bad_suffix")
+        elif part in _VIEW_DIRS:
+            markers.add(_VIEW_DIRS[part])
+        elif part == "skim" and i + 1 < len(dirs):
+            skim = dirs[i + 1]
+    return dir_exp, dir_run, frozenset(markers), skim
 
 
 def parse_path(path: str) -> FileName:
@@ -105,25 +129,10 @@ def parse_path(path: str) -> FileName:
     >>> f.run, f.hlt_unit, f.file_index, f.data_level, f.markers
     (1925, 3, 10, 'mdst', ('bad_suffix',))
     """
-    parts = _parts(path)
-    name = parts[-1] if parts else ""
-    markers: set[str] = set()
+    directory, name = _split(path)
+    dir_exp, dir_run, dir_markers, skim = _dir_facts(directory)
+    markers = set(dir_markers)
     fields: dict[str, object] = {}
-    dir_exp: int | None = None
-    dir_run: int | None = None
-    skim: str | None = None
-    dirs = parts[:-1]
-    for i, part in enumerate(dirs):
-        if (m := _EXP_DIR.match(part)) is not None:
-            dir_exp = int(m.group(1))
-        elif (m := _RUN_DIR.match(part)) is not None:
-            dir_run = int(m.group(1))
-            if m.group(2):
-                markers.add("bad_suffix")
-        elif part in _VIEW_DIRS:
-            markers.add(_VIEW_DIRS[part])
-        elif part == "skim" and i + 1 < len(dirs):
-            skim = dirs[i + 1]
     if (m := _RAW.match(name)) is not None:
         level = m.group("level")
         fields = {
