@@ -341,6 +341,12 @@ def validate_parameters(
 # ------------------------------------------------------------------------------ execution
 
 
+def _drop_unknown_parameter_warnings(record: logging.LogRecord) -> bool:
+    # papermill's own parser does not read `str | None` annotations and calls such parameters
+    # unknown; ours (validate_parameters) has checked every one of them already
+    return not str(record.msg).startswith("Passed unknown parameter")
+
+
 @contextlib.contextmanager
 def _kernel_env() -> Iterator[None]:
     """Let the kernel import the same lumiaudit as this process (source tree or wheel)."""
@@ -348,9 +354,12 @@ def _kernel_env() -> Iterator[None]:
     old = os.environ.get("PYTHONPATH")
     parts = [root, *(old.split(os.pathsep) if old else [])]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
+    papermill_log = logging.getLogger("papermill")
+    papermill_log.addFilter(_drop_unknown_parameter_warnings)
     try:
         yield
     finally:
+        papermill_log.removeFilter(_drop_unknown_parameter_warnings)
         if old is None:
             os.environ.pop("PYTHONPATH", None)
         else:
@@ -581,7 +590,10 @@ def export_html(notebook: str | os.PathLike[str], out: str | os.PathLike[str]) -
     nbformat = _nbformat()
     exporter_class: Any = nbconvert.HTMLExporter
     book = nbformat.read(notebook, as_version=4)
+    quiet = logging.getLogger(f"{__name__}.nbconvert")
+    quiet.setLevel(logging.ERROR)  # "alternative text is missing" on every matplotlib image
     exporter = exporter_class(
+        log=quiet,
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
