@@ -62,7 +62,7 @@ DEFAULT_BRANCHES: Mapping[str, str] = {
 Contribution = tuple[int | None, int, int, int | None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileRecord:
     """Everything known about one file that does not depend on other files (picklable).
 

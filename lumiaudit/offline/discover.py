@@ -31,7 +31,7 @@ ROOT_SUFFIXES = (".root", ".sroot")
 _GLOB_CHARS = set("*?[")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Found:
     """One file to count.
 

@@ -42,7 +42,7 @@ _VIEW_DIRS = {"BadRuns": "badruns_dir", "GoodRuns": "goodruns_dir", "UglyRuns": 
 _LEVELS = ("raw", "cdst", "mdst", "udst", "dst", "bdst", "sroot")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileName:
     """What a file's path says about its content.
 
