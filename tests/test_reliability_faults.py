@@ -350,31 +350,74 @@ def _count_urls(server: _Xrootd, extra: list[str]) -> subprocess.Popen[bytes]:
     )
 
 
+def _elog_for(data: Path, out: Path) -> Path:
+    """A logbook whose counts are the true totals of the production in ``data``."""
+    from datetime import datetime, timedelta, timezone
+
+    from lumiaudit.example import write_elog_dayfiles
+
+    totals = count_events(data, mode="fast").runs.set_index("run")["n_offline"]
+    start = datetime(2021, 3, 1, 9, 0, tzinfo=timezone.utc)
+    entries = [
+        {
+            "Date": (start + timedelta(hours=i)).isoformat(),
+            "Author": "reliability",
+            "Subject": f"physics run {run}",
+            "Type": "Run summary",
+            "Category": "Physics",
+            "Exp number": "12",
+            "Run number": str(run),
+            "Num events": str(int(n)),
+            "text": "Integrated Luminosity : 1.0",
+        }
+        for i, (run, n) in enumerate(totals.items())
+    ]
+    write_elog_dayfiles(out, entries)
+    return out
+
+
 @pytest.mark.slow
 @pytest.mark.xrootd
-def test_xrootd_server_killed_mid_count(xrootd: _Xrootd) -> None:
-    local = count_events(xrootd.data, mode="deep").files.set_index("file_index")
-    truth = {Path(p).name: r for p, r in zip(local["path"], local.to_dict("records"), strict=True)}
-    proc = _count_urls(xrootd, [])
+def test_xrootd_server_killed_mid_audit(xrootd: _Xrootd) -> None:
+    """The audit completes, lists every file, and names the runs and files not counted."""
+    local = count_events(xrootd.data, mode="deep").files
+    truth = dict(zip(local["path"].map(lambda p: Path(p).name), local["n_entries"], strict=True))
+    elog = _elog_for(xrootd.data, xrootd.base / "elog")
+    urls = xrootd.base / "urls.txt"
+    urls.write_text("".join(f"{u}\n" for u in xrootd.urls()), encoding="utf-8")
+    out = xrootd.base / "audit"
+    cmd = [*cli_argv(), "audit", "--online", str(elog), "--offline", str(urls), "--out", str(out)]
+    proc = subprocess.Popen(
+        [*cmd, "--mode", "deep", "--no-plots", "--progress"],
+        env={**ENV, **XRD_FAST},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     fired, err = _kill_at_progress(proc, fraction=0.3, on_kill=xrootd.kill, limit=180)
+    assert proc.stdout is not None
+    summary = proc.stdout.read().decode()
+    proc.stdout.close()
     proc.wait(60)
-    assert fired, f"the count ended before the server could be killed: {err[-300:]!r}"
+    assert fired, f"the audit ended before the server could be killed: {err[-300:]!r}"
     assert proc.returncode == 0, err[-2000:]
-    rows = _files_csv((xrootd.base / "files.csv").read_text(encoding="utf-8"))
-    assert len(rows) == 60, "every file is listed, counted or not"
-    statuses = {r["status"] for r in rows.values()}
-    assert statuses <= {"ok", "io_error"}, statuses
-    failed = [r for r in rows.values() if r["status"] == "io_error"]
-    assert failed, "the server died with files left to read"
-    for row in rows.values():
-        want = truth[Path(row["path"]).name]
-        if row["status"] == "ok":
-            assert int(row["n_entries"]) == want["n_entries"]
+    files = pd.read_csv(out / "files.csv", keep_default_na=False)
+    assert len(files) == 60, "every file is listed, counted or not"
+    assert set(files["status"]) <= {"ok", "io_error"}, set(files["status"])
+    failed = files[files["status"] == "io_error"]
+    assert len(failed), "the server died with files left to read"
+    for row in files.itertuples():
+        if row.status == "ok":
+            assert int(row.n_entries) == truth[Path(row.path).name]
         else:
-            assert row["n_entries"] == ""  # not 0
-            assert row["error"].strip()
-    # the command says how many files were not counted
-    assert re.search(rb"\b%d io_error" % len(failed), err), err[-500:]
+            assert row.n_entries == ""  # missing, not 0
+            assert str(row.error).strip()
+    # the summary line counts them, and their runs are flagged with the reason
+    assert summary.strip() == str(out)  # stdout: the audit directory, for scripts
+    assert f"{len(failed)} not readable".encode() in err, err[-500:]
+    runs = pd.read_csv(out / "runs.csv", keep_default_na=False)
+    hit = runs[runs["run"].isin(failed["run"])]
+    assert hit["flagged"].astype(str).str.lower().eq("true").all()
+    assert hit["reasons"].str.contains("unreadable_file").all()
 
 
 @pytest.mark.slow
