@@ -61,6 +61,8 @@ def _violations(fault: Fault, status: str, error: str, n_entries: int | None) ->
         out.append(f"{where}: error spans several lines")
     if status in UNCOUNTED and n_entries is not None:
         out.append(f"{where} but n_entries={n_entries} (must be missing)")
+    if status == "empty" and fault.n_entries not in (0, None):
+        out.append(f"{where}: a silent zero, the file holds {fault.n_entries}")
     if status == "ok" and n_entries != fault.n_entries:
         out.append(f"{where} with n_entries={n_entries}, the file holds {fault.n_entries}")
     return out
