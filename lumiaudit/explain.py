@@ -175,6 +175,32 @@ def _groups(df: pd.DataFrame) -> dict[tuple[int, int], pd.DataFrame]:
     return {(_i(k[0]), _i(k[1])): g for k, g in ok.groupby(["experiment", "run"], sort=False)}
 
 
+def _records(df: pd.DataFrame) -> dict[tuple[int, int], list[dict[str, Any]]]:
+    """Rows grouped by (experiment, run) as plain dicts (much faster than iterrows)."""
+    out: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    if len(df) == 0 or "run" not in df or "experiment" not in df:
+        return out
+    ok = df[df["run"].notna() & df["experiment"].notna()]
+    for rec in ok.to_dict("records"):
+        row = {str(k): v for k, v in rec.items()}
+        out.setdefault((_i(row["experiment"]), _i(row["run"])), []).append(row)
+    return out
+
+
+def _with_events(files: pd.DataFrame, follows: str) -> pd.DataFrame:
+    """``files`` with ``_ev``: a file's events in the definition followed (NaN if unknown)."""
+    out = files.copy()
+    if len(out) == 0:
+        out["_ev"] = pd.Series(dtype="float64")
+        return out
+    nan = pd.Series(np.nan, index=out.index)
+    ent = pd.to_numeric(out.get("n_entries", nan), errors="coerce")
+    full = pd.to_numeric(out.get("n_full", nan), errors="coerce")
+    ent, full = ent.astype("float64"), full.astype("float64")
+    out["_ev"] = full.fillna(ent) if follows == "full" else ent
+    return out
+
+
 def _events(row: Mapping[str, Any] | pd.Series, follows: str) -> float:
     """Events of one file in the definition followed (full events when known)."""
     full = row.get("n_full")
@@ -233,21 +259,24 @@ def explain_runs(
     """
     th = thresholds or Thresholds()
     files_k = _key_frame(files)
-    by_run_files = _groups(files_k)
-    gaps_by = _groups(_key_frame(gaps))
-    daq_by = _groups(_key_frame(daq_files))
+    if len(files_k) and "n_entries" in files_k:
+        files_k = _with_events(files_k, follows)
+    by_run_files = _records(files_k)
+    gaps_by = _records(_key_frame(gaps))
+    daq_by = _records(_key_frame(daq_files))
     conf_by = _groups(_key_frame(conflicts))
     entries_by = _groups(_key_frame(online_entries))
     offl_by = _groups(_key_frame(offline_runs))
     multi = _multi_run(files_k, _key_frame(contributions))
 
-    cap = math.nan
-    if len(files_k) and "status" in files_k:
-        ok = files_k[files_k["status"].isin(list(_READABLE)) & files_k["run"].notna()]
-        per_file = [_events(r, follows) for _, r in ok.iterrows()]
-        vals = [v for v in per_file if math.isfinite(v) and v > 0]
-        cap = float(max(vals)) if vals else math.nan
-    global_median = _production_median(files_k, follows)
+    cap = global_median = math.nan
+    if len(files_k) and "status" in files_k and "_ev" in files_k:
+        ok = files_k["status"].isin(list(_READABLE)).fillna(False).to_numpy(dtype=bool)
+        ev = files_k["_ev"].to_numpy(dtype="float64")
+        good = ok & np.isfinite(ev) & (ev > 0)
+        named = good & files_k["run"].notna().to_numpy(dtype=bool)
+        cap = float(ev[named].max()) if named.any() else math.nan
+        global_median = float(np.median(ev[good])) if good.any() else math.nan
     expected = _expected_units(files_k)
 
     online_of: dict[tuple[int, int], int] = {}
@@ -308,16 +337,6 @@ def explain_runs(
     return out, allocation
 
 
-def _production_median(files: pd.DataFrame, follows: str) -> float:
-    if len(files) == 0 or "status" not in files:
-        return math.nan
-    ok = files[files["status"].isin(list(_READABLE))]
-    vals = [
-        v for v in (_events(r, follows) for _, r in ok.iterrows()) if math.isfinite(v) and v > 0
-    ]
-    return float(np.median(vals)) if vals else math.nan
-
-
 def _multi_run(files: pd.DataFrame, contributions: pd.DataFrame) -> set[tuple[int, int]]:
     """Runs that receive events from a file spanning several runs (grid files, merges)."""
     out: set[tuple[int, int]] = set()
@@ -337,9 +356,9 @@ def _attribute(
     row: Any,
     key: tuple[int, int],
     *,
-    files: pd.DataFrame | None,
-    gaps: pd.DataFrame | None,
-    daq: pd.DataFrame | None,
+    files: list[dict[str, Any]] | None,
+    gaps: list[dict[str, Any]] | None,
+    daq: list[dict[str, Any]] | None,
     conflicts: pd.DataFrame | None,
     entries: pd.DataFrame | None,
     offline: pd.DataFrame | None,
@@ -536,22 +555,28 @@ def _expected_units(files: pd.DataFrame) -> dict[int, set[int]]:
 
 
 def _inferred_units(
-    files: pd.DataFrame | None,
+    files: list[dict[str, Any]] | None,
     expected: set[int] | None,
     follows: str,
     cap: float,
     global_median: float,
 ) -> list[Cause]:
     """Expected HLT units without any file in this run (used only to explain a deficit)."""
-    if files is None or len(files) == 0 or not expected or "hlt_unit" not in files:
+    if not files or not expected:
         return []
-    have = {_i(u) for u in files["hlt_unit"].dropna()}
+    units = [_int(f.get("hlt_unit")) for f in files]
+    have = {u for u in units if u is not None}
     missing = sorted(expected - have)
     if not missing or not have:
         return []
-    per_unit = max(int((files["hlt_unit"] == u).sum()) for u in have)
-    ok = files[files["status"].isin(list(_READABLE)) & (files["status"] != "empty")]
-    vals = [v for v in (_events(r, follows) for _, r in ok.iterrows()) if math.isfinite(v)]
+    per_unit = max(units.count(u) for u in have)
+    vals = [
+        float(f["_ev"])
+        for f in files
+        if f.get("status") in _READABLE
+        and f.get("status") != FileStatus.EMPTY.value
+        and math.isfinite(_fnum(f.get("_ev")))
+    ]
     median = float(np.median(vals)) if vals else global_median
     if not math.isfinite(median):
         return []
@@ -597,10 +622,18 @@ def _flag_bits(offline: pd.DataFrame | None) -> str:
     return ", ".join(parts)
 
 
-def _readable_files(files: pd.DataFrame | None) -> int:
-    if files is None or len(files) == 0 or "status" not in files:
-        return 0
-    return int(files["status"].isin(list(_READABLE)).sum())
+def _fnum(x: Any) -> float:
+    """A float, NaN for a missing value."""
+    if x is None or x is pd.NA:
+        return math.nan
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _readable_files(files: list[dict[str, Any]] | None) -> int:
+    return sum(1 for f in files or [] if f.get("status") in _READABLE)
 
 
 def _partial(diff: int, causes: list[Cause]) -> int:
@@ -642,9 +675,9 @@ def _allocate(amount: int, causes: list[Cause]) -> dict[str, int]:
 def _evidence(
     row: Any,
     *,
-    files: pd.DataFrame | None,
-    gaps: pd.DataFrame | None,
-    daq: pd.DataFrame | None,
+    files: list[dict[str, Any]] | None,
+    gaps: list[dict[str, Any]] | None,
+    daq: list[dict[str, Any]] | None,
     follows: str,
     cap: float,
     global_median: float,
@@ -655,13 +688,13 @@ def _evidence(
     per_file: list[float] = []
     seen: set[tuple[int, int]] = set()
     if files is not None and len(files):
-        for _, f in files.iterrows():
+        for f in files:
             st = str(f.get("status"))
             unit, idx = _int(f.get("hlt_unit")), _int(f.get("file_index"))
             if unit is not None and idx is not None:
                 seen.add((unit, idx))
             if st in _READABLE and st != FileStatus.EMPTY.value:
-                v = _events(f, follows)
+                v = _fnum(f.get("_ev"))
                 if math.isfinite(v):
                     per_file.append(v)
     median = float(np.median(per_file)) if per_file else global_median
@@ -671,7 +704,7 @@ def _evidence(
 
     daq_map: dict[tuple[int, int], float] = {}
     if daq is not None and len(daq):
-        for _, d in daq.iterrows():
+        for d in daq:
             unit, idx = _int(d.get("hlt_unit")), _int(d.get("file_index"))
             val = d.get("n_online_full") if follows == "full" else d.get("n_online")
             if pd.isna(val):
@@ -704,7 +737,7 @@ def _evidence(
         )
 
     if files is not None and len(files):
-        for _, f in files.iterrows():
+        for f in files:
             st = str(f.get("status"))
             if st in _UNREADABLE:
                 causes.append(
@@ -718,7 +751,7 @@ def _evidence(
             elif st == FileStatus.DUPLICATE.value or (
                 isinstance(f.get("duplicate_of"), str) and f.get("duplicate_of")
             ):
-                notes.append((Reason.DUPLICATE_FILE.value, _events(f, follows)))
+                notes.append((Reason.DUPLICATE_FILE.value, _fnum(f.get("_ev"))))
             elif st == FileStatus.METADATA_MISMATCH.value:
                 meta, ent = _int(f.get("n_meta")), _int(f.get("n_entries"))
                 notes.append(
@@ -732,7 +765,7 @@ def _evidence(
         units[u] = units.get(u, 0) + 1
     per_unit = max(units.values(), default=1)
     if gaps is not None and len(gaps):
-        for _, g in gaps.iterrows():
+        for g in gaps:
             kind = (
                 str(g.get("kind"))
                 if isinstance(g.get("kind"), str)
