@@ -229,6 +229,8 @@ def read_online(
         raise ParameterError(f"unknown format {format!r}", hint=f"use one of {', '.join(FORMATS)}")
     if policy not in POLICIES:
         raise ParameterError(f"unknown policy {policy!r}", hint=f"use one of {', '.join(POLICIES)}")
+    if not isinstance(paths, str | PathLike):
+        paths = list(paths)  # a generator is read twice (files, then names in messages)
     maps = load_mapping(mapping)
     files = _expand(paths)
     problems = Problems()
