@@ -36,7 +36,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.collections import PatchCollection
 from matplotlib.patches import Patch, Rectangle
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, ScalarFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from lumiaudit._version import __version__
@@ -238,9 +238,28 @@ def label_axes(
         rlabel=right,
         loc=0,
         fontsize=11,
+        # lumiaudit's plots have no offset text on the value axis, and the adjustment would
+        # draw the whole figure once more
+        scilocator_adjust=False,
         ax=ax,
     )
     return ax
+
+
+def _fractions(ax: Axes, x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
+    """Data coordinates to axes fractions, for many points at once."""
+    if x.size == 0:
+        return []
+    xy = (ax.transData + ax.transAxes.inverted()).transform(np.c_[x, y])
+    return [(float(a), float(b)) for a, b in xy]
+
+
+def _plain_ticks(axis: Any, *, counts: bool) -> None:
+    """Tick labels without an offset or a x10^n text (it would collide with the label)."""
+    if counts:
+        axis.set_major_formatter(FuncFormatter(_compact_count))
+    else:
+        axis.set_major_formatter(ScalarFormatter(useOffset=False))
 
 
 def _axes_fraction(ax: Axes, x: float, y: float) -> tuple[float, float]:
@@ -260,6 +279,15 @@ def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float,
     dx = min(a[2], b[2]) - max(a[0], b[0])
     dy = min(a[3], b[3]) - max(a[1], b[1])
     return max(dx, 0.0) * max(dy, 0.0)
+
+
+def _overlap_area(box: tuple[float, float, float, float], boxes: np.ndarray) -> float:
+    """Summed overlap area of ``box`` with each row ``(x0, y0, x1, y1)`` of ``boxes``."""
+    if boxes.size == 0:
+        return 0.0
+    dx = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    dy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    return float(np.sum(dx * dy))
 
 
 def _crosses(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
@@ -315,6 +343,7 @@ def _annotate(
         (b[0] - mark[0], b[1] - mark[1], b[2] + mark[0], b[3] + mark[1]) if b[0] == b[2] else b
         for b in avoid
     ]
+    obstacle_array = np.asarray(obstacles, dtype=float).reshape(-1, 4)
     placed: list[tuple[float, float, float, float]] = []
     leaders: list[tuple[float, float, float, float]] = []
     artists: list[Any] = []
@@ -331,7 +360,9 @@ def _annotate(
                     box = (cx - w / 2, y0, cx + w / 2, y0 + h)
                     # leaving the free area is worst, then overlaps (the smaller the better),
                     # then crossing leader lines
-                    area = sum(_overlap(box, o) for o in placed + obstacles)
+                    area = _overlap_area(box, obstacle_array) + sum(
+                        _overlap(box, o) for o in placed
+                    )
                     cost = (10.0 + 1000.0 * area) if area > 0 else 0.0
                     if box[1] < 0.0 or box[3] > top:
                         cost += 10_000.0
@@ -605,15 +636,13 @@ def _xy_plot(
         for i in np.flatnonzero(good & flagged)
     ]
     # every drawn point is an obstacle for the labels (a point is a zero-size box)
-    avoid = [
-        (fx, fy, fx, fy)
-        for fx, fy in (_axes_fraction(ax, float(x[i]), float(y[i])) for i in np.flatnonzero(good))
-    ]
+    avoid = [(fx, fy, fx, fy) for fx, fy in _fractions(ax, x[good], y[good])]
     points += _strip(ax, x, runs, flagged)
     if any(ax.findobj(match=lambda a: a.get_gid() == "missing_strip")):
         _hide_ticks_in_strip(ax)
         avoid.append((0.0, 0.0, 1.0, _STRIP_TOP))
     _annotate(ax, points, max_labels=max_labels, avoid=avoid)
+    _plain_ticks(ax.yaxis, counts=column == "diff")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(loc="upper left", fontsize=8, ncols=3, frameon=False)
@@ -853,6 +882,7 @@ def _distribution(
             color=_MISSING_COLOR,
             gid="not_shown",
         )
+    _plain_ticks(ax.xaxis, counts=column == "diff")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("runs")
     ax.legend(loc="upper left", fontsize=8, ncols=2, frameon=False)
@@ -1018,12 +1048,7 @@ def plot_online_vs_offline(
         )
         for i in np.flatnonzero(sel_flag)
     ]
-    avoid = [
-        (fx, fy, fx, fy)
-        for fx, fy in (
-            _axes_fraction(ax, float(off[i]), float(on[i])) for i in np.flatnonzero(both)
-        )
-    ]
+    avoid = [(fx, fy, fx, fy) for fx, fy in _fractions(ax, off[both], on[both])]
     no_off = (on > 0) & ~(off > 0) & audited
     no_on = (off > 0) & ~(on > 0) & audited
     strips = [
@@ -1118,10 +1143,12 @@ def plot_online_vs_offline(
 
 def _compact_count(value: float, _pos: object = None) -> str:
     """``500``, ``2k``, ``1.5M``: tick labels that stay short on log axes."""
+    text = f"{value:g}"
     for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= scale:
-            return f"{value / scale:g}{suffix}"
-    return f"{value:g}"
+            text = f"{value / scale:g}{suffix}"
+            break
+    return text.replace("-", "\N{MINUS SIGN}")
 
 
 _GOOD_BUCKETS = ("ok", "matched", "counted", "offline", "good", "explained_ok")
