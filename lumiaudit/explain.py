@@ -838,6 +838,8 @@ def _typo(
         if true is not None and (p := typo_pattern(n_online, true)):
             return f"{p}: typed {n_online}, offline {true}"
     exp, run = key
+    if n_online in (run, exp):
+        return f"the run number typed as the count ({n_online})"
     for other in sorted(
         (
             (e, r)

@@ -199,6 +199,7 @@ def test_copied_count_and_wrong_conflict_choice() -> None:
     assert "run 6" in by.loc[5, "evidence"]
     assert by.loc[6, "status"] == "OK"
     assert by.loc[8, "reasons"] == "elog_conflict"
+    assert by.loc[8, "status"] == "DEFICIT"
     assert by.loc[8, "unexplained_diff"] == 0
     assert bool(by.loc[8, "flagged"])
 
@@ -327,3 +328,12 @@ def test_yield_tells_which_count_is_off() -> None:
     assert "the online yield stands out" in by.loc[4, "evidence"]
     assert by.loc[4, "yield_offline"] == pytest.approx(2.0)
     assert by.loc[4, "z_yield_online"] > 3
+
+
+def test_run_number_typed_as_count() -> None:
+    f, online = _filler(1, 12)
+    f = pd.concat([f, _files(3046, {(1, 0): 1200, (2, 0): 1300})])
+    online[3046] = 3046
+    row = reconcile(**_tables(f, online)).runs.set_index("run").loc[3046]
+    assert row["reasons"] == "elog_typo"
+    assert "run number" in row["evidence"]
