@@ -226,7 +226,7 @@ def test_escaped_cells_never_split_or_inject(text):
     assert "{" not in jira.replace("\\{", "")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.text(st.characters(codec="utf-8"), max_size=40))
 def test_markdown_renders_untrusted_text_literally(text):
     """Rendered with a CommonMark + GFM-tables parser (raw HTML allowed, as the worst case),
