@@ -284,6 +284,19 @@ def _existing_paths(name: str, value: Any) -> Any:
     return out if isinstance(value, list) else out[0]
 
 
+def _check_thresholds(values: Mapping[str, Any]) -> None:
+    import dataclasses
+
+    from lumiaudit.stats import Thresholds
+
+    known = {f.name: f for f in dataclasses.fields(Thresholds)}
+    for key, value in values.items():
+        if key not in known:
+            raise ParameterError(f"unknown threshold {key!r}", hint=f"known: {', '.join(known)}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ParameterError(f"threshold {key!r} must be a number, got {value!r}")
+
+
 def validate_parameters(
     notebook: str | os.PathLike[str], parameters: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -322,6 +335,8 @@ def validate_parameters(
         checked = _check(name, value, annotation)
         if name in PATH_PARAMETERS:
             checked = _existing_paths(name, checked)
+        if name == "thresholds" and checked:
+            _check_thresholds(checked)
         out[name] = checked
     for name, param in spec.items():
         if param.required and out.get(name, param.default) is None:

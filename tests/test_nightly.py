@@ -161,7 +161,7 @@ def nights(example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -
     config = _write_config(
         root / "nightly.toml",
         f'[nightly]\nonline = ["{example["elog"]}"]\noffline = ["prod"]\nreports = "reports"\n'
-        'waivers = "waivers.csv"\n[audit]\nmode = "deep"\n',
+        'waivers = "waivers.csv"\n',
     )
     reports = root / "reports"
     reports.mkdir()

@@ -77,6 +77,8 @@ def test_unknown_parameter_is_refused_before_the_kernel_starts(tmp_path: Path) -
         ("thresholds", [1, 2], "must be dict | None"),
         ("strict", "yes", "must be bool"),
         ("timeout", float("nan"), "finite"),
+        ("thresholds", {"z_failure": 6}, "unknown threshold 'z_failure' (known: abs_floor"),
+        ("thresholds", {"z_fail": "high"}, "threshold 'z_fail' must be a number"),
     ],
 )
 def test_wrong_types_are_refused(tmp_path: Path, name: str, value: Any, expected: str) -> None:
