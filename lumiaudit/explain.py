@@ -275,7 +275,8 @@ def explain_runs(
         ev = files_k["_ev"].to_numpy(dtype="float64")
         good = ok & np.isfinite(ev) & (ev > 0)
         named = good & files_k["run"].notna().to_numpy(dtype=bool)
-        cap = float(ev[named].max()) if named.any() else math.nan
+        # the largest readable file, plus 10 %: the lost file may have been the largest one
+        cap = 1.1 * float(ev[named].max()) if named.any() else math.nan
         global_median = float(np.median(ev[good])) if good.any() else math.nan
     expected = _expected_units(files_k)
 
