@@ -248,13 +248,14 @@ def run_tables(audit: Audit, run: int, experiment: int | None = None) -> dict[st
     Returns
     -------
     dict
-        ``"run"`` (its runs-table row), ``"online entries"`` (every elog/run-DB entry naming
-        it, chosen or not), ``"online conflicts"``, ``"files"`` (with HLT unit, file index,
+        ``"run"`` (its runs-table row, transposed), ``"online entries"`` (every elog/run-DB
+        entry naming it, chosen or not), ``"online conflicts"``, ``"files"`` (HLT unit, index,
         status, entries, full events and error-flag counts), ``"contributions"``, ``"gaps"``
         (missing file indices or HLT units) and ``"DAQ files"``.
     """
     return {
-        "run": _run_rows(audit.runs, run, experiment),
+        # one column per matching run, one row per field: 40 fields do not fit across a page
+        "run": _run_rows(audit.runs, run, experiment).astype(object).T,
         "online entries": _run_rows(audit.online_entries, run, experiment),
         "online conflicts": _run_rows(audit.conflicts, run, experiment),
         "files": _named(

@@ -205,7 +205,8 @@ def test_flagged_and_run_tables(example_audit: object) -> None:
     run = int(flagged["run"].iloc[0])
     experiment = int(flagged["experiment"].iloc[0])
     tables = run_tables(audit, run, experiment)  # type: ignore[arg-type]
-    assert list(tables["run"]["run"]) == [run]
+    assert tables["run"].loc["run"].tolist() == [run]
+    assert "reasons" in tables["run"].index
     files = tables["files"]
     assert len(files) == int((audit.files["run"] == run).fillna(False).sum())  # type: ignore[attr-defined]
     assert set(files["run"]) <= {run}
