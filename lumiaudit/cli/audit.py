@@ -13,6 +13,8 @@ from lumiaudit.cli._common import handle_errors, progress_default, progress_opti
 #: exit code when --fail-on-flagged and a run is flagged
 EXIT_FLAGGED = 1
 
+_FOLLOWS = {"full": "error-free (m_errorFlag == 0)", "entries": "tree-entries"}
+
 
 def run_audit_command(
     *,
@@ -53,12 +55,14 @@ def echo_summary(result: Any, out: Path) -> None:
     )
     click.echo(
         f"lumiaudit: {t.get('runs')} runs ({statuses}); {t.get('runs_flagged')} flagged; "
-        f"{t.get('files')} files, {t.get('files_bad')} not readable",
+        f"{t.get('files')} files, {t.get('files_bad')} not readable; online follows the "
+        f"{_FOLLOWS.get(str(result.summary.get('follows')), 'offline')} count",
         err=True,
     )
     for row in result.flagged.itertuples():
         online = "n/a" if _missing(row.n_online) else f"{int(row.n_online):,}"
-        offline = "n/a" if _missing(row.n_offline) else f"{int(row.n_offline):,}"
+        compared = getattr(row, "n_offline_def", row.n_offline)
+        offline = "n/a" if _missing(compared) else f"{int(compared):,}"
         click.echo(
             f"  flagged: e{_int(row.experiment)} r{_int(row.run)} {row.status}: online {online}, "
             f"offline {offline}; {row.reasons}",
