@@ -129,3 +129,16 @@ def test_decode_bytes() -> None:
     text, enc = decode_bytes(("山田 太郎 " * 20).encode()[:-1])
     assert enc.startswith("utf-8")
     assert text.startswith("山田 太郎")
+
+
+def test_reasons_quote_long_values_shortened() -> None:
+    huge = "7" * 100_000
+    value, reason = parse_count(huge)
+    assert value is None
+    assert reason is not None
+    assert len(reason) < 200
+    assert "100000 characters" in reason
+    assert "implausibly large" in reason
+    _, reason = parse_run("x" * 5000)
+    assert reason is not None
+    assert len(reason) < 200

@@ -64,7 +64,7 @@ def parse_csv_export(text: str, source: str, problems: Problems) -> Iterator[Raw
             )
             continue
         attrs = dict(zip(keys, row, strict=False))
-        mid = attrs.get("message_id", "").strip()
+        mid = attrs.get("message_id", "").strip()[:40]
         if not mid.isdigit():
             problems.add(source, start, f"message id {mid!r} is not a number", delimiter.join(row))
         yield RawEntry(
@@ -99,7 +99,7 @@ def parse_xml_export(data: bytes, source: str, problems: Problems) -> Iterator[R
         return
     for k, entry in enumerate(entries, start=1):
         attrs = {norm_key(child.tag): (child.text or "") for child in entry}
-        mid = attrs.get("mid", "").strip()
+        mid = attrs.get("mid", "").strip()[:40]
         if not mid.isdigit():
             problems.add(source, f"ENTRY {k}", f"message id {mid!r} is not a number")
         yield RawEntry(

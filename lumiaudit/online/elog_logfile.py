@@ -51,7 +51,7 @@ def parse_logfile(text: str, source: str, problems: Problems) -> Iterator[RawEnt
         i += 1
     while i < n:
         start = i
-        mid = lines[i][len(MID_MARK) :].strip()
+        mid = lines[i][len(MID_MARK) :].strip()[:40]
         if not mid.isdigit():
             problems.add(source, start + 1, "message id is not a number", lines[i])
         attrs: dict[str, str] = {}

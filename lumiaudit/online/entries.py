@@ -51,7 +51,7 @@ class Problems:
 
     def add(self, source: str, line: int | str, reason: str, text: str = "") -> None:
         """Record one problem at ``source:line``."""
-        short = " ".join(str(text).split())
+        short = " ".join(str(text)[:400].split())
         if len(short) > 120:
             short = short[:117] + "..."
         self.rows.append({"source": source, "line": str(line), "reason": reason, "text": short})

@@ -89,12 +89,20 @@ def norm_key(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "_", name.strip().lower())
 
 
+def _show(text: str, limit: int = 40) -> str:
+    """``repr`` of a typed value for a message, shortened (a value may be megabytes long)."""
+    short = text[: 4 * limit].strip()
+    if len(short) > limit or len(text.strip()) > len(short):
+        return repr(short[:limit]) + f"... ({len(text)} characters)"
+    return repr(short)
+
+
 def _missing_reason(text: str) -> str | None:
     stripped = text.strip()
     if not stripped:
         return "empty"
     if stripped.lower() in NA_TOKENS:
-        return f"marked as not available ({stripped!r})"
+        return f"marked as not available ({_show(stripped)})"
     return None
 
 
@@ -132,16 +140,18 @@ def parse_count(text: str | None) -> tuple[int | None, str | None]:
     numbers = _NUMBER.findall(text)
     if len(numbers) != 1:
         what = "no number" if not numbers else f"{len(numbers)} numbers"
-        return None, f"cannot read a count from {text.strip()!r} ({what})"
+        return None, f"cannot read a count from {_show(text)} ({what})"
     number = numbers[0]
     if number.startswith("-"):
-        return None, f"negative count {text.strip()!r}"
+        return None, f"negative count {_show(text)}"
     try:
         value = float(number)
     except ValueError:  # pragma: no cover - the regex only matches floats
-        return None, f"cannot read a count from {text.strip()!r}"
-    if not value.is_integer() or value > 2**62:
-        return None, f"count {text.strip()!r} is not a whole number"
+        return None, f"cannot read a count from {_show(text)}"
+    if value > 2**62:
+        return None, f"count {_show(text)} is implausibly large"
+    if not value.is_integer():
+        return None, f"count {_show(text)} is not a whole number"
     return int(value), None
 
 
@@ -160,7 +170,7 @@ def parse_run(text: str | None) -> tuple[int | None, str | None]:
         return None, reason
     m = _RUN.match(text.strip())
     if m is None or len(m.group(1)) > 12:
-        return None, f"cannot read a run number from {text.strip()!r}"
+        return None, f"cannot read a run number from {_show(text)}"
     return int(m.group(1)), None
 
 
@@ -173,7 +183,7 @@ def parse_experiment(text: str | None) -> tuple[int | None, str | None]:
         return None, reason
     m = _EXP.match(text.strip())
     if m is None or len(m.group(1)) > 9:
-        return None, f"cannot read an experiment number from {text.strip()!r}"
+        return None, f"cannot read an experiment number from {_show(text)}"
     return int(m.group(1)), None
 
 
@@ -194,7 +204,7 @@ def parse_float(text: str | None) -> tuple[float | None, str | None]:
     cleaned = _UNIT.sub(" ", cleaned)
     numbers = _NUMBER.findall(cleaned)
     if len(numbers) != 1:
-        return None, f"cannot read a number from {text.strip()!r}"
+        return None, f"cannot read a number from {_show(text)}"
     value = float(numbers[0])
     return value, None
 
