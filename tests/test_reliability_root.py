@@ -7,12 +7,16 @@ basf2-like files, plus truncated and bit-flipped copies of the ROOT-written file
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -180,7 +184,7 @@ def test_unreadable_file_is_io_error(corpus: list[Fault], mode: str) -> None:
             preexec_fn=preexec,  # single-threaded test, Linux only
             check=False,
         )
-    except OSError as exc:  # prctl refused (no CAP_SETPCAP in this container)
+    except (OSError, subprocess.SubprocessError) as exc:  # prctl refused (no CAP_SETPCAP)
         pytest.skip(f"cannot drop CAP_DAC_OVERRIDE to make a file unreadable as root: {exc}")
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
@@ -333,3 +337,66 @@ def test_cli_count_on_the_corpus(counted_dir: tuple[list[Fault], Path], tmp_path
     problems = _check_files_table(faults, files)
     assert not problems, "\n".join(problems)
     assert len(files) == len(faults)
+
+
+class _StallingServer:
+    """An HTTP server on 127.0.0.1 that hangs: silent, or a few bytes of a range then nothing."""
+
+    def __init__(self, *, trickle: bool) -> None:
+        self.trickle = trickle
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = int(self.sock.getsockname()[1])
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            if self.trickle:
+                threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while request := conn.recv(65536):
+                if request.startswith(b"HEAD"):
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                    continue
+                m = re.search(rb"[Rr]ange: bytes=(\d+)-(\d+)", request)
+                a, b = (int(m.group(1)), int(m.group(2))) if m else (0, 99_999)
+                conn.sendall(
+                    b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %d-%d/100000\r\n"
+                    b"Content-Length: %d\r\n\r\nroot" % (a, b, b - a + 1)
+                )
+                return  # and never the rest
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+@pytest.mark.parametrize("trickle", [False, True], ids=["silent", "trickle"])
+def test_timeout_stops_a_stalled_remote_read(b2_file: Callable[..., Path], trickle: bool) -> None:
+    """A server that stops answering: the file is io_error after about the timeout."""
+    good = b2_file("mdst.physics.0012.00101.HLT1.f00000.root")
+    server = _StallingServer(trickle=trickle)
+    url = f"http://127.0.0.1:{server.port}/mdst.physics.0012.00101.HLT2.f00000.root"
+    try:
+        start = time.monotonic()
+        result = count_events([str(good), url], timeout=2)
+        elapsed = time.monotonic() - start
+    finally:
+        server.close()
+    assert elapsed < 30, f"{elapsed:.0f} s with timeout=2"
+    rows = dict(zip(result.files["path"], result.files.to_dict("records"), strict=True))
+    assert rows[str(good)]["status"] == "ok"
+    stalled = rows[url]
+    assert stalled["status"] == "io_error"
+    assert pd.isna(stalled["n_entries"])
+    assert "timed out" in str(stalled["error"]).lower()
