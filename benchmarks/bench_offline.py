@@ -360,7 +360,8 @@ COUNT_MEMORY_SCRIPT = r"""
 import json, resource, sys
 sys.path.insert(0, {repo!r})
 from lumiaudit.offline import count_events
-result = count_events({paths!r}, mode="auto", jobs=1)
+from pathlib import Path
+result = count_events(json.loads(Path({paths!r}).read_text()), mode="auto", jobs=1)
 print(json.dumps({{"files": len(result.files),
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
@@ -369,10 +370,12 @@ print(json.dumps({{"files": len(result.files),
 def run_json(code: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"measurement process failed:\n{done.stderr[-3000:]}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -474,22 +477,26 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     if 5 in only:
+        import pickle
+
         print(f"5. peak memory for {args.memory_files} files")
         with tempfile.TemporaryDirectory() as tmp:
             records = Path(tmp) / "records.pickle"
-            import pickle
-
             sample = map_files(partial(count_file, mode="auto"), paths[:400], jobs=args.jobs)
             records.write_bytes(pickle.dumps(sample))
             mem = run_json(
                 MEMORY_SCRIPT.format(repo=str(REPO), records=str(records), n=args.memory_files)
             )
-        print(
-            f"  records + cache + tables for {mem['n']} files: peak RSS {mem['peak_mb']:.0f} MB "
-            f"(target < 1024 MB: {'ok' if mem['peak_mb'] < 1024 else 'ABOVE TARGET'})"
-        )
-        small = run_json(COUNT_MEMORY_SCRIPT.format(repo=str(REPO), paths=paths[: n // 4]))
-        large = run_json(COUNT_MEMORY_SCRIPT.format(repo=str(REPO), paths=paths))
+            print(
+                f"  records + cache + tables for {mem['n']} files: peak RSS "
+                f"{mem['peak_mb']:.0f} MB (target < 1024 MB: "
+                f"{'ok' if mem['peak_mb'] < 1024 else 'ABOVE TARGET'})"
+            )
+            lists = Path(tmp) / "small.json", Path(tmp) / "large.json"
+            lists[0].write_text(json.dumps(paths[: n // 4]))
+            lists[1].write_text(json.dumps(paths))
+            small = run_json(COUNT_MEMORY_SCRIPT.format(repo=str(REPO), paths=str(lists[0])))
+            large = run_json(COUNT_MEMORY_SCRIPT.format(repo=str(REPO), paths=str(lists[1])))
         slope = (large["peak_mb"] - small["peak_mb"]) / (large["files"] - small["files"])
         extrapolated = large["peak_mb"] + slope * (args.memory_files - large["files"])
         print(

@@ -172,15 +172,6 @@ def test_count_file_over_xrootd_matches_local(xrootd_server: Server) -> None:
     assert sum(r.n_entries or 0 for r in there) > 300
 
 
-@pytest.mark.xfail(
-    reason=(
-        "offline core: files_frame cannot cast an all-NaT naive mtime column to UTC when no "
-        "input is local (TypeError), and discover() marks every URL as 'symlink' "
-        "(os.path.abspath(url) != url); see the executors/cache report"
-    ),
-    raises=(TypeError, AssertionError),
-    strict=True,
-)
 def test_count_events_over_xrootd_gives_the_local_tables(xrootd_server: Server) -> None:
     local, urls = _local_and_urls(xrootd_server)
     here = count_events([str(p) for p in local], mode="deep")
