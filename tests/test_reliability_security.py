@@ -103,6 +103,13 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ),
     ]
     write_elog_day(paths["elog"] / "210309a.log", entries)
+    # a run table beside the logbook: its run types are free text, so markup reaches `runs`
+    (paths["elog"] / "extra_runs.csv").write_text(
+        "exp;run;run_type;events;lumi\n"
+        f'12;140;"{SCRIPT} {IMG}";1000;1.0\n'
+        f"12;141;{PAYLOAD_PATHLESS};2000;2.0\n",
+        encoding="utf-8",
+    )
     donor = next(paths["prod"].rglob("mdst.physics.0012.00105.HLT1.f00000.root"))
     truncate_copy(donor, donor.with_name(HOSTILE_FILE), 500)
     return {**paths, "base": base}
@@ -178,6 +185,8 @@ def test_audit_html_escapes_elog_text_and_file_names(
     assert audit.files["path"].str.contains("onerror", regex=False).any()
     assert audit.online_entries["count_text"].str.contains("<script>", regex=False).any()
     assert audit.problems["text"].str.contains("<script>", regex=False).any()
+    hostile_types = audit.runs["run_type"].fillna("").str.contains("<script>", regex=False)
+    assert audit.runs.loc[hostile_types, "flagged"].any(), "a hostile run type in a flagged run"
     for page, where in ((audit._repr_html_(), "_repr_html_"), (audit_html(audit), "audit_html")):
         _assert_inert(page, where=where)
         assert "&lt;" in page or "alert" not in page
