@@ -276,11 +276,10 @@ def read_online(
     rows, conflicts = resolve(entries, policy=policy, problems=problems)
     if problems.rows:
         log.warning(
-            "%d input problems (values left empty, bad lines skipped); first: %s:%s: %s",
+            "%d input problems in %d files (values left empty, bad lines skipped; "
+            "see OnlineResult.problems)",
             len(problems),
-            problems.rows[0]["source"],
-            problems.rows[0]["line"],
-            problems.rows[0]["reason"],
+            len({row["source"] for row in problems.rows}),
         )
     if strict and problems.rows:
         first = problems.rows[0]
