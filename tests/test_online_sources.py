@@ -180,3 +180,16 @@ def test_mapping_example_in_docs_is_valid(tmp_path: Path) -> None:
     assert mapping.elog.utc_offset_hours == 1.0
     assert mapping.table.events == ("Nevt", "Events")
     assert mapping.daq == BELLE2.daq
+
+
+def test_truth_csv_as_a_table(b2_sample: Path) -> None:
+    """online_truth.csv itself is a table: undated rows, so the last row of a run wins."""
+    truth_path = b2_sample / "online_truth.csv"
+    res = read_online(truth_path)
+    assert res.formats == {str(truth_path): "table"}
+    truth = pd.read_csv(truth_path).groupby("run").last()
+    got = by_run(res.table)
+    assert sorted(got) == sorted(int(r) for r in truth.index)
+    for run, n in truth["num_events"].items():
+        assert got[int(run)]["n_online"] == n
+        assert got[int(run)]["run_type"] == truth.loc[run, "run_type"]
