@@ -36,6 +36,9 @@ def test_rundb_pages(online_data: Path) -> None:
     assert pd.isna(rows[3048]["stop_time"])
     assert res.problems["line"].tolist() == ["record 1"]
     assert rows[3048]["source"].endswith("rundb_page2.json")
+    quality = dict(zip(res.entries["run"], res.entries["quality"], strict=True))
+    assert quality[3010] == "svd=bad;cdc=good"
+    assert pd.isna(quality[3048])
 
 
 def test_rundb_events_field_from_mapping(tmp_path: Path) -> None:

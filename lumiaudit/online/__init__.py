@@ -64,6 +64,7 @@ ENTRY_COLUMNS = {
     "count_text": "string",
     "chosen": "boolean",
     "problem": "string",
+    "quality": "string",
 }
 
 _KIND = {
@@ -90,7 +91,8 @@ class OnlineResult:
         ``schema.ONLINE`` columns, one row per (experiment, run) after duplicate resolution.
     entries
         Every entry/row that names a run: ``ONLINE`` columns plus ``entry_id``, ``entry_date``
-        (UTC), ``entry_type``, ``count_text`` (as typed), ``chosen``, ``problem``.
+        (UTC), ``entry_type``, ``count_text`` (as typed), ``chosen``, ``problem``, ``quality``
+        (run-DB ``quality_*`` flags as ``svd=good;cdc=bad``).
     conflicts
         ``schema.CONFLICTS``: runs whose entries disagree, with every value and its source.
     problems

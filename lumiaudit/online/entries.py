@@ -134,6 +134,12 @@ def _date(text: str | None, fields: Fields) -> datetime | None:
     return parse_time(text, default_tz=fields.tz)
 
 
+def _quality(attrs: dict[str, str]) -> str | None:
+    """RunDB ``quality_<detector>`` flags as ``svd=good;cdc=bad`` (empty ones left out)."""
+    flags = [f"{k[8:]}={v}" for k, v in attrs.items() if k.startswith("quality_") and v]
+    return ";".join(flags) or None
+
+
 def interpret(
     raw: RawEntry, fields: Fields, problems: Problems, *, kind: str, seq: int
 ) -> dict[str, Any] | None:
@@ -244,6 +250,7 @@ def interpret(
         "entry_type": entry_type if entry_type else None,
         "count_text": count_text,
         "problem": problem,
+        "quality": _quality(attrs) if kind == "rundb" else None,
         "reported": reported,
         "line": _line(raw, count_name),
         "seq": seq,
