@@ -364,23 +364,9 @@ def _oserror(exc: OSError) -> str:
     return f"{type(exc).__name__}: {exc.strerror or exc}"
 
 
-def _leaves(tree: Any, names: list[str], *, batch: bool) -> dict[str, Any]:
-    """Read a few leaves: one by one locally (``arrays(filter_name=...)`` interprets every
-    branch of FileMetaData, which costs more than the reads), in one request remotely."""
-    if batch:
-        return dict(tree.arrays(filter_name=[*names, *(f"{n}/*" for n in names)], library="np"))
-    out: dict[str, Any] = {}
-    for name in names:
-        try:
-            branch = tree[name]
-        except KeyError:
-            continue
-        value = branch.array(library="np")
-        if isinstance(value, dict):  # a split map: {"m_x.first": ..., "m_x.second": ...}
-            out.update(value)
-        else:
-            out[name] = value
-    return out
+def _leaves(tree: Any, names: list[str]) -> dict[str, Any]:
+    """Read a few leaves (and the parts of split ones) in one request, by ``filter_name``."""
+    return dict(tree.arrays(filter_name=[*names, *(f"{n}/*" for n in names)], library="np"))
 
 
 def _num_entries(f: Any, tree: str, kind: str) -> int:
@@ -458,7 +444,7 @@ def _read(
                     ]
                     if data_level is None:  # a map<string,string>: needs the streamers
                         wanted.append(branches["data_description"])
-                    arrays = _leaves(meta_tree, wanted, batch=remote)
+                    arrays = _leaves(meta_tree, wanted)
                     n_meta = _scalar(arrays, branches["n_events"])
                     n_full = _scalar(arrays, branches["n_full"])
                     exp_low = _scalar(arrays, branches["experiment_low"])
@@ -490,9 +476,8 @@ def _read(
             if multi_exp or experiment is None:
                 wanted.append(branches["experiment"])
             wanted = [b for b in wanted if b in present]
-            arrays = {
-                b: events[b].array(library="np") for b in wanted
-            }  # one basket walk per branch; a cut file fails here
+            # every basket of these branches is read: a cut or corrupt file fails here
+            arrays = {b: _get(found, b) for found in [_leaves(events, wanted)] for b in wanted}
             flags = arrays.get(branches["error_flag"])
             if flags is not None and mode == "deep":
                 flag_counts = _bit_counts(flags)
