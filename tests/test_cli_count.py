@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -117,3 +120,27 @@ def test_cache_rerun_gives_the_same_csv(b2_file: MakeFile, tmp_path: Path) -> No
     assert first.stdout == second.stdout
     assert "3 files: 3 ok" in second.stderr
     assert "60 events" in second.stderr
+
+
+def test_outputs_through_links_and_fifos_are_never_replaced(
+    b2_file: MakeFile, tmp_path: Path
+) -> None:
+    path = str(b2_file(n_events=4))
+    target = tmp_path / "target.csv"
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    fifo = tmp_path / "runs.fifo"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    result = CliRunner().invoke(cli, ["count", path, "-o", str(link), "--runs", str(fifo)])
+    reader.join(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink()
+    assert _rows(target.read_text())[0]["n_entries"] == "4"
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert _rows(received[0])[0]["n_offline"] == "4"
+    dash = CliRunner().invoke(cli, ["count", path, "-o", "-"])
+    assert _rows(dash.stdout)[0]["n_entries"] == "4"

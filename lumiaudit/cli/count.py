@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -17,11 +18,24 @@ if TYPE_CHECKING:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path | None) -> None:
-    """Write ``frame`` as CSV (missing values as empty cells) to ``path`` (atomic) or stdout."""
-    if path is None:
+    """Write ``frame`` as CSV (missing values as empty cells) to ``path`` or stdout (``-``).
+
+    A new or regular file is written to a temporary name and renamed (never half-written);
+    anything else that exists (a symlink such as ``/dev/stderr``, a device such as
+    ``/dev/null``, a FIFO) is written through in place, never replaced.
+    """
+    if path is None or str(path) == "-":
         frame.to_csv(sys.stdout, index=False, na_rep="", lineterminator="\n")
         return
     from lumiaudit.errors import OutputError
+
+    if path.is_symlink() or (path.exists() and not stat.S_ISREG(path.lstat().st_mode)):
+        try:
+            with path.open("w", encoding="utf-8", newline="") as handle:
+                frame.to_csv(handle, index=False, na_rep="", lineterminator="\n")
+        except OSError as exc:
+            raise OutputError(f"cannot write: {exc.strerror or exc}", path=path) from None
+        return
 
     directory = path.parent if str(path.parent) else Path()
     try:
