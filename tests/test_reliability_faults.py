@@ -430,12 +430,18 @@ def test_xrootd_server_killed_mid_audit(xrootd: _Xrootd) -> None:
 def test_xrootd_server_restarted_mid_count_is_retried(xrootd: _Xrootd) -> None:
     proc = _count_urls(xrootd, [])
 
+    restart = threading.Timer(1.0, xrootd.start)
+
     def bounce() -> None:
         xrootd.kill()
-        threading.Timer(1.0, xrootd.start).start()
+        restart.start()
 
-    fired, err = _kill_at_progress(proc, fraction=0.3, on_kill=bounce, limit=180)
-    proc.wait(60)
+    try:
+        fired, err = _kill_at_progress(proc, fraction=0.3, on_kill=bounce, limit=180)
+        proc.wait(60)
+    finally:
+        if restart.is_alive():
+            restart.join(30)  # the fixture kills the restarted server afterwards
     assert fired
     assert proc.returncode == 0, err[-2000:]
     rows = _files_csv((xrootd.base / "files.csv").read_text(encoding="utf-8"))

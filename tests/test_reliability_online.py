@@ -242,11 +242,6 @@ def test_fifty_megabyte_line(huge_files: dict[str, Path], where: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: online/entries.py puts the whole typed value into problems.reason (a 50 MB "
-    "'Num events' gives a 50 MB reason line in problems.csv and on the terminal)",
-)
 def test_problem_text_of_a_huge_value_is_shortened(huge_files: dict[str, Path]) -> None:
     res = read_online(huge_files["count"])
     assert len(res.problems) >= 1
