@@ -10,13 +10,15 @@ from statistics import median
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lumiaudit.errors import InputNotFoundError, ParameterError
 from lumiaudit.offline import OfflineResult, count_events
 from lumiaudit.offline.count import FileRecord
-from lumiaudit.offline.discover import Found
+from lumiaudit.offline.discover import Found, find_duplicates
 from lumiaudit.offline.names import parse_path
-from lumiaudit.offline.runs import find_gaps, runs_frame
+from lumiaudit.offline.runs import contributions_frame, find_gaps, runs_frame
 from lumiaudit.schema import CONTRIBUTIONS, FILES, GAPS
 
 MakeFile = Callable[..., Path]
@@ -242,3 +244,69 @@ def test_runs_frame_full_count_unknown_when_any_part_unknown() -> None:
     assert row["n_offline"] == 9
     assert pd.isna(row["n_offline_full"])
     assert row["run_type"] == "physics"
+
+
+_STATUSES = ["ok", "empty", "metadata_mismatch", "not_root", "truncated", "zero_bytes", "io_error"]
+
+
+@given(
+    files=st.lists(
+        st.tuples(
+            st.integers(1, 3),  # run
+            st.integers(1, 3),  # HLT unit
+            st.integers(0, 4),  # file index
+            st.sampled_from(_STATUSES),
+            st.integers(0, 1000),  # entries
+            st.booleans(),  # in sub01 (a possible duplicate copy)
+            st.booleans(),  # a skim
+        ),
+        max_size=25,
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_tables_are_consistent(files: list[tuple[int, int, int, str, int, bool, bool]]) -> None:
+    found: list[Found] = []
+    records: list[FileRecord] = []
+    seen: set[str] = set()
+    for run, unit, index, status, n, copy, skim in files:
+        where = "skim/tau/mdst" if skim else "all/mdst"
+        name = f"mdst.physics.0001.{run:05d}.HLT{unit}.f{index:05d}.root"
+        path = f"/p/e0001/4S/r{run:05d}/{where}/sub0{int(copy)}/{name}"
+        if path in seen:
+            continue
+        seen.add(path)
+        readable = status in ("ok", "empty", "metadata_mismatch")
+        entries = (0 if status == "empty" else n) if readable else None
+        found.append(_found(path))
+        records.append(
+            FileRecord(
+                path=path,
+                status=status,
+                n_entries=entries,
+                contributions=((1, run, entries, entries),) if entries is not None else (),
+            )
+        )
+    order = sorted(range(len(found)), key=lambda i: found[i].path)
+    found = [found[i] for i in order]
+    records = [records[i] for i in order]
+    dups = find_duplicates(found, readable=[r.readable for r in records])
+    contrib = contributions_frame(found, records, dups)
+    runs = runs_frame(found, records, dups)
+    gaps = find_gaps(found, records, dups)
+    counted = [
+        r
+        for f, r in zip(found, records, strict=True)
+        if r.readable and f.path not in dups and f.name.skim is None
+    ]
+    assert int(contrib["n_entries"].sum()) == sum(r.n_entries or 0 for r in counted)
+    assert int(runs["n_offline"].fillna(0).sum()) == int(contrib["n_entries"].sum())
+    assert (runs["n_files"] >= runs["n_files_bad"] + runs["n_files_duplicate"]).all()
+    assert runs["n_offline"].isna().tolist() == [
+        not any(r.contributions[0][1] == run for r in counted) for run in runs["run"]
+    ]
+    # a gap is never an index that has a file, and is below the highest index of its unit
+    names = [f.name for f in found if f.path not in dups and f.name.skim is None]
+    for gap in gaps.itertuples():
+        same = [n.file_index for n in names if (n.run, n.hlt_unit) == (gap.run, gap.hlt_unit)]
+        assert gap.file_index not in same
+        assert gap.file_index < max(same)
