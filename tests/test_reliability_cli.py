@@ -316,3 +316,39 @@ def test_reading_commands_on_a_corrupt_audit(
     errors = [x for x in result.output.splitlines() if x.startswith("Error:")]
     assert len(errors) == 1, result.output
     assert "bad audit" in errors[0]
+
+
+# ------------------------------------------------------------------ file names that break formats
+
+ODD_NAMES = [
+    'mdst.physics.0012.00101.HLT1.f00000, "quoted".root',
+    "mdst.physics.0012.00101.HLT2.f00000\nnewline.root",
+    "mdst.physics.0012.00101.HLT3.f00000;semi\ttab.root",
+    "mdst.physics.0012.00101.HLT4.f00000 'ü' \\ back.root",
+]
+
+
+def test_odd_file_names_round_trip(tmp_path: Path) -> None:
+    """Commas, quotes, newlines, tabs, backslashes in names: CSV and audit keep them exact."""
+    from lumiaudit.audit import Audit
+    from lumiaudit.example import write_basf2_file
+    from lumiaudit.faults import run_entry, write_elog_day
+
+    prod = tmp_path / "prod"
+    for name in ODD_NAMES:
+        write_basf2_file(prod / name, experiment=12, run=101, n_events=5)
+    on_disk = {str(prod / n) for n in ODD_NAMES}
+    count = _invoke(["count", str(prod), "--no-progress"])
+    assert count.exit_code == 0, count.output
+    rows = list(csv.DictReader(io.StringIO(count.stdout, newline="")))
+    assert {r["path"] for r in rows} == on_disk
+    assert {(r["status"], r["n_entries"]) for r in rows} == {("ok", "5")}
+    elog = write_elog_day(tmp_path / "elog" / "210301a.log", [run_entry(1, 101, "20")])
+    out = tmp_path / "audit"
+    args = ["--online", str(elog), "--offline", str(prod), "--out", str(out), "--no-plots"]
+    result = _invoke(["audit", *args, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    audit = Audit.load(out)
+    assert set(audit.files["path"]) == on_disk
+    run = audit.runs.set_index("run").loc[101]
+    assert (run["n_online"], run["n_offline"], run["status"]) == (20, 20, "OK")
