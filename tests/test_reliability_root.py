@@ -274,7 +274,7 @@ def _check_files_table(faults: list[Fault], files: pd.DataFrame) -> list[str]:
 
 def test_count_events_lists_every_file_with_a_status(counted_dir: tuple[list[Fault], Path]) -> None:
     faults, folder = counted_dir
-    result = count_events(folder, mode="auto")
+    result = count_events(folder, mode="auto", timeout=10)
     problems = _check_files_table(faults, result.files)
     assert not problems, "\n".join(problems)
     # unreadable files contribute nothing: no run gets events from a truncated copy
