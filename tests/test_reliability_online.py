@@ -6,8 +6,13 @@ Hypothesis writes malformed PSI ELOG day files (layout of ``tests/data/elog/READ
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -31,6 +36,8 @@ from lumiaudit.faults import (
 from lumiaudit.online import read_online
 
 pytestmark = pytest.mark.reliability
+
+REPO = Path(__file__).parent.parent
 
 JST = timezone(timedelta(hours=9))
 DIGITS = re.compile(r"\d")
@@ -355,3 +362,103 @@ def test_real_exports_cut_anywhere(elog_dir: Path, tmp_path: Path, name: str) ->
         ]
         # a count read from a cut export is the real one or missing, never another number
         assert not wrong, (cut, wrong)
+
+
+# ------------------------------------------------------------------ special and unreadable files
+
+
+def test_fifo_in_a_logbook_never_hangs(elog_dir: Path, tmp_path: Path) -> None:
+    from lumiaudit.faults import make_fifo
+
+    book = tmp_path / "book"
+    book.mkdir()
+    day = elog_dir / "ondisk" / "2019" / "191105a.log"
+    (book / day.name).write_bytes(day.read_bytes())
+    fifo = make_fifo(book / "191106a.log")
+    results: dict[str, object] = {}
+
+    def work() -> None:
+        results["dir"] = _read(book)
+        results["fifo"] = _read(fifo)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(20)
+    hung = worker.is_alive()
+    if hung:  # let the blocked open() return, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+    assert not hung, "read_online blocked on a FIFO"
+    whole = results["dir"]
+    assert not isinstance(whole, LumiauditError), whole
+    assert len(whole.table) == len(read_online(day).table)  # type: ignore[attr-defined]
+    assert isinstance(results["fifo"], LumiauditError)
+
+
+_READ_JSON = """
+import json, sys
+from lumiaudit.errors import LumiauditError
+from lumiaudit.online import read_online
+try:
+    read_online(sys.argv[1])
+    print(json.dumps({"raised": None}))
+except LumiauditError as exc:
+    print(json.dumps({"raised": "LumiauditError", "text": str(exc)}))
+except Exception as exc:
+    print(json.dumps({"raised": type(exc).__name__, "text": str(exc)}))
+"""
+
+
+def _unprivileged(args: list[str]) -> subprocess.CompletedProcess[str]:
+    from lumiaudit.faults import can_bypass_permissions, drop_dac_capabilities
+
+    try:
+        return subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            preexec_fn=drop_dac_capabilities if can_bypass_permissions() else None,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE to make a file unreadable as root: {exc}")
+
+
+@pytest.fixture
+def unreadable_book(elog_dir: Path, tmp_path: Path) -> Path:
+    book = tmp_path / "book"
+    book.mkdir()
+    day = elog_dir / "ondisk" / "2019" / "191105a.log"
+    (book / day.name).write_bytes(day.read_bytes())
+    locked = book / "191106a.log"
+    locked.write_bytes(day.read_bytes())
+    locked.chmod(0)
+    return locked
+
+
+def test_cli_online_unreadable_logbook(unreadable_book: Path) -> None:
+    from lumiaudit.faults import cli_argv
+
+    for target in (unreadable_book.parent, unreadable_book):
+        proc = _unprivileged([*cli_argv(), "online", str(target)])
+        assert proc.returncode == 2, proc.stderr
+        lines = [x for x in proc.stderr.splitlines() if x.startswith("Error:")]
+        assert len(lines) == 1, proc.stderr
+        assert "191106a.log" in lines[0]
+        assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: read_online raises a bare PermissionError (not a LumiauditError) for an "
+    "unreadable logbook file (online/__init__.py: path.read_bytes() not wrapped)",
+)
+def test_read_online_unreadable_logbook_raises_lumiaudit_error(unreadable_book: Path) -> None:
+    proc = _unprivileged([sys.executable, "-c", _READ_JSON, str(unreadable_book.parent)])
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["raised"] == "LumiauditError", got
+    assert "191106a.log" in got["text"]
