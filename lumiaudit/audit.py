@@ -303,16 +303,10 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` safely (see :func:`lumiaudit._io.write_with`)."""
+    from lumiaudit._io import write_text
+
+    write_text(path, text)
 
 
 def _replace_dir(new: Path, out: Path) -> None:

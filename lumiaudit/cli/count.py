@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import stat
-import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,33 +14,10 @@ if TYPE_CHECKING:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path | None) -> None:
-    """Write ``frame`` as CSV (missing values as empty cells) to ``path`` or stdout (``-``).
+    """Write ``frame`` as CSV to ``path`` or stdout (``-``); see :mod:`lumiaudit._io`."""
+    from lumiaudit._io import write_csv
 
-    A new or regular file is written to a temporary name and renamed (never half-written);
-    anything else that exists (a symlink such as ``/dev/stderr``, a device such as
-    ``/dev/null``, a FIFO) is written through in place, never replaced.
-    """
-    if path is None or str(path) == "-":
-        frame.to_csv(sys.stdout, index=False, na_rep="", lineterminator="\n")
-        return
-    from lumiaudit.errors import OutputError
-
-    if path.is_symlink() or (path.exists() and not stat.S_ISREG(path.lstat().st_mode)):
-        try:
-            with path.open("w", encoding="utf-8", newline="") as handle:
-                frame.to_csv(handle, index=False, na_rep="", lineterminator="\n")
-        except OSError as exc:
-            raise OutputError(f"cannot write: {exc.strerror or exc}", path=path) from None
-        return
-
-    directory = path.parent if str(path.parent) else Path()
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False, na_rep="", lineterminator="\n")
-        Path(tmp).replace(path)
-    except OSError as exc:
-        raise OutputError(f"cannot write: {exc.strerror or exc}", path=path) from None
+    write_csv(frame, path)
 
 
 def summary_line(summary: dict[str, Any]) -> str:

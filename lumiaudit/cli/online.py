@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,20 +17,10 @@ MAX_LISTED = 20
 
 
 def _write_csv(frame: pd.DataFrame, path: Path | None) -> None:
-    """Write ``frame`` as CSV (missing values as empty cells) to ``path`` or stdout."""
-    if path is None:
-        frame.to_csv(sys.stdout, index=False, na_rep="", lineterminator="\n")
-        return
-    from lumiaudit.errors import OutputError
+    """Write ``frame`` as CSV to ``path`` or stdout; see :mod:`lumiaudit._io`."""
+    from lumiaudit._io import write_csv
 
-    directory = path.parent if str(path.parent) else Path()
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False, na_rep="", lineterminator="\n")
-        Path(tmp).replace(path)
-    except OSError as exc:
-        raise OutputError(f"cannot write: {exc.strerror or exc}", path=path) from None
+    write_csv(frame, path)
 
 
 @click.command(name="online")

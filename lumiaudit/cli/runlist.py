@@ -56,7 +56,6 @@ def command(
     """List the audited runs by category (good, bad, ugly) from an audit directory."""
     import pandas as pd
 
-    from lumiaudit.errors import OutputError
     from lumiaudit.history import read_audit_tables
     from lumiaudit.runlists import classify_runs
     from lumiaudit.runlists import symlink_view as make_view
@@ -84,10 +83,9 @@ def command(
     if output is None:
         sys.stdout.write(text)
     else:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise OutputError(f"cannot write: {exc.strerror or exc}", path=output) from None
+        from lumiaudit._io import write_text
+
+        write_text(output, text)
     counts = table["category"].value_counts().to_dict()
     click.echo(
         "runs: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("good", "ugly", "bad")), err=True

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,16 +32,9 @@ def _write(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    from lumiaudit.errors import OutputError
+    from lumiaudit._io import write_text
 
-    directory = output.parent if str(output.parent) else Path()
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        Path(tmp).replace(output)
-    except OSError as exc:
-        raise OutputError(f"cannot write: {exc.strerror or exc}", path=output) from None
+    write_text(output, text)
 
 
 @click.command(name="ticket")
