@@ -202,8 +202,8 @@ GAPS = _t(
     [
         ("experiment", "Int64", "Experiment."),
         ("run", "Int64", "Run."),
-        ("hlt_unit", "Int64", "HLT unit; <NA> for a missing unit (then file_index is <NA>)."),
-        ("file_index", "Int64", "The missing index."),
+        ("hlt_unit", "Int64", "HLT unit (for missing_hlt_unit: the missing unit)."),
+        ("file_index", "Int64", "The missing index; <NA> for a missing unit."),
         ("est_events", "Float64", "Estimated events the missing file held."),
         ("kind", "string", "file_index_gap or missing_hlt_unit."),
     ],
