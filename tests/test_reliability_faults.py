@@ -600,3 +600,38 @@ def test_two_nightly_runs_at_once(example: dict[str, Path], tmp_path: Path) -> N
             if proc.poll() is None:
                 proc.kill()
             proc.communicate(timeout=30)
+
+
+# ---------------------------------------------------------------- kill -9 while an audit is written
+
+
+@pytest.mark.slow
+def test_kill_9_while_the_audit_is_written(example: dict[str, Path], tmp_path: Path) -> None:
+    """The previous audit stays whole when a rewrite is killed half-way; a rerun works."""
+    out = tmp_path / "audit"
+    first = CliRunner().invoke(cli, [*_audit_args(example, out), "--no-plots"])
+    assert first.exit_code == 0, first.output
+    before = _digest(out)
+    proc = subprocess.Popen(
+        [*cli_argv(), *_audit_args(example, out)],  # with plots: the write takes seconds
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    killed_in: Path | None = None
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline:
+        partial = [p for p in tmp_path.iterdir() if p.name.startswith(".audit.tmp")]
+        if partial and (partial[0] / "summary.json").exists():
+            proc.kill()
+            killed_in = partial[0]
+            break
+        time.sleep(0.01)
+    proc.wait(30)
+    assert killed_in is not None, "the audit was not caught while writing"
+    assert proc.returncode == -signal.SIGKILL
+    assert _digest(out) == before, "the previous audit was changed by a killed rewrite"
+    rerun = CliRunner().invoke(cli, [*_audit_args(example, out), "--no-plots"])
+    assert rerun.exit_code == 0, rerun.output
+    assert (out / "summary.json").is_file()
+    assert _digest(out).keys() == before.keys()
