@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import need
 
 from lumiaudit.errors import ParameterError
 from lumiaudit.example import write_basf2_file
@@ -19,8 +21,6 @@ from lumiaudit.offline.count import count_file
 from lumiaudit.offline.executors import map_files
 
 pytestmark = pytest.mark.slow
-
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,9 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
+    need(importlib.util.find_spec("distributed") is not None, "dask.distributed")
+    import distributed
+
     # real worker processes: functions and records cross process boundaries as in production
     with (
         distributed.LocalCluster(
