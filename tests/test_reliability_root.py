@@ -349,7 +349,8 @@ class _StallingServer:
         self.sock.listen(16)
         self.port = int(self.sock.getsockname()[1])
         self.conns: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
 
     def _serve(self) -> None:
         while True:
@@ -376,7 +377,10 @@ class _StallingServer:
                 return  # and never the rest
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
         self.sock.close()
+        self.thread.join(5)
         for conn in self.conns:
             conn.close()
 
