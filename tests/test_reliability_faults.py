@@ -12,6 +12,7 @@ import csv
 import fcntl
 import hashlib
 import io
+import json
 import os
 import re
 import resource
@@ -670,3 +671,42 @@ def test_kill_9_of_a_parallel_count_leaves_no_workers(many_files: Path, tmp_path
         with contextlib.suppress(psutil.Error):
             leftover.kill()
     assert not alive, f"{len(alive)} worker processes outlived their killed parent"
+
+
+@pytest.mark.slow
+def test_nightly_killed_mid_run_then_next_night(example: dict[str, Path], tmp_path: Path) -> None:
+    """kill -9 of a nightly run: `latest` and last night's report stay; the next night works."""
+    config = _nightly_config(example, tmp_path)
+    reports = tmp_path / "reports"
+    cmd = [*cli_argv(), "nightly", "--config", str(config), "--no-progress"]
+
+    def night() -> None:
+        proc = subprocess.run(
+            cmd, env=ENV, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert proc.returncode in (0, 1), proc.stderr[-2000:]
+
+    night()
+    first = (reports / "latest").resolve()
+    before = _digest(first)
+    seen = set(reports.iterdir())
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        new = [p for p in reports.iterdir() if p not in seen and not p.name.startswith(".night")]
+        if new:  # the second night has started writing its report
+            time.sleep(0.2)
+            proc.kill()
+            break
+        time.sleep(0.01)
+    proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL, "the second night was not caught running"
+    assert (reports / "latest").resolve() == first
+    assert _digest(first) == before
+    assert _lock_is_free(reports / ".nightly.lock")
+    night()
+    third = (reports / "latest").resolve()
+    assert third != first
+    record = json.loads((third / "nightly.json").read_text(encoding="utf-8"))
+    assert record["status"] == "ok"
+    assert record["previous"] == first.name  # compared with the last complete night
