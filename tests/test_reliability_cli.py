@@ -352,3 +352,87 @@ def test_odd_file_names_round_trip(tmp_path: Path) -> None:
     assert set(audit.files["path"]) == on_disk
     run = audit.runs.set_index("run").loc[101]
     assert (run["n_online"], run["n_offline"], run["status"]) == (20, 20, "OK")
+
+
+# ------------------------------------------------------------------ malformed configuration files
+
+BINARY = bytes(range(128, 256)) * 16
+CONFIGS: dict[str, bytes] = {
+    "mask-json": b"[1, 2,\n 3",
+    "mask-csv": b"run,experiment\n5,x\n",
+    "mask-binary": BINARY,
+    "waivers-toml": b"[waiver]\nrun = \n",
+    "waivers-binary": BINARY,
+    "mapping-toml": b"[elog\n",
+    "mapping-binary": BINARY,
+    "nightly-keys": b"[nightly]\nonline = 5\n",
+    "nightly-binary": BINARY,
+}
+_DECODE_BUG = (
+    "BUG: a binary {what} file dies with UnicodeDecodeError (traceback, exit 1) in {where}"
+)
+KNOWN_DECODE_BUGS = {
+    "mask-binary": _DECODE_BUG.format(what="--mask", where="runlists.read_mask (read_text)"),
+    "waivers-binary": _DECODE_BUG.format(what="--waivers", where="waivers.py"),
+    "nightly-binary": _DECODE_BUG.format(what="nightly --config", where="nightly.read_config"),
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from lumiaudit.example import write_basf2_file
+    from lumiaudit.faults import run_entry, write_elog_day
+
+    base = tmp_path_factory.mktemp("tiny")
+    root = write_basf2_file(
+        base / "prod" / "mdst.physics.0012.00101.HLT1.f00000.root",
+        experiment=12,
+        run=101,
+        n_events=5,
+    )
+    elog = write_elog_day(base / "elog" / "210301a.log", [run_entry(1, 101, "5")])
+    return {"root": root, "elog": elog, "base": base}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DECODE_BUGS[c]))
+        if c in KNOWN_DECODE_BUGS
+        else c
+        for c in CONFIGS
+    ],
+)
+def test_malformed_configuration_files(tiny: dict[str, Path], tmp_path: Path, case: str) -> None:
+    kind, _ = case.split("-", 1)
+    suffix = {"mask-json": "json", "mask-csv": "csv"}.get(case, "toml")
+    bad = tmp_path / f"bad config.{suffix}"
+    bad.write_bytes(CONFIGS[case])
+    inputs = ["--online", str(tiny["elog"]), "--offline", str(tiny["root"])]
+    args = {
+        "mask": [
+            "audit",
+            *inputs,
+            "--out",
+            str(tmp_path / "out"),
+            "--no-plots",
+            "--mask",
+            str(bad),
+        ],
+        "waivers": [
+            "audit",
+            *inputs,
+            "--out",
+            str(tmp_path / "out"),
+            "--no-plots",
+            "--waivers",
+            str(bad),
+        ],
+        "mapping": ["online", str(tiny["elog"]), "--mapping", str(bad)],
+        "nightly": ["nightly", "--config", str(bad)],
+    }[kind]
+    result = _invoke(args)
+    assert result.exit_code == 2, repr(result.exception)
+    line = _one_error_line(result)
+    assert "bad config" in line
+    assert not (tmp_path / "out").exists()
