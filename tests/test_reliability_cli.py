@@ -432,7 +432,8 @@ def test_malformed_configuration_files(tiny: dict[str, Path], tmp_path: Path, ca
         "nightly": ["nightly", "--config", str(bad)],
     }[kind]
     result = _invoke(args)
-    assert result.exit_code == 2, repr(result.exception)
+    raised = result.exception
+    assert result.exit_code == 2, f"{type(raised).__name__}: {str(raised)[:200]}"
     line = _one_error_line(result)
     assert "bad config" in line
     assert not (tmp_path / "out").exists()
