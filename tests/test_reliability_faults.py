@@ -710,3 +710,24 @@ def test_nightly_killed_mid_run_then_next_night(example: dict[str, Path], tmp_pa
     record = json.loads((third / "nightly.json").read_text(encoding="utf-8"))
     assert record["status"] == "ok"
     assert record["previous"] == first.name  # compared with the last complete night
+
+
+@pytest.mark.parametrize("command", ["count", "online"])
+def test_table_output_on_a_full_disk(
+    example: dict[str, Path], tmp_path: Path, command: str
+) -> None:
+    """`count -o` / `online -o` on a 4 KiB tmpfs: one line, exit 2, no partial file."""
+    with _tmpfs(tmp_path / "mnt", "size=4k,mode=1777") as mnt:
+        out = mnt / "table.csv"
+        if command == "count":
+            source = example["prod"]  # 137 files: a ~30 kB table
+        else:
+            from lumiaudit.faults import write_big_elog
+
+            source = write_big_elog(tmp_path / "book" / "191105a.log", 2000)  # ~150 kB
+        result = CliRunner().invoke(cli, [command, str(source), "-o", str(out)])
+        assert result.exit_code == 2, result.output
+        line = _one_line_error(result)
+        assert "No space left" in line
+        assert str(out) in line or str(mnt) in line
+        assert list(mnt.iterdir()) == [], "a partial table was left on the full disk"
