@@ -731,3 +731,13 @@ def test_table_output_on_a_full_disk(
         assert "No space left" in line
         assert str(out) in line or str(mnt) in line
         assert list(mnt.iterdir()) == [], "a partial table was left on the full disk"
+
+
+def test_demo_out_on_a_read_only_disk(tmp_path: Path) -> None:
+    need((REPO / "data" / "example").is_dir(), "data/example")
+    with _tmpfs(tmp_path / "mnt", "ro,size=64k") as mnt:
+        result = CliRunner().invoke(cli, ["demo", "--out", str(mnt / "demo")])
+        assert result.exit_code == 2, result.output
+        line = _one_line_error(result)
+        assert "Read-only file system" in line
+        assert list(mnt.iterdir()) == []
