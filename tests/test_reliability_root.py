@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lumiaudit.faults import (
     Fault,
@@ -404,3 +407,46 @@ def test_timeout_stops_a_stalled_remote_read(b2_file: Callable[..., Path], trick
     assert stalled["status"] == "io_error"
     assert pd.isna(stalled["n_entries"])
     assert "timed out" in str(stalled["error"]).lower()
+
+
+@pytest.fixture(scope="module")
+def valid_bytes(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, int]:
+    from lumiaudit.example import write_basf2_file
+
+    path = write_basf2_file(
+        tmp_path_factory.mktemp("valid") / "mdst.physics.0012.00100.HLT1.f00000.root",
+        experiment=12,
+        run=100,
+        n_events=120,
+    )
+    return path.read_bytes(), 120
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_byte_mutations(valid_bytes: tuple[bytes, int], data: st.DataObject) -> None:
+    """Hypothesis overwrites 1-8 random bytes (and may cut the tail): contract still holds."""
+    raw, n_events = valid_bytes
+    mutated = bytearray(raw)
+    edits = data.draw(
+        st.lists(
+            st.tuples(st.integers(0, len(raw) - 1), st.integers(0, 255)), min_size=1, max_size=8
+        )
+    )
+    for offset, value in edits:
+        mutated[offset] = value
+    cut = data.draw(st.one_of(st.none(), st.integers(1, len(raw) - 1)))
+    if cut is not None:
+        mutated = mutated[:cut]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "mdst.physics.0012.00100.HLT1.f00000.root"
+        path.write_bytes(bytes(mutated))
+        fault = Fault(path, "mutation", f"{edits} cut={cut}", None, n_events)
+        problems: list[str] = []
+        for mode in ("auto", "deep"):
+            rec = count_file(str(path), mode=mode)  # must not raise
+            problems += _violations(fault, rec.status, rec.error, rec.n_entries)
+            if cut is not None and cut >= 24 and mutated[:24] == raw[:24]:
+                # the header still names the full size: a cut file is always truncated
+                assert rec.status == "truncated", (mode, cut, rec.status, rec.error)
+    assert not problems, "\n".join(problems)
