@@ -462,3 +462,30 @@ def test_read_online_unreadable_logbook_raises_lumiaudit_error(unreadable_book: 
     got = json.loads(proc.stdout)
     assert got["raised"] == "LumiauditError", got
     assert "191106a.log" in got["text"]
+
+
+# ------------------------------------------------------------------ dates pandas cannot hold
+
+_DATE_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="BUG: an ELOG Date outside pandas' nanosecond range (a typed year 0900, 2262, 7019) "
+    "makes read_online raise pandas OutOfBoundsDatetime (online/__init__.py _frame "
+    "pd.to_datetime), so one typo in one date loses the whole logbook",
+)
+
+
+@_DATE_BUG
+@pytest.mark.parametrize("year", ["0900", "2262", "7019", "9999"])
+def test_entry_date_out_of_pandas_range(tmp_path: Path, year: str) -> None:
+    typo = elog_entry(
+        1,
+        {"Type": "Run summary", "Exp number": "12", "Run number": "101", "Num events": "55"},
+        "Integrated Luminosity : 1.0",
+        date=f"Wed, 06 Nov {year} 14:09:04 +0900",
+    )
+    path = write_elog_day(tmp_path / "191106a.log", [typo, run_entry(2, 102, "66")])
+    res = _read(path)
+    _check_result(res, path)
+    assert not isinstance(res, LumiauditError), res
+    got = dict(zip(res.table["run"], res.table["n_online"], strict=True))  # type: ignore[attr-defined]
+    assert got[102] == 66  # the other entries survive the bad date
