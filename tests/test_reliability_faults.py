@@ -583,7 +583,9 @@ def test_two_nightly_runs_at_once(example: dict[str, Path], tmp_path: Path) -> N
         lines = [x for x in err.decode().splitlines() if x.strip()]
         assert len(lines) == 1, err
         assert "another nightly run holds the lock" in lines[0]
-        assert f"pid {winner.pid}" in lines[0]
+        # the holder writes its pid just after taking the lock: a loser that reads the lock
+        # file in between names an "unknown process" (seen once in ~10 runs)
+        assert f"pid {winner.pid}" in lines[0] or "unknown process" in lines[0], lines[0]
         assert winner.poll() is None, "the winner should still be running its report"
         waiting = subprocess.Popen(
             [*cmd, "--wait"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
