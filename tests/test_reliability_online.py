@@ -489,3 +489,81 @@ def test_entry_date_out_of_pandas_range(tmp_path: Path, year: str) -> None:
     assert not isinstance(res, LumiauditError), res
     got = dict(zip(res.table["run"], res.table["n_online"], strict=True))  # type: ignore[attr-defined]
     assert got[102] == 66  # the other entries survive the bad date
+
+
+# ------------------------------------------------------------------ parser attacks
+
+_XML_ENTRY = (
+    "<ENTRY><MID>1</MID><DATE>Sat, 09 Nov 2019 15:13:38 +0900</DATE><ENCODING>plain</ENCODING>"
+    "<Type>Run summary</Type><Exp_number>10</Exp_number><Run_number>3053</Run_number>"
+    "<Num_events>{count}</Num_events><Subject>{subject}</Subject><TEXT>x</TEXT></ENTRY>"
+)
+
+
+def _xml(doctype: str, *, count: str = "250", subject: str = "run") -> bytes:
+    body = _XML_ENTRY.format(count=count, subject=subject)
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n{doctype}\n<ELOG_LIST>{body}</ELOG_LIST>\n'
+    ).encode()
+
+
+def test_xml_external_entities_are_not_resolved(tmp_path: Path) -> None:
+    """XXE: an entity pointing at a local file must never put its content into a count."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("4242", encoding="utf-8")
+    doctype = f'<!DOCTYPE ELOG_LIST [<!ENTITY xxe SYSTEM "file://{secret}">]>'
+    path = tmp_path / "export.xml"
+    path.write_bytes(_xml(doctype, count="&xxe;", subject="&xxe;"))
+    res = _read(path)
+    _check_result(res, path)
+    if not isinstance(res, LumiauditError):
+        assert 4242 not in set(res.table["n_online"].dropna())  # type: ignore[attr-defined]
+        assert "4242" not in res.entries.astype(str).to_string()  # type: ignore[attr-defined]
+
+
+def test_xml_entity_expansion_bomb(tmp_path: Path) -> None:
+    """Billion laughs: refused quickly, not expanded into gigabytes."""
+    entities = ['<!ENTITY l0 "lol">'] + [
+        f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10)
+    ]
+    path = tmp_path / "export.xml"
+    path.write_bytes(_xml(f"<!DOCTYPE ELOG_LIST [{''.join(entities)}]>", subject="&l9;"))
+    start = time.perf_counter()
+    res = _read(path)
+    assert time.perf_counter() - start < 10
+    _check_result(res, path)
+
+
+def test_deeply_nested_json(tmp_path: Path) -> None:
+    path = tmp_path / "rundb.json"
+    path.write_bytes(b'{"results": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    for fmt in (None, "rundb"):
+        res = _read(path, format=fmt)
+        _check_result(res, path)
+        if not isinstance(res, LumiauditError):
+            assert len(res.table) == 0  # type: ignore[attr-defined]
+            assert len(res.problems)  # type: ignore[attr-defined]
+
+
+def test_csv_field_larger_than_the_csv_module_limit(tmp_path: Path) -> None:
+    """A 2 MiB field in a CSV export: a located problem, the rows before it kept."""
+    header = '"Message ID","Date","Subject","Type","Exp number","Run number","Num events"\r\n'
+
+    def row(mid: int, run: int, count: int, subject: str = "x") -> str:
+        date = "Sat  09 Nov 2019 15:13:38 +0900"
+        return f'{mid},{date},"{subject}","Run summary","10","{run}","{count}"\r\n'
+
+    path = tmp_path / "export.csv"
+    path.write_text(
+        header + row(1, 3000, 100) + row(2, 3001, 200, "A" * 2 * 2**20) + row(3, 3002, 300),
+        encoding="utf-8",
+    )
+    res = _read(path)
+    _check_result(res, path)
+    assert not isinstance(res, LumiauditError), res
+    got = dict(zip(res.table["run"], res.table["n_online"], strict=True))  # type: ignore[attr-defined]
+    assert got[3000] == 100
+    assert len(res.problems)  # type: ignore[attr-defined]
+    assert all(
+        got.get(r) in (None, v) or pd.isna(got.get(r)) for r, v in [(3001, 200), (3002, 300)]
+    )
