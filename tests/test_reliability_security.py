@@ -33,6 +33,8 @@ JIRA = "{html}<b>jira</b>{html}"
 PWNED_NAME = "PWNED_lumiaudit"
 PAYLOAD = f'"); import os; os.system("touch {PWNED_NAME}"); ("'
 PAYLOAD_PATHLESS = "'''; import os; os.system('touch " + PWNED_NAME + "2'); '''"
+#: a Markdown link with a javascript: URL as a file name
+LINK_FILE = "mdst.physics.0012.00105.HLT1.f00008 [click me](javascript:alert(4)).root"
 #: file name of a truncated copy in a flagged run: markup in a path component
 HOSTILE_FILE = "mdst.physics.0012.00105.HLT1.f00007 <img src=x onerror=alert(3)><script>{html}.root"
 
@@ -112,6 +114,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     donor = next(paths["prod"].rglob("mdst.physics.0012.00105.HLT1.f00000.root"))
     truncate_copy(donor, donor.with_name(HOSTILE_FILE), 500)
+    truncate_copy(donor, donor.with_name(LINK_FILE), 500)
     return {**paths, "base": base}
 
 
@@ -225,6 +228,9 @@ def test_ticket_snippets_escape_markup(
     # Markdown renders inline HTML: every < must be escaped (\< or &lt;)
     raw = re.findall(r"(?<![\\&])<(?:img|script)", markdown)
     assert not raw, f"markdown: unescaped markup {raw}"
+    # and no live link: the brackets of the hostile name are escaped
+    assert "javascript" in markdown
+    assert not re.search(r"(?<!\\)\]\(javascript:", markdown), "a live javascript: link"
     # Jira wiki markup shows < as text, but an {html} macro would render raw HTML
     assert "{html}" in HOSTILE_FILE
     assert "{html}" not in jira.replace("\\{html\\}", "")
