@@ -304,3 +304,27 @@ def test_view_inside_inputs_is_refused_or_link_only(
     assert not changed, sorted(changed)[:3]
     added = {p: v for p, v in after.items() if p not in before}
     assert all(v[0] in ("link", "dir") for v in added.values())
+
+
+def test_junit_xml_stays_well_formed(
+    audited: tuple[Path, dict[str, tuple[str, int, str]]], tmp_path: Path
+) -> None:
+    """Hostile run types and reasons in JUnit XML: well-formed, markup only as text."""
+    import xml.etree.ElementTree as ET
+
+    from lumiaudit.audit import Audit
+    from lumiaudit.tickets import junit_xml
+
+    audit = Audit.load(audited[0])
+    runs = audit.runs.copy()
+    # put the payloads where a sloppy writer would break the XML: run type and reasons
+    runs.loc[runs.index[0], "run_type"] = f"{SCRIPT}]]><x/>&amp;\x00\x1b"
+    runs.loc[runs["flagged"].fillna(False).astype(bool), "reasons"] = f"{IMG};unexplained"
+    text = junit_xml(runs)
+    root = ET.fromstring(text.encode("utf-8"))  # raises if not well-formed
+    assert root.tag == "testsuites"
+    assert not list(root.iter("script"))
+    assert not list(root.iter("img"))
+    assert not list(root.iter("x"))
+    cases = list(root.iter("testcase"))
+    assert len(cases) == len(runs)
