@@ -450,3 +450,22 @@ def test_random_byte_mutations(valid_bytes: tuple[bytes, int], data: st.DataObje
                 # the header still names the full size: a cut file is always truncated
                 assert rec.status == "truncated", (mode, cut, rec.status, rec.error)
     assert not problems, "\n".join(problems)
+
+
+def test_directory_symlink_cycles(b2_file: Callable[..., Path], tmp_path: Path) -> None:
+    """Links to `..`, `.`, an absolute cycle and a GoodRuns view: finite walk, no double count."""
+    names = [f"r00101/mdst.physics.0012.00101.HLT{u}.f00000.root" for u in (1, 2)]
+    for name in names:
+        b2_file(name)
+    run_dir = tmp_path / "r00101"
+    (run_dir / "up").symlink_to("..")
+    (run_dir / "self").symlink_to(".")
+    (tmp_path / "abs cycle").symlink_to(tmp_path)
+    (tmp_path / "GoodRuns").mkdir()
+    (tmp_path / "GoodRuns" / "r00101").symlink_to("../r00101")
+    start = time.monotonic()
+    result = count_events(tmp_path, timeout=10)
+    assert time.monotonic() - start < 30
+    assert sorted(Path(p).name for p in result.files["path"]) == sorted(Path(n).name for n in names)
+    runs = result.runs.set_index("run")
+    assert (runs.loc[101, "n_offline"], runs.loc[101, "n_files"]) == (20, 2)
