@@ -450,12 +450,6 @@ def test_xrootd_server_restarted_mid_count_is_retried(xrootd: _Xrootd) -> None:
 
 
 @pytest.mark.xrootd
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: count_file passes a float timeout to XRootD (offline/count.py -> uproot "
-    "XRootDSource): 'TypeError: integer argument expected for timeout', so "
-    "`lumiaudit count --timeout 5 root://...` makes every remote file io_error",
-)
 def test_xrootd_count_with_timeout(xrootd: _Xrootd) -> None:
     from lumiaudit.offline import count_file
 

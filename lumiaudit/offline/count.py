@@ -21,6 +21,7 @@ entries are readable. :func:`count_file` does the same in three depths:
 from __future__ import annotations
 
 import logging
+import math
 import stat
 import struct
 from collections.abc import Mapping
@@ -179,7 +180,8 @@ def _probe_remote(path: str, timeout: float | None) -> tuple[int | None, bytes |
             return _probe_http(path, timeout)
         import fsspec
 
-        fs, inner = fsspec.core.url_to_fs(path, **({"timeout": timeout} if timeout else {}))
+        options = {"timeout": _source_timeout(path, timeout)} if timeout else {}
+        fs, inner = fsspec.core.url_to_fs(path, **options)
         size = int(fs.size(inner))
         with fs.open(inner, "rb") as fh:
             header = bytes(fh.read(64))
@@ -364,6 +366,17 @@ def _oserror(exc: OSError) -> str:
     return f"{type(exc).__name__}: {exc.strerror or exc}"
 
 
+def _source_timeout(path: str, timeout: float) -> float | int:
+    """The ``timeout`` option for uproot's source of ``path``.
+
+    uproot's XRootD source hands it to ``XRootD.client.File.open``, which takes whole seconds
+    only (a float raises ``TypeError: integer argument expected``): round up, at least 1.
+    """
+    if path.startswith(("root://", "roots://", "xroot://", "xroots://")):
+        return max(1, math.ceil(timeout))
+    return timeout
+
+
 def _leaves(tree: Any, names: list[str]) -> dict[str, Any]:
     """Read a few leaves (and the parts of split ones) in one request, by ``filter_name``."""
     return dict(tree.arrays(filter_name=[*names, *(f"{n}/*" for n in names)], library="np"))
@@ -399,7 +412,7 @@ def _read(
     name: FileName = parse_path(path)
     options: dict[str, Any] = {"object_cache": None, "array_cache": None}
     if remote and timeout is not None:
-        options["timeout"] = timeout
+        options["timeout"] = _source_timeout(path, timeout)
     if remote and (handler := _http_handler(path)) is not None:
         options["handler"] = handler
     with uproot.open(local if not remote else path, **options) as f:
