@@ -635,12 +635,6 @@ def test_kill_9_while_the_audit_is_written(example: dict[str, Path], tmp_path: P
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: after kill -9 of `lumiaudit count --jobs 2` its pool worker processes stay "
-    "alive (sleeping, >60 s) as orphans (offline/executors.py process pool: workers never "
-    "notice that the parent died)",
-)
 def test_kill_9_of_a_parallel_count_leaves_no_workers(many_files: Path, tmp_path: Path) -> None:
     """`count --jobs 2` killed with -9: its worker processes go away too (no orphans)."""
     psutil = pytest.importorskip("psutil")

@@ -26,8 +26,10 @@ import math
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -226,6 +228,50 @@ def _as_completed(pending: dict[Future[list[R]], Sequence[int]]) -> Iterator[Fut
             yield fut
 
 
+#: Seconds between two looks of a pool worker at its parent process.
+PARENT_POLL = 0.5
+
+
+def _worker_init(parent_pid: int, start_method: str) -> None:
+    """Make a pool worker exit when the process that started the pool dies (no orphans).
+
+    A ``kill -9`` of the parent gives it no chance to stop its workers, and a worker that
+    waits for its next task would wait for ever. On Linux the kernel sends the worker
+    ``SIGTERM`` when its parent dies (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon
+    thread also checks every :data:`PARENT_POLL` seconds that the parent is still the same
+    process and ends the worker when it is not (the worker was re-parented).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+                log.debug("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+        except (OSError, AttributeError) as exc:  # no glibc: the watchdog thread is enough
+            log.debug("prctl(PR_SET_PDEATHSIG) not available: %s", exc)
+    # forked workers are children of the pool's owner; forkserver/spawn ones of a helper
+    # process that lives as long as the owner: watch whichever parent we have now
+    parent = os.getppid()
+    if parent != parent_pid and start_method == "fork":
+        os._exit(1)  # the owner died before PDEATHSIG was armed
+    threading.Thread(
+        target=_watch_parent, args=(parent,), name="lumiaudit-parent-watch", daemon=True
+    ).start()
+
+
+#: ``PR_SET_PDEATHSIG`` from ``<linux/prctl.h>``.
+_PR_SET_PDEATHSIG = 1
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(PARENT_POLL)
+        if os.getppid() != parent:
+            log.debug("pool worker %d: parent %d is gone, exiting", os.getpid(), parent)
+            os._exit(1)
+
+
 class _Pools:
     """Lazily created thread and process pools, shut down together."""
 
@@ -242,7 +288,13 @@ class _Pools:
 
     def processes(self) -> ProcessPoolExecutor:
         if self._procs is None:
-            self._procs = ProcessPoolExecutor(self.n_procs, mp_context=_mp_context())
+            context = _mp_context()
+            self._procs = ProcessPoolExecutor(
+                self.n_procs,
+                mp_context=context,
+                initializer=_worker_init,
+                initargs=(os.getpid(), context.get_start_method()),
+            )
         return self._procs
 
     def __enter__(self) -> _Pools:
