@@ -174,6 +174,12 @@ def read_config(path: str | os.PathLike[str]) -> NightlyConfig:
         text = source.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read the configuration: {exc.strerror}", path=source) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not a text configuration (byte {exc.start} is not UTF-8)",
+            path=source,
+            hint="expected TOML",
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

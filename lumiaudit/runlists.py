@@ -147,7 +147,14 @@ def read_mask(path: str | PathLike[str]) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise InputNotFoundError("run list not found", path=p)
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not a text run list (byte {exc.start} is not UTF-8)",
+            path=p,
+            hint="expected JSON, CSV or one run per line",
+        ) from None
     rows: list[tuple[int | None, int]] = []
     stripped = text.lstrip()
     if stripped.startswith(("[", "{")):
@@ -180,7 +187,10 @@ def read_mask(path: str | PathLike[str]) -> pd.DataFrame:
         lines = text.splitlines()
         header = lines[0].lower().replace(" ", "").split(",") if lines else []
         if "run" in header:
-            df = pd.read_csv(p, dtype=str)
+            try:
+                df = pd.read_csv(p, dtype=str)
+            except pd.errors.ParserError as exc:
+                raise ConfigError(f"not a valid CSV run list: {exc}", path=p) from None
             df.columns = [c.strip().lower() for c in df.columns]
             rec: Any
             for i, rec in enumerate(df.itertuples(index=False), start=2):

@@ -117,7 +117,14 @@ def read_waivers(path: str | PathLike[str]) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise InputNotFoundError("waivers file not found", path=p)
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not a text waivers file (byte {exc.start} is not UTF-8)",
+            path=p,
+            hint="expected TOML or CSV",
+        ) from None
     rows: list[dict[str, Any]] = []
     if p.suffix.lower() == ".csv" or (p.suffix.lower() != ".toml" and _looks_csv(text)):
         reader = csv.DictReader(text.splitlines())

@@ -80,6 +80,19 @@ def _int(value: Any) -> str:
     return "?" if _missing(value) else str(int(value))
 
 
+def _check_run_range(
+    ctx: click.Context, param: click.Parameter, value: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    """``--runs FIRST LAST``: FIRST > LAST is a usage error, not an empty audit."""
+    if value is not None and value[0] > value[1]:
+        raise click.BadParameter(
+            f"FIRST ({value[0]}) is greater than LAST ({value[1]}); give FIRST <= LAST",
+            ctx=ctx,
+            param=param,
+        )
+    return value
+
+
 def audit_options(func: Any) -> Any:
     """Options shared by ``audit``, ``demo`` and ``report``."""
     opts = [
@@ -135,7 +148,8 @@ def audit_options(func: Any) -> Any:
             type=(int, int),
             default=None,
             metavar="FIRST LAST",
-            help="Audit only runs FIRST..LAST.",
+            callback=_check_run_range,
+            help="Audit only runs FIRST..LAST (inclusive, FIRST <= LAST).",
         ),
         click.option(
             "--include-skims", is_flag=True, help="Count skim files too (they are subsets)."
