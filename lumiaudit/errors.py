@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "ElogParseError",
     "InputNotFoundError",
+    "InputReadError",
     "LumiauditError",
     "LumiauditWarning",
     "OnlineFormatError",
@@ -53,6 +54,10 @@ class LumiauditError(Exception):
 
 class InputNotFoundError(LumiauditError, FileNotFoundError):
     """An input path, glob or URL matched nothing."""
+
+
+class InputReadError(LumiauditError, OSError):
+    """An input exists but could not be read (permissions, I/O error, ...)."""
 
 
 class ElogParseError(LumiauditError, ValueError):

@@ -451,11 +451,6 @@ def test_cli_online_unreadable_logbook(unreadable_book: Path) -> None:
         assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: read_online raises a bare PermissionError (not a LumiauditError) for an "
-    "unreadable logbook file (online/__init__.py: path.read_bytes() not wrapped)",
-)
 def test_read_online_unreadable_logbook_raises_lumiaudit_error(unreadable_book: Path) -> None:
     proc = _unprivileged([sys.executable, "-c", _READ_JSON, str(unreadable_book.parent)])
     assert proc.returncode == 0, proc.stderr
@@ -466,15 +461,6 @@ def test_read_online_unreadable_logbook_raises_lumiaudit_error(unreadable_book: 
 
 # ------------------------------------------------------------------ dates pandas cannot hold
 
-_DATE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an ELOG Date outside pandas' nanosecond range (a typed year 0900, 2262, 7019) "
-    "makes read_online raise pandas OutOfBoundsDatetime (online/__init__.py _frame "
-    "pd.to_datetime), so one typo in one date loses the whole logbook",
-)
-
-
-@_DATE_BUG
 @pytest.mark.parametrize("year", ["0900", "2262", "7019", "9999"])
 def test_entry_date_out_of_pandas_range(tmp_path: Path, year: str) -> None:
     typo = elog_entry(

@@ -10,6 +10,7 @@ an :class:`OnlineResult` in which every value keeps its provenance (``source``,
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from lumiaudit import schema
 from lumiaudit.errors import (
     ElogParseError,
     InputNotFoundError,
+    InputReadError,
     OnlineFormatError,
     ParameterError,
 )
@@ -118,6 +120,30 @@ class OnlineResult:
         )
 
 
+def _read_error(path: str | PathLike[str], exc: OSError) -> InputReadError:
+    cause = exc.strerror or type(exc).__name__
+    return InputReadError(f"cannot read: {cause}", path=exc.filename or path)
+
+
+def _walk(root: Path) -> list[Path]:
+    """Files under ``root`` (hidden ones and symlinked directories skipped), sorted.
+
+    An unreadable subdirectory is an error, not a silent gap in the logbook.
+    """
+
+    def fail(exc: OSError) -> None:
+        raise _read_error(root, exc)
+
+    found: list[Path] = []
+    for top, dirs, names in os.walk(root, onerror=fail):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            path = Path(top, name)
+            if not name.startswith(".") and path.is_file():
+                found.append(path)
+    return sorted(found)
+
+
 def _expand(paths: str | PathLike[str] | Iterable[str | PathLike[str]]) -> list[tuple[Path, bool]]:
     """Return ``(file, explicit)`` pairs; directories are walked (hidden files skipped)."""
     items = [paths] if isinstance(paths, str | PathLike) else list(paths)
@@ -126,16 +152,14 @@ def _expand(paths: str | PathLike[str] | Iterable[str | PathLike[str]]) -> list[
     out: list[tuple[Path, bool]] = []
     for item in items:
         path = Path(item)
-        if path.is_file():
+        try:
+            is_file, is_dir = path.is_file(), path.is_dir()
+        except OSError as exc:  # e.g. a parent directory without search permission
+            raise _read_error(path, exc) from exc
+        if is_file:
             out.append((path, True))
-        elif path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            out.extend((p, False) for p in found)
+        elif is_dir:
+            out.extend((p, False) for p in _walk(path))
         elif any(c in str(item) for c in "*?["):
             anchor = Path(path.anchor) if path.is_absolute() else Path()
             matches = sorted(anchor.glob(str(path.relative_to(anchor))))
@@ -211,6 +235,9 @@ def read_online(
     ------
     InputNotFoundError
         A path does not exist or a glob matches nothing.
+    InputReadError
+        A file or directory (given, or met in a walk) cannot be read (permissions, I/O error):
+        a logbook with an unread day file would silently lack its runs.
     OnlineFormatError
         A file given explicitly (or every file of a directory) is of no known format.
     ElogParseError
@@ -241,7 +268,10 @@ def read_online(
     formats: dict[str, str] = {}
     seq = 0
     for path, explicit in files:
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise _read_error(path, exc) from exc
         text, encoding = decode_bytes(data)
         detected = detect_format(text[:8192], maps)
         fmt = format

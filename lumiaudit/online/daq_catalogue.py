@@ -15,7 +15,7 @@ from typing import Any
 from lumiaudit.online.entries import Problems, RawEntry, _lookup, interpret
 from lumiaudit.online.mapping import Fields
 from lumiaudit.online.table import read_rows
-from lumiaudit.online.values import parse_count, parse_time
+from lumiaudit.online.values import date_in_range, parse_count, parse_time
 
 __all__ = ["DAQ_FILE_COLUMNS", "parse_daq"]
 
@@ -74,6 +74,8 @@ def parse_daq(
         fileno, _ = parse_count(attrs.get("fileno"))
         size, _ = parse_count(attrs.get("size"))
         close_text, _ = _lookup(attrs, fields.stop)
+        # out of pandas' range: missing (interpret already reported the same stop time)
+        close = parse_time(close_text, default_tz=fields.tz)
         files.append(
             {
                 "name": name or None,
@@ -88,7 +90,7 @@ def parse_daq(
                 "source": source,
                 "source_line": str(line),
                 "run_type": entry["run_type"],
-                "time_close": parse_time(close_text, default_tz=fields.tz),
+                "time_close": close if date_in_range(close) else None,
                 "correct_close": _bool(attrs.get("correct_close")),
                 "_problem": entry["problem"],
             }

@@ -16,6 +16,10 @@ from typing import Any
 
 from lumiaudit.online.mapping import Fields
 from lumiaudit.online.values import (
+    DATE_MAX,
+    DATE_MIN,
+    _show,
+    date_in_range,
     norm_key,
     parse_count,
     parse_elog_date,
@@ -134,6 +138,28 @@ def _date(text: str | None, fields: Fields) -> datetime | None:
     return parse_time(text, default_tz=fields.tz)
 
 
+def _checked_date(
+    text: str | None,
+    fields: Fields,
+    problems: Problems,
+    *,
+    where: tuple[str, str],
+    what: str,
+) -> datetime | None:
+    """:func:`_date`, but a date pandas cannot hold is missing with a problem at ``where``."""
+    value = _date(text, fields)
+    if date_in_range(value):
+        return value
+    problems.add(
+        where[0],
+        where[1],
+        f"{what} {_show(text or '')} date out of range (readable: {DATE_MIN:%Y-%m-%d} to "
+        f"{DATE_MAX:%Y-%m-%d}); left empty",
+        text or "",
+    )
+    return None
+
+
 def _quality(attrs: dict[str, str]) -> str | None:
     """RunDB ``quality_<detector>`` flags as ``svd=good;cdc=bad`` (empty ones left out)."""
     flags = [f"{k[8:]}={v}" for k, v in attrs.items() if k.startswith("quality_") and v]
@@ -226,13 +252,31 @@ def interpret(
             raw.source, raw.line, f"{label}: run {run}: luminosity {lumi_reason}", lumi_text
         )
     times = []
-    for names, regex in ((fields.start, fields.start_regex), (fields.stop, fields.stop_regex)):
-        text, _ = _lookup(attrs, names)
+    for what, names, regex in (
+        ("start", fields.start, fields.start_regex),
+        ("stop", fields.stop, fields.stop_regex),
+    ):
+        text, name = _lookup(attrs, names)
         if text is None and body:
             m = _rx(regex).search(body)
             text = m.group(1) if m else None
-        times.append(_date(text, fields))
-    date_text, _ = _lookup(attrs, fields.date)
+        times.append(
+            _checked_date(
+                text,
+                fields,
+                problems,
+                where=(raw.source, _line(raw, name)),
+                what=f"{label}: run {run}: {what}",
+            )
+        )
+    date_text, date_name = _lookup(attrs, fields.date)
+    entry_date = _checked_date(
+        date_text,
+        fields,
+        problems,
+        where=(raw.source, _line(raw, date_name)),
+        what=f"{label}: run {run}: {date_name or 'date'}",
+    )
     entry_type, _ = _lookup(attrs, fields.entry_type)
     return {
         "experiment": experiment,
@@ -246,7 +290,7 @@ def interpret(
         "source": raw.source,
         "source_line": raw.source_line,
         "entry_id": raw.entry_id,
-        "entry_date": _date(date_text, fields),
+        "entry_date": entry_date,
         "entry_type": entry_type if entry_type else None,
         "count_text": count_text,
         "problem": problem,

@@ -1,9 +1,10 @@
 """Several entries for one (experiment, run): pick one by policy, keep every conflict.
 
 Policies: ``latest`` (default; by entry date, then message id, then reading order: a reply or a
-later correction wins), ``first``, ``max``, ``error`` (any disagreement is fatal). Only entries
-that carry a count compete; an entry with an empty count (a Problem report) never blanks or
-overrides a count. Counts are never summed.
+later correction wins; an entry without a usable date, e.g. one whose date was out of range and
+left empty, counts as older than every dated entry), ``first``, ``max``, ``error`` (any
+disagreement is fatal). Only entries that carry a count compete; an entry with an empty count (a
+Problem report) never blanks or overrides a count. Counts are never summed.
 """
 
 from __future__ import annotations

@@ -14,7 +14,10 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 __all__ = [
+    "DATE_MAX",
+    "DATE_MIN",
     "NA_TOKENS",
+    "date_in_range",
     "decode_bytes",
     "norm_key",
     "parse_count",
@@ -45,6 +48,11 @@ NA_TOKENS = frozenset(
     }
 )
 
+#: Dates a ``datetime64[ns]`` column holds (pandas' nanosecond range, rounded inwards). A date
+#: outside is read, but callers leave it missing with a problem (a typo such as year 7019).
+DATE_MIN = datetime(1677, 9, 22, tzinfo=timezone.utc)
+DATE_MAX = datetime(2262, 4, 11, tzinfo=timezone.utc)
+
 # A digit group with optional thousands separators: 1,234,567 / 1 234 567 / 1'234'567.
 _GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:([,' \u00a0\u202f\u2009])\d{3})(?:\1\d{3})*(?![\d.])")
 # 1.234.567 (at least two dotted groups: 1.234 alone could be a decimal number).
@@ -72,6 +80,9 @@ _MONTHS = {
 }
 _ELCODE = re.compile(r"\[/?[a-zA-Z*]+(?:=[^\]\n]*)?\]")
 _HTML_TAG = re.compile(r"<[^<>\n]{0,400}>")
+# Text a shifter does not type around a count: markup, code, entities, function calls.
+_CODE = re.compile(r"[<>{}\[\]\\;`$]|&#?\w+;|[A-Za-z_]\w*\(")
+_EXPONENT = re.compile(r"\d[eE][-+]?\d")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -125,12 +136,21 @@ def parse_count(text: str | None) -> tuple[int | None, str | None]:
     (1234567, None)
     >>> parse_count("n/a")
     (None, "marked as not available ('n/a')")
+
+    Words around one number are allowed (``~``, ``approx.``, ``events``). Markup or code
+    (``<b>``, ``[b]``, ``&amp;``, ``alert(1)``, ``;``, ...) and scientific notation
+    (``1e6``, a rounded figure, not an exact count) are refused: the value is missing with a
+    reason rather than a number picked out of it.
     """
     if text is None:
         return None, "absent"
     reason = _missing_reason(text)
     if reason is not None:
         return None, reason
+    if _CODE.search(text):
+        return None, f"cannot read a count from {_show(text)} (markup or code around it)"
+    if _EXPONENT.search(text):
+        return None, f"count {_show(text)} is in scientific notation (not an exact count)"
     grouped = [m.group(0) for m in _GROUPED.finditer(text)]
     grouped += [m.group(0) for m in _DOTTED.finditer(text)]
     if len(grouped) == 1:
@@ -245,7 +265,7 @@ def parse_time(text: str | None, *, default_tz: timezone | None = None) -> datet
         sign = -1 if zone[0] == "-" else 1
         digits = zone[1:].replace(":", "")
         tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-    return naive.replace(tzinfo=tz).astimezone(timezone.utc)
+    return _utc(naive.replace(tzinfo=tz))
 
 
 def parse_elog_date(text: str | None) -> datetime | None:
@@ -265,14 +285,34 @@ def parse_elog_date(text: str | None) -> datetime | None:
             local = datetime(int(year), _MONTHS[month.title()], int(day), int(hh), int(mm), int(ss))
         except ValueError:
             return None
-        return local.replace(tzinfo=timezone(offset)).astimezone(timezone.utc)
+        return _utc(local.replace(tzinfo=timezone(offset)))
     try:
         parsed = parsedate_to_datetime(" ".join(text.split()))
     except (TypeError, ValueError, IndexError, OverflowError):
         return parse_time(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    return _utc(parsed)
+
+
+def _utc(aware: datetime) -> datetime:
+    """``aware`` in UTC; beyond ``datetime``'s years 1-9999 the nearest end (still out of range)."""
+    try:
+        return aware.astimezone(timezone.utc)
+    except OverflowError:
+        end = datetime.min if aware.year < 5000 else datetime.max
+        return end.replace(tzinfo=timezone.utc)
+
+
+def date_in_range(value: datetime | None) -> bool:
+    """Whether ``value`` (aware) fits a ``datetime64[ns]`` column (``None`` does: it is missing).
+
+    Examples
+    --------
+    >>> date_in_range(parse_elog_date("Wed, 06 Nov 7019 14:09:04 +0900"))
+    False
+    """
+    return value is None or DATE_MIN <= value <= DATE_MAX
 
 
 def strip_markup(text: str) -> str:
