@@ -25,6 +25,7 @@ Artists carry a ``gid`` so that tests and notebooks can find them: ``runs_ok``,
 from __future__ import annotations
 
 import datetime as _dt
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,7 +37,13 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.collections import PatchCollection
 from matplotlib.patches import Patch, Rectangle
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, ScalarFormatter
+from matplotlib.ticker import (
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+    ScalarFormatter,
+)
 from matplotlib.transforms import blended_transform_factory
 
 from lumiaudit._version import __version__
@@ -1231,14 +1238,19 @@ def plot_funnel(
         )
     ax.set_yticks(y, labels, fontsize=9)
     ax.invert_yaxis()
-    ax.set_xlim(0, max(total, float(np.nansum(np.abs(events))) if events.size else 1.0) * 1.3)
+    span = max(total, float(np.nansum(np.abs(events))) if events.size else 0.0)
+    # an empty audit has no events at all: keep a unit axis (identical limits would warn)
+    ax.set_xlim(0, span * 1.3 if span > 0 else 1.0)
     ax.set_xlabel("events")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # event counts: no "0 0 1 1" ticks
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     if empty:
         ax.text(
             1.0,
             -0.13,
-            "no events: " + ", ".join(empty),
+            # wrapped: one line naming every bucket of an empty audit is wider than the figure
+            # and makes constrained layout give up (with a warning)
+            textwrap.fill("no events: " + ", ".join(empty), width=90),
             transform=ax.transAxes,
             ha="right",
             va="top",

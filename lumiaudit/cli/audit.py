@@ -59,6 +59,8 @@ def echo_summary(result: Any, out: Path) -> None:
         f"{_FOLLOWS.get(str(result.summary.get('follows')), 'offline')} count",
         err=True,
     )
+    if not len(result.runs):
+        click.echo(f"lumiaudit: warning: {_why_empty(result.summary)}", err=True)
     for row in result.flagged.itertuples():
         online = "n/a" if _missing(row.n_online) else f"{int(row.n_online):,}"
         compared = getattr(row, "n_offline_def", row.n_offline)
@@ -68,6 +70,22 @@ def echo_summary(result: Any, out: Path) -> None:
             f"offline {offline}; {row.reasons}",
             err=True,
         )
+
+
+def _why_empty(summary: Any) -> str:
+    """One line for an audit that matched no run: which selection may have removed them all."""
+    options = summary.get("options", {}) if isinstance(summary, dict) else {}
+    filters = []
+    if options.get("mask"):
+        filters.append(f"--mask {options['mask']}")
+    if options.get("experiment") is not None:
+        filters.append(f"--experiment {options['experiment']}")
+    if options.get("run_range"):
+        first, last = options["run_range"]
+        filters.append(f"--runs {first} {last}")
+    if filters:
+        return f"no run matched the selection ({', '.join(filters)}); the audit is empty"
+    return "no run found in the online or offline inputs; the audit is empty"
 
 
 def _missing(value: Any) -> bool:
