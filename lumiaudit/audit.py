@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import math
+import operator
 import os
 import shutil
 import sys
@@ -29,7 +30,7 @@ import pandas as pd
 
 from lumiaudit import schema
 from lumiaudit._version import __version__
-from lumiaudit.errors import InputNotFoundError, OutputError, ParameterError
+from lumiaudit.errors import AuditDirError, InputNotFoundError, OutputError, ParameterError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -269,6 +270,9 @@ class Audit:
         ------
         InputNotFoundError
             If the directory or its ``runs.csv`` does not exist.
+        AuditDirError
+            If a table or ``summary.json`` is damaged (cut, garbled, not UTF-8); the message
+            names the file and the cause.
         """
         root = Path(out_dir)
         if not (root / "runs.csv").is_file():
@@ -280,21 +284,61 @@ class Audit:
         kw: dict[str, Any] = {}
         for name, filename in TABLES.items():
             path = root / filename
-            frame = (
-                pd.read_csv(path, keep_default_na=False, na_values=[""])
-                if path.is_file()
-                else pd.DataFrame()
-            )
             table = _SCHEMAS.get(name)
-            kw[name] = schema.enforce(frame, table) if table is not None else frame
+            if path.is_file():
+                kw[name] = _load_table(path, table)
+            else:
+                kw[name] = (
+                    pd.DataFrame() if table is None else schema.enforce(pd.DataFrame(), table)
+                )
         runs = kw["runs"]
         if "flagged" in runs.columns:
-            runs["flagged"] = runs["flagged"].astype("boolean")
+            try:
+                runs["flagged"] = runs["flagged"].astype("boolean")
+            except (TypeError, ValueError) as exc:
+                raise _damaged(root / TABLES["runs"], f"column 'flagged': {exc}") from None
         summary_path = root / "summary.json"
-        summary = (
-            json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
-        )
+        summary: Any = {}
+        if summary_path.is_file():
+            try:
+                summary = json.loads(summary_path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise _damaged(
+                    summary_path, f"not valid JSON: {exc.msg}", line=exc.lineno
+                ) from None
+            except UnicodeDecodeError as exc:
+                raise _damaged(summary_path, f"byte {exc.start} is not UTF-8") from None
+            if not isinstance(summary, dict):
+                raise _damaged(summary_path, "expected a JSON object")
         return cls(summary=summary, **kw)
+
+
+def _damaged(path: Path, cause: str, *, line: int | None = None) -> AuditDirError:
+    """The error for a damaged file of an audit directory."""
+    return AuditDirError(
+        f"damaged audit file: {cause}",
+        path=path,
+        line=line,
+        hint="rerun `lumiaudit audit --out DIR` to rewrite it",
+    )
+
+
+def _load_table(path: Path, table: schema.Table | None) -> pd.DataFrame:
+    """Read one CSV table of an audit directory; a damaged file is an :class:`AuditDirError`."""
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except UnicodeDecodeError as exc:
+        raise _damaged(path, f"byte {exc.start} is not UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise _damaged(path, "the file is empty (no header)") from None
+    except pd.errors.ParserError as exc:
+        raise _damaged(path, f"not valid CSV: {' '.join(str(exc).split())}") from None
+    if table is None:
+        return frame
+    try:
+        return schema.enforce(frame, table)
+    except ValueError as exc:
+        raise _damaged(path, str(exc)) from None
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -436,17 +480,24 @@ def audit(
     policy, online_format, mapping, strict
         Passed to :func:`lumiaudit.online.read_online`.
     experiment, run_range
-        Keep only this experiment / runs in ``[first, last]``.
+        Keep only this experiment / runs in ``[first, last]`` (``first <= last``).
     experiment_label
         Text for plot labels (default ``Belle II e<N>``).
 
     Returns
     -------
     Audit
+
+    Raises
+    ------
+    ParameterError
+        If ``run_range`` is not a pair of integers with ``first <= last``, or no input is given.
     """
     from lumiaudit.offline import OfflineResult, count_events
     from lumiaudit.online import OnlineResult, read_online
     from lumiaudit.reconcile import reconcile
+
+    run_range = _check_run_range(run_range)
 
     if isinstance(online, OnlineResult):
         on = online
@@ -576,6 +627,25 @@ def audit(
         funnel=rec.funnel,
         summary=summary,
     )
+
+
+def _check_run_range(run_range: Any) -> tuple[int, int] | None:
+    """Validate ``run_range``: None or a pair ``(first, last)`` of integers with first <= last."""
+    if run_range is None:
+        return None
+    try:
+        first, last = run_range
+        pair = (operator.index(first), operator.index(last))
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"run_range: expected a pair (first, last) of run numbers, got {run_range!r}"
+        ) from None
+    if pair[0] > pair[1]:
+        raise ParameterError(
+            f"run_range: first run {pair[0]} is greater than last run {pair[1]}",
+            hint="give (first, last) with first <= last",
+        )
+    return pair
 
 
 def _select(

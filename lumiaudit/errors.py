@@ -11,6 +11,7 @@ from __future__ import annotations
 from os import PathLike
 
 __all__ = [
+    "AuditDirError",
     "ConfigError",
     "ElogParseError",
     "InputNotFoundError",
@@ -70,6 +71,10 @@ class OnlineFormatError(LumiauditError, ValueError):
 
 class ConfigError(LumiauditError, ValueError):
     """A mapping, nightly configuration or waivers file is invalid."""
+
+
+class AuditDirError(LumiauditError, ValueError):
+    """A written audit directory is damaged: a table or ``summary.json`` cannot be read."""
 
 
 class ParameterError(LumiauditError, ValueError):

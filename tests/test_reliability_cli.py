@@ -119,7 +119,7 @@ BAD_VALUES: list[tuple[str, list[str]]] = [
     ("count", ["--tree", "", "{dir}"]),
     ("online", ["--format", "pdf", "{elog}"]),
     ("online", ["--policy", "median", "{elog}"]),
-    pytest.param(
+    (
         "audit",
         [
             "--online",
@@ -133,11 +133,6 @@ BAD_VALUES: list[tuple[str, list[str]]] = [
             "1",
             "--no-plots",
         ],
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: lumiaudit audit --runs 9 1 (FIRST > LAST) is accepted and writes an "
-            "empty audit with exit 0 (cli/audit.py / audit.run_range not validated)",
-        ),
     ),
     ("audit", ["--online", "{elog}", "--offline", "{dir}", "--out", "{out}", "--jobs", "0"]),
     ("audit", ["--online", "{elog}", "--offline", "{dir}", "--out", "{out}", "--mask", "{elog}"]),
@@ -175,11 +170,6 @@ def test_not_an_audit_directory(weird: dict[str, Path]) -> None:
         _one_error_line(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an audit with no runs (mask matching nothing) makes the plots emit a "
-    "matplotlib UserWarning (identical xlims) and, under warnings-as-errors, fails",
-)
 def test_empty_audit_with_plots_is_clean(weird: dict[str, Path], tmp_path: Path) -> None:
     mask = tmp_path / "mask.json"
     mask.write_text("[99999]", encoding="utf-8")
@@ -259,12 +249,6 @@ def test_console_script_counts_in_a_weird_directory(weird: dict[str, Path]) -> N
 # ------------------------------------------------------------------ half-written audit directories
 
 CORRUPTIONS = ["summary_cut", "runs_garbage", "runs_cut", "runs_missing"]
-_TICKET_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: lumiaudit ticket on a corrupt audit directory (cut summary.json, cut or binary "
-    "runs.csv) dies with a Python traceback and exit 1 (cli/ticket.py _load -> Audit.load "
-    "errors not mapped to a LumiauditError)",
-)
 
 
 def _corrupt(audit: Path, target: Path, how: str) -> Path:
@@ -283,10 +267,7 @@ def _corrupt(audit: Path, target: Path, how: str) -> Path:
     return target
 
 
-@pytest.mark.parametrize(
-    "how",
-    [pytest.param(c, marks=_TICKET_BUG) if c != "runs_missing" else c for c in CORRUPTIONS],
-)
+@pytest.mark.parametrize("how", CORRUPTIONS)
 def test_ticket_on_a_corrupt_audit(weird: dict[str, Path], tmp_path: Path, how: str) -> None:
     bad = _corrupt(weird["audit"], tmp_path / "bad audit", how)
     result = _invoke(["ticket", "--audit", str(bad)])
@@ -368,14 +349,6 @@ CONFIGS: dict[str, bytes] = {
     "nightly-keys": b"[nightly]\nonline = 5\n",
     "nightly-binary": BINARY,
 }
-_DECODE_BUG = (
-    "BUG: a binary {what} file dies with UnicodeDecodeError (traceback, exit 1) in {where}"
-)
-KNOWN_DECODE_BUGS = {
-    "mask-binary": _DECODE_BUG.format(what="--mask", where="runlists.read_mask (read_text)"),
-    "waivers-binary": _DECODE_BUG.format(what="--waivers", where="waivers.py"),
-    "nightly-binary": _DECODE_BUG.format(what="nightly --config", where="nightly.read_config"),
-}
 
 
 @pytest.fixture(scope="module")
@@ -394,15 +367,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"root": root, "elog": elog, "base": base}
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DECODE_BUGS[c]))
-        if c in KNOWN_DECODE_BUGS
-        else c
-        for c in CONFIGS
-    ],
-)
+@pytest.mark.parametrize("case", list(CONFIGS))
 def test_malformed_configuration_files(tiny: dict[str, Path], tmp_path: Path, case: str) -> None:
     kind, _ = case.split("-", 1)
     suffix = {"mask-json": "json", "mask-csv": "csv"}.get(case, "toml")
