@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lumiaudit.errors import ElogParseError
+from lumiaudit.errors import ElogParseError, InputReadError
 from lumiaudit.faults import elog_entry, run_entry, write_elog_day
 from lumiaudit.online import read_online
 from lumiaudit.online.values import DATE_MAX, DATE_MIN, date_in_range, parse_count, parse_elog_date
@@ -224,3 +224,11 @@ def test_unreadable_file_and_subdirectory_raise_input_read_error(
     # an unreadable subdirectory is not a silent gap in the logbook
     text, _ = got[str(book)]
     assert text.startswith(f"{book / '2019'}: cannot read: Permission denied")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_fifo_given_explicitly_is_not_a_regular_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "191105a.log"
+    os.mkfifo(fifo)
+    with pytest.raises(InputReadError, match=rf"{fifo}: not a regular file"):
+        read_online(fifo)

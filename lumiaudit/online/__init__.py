@@ -153,13 +153,17 @@ def _expand(paths: str | PathLike[str] | Iterable[str | PathLike[str]]) -> list[
     for item in items:
         path = Path(item)
         try:
-            is_file, is_dir = path.is_file(), path.is_dir()
+            is_file, is_dir, exists = path.is_file(), path.is_dir(), path.exists()
         except OSError as exc:  # e.g. a parent directory without search permission
             raise _read_error(path, exc) from exc
         if is_file:
             out.append((path, True))
         elif is_dir:
             out.extend((p, False) for p in _walk(path))
+        elif exists:  # reading a FIFO could block forever; a device is no logbook
+            raise InputReadError(
+                "not a regular file or directory (FIFO, socket or device)", path=path
+            )
         elif any(c in str(item) for c in "*?["):
             anchor = Path(path.anchor) if path.is_absolute() else Path()
             matches = sorted(anchor.glob(str(path.relative_to(anchor))))
