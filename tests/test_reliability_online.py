@@ -461,6 +461,7 @@ def test_read_online_unreadable_logbook_raises_lumiaudit_error(unreadable_book: 
 
 # ------------------------------------------------------------------ dates pandas cannot hold
 
+
 @pytest.mark.parametrize("year", ["0900", "2262", "7019", "9999"])
 def test_entry_date_out_of_pandas_range(tmp_path: Path, year: str) -> None:
     typo = elog_entry(
