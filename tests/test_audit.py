@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 import lumiaudit
 from lumiaudit.audit import Audit
 from lumiaudit.cli import cli
+from lumiaudit.errors import AuditDirError, ParameterError
 
 #: what the bundled example's injected faults must produce (see data/README.md)
 EXPECTED = {
@@ -209,3 +211,83 @@ def test_shared_b2_sample_audit(shared_data: Path, tmp_path: Path) -> None:
             run = int(t["run"])
             if int(t["n_readable"]):
                 assert runs.loc[run, "n_offline"] == int(t["n_readable"]), run
+
+
+# ------------------------------------------------------------------ damaged audit directories
+
+
+@pytest.fixture(scope="module")
+def written(example_audit: Audit, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return example_audit.write(tmp_path_factory.mktemp("written") / "audit", plots=False)
+
+
+def _damage(src: Path, dst: Path, how: str) -> Path:
+    shutil.copytree(src, dst)
+    if how == "summary_cut":
+        (dst / "summary.json").write_bytes((src / "summary.json").read_bytes()[:100])
+    elif how == "summary_not_an_object":
+        (dst / "summary.json").write_text("[1, 2]", encoding="utf-8")
+    elif how == "runs_binary":
+        (dst / "runs.csv").write_bytes(bytes(range(128, 256)) * 8)
+    elif how == "runs_open_quote":
+        header = (src / "runs.csv").read_text(encoding="utf-8").splitlines()[0]
+        (dst / "runs.csv").write_text(header + '\n12,"105', encoding="utf-8")
+    elif how == "runs_empty":
+        (dst / "runs.csv").write_bytes(b"")
+    else:  # a run number that is not a number
+        (dst / "files.csv").write_text("experiment,run,path\n12,abc,x.root\n", encoding="utf-8")
+    return dst
+
+
+@pytest.mark.parametrize(
+    ("how", "filename"),
+    [
+        ("summary_cut", "summary.json"),
+        ("summary_not_an_object", "summary.json"),
+        ("runs_binary", "runs.csv"),
+        ("runs_open_quote", "runs.csv"),
+        ("runs_empty", "runs.csv"),
+        ("files_bad_run", "files.csv"),
+    ],
+)
+def test_load_names_the_damaged_file(
+    written: Path, tmp_path: Path, how: str, filename: str
+) -> None:
+    bad = _damage(written, tmp_path / "bad audit", how)
+    with pytest.raises(AuditDirError) as err:
+        Audit.load(bad)
+    message = str(err.value)
+    assert message.startswith(str(bad / filename)), message
+    assert "damaged audit file" in message
+    assert "\n" not in message
+    assert isinstance(err.value, ValueError)  # `except ValueError` keeps working
+
+
+def test_load_reads_an_intact_copy(written: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(written, tmp_path / "copy"))
+    assert len(Audit.load(copy).runs) == len(Audit.load(written).runs) > 0
+
+
+@pytest.mark.parametrize("run_range", [(9, 1), (1, "x"), (5,)])
+def test_bad_run_range_is_a_parameter_error(example: dict[str, Path], run_range: object) -> None:
+    with pytest.raises(ParameterError, match="run_range"):
+        lumiaudit.audit(online=example["elog"], offline=example["prod"], run_range=run_range)
+
+
+def test_audit_cli_says_when_no_run_matched(example: dict[str, Path], tmp_path: Path) -> None:
+    mask = tmp_path / "mask.json"
+    mask.write_text("[99999]", encoding="utf-8")
+    args = ["audit", "--online", str(example["elog"]), "--offline", str(example["prod"])]
+    res = CliRunner().invoke(
+        cli, [*args, "--out", str(tmp_path / "a"), "--no-plots", "--mask", str(mask)]
+    )
+    assert res.exit_code == 0, res.output
+    warnings = [line for line in res.stderr.splitlines() if "warning" in line]
+    assert warnings == [
+        f"lumiaudit: warning: no run matched the selection (--mask {mask}); the audit is empty"
+    ]
+    assert len(pd.read_csv(tmp_path / "a" / "runs.csv")) == 0
+    # a non-empty audit does not warn
+    res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "b"), "--no-plots"])
+    assert res.exit_code == 0, res.output
+    assert "warning" not in res.stderr

@@ -121,3 +121,27 @@ def test_bad_format_and_unwritable_dir(tables, tmp_path):
     blocker.write_text("x")
     with pytest.raises(OutputError, match=str(blocker)):
         write_plots(runs=tables["runs"], out_dir=blocker / "plots", formats=("png",))
+
+
+def test_empty_audit_plots_without_warnings(tmp_path):
+    """No run at all (e.g. a mask matching nothing): every figure is drawn, nothing warns."""
+    import warnings
+
+    from lumiaudit.explain import FUNNEL_BUCKETS, funnel
+
+    empty_funnel = funnel(pd.DataFrame(columns=["experiment", "run", "bucket", "events"]))
+    assert list(empty_funnel["bucket"]) == list(FUNNEL_BUCKETS)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = write_plots(
+            runs=enforce({}, RUNS),
+            files=enforce({}, FILES),
+            gaps=enforce({}, GAPS),
+            funnel=empty_funnel,
+            out_dir=tmp_path,
+            formats=("png",),
+            meta=META,
+        )
+    assert [str(w.message) for w in caught] == []
+    assert tmp_path / "funnel.png" in written
+    assert all(p.stat().st_size > 0 for p in written)

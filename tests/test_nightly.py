@@ -277,3 +277,15 @@ def test_second_night_lists_what_changed(nights: Nights) -> None:
         assert f"resolved: e{experiment} r{run}" in nights.second_cli.output
     for experiment, run in changed:
         assert f"changed: e{experiment} r{run}" in nights.second_cli.output
+
+
+def test_binary_config_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "nightly.toml"
+    path.write_bytes(b"[nightly]\n" + bytes(range(128, 256)))
+    with pytest.raises(ConfigError, match=r"nightly\.toml: not a text configuration \(byte 10 "):
+        read_config(path)
+    result = CliRunner().invoke(cli, ["nightly", "--config", str(path)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: {path}: not a text configuration (byte 10 is not UTF-8) (expected TOML)"
+    ]

@@ -466,3 +466,19 @@ def test_new_figure_when_no_axes(runs):
         assert ax.get_ylabel() == "online / offline"
     finally:
         plt.close(ax.get_figure())
+
+
+def test_funnel_of_an_empty_audit(ax):
+    from lumiaudit.explain import FUNNEL_BUCKETS, funnel
+
+    empty_funnel = funnel(pd.DataFrame(columns=["experiment", "run", "bucket", "events"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.plot_funnel(empty_funnel, ax=ax, meta=META)
+        ax.figure.canvas.draw()
+    assert ax.get_xlim() == (0.0, 1.0)  # not a singular (0, 0) axis
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert len(ticks) == len(set(ticks))  # integer ticks only: no "0 0 1 1"
+    (note,) = by_gid(ax, "empty_buckets")
+    assert all(name in note.get_text() for name in FUNNEL_BUCKETS)
+    assert max(len(line) for line in note.get_text().splitlines()) <= 90

@@ -118,3 +118,17 @@ def test_symlink_view_is_idempotent_and_never_touches_data(tmp_path: Path) -> No
     with pytest.raises(OutputError, match="not a symlink"):
         symlink_view(runs, files, view)
     assert (view / "BadRuns" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (bytes(range(128, 256)) * 4, r"mask\.json: not a text run list \(byte 0 is not UTF-8\)"),
+        (b"run\n3000\n3001,1,2\n", r"mask\.json: not a valid CSV run list: .*line 3"),
+    ],
+)
+def test_unreadable_mask_is_a_config_error(tmp_path: Path, content: bytes, match: str) -> None:
+    path = tmp_path / "mask.json"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=match):
+        read_mask(path)

@@ -102,3 +102,11 @@ def test_bad_waivers_name_file_and_line(tmp_path: Path, text: str, suffix: str, 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputNotFoundError, match="waivers file not found"):
         read_waivers(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".csv", ".txt"])
+def test_binary_waivers_file_is_a_config_error(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"waivers{suffix}"
+    path.write_bytes(b"run,reason\n" + bytes(range(128, 256)))
+    with pytest.raises(ConfigError, match=r"waivers\.\w+: not a text waivers file \(byte 11 "):
+        read_waivers(path)
