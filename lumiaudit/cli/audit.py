@@ -54,7 +54,8 @@ def echo_summary(result: Any, out: Path) -> None:
         f"{k} {v}" for k, v in sorted(result.summary.get("status_counts", {}).items())
     )
     click.echo(
-        f"lumiaudit: {t.get('runs')} runs ({statuses}); {t.get('runs_flagged')} flagged; "
+        f"lumiaudit: {t.get('runs')} runs{f' ({statuses})' if statuses else ''}; "
+        f"{t.get('runs_flagged')} flagged; "
         f"{t.get('files')} files, {t.get('files_bad')} not readable; online follows the "
         f"{_FOLLOWS.get(str(result.summary.get('follows')), 'offline')} count",
         err=True,
