@@ -423,11 +423,6 @@ def test_xrootd_server_killed_mid_audit(xrootd: _Xrootd) -> None:
 
 @pytest.mark.slow
 @pytest.mark.xrootd
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: no retry with backoff for remote files (offline/count.py, executors): files "
-    "in flight when the XRootD server restarts end as io_error although it is back",
-)
 def test_xrootd_server_restarted_mid_count_is_retried(xrootd: _Xrootd) -> None:
     proc = _count_urls(xrootd, [])
 

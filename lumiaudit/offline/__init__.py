@@ -19,7 +19,14 @@ from typing import Any
 import pandas as pd
 
 from lumiaudit.errors import ParameterError
-from lumiaudit.offline.count import MODES, FileRecord, count_file
+from lumiaudit.offline.count import (
+    DEFAULT_BACKOFF,
+    DEFAULT_RETRIES,
+    MODES,
+    FileRecord,
+    check_retries,
+    count_file,
+)
 from lumiaudit.offline.discover import discover, find_duplicates
 from lumiaudit.offline.runs import contributions_frame, files_frame, find_gaps, runs_frame
 
@@ -50,7 +57,8 @@ class OfflineResult:
         ``GAPS``: missing file indices and missing HLT units.
     stats
         How the counting went: ``files``, ``read`` (files opened), ``cached`` (taken from the
-        cache), ``seconds``, ``mode``, ``tree``.
+        cache), ``seconds``, ``mode``, ``tree``, ``not_counted`` (``path`` and ``error`` of
+        every ``io_error`` file: not read, its events are missing from the totals).
     """
 
     files: pd.DataFrame
@@ -60,7 +68,7 @@ class OfflineResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        """Counts for a one-line report: files, files per status, runs, events."""
+        """Counts for a one-line report: files per status, runs, events, gaps, not counted."""
         statuses = self.files["status"].value_counts().sort_index()
         return {
             "files": len(self.files),
@@ -68,7 +76,17 @@ class OfflineResult:
             "runs": len(self.runs),
             "events": int(self.contributions["n_entries"].sum()),
             "gaps": len(self.gaps),
+            "not_counted": [r["path"] for r in self.stats.get("not_counted", [])],
         }
+
+
+#: Files named in the warning about files not counted (all are in ``stats["not_counted"]``).
+NOT_COUNTED_SHOWN = 10
+
+
+def _not_counted(records: list[FileRecord]) -> list[dict[str, str]]:
+    """``path`` and ``error`` of the files that could not be read (``io_error``)."""
+    return [{"path": r.path, "error": r.error} for r in records if r.status == "io_error"]
 
 
 def _count_all(
@@ -83,6 +101,8 @@ def _count_all(
     progress: bool,
     timeout: float | None,
     branch_names: Mapping[str, str] | None,
+    retries: int,
+    backoff: float,
     stats: dict[str, Any],
 ) -> list[FileRecord]:
     from lumiaudit.offline.executors import map_files
@@ -93,6 +113,8 @@ def _count_all(
         mode=mode,
         timeout=timeout,
         branch_names=None if branch_names is None else dict(branch_names),
+        retries=retries,
+        backoff=backoff,
     )
 
     def run(items: list[str]) -> list[FileRecord]:
@@ -150,6 +172,8 @@ def count_events(
     progress: bool = False,
     timeout: float | None = None,
     branch_names: Mapping[str, str] | None = None,
+    retries: int = DEFAULT_RETRIES,
+    backoff: float = DEFAULT_BACKOFF,
 ) -> OfflineResult:
     """Discover, count and check offline ROOT files; aggregate per run.
 
@@ -177,6 +201,12 @@ def count_events(
         Seconds per remote request.
     branch_names
         Overrides of :data:`lumiaudit.offline.count.DEFAULT_BRANCHES`.
+    retries, backoff
+        Remote (URL) reads that fail for a reason that may pass (lost connection, timeout,
+        server error) are tried ``retries`` more times, after ``backoff``, ``2 * backoff``,
+        ... seconds (default 3 retries after 0.5, 1 and 2 s); see
+        :func:`~lumiaudit.offline.count.count_file`. Local files are read once. Files still
+        not read are ``io_error`` and listed in ``stats["not_counted"]``.
 
     Returns
     -------
@@ -190,6 +220,7 @@ def count_events(
     ParameterError
         For an unknown mode or a bad option combination.
     """
+    check_retries(retries, backoff)
     if mode not in MODES:
         raise ParameterError(f"unknown counting mode {mode!r}; use one of {', '.join(MODES)}")
     if not tree:
@@ -211,8 +242,21 @@ def count_events(
         progress=progress,
         timeout=timeout,
         branch_names=branch_names,
+        retries=retries,
+        backoff=backoff,
         stats=stats,
     )
+    stats["not_counted"] = _not_counted(records)
+    if stats["not_counted"]:
+        shown = stats["not_counted"][:NOT_COUNTED_SHOWN]
+        more = len(stats["not_counted"]) - len(shown)
+        logger.warning(
+            "%d file%s not counted (io_error): %s%s",
+            len(stats["not_counted"]),
+            "s" * (len(stats["not_counted"]) != 1),
+            ", ".join(f"{r['path']} ({r['error']})" for r in shown),
+            f" and {more} more (see the files table)" if more else "",
+        )
     duplicates = find_duplicates(found, readable=[r.readable for r in records])
     result = OfflineResult(
         files=files_frame(found, records, duplicates),

@@ -20,10 +20,13 @@ entries are readable. :func:`count_file` does the same in three depths:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import os
 import stat
 import struct
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +38,17 @@ from lumiaudit.errors import ParameterError
 from lumiaudit.offline.names import FileName, parse_path
 from lumiaudit.schema import FileStatus
 
-__all__ = ["DEFAULT_BRANCHES", "FLAG_BITS", "MODES", "FileRecord", "count_file", "is_url"]
+__all__ = [
+    "DEFAULT_BACKOFF",
+    "DEFAULT_BRANCHES",
+    "DEFAULT_RETRIES",
+    "FLAG_BITS",
+    "MODES",
+    "FileRecord",
+    "check_retries",
+    "count_file",
+    "is_url",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +56,13 @@ MODES = ("auto", "fast", "deep")
 
 #: basf2 ``EventMetaData::EventErrorFlag`` bits (DOMAIN.md); other set bits are counted too.
 FLAG_BITS = (0x1, 0x2, 0x4, 0x8, 0x10, 0x20)
+
+#: Default retries of a remote read (:func:`count_file`).
+DEFAULT_RETRIES = 3
+
+#: Default seconds before the first retry; doubled for each further one.
+DEFAULT_BACKOFF = 0.5
+
 
 #: Branch and tree names read besides the event tree; override for other experiments' files.
 DEFAULT_BRANCHES: Mapping[str, str] = {
@@ -289,6 +309,8 @@ def count_file(
     mode: str = "auto",
     timeout: float | None = None,
     branch_names: Mapping[str, str] | None = None,
+    retries: int = DEFAULT_RETRIES,
+    backoff: float = DEFAULT_BACKOFF,
 ) -> FileRecord:
     """Count the entries of one ROOT file and check its health.
 
@@ -304,6 +326,15 @@ def count_file(
         Seconds for remote requests (passed to uproot's HTTP/XRootD sources).
     branch_names
         Overrides of :data:`DEFAULT_BRANCHES` (for other experiments' files).
+    retries
+        For URLs only: how many times a read that failed for a reason that may pass
+        (connection lost or refused, request timed out, server error) is tried again, after
+        waiting ``backoff``, ``2 * backoff``, ``4 * backoff``, ... seconds (default: 3 retries
+        after 0.5, 1 and 2 s). What shows that the file itself is bad (not found, no access,
+        not ROOT, cut, no tree) is never retried, and local files are read once. A file that
+        still fails is ``io_error`` with the last error and the number of attempts.
+    backoff
+        Seconds before the first retry; doubled for each further one.
 
     Returns
     -------
@@ -313,7 +344,7 @@ def count_file(
     Raises
     ------
     ParameterError
-        If ``mode`` is not one of :data:`MODES`.
+        If ``mode`` is not one of :data:`MODES`, or ``retries`` or ``backoff`` is negative.
 
     Examples
     --------
@@ -323,6 +354,7 @@ def count_file(
     """
     if mode not in MODES:
         raise ParameterError(f"unknown counting mode {mode!r}; use one of {', '.join(MODES)}")
+    check_retries(retries, backoff)
     branches = {**DEFAULT_BRANCHES, **(branch_names or {})}
     base: dict[str, Any] = {"path": str(path), "mode": mode, "tree": tree}
     path = str(path)
@@ -345,25 +377,102 @@ def count_file(
             return FileRecord(status=str(FileStatus.IO_ERROR), error=_oserror(exc), **base)
         if st.st_size == 0:
             return FileRecord(status=str(FileStatus.ZERO_BYTES), error="file has 0 bytes", **base)
-    try:
-        return _read(path, local, remote, tree, mode, timeout, branches, base)
-    except _Bad as bad:
-        return FileRecord(status=str(bad.status), error=bad.error, **base)
-    except Exception as exc:  # a bad file may raise anything from deep inside uproot
-        # only now look at the header (magic bytes, fEND vs size) to tell why
-        size, probed = (
-            _probe_remote(path, timeout) if remote else _probe_local(local, base["size_bytes"])
-        )
-        header_seen = probed is not None
-        if probed is not None:
-            header_bad = _header_problem(probed, size)
-        base["size_bytes"] = size
-        failure = _classify(exc, header_bad, header_seen=header_seen)
-        return FileRecord(status=str(failure.status), error=failure.error, **base)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return _read(path, local, remote, tree, mode, timeout, branches, dict(base))
+        except _Bad as bad:  # what the file holds: reading it again changes nothing
+            return FileRecord(status=str(bad.status), error=bad.error, **base)
+        except Exception as exc:  # a bad file may raise anything from deep inside uproot
+            transient = remote and _transient(exc)
+            if transient and isinstance(exc, TimeoutError) and attempt <= retries:
+                # a stalled server: probing it would only wait for the timeout again
+                logger.info("%s: attempt %d of %d timed out (%s)", path, attempt, retries + 1, exc)
+                time.sleep(backoff * 2 ** (attempt - 1))
+                continue
+            # only now look at the header (magic bytes, fEND vs size) to tell why
+            size, probed = (
+                _probe_remote(path, timeout) if remote else _probe_local(local, base["size_bytes"])
+            )
+            header_seen = probed is not None
+            if probed is not None:
+                header_bad = _header_problem(probed, size)
+            # a network, server or timeout error, or a server that did not even give the
+            # first bytes, may pass; a file that is not ROOT or cut will not
+            retry = (transient or (remote and not header_seen and not _permanent(exc))) and (
+                header_bad is None
+            )
+            if retry and attempt <= retries:
+                delay = backoff * 2 ** (attempt - 1)
+                logger.info(
+                    "%s: attempt %d of %d failed (%s: %s); retrying in %g s",
+                    path,
+                    attempt,
+                    retries + 1,
+                    type(exc).__name__,
+                    " ".join(str(exc).split()),
+                    delay,
+                )
+                time.sleep(delay)
+                continue
+            base["size_bytes"] = size
+            failure = _classify(exc, header_bad, header_seen=header_seen and not transient)
+            error = failure.error
+            if retry:
+                error = f"{error} (after {attempt} attempt{'s' * (attempt != 1)})"
+            return FileRecord(status=str(failure.status), error=error, **base)
+
+
+def check_retries(retries: int, backoff: float) -> None:
+    """Raise :class:`~lumiaudit.errors.ParameterError` for a negative ``retries``/``backoff``."""
+    if retries < 0:
+        raise ParameterError(f"retries must be 0 or more, got {retries}")
+    if not backoff >= 0:  # NaN too
+        raise ParameterError(f"backoff must be 0 or more seconds, got {backoff}")
+
+
+def _permanent(exc: BaseException) -> bool:
+    """Whether an error says the file is not there or not ours to read (never retried)."""
+    return isinstance(
+        exc, FileNotFoundError | PermissionError | IsADirectoryError | NotADirectoryError
+    )
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether a failed remote read may succeed when tried again (network, server, timeout)."""
+    import http.client
+
+    return not _permanent(exc) and isinstance(exc, OSError | http.client.HTTPException)
 
 
 def _oserror(exc: OSError) -> str:
     return f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
+#: XRootD's ``StreamErrorWindow`` (seconds) set by :func:`count_file` unless
+#: ``XRD_STREAMERRORWINDOW`` is in the environment. XRootD's default (1800 s) makes every
+#: request to a server fail at once for 30 minutes after one connection error, so a server
+#: restarted within seconds would stay unreachable for the retries.
+XRD_STREAM_ERROR_WINDOW = 1
+
+
+@functools.cache
+def _tune_xrootd() -> None:
+    """Shorten XRootD's stream error window, once per process (see above)."""
+    if "XRD_STREAMERRORWINDOW" in os.environ:
+        return
+    import importlib
+
+    try:
+        client: Any = importlib.import_module("XRootD.client")
+    except ImportError:  # uproot reports the missing XRootD bindings when it opens the file
+        return
+    client.EnvPutInt("StreamErrorWindow", XRD_STREAM_ERROR_WINDOW)
+
+
+def _is_xrootd(path: str) -> bool:
+    return path.startswith(("root://", "roots://", "xroot://", "xroots://"))
 
 
 def _source_timeout(path: str, timeout: float) -> float | int:
@@ -372,7 +481,7 @@ def _source_timeout(path: str, timeout: float) -> float | int:
     uproot's XRootD source hands it to ``XRootD.client.File.open``, which takes whole seconds
     only (a float raises ``TypeError: integer argument expected``): round up, at least 1.
     """
-    if path.startswith(("root://", "roots://", "xroot://", "xroots://")):
+    if _is_xrootd(path):
         return max(1, math.ceil(timeout))
     return timeout
 
@@ -411,6 +520,8 @@ def _read(
 
     name: FileName = parse_path(path)
     options: dict[str, Any] = {"object_cache": None, "array_cache": None}
+    if remote and _is_xrootd(path):
+        _tune_xrootd()
     if remote and timeout is not None:
         options["timeout"] = _source_timeout(path, timeout)
     if remote and (handler := _http_handler(path)) is not None:
