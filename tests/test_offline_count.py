@@ -11,6 +11,7 @@ import pickle
 import re
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -356,3 +357,113 @@ def test_count_events_over_http_gives_the_local_tables(b2_sample: Path, http_sam
     assert there.files["mtime"].isna().all()
     assert str(there.files["mtime"].dtype) == "datetime64[ns, UTC]"
     assert set(there.runs["run"]) == {3020, 3052, 3053}
+
+
+# ------------------------------------------------------------------ retries of remote reads
+
+
+class _FlakyHandler(_RangeHandler):
+    """Answers ``503 Service Unavailable`` to the first ``server.failures`` requests."""
+
+    def send_head(self) -> Any:
+        server: Any = self.server
+        with server.lock:
+            failing = server.failures > 0
+            server.failures -= failing
+            server.requests += 1
+        if failing:
+            self.send_error(503)
+            return None
+        return super().send_head()
+
+
+@pytest.fixture
+def flaky_server(tmp_path: Path) -> Iterator[Any]:
+    handler = functools.partial(_FlakyHandler, directory=str(tmp_path))
+    server: Any = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.lock = threading.Lock()
+    server.failures = server.requests = 0
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _url(server: Any, path: Path) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}/{path.name}"
+
+
+def test_remote_read_is_retried_until_the_server_answers(
+    b2_file: MakeFile, flaky_server: Any
+) -> None:
+    path = b2_file(n_events=17)
+    local = count_file(str(path), mode="deep")
+    flaky_server.failures = 3  # the first attempt and the probe after it fail, then more
+    start = time.monotonic()
+    rec = count_file(_url(flaky_server, path), mode="deep", timeout=10, backoff=0.05)
+    assert rec.status == "ok", rec.error
+    assert (rec.n_entries, rec.contributions) == (local.n_entries, local.contributions)
+    assert flaky_server.failures == 0
+    assert time.monotonic() - start >= 0.05  # it waited before trying again
+
+
+def test_remote_read_gives_up_after_the_retries(b2_file: MakeFile, flaky_server: Any) -> None:
+    path = b2_file(n_events=17)
+    flaky_server.failures = 10_000
+    rec = count_file(_url(flaky_server, path), timeout=10, retries=2, backoff=0.01)
+    assert rec.status == "io_error"
+    assert rec.n_entries is None
+    assert "503" in rec.error
+    assert rec.error.endswith("(after 3 attempts)")
+    # no retries: one attempt only (a read and the probe that tells why it failed)
+    before = flaky_server.requests
+    once = count_file(_url(flaky_server, path), timeout=10, retries=0)
+    assert once.error.endswith("(after 1 attempt)")
+    assert flaky_server.requests - before <= 3
+
+
+def test_bad_remote_files_and_local_files_are_not_retried(
+    b2_file: MakeFile, flaky_server: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "text.root").write_text("not ROOT at all\n" * 10, encoding="utf-8")
+    slow = {"retries": 3, "backoff": 30.0}  # a retry would make the test time out
+    start = time.monotonic()
+    not_root = count_file(_url(flaky_server, tmp_path / "text.root"), timeout=10, **slow)
+    missing = count_file(_url(flaky_server, tmp_path / "nothing.root"), timeout=10, **slow)
+    local = count_file(str(tmp_path / "nothing.root"), **slow)
+    assert time.monotonic() - start < 10
+    assert not_root.status == "not_root"
+    assert (missing.status, local.status) == ("io_error", "io_error")
+    assert "attempt" not in missing.error + local.error
+
+
+@pytest.mark.parametrize("knobs", [{"retries": -1}, {"backoff": -0.5}, {"backoff": float("nan")}])
+def test_negative_retries_or_backoff_are_parameter_errors(
+    b2_file: MakeFile, knobs: dict[str, Any]
+) -> None:
+    from lumiaudit.offline import count_events
+
+    path = b2_file()
+    with pytest.raises(ParameterError):
+        count_file(str(path), **knobs)
+    with pytest.raises(ParameterError):
+        count_events([str(path)], **knobs)
+
+
+def test_files_not_counted_are_listed(b2_file: MakeFile, flaky_server: Any) -> None:
+    from lumiaudit.offline import count_events
+
+    good = b2_file(n_events=12)
+    gone = b2_file("mdst.physics.0012.00102.HLT1.f00000.root", run=102)
+    flaky_server.failures = 10_000
+    url = _url(flaky_server, gone)
+    result = count_events([str(good), url], timeout=10, retries=1, backoff=0.01)
+    statuses = dict(zip(result.files["path"], result.files["status"], strict=True))
+    assert statuses == {str(good): "ok", url: "io_error"}
+    assert [r["path"] for r in result.stats["not_counted"]] == [url]
+    assert "503" in result.stats["not_counted"][0]["error"]
+    assert result.summary()["not_counted"] == [url]
+    assert count_events([str(good)]).summary()["not_counted"] == []
