@@ -84,6 +84,10 @@ class OfflineResult:
 NOT_COUNTED_SHOWN = 10
 
 
+def _shorten(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _not_counted(records: list[FileRecord]) -> list[dict[str, str]]:
     """``path`` and ``error`` of the files that could not be read (``io_error``)."""
     return [{"path": r.path, "error": r.error} for r in records if r.status == "io_error"]
@@ -254,7 +258,7 @@ def count_events(
             "%d file%s not counted (io_error): %s%s",
             len(stats["not_counted"]),
             "s" * (len(stats["not_counted"]) != 1),
-            ", ".join(f"{r['path']} ({r['error']})" for r in shown),
+            "; ".join(f"{r['path']} ({_shorten(r['error'])})" for r in shown),
             f" and {more} more (see the files table)" if more else "",
         )
     duplicates = find_duplicates(found, readable=[r.readable for r in records])
