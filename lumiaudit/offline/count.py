@@ -280,9 +280,15 @@ def _split(
         if experiments is not None
         else np.full(len(runs), -1 if default_experiment is None else default_experiment)
     )
-    keys = np.stack([exps, runs.astype(np.int64)], axis=1)
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    runs = runs.astype(np.int64)
+    if len(runs) and runs.min() == runs.max() and exps.min() == exps.max():
+        # the usual file: one run (np.unique over rows costs more than the rest of the split)
+        uniq = np.array([[exps[0], runs[0]]], dtype=np.int64)
+        inverse = np.zeros(len(runs), dtype=np.intp)
+    else:
+        keys = np.stack([exps, runs], axis=1)
+        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
     contributions: list[Contribution] = []
     run_flags: list[tuple[int | None, int, int, int]] = []
     for i, (exp_value, run_value) in enumerate(uniq.tolist()):
@@ -486,8 +492,18 @@ def _source_timeout(path: str, timeout: float) -> float | int:
     return timeout
 
 
-def _leaves(tree: Any, names: list[str]) -> dict[str, Any]:
-    """Read a few leaves (and the parts of split ones) in one request, by ``filter_name``."""
+def _leaves(tree: Any, names: list[str], present: set[str] | None = None) -> dict[str, Any]:
+    """Read a few leaves (and the parts of split ones) in one request.
+
+    When every name is a branch of ``tree`` (``present``: its recursive keys, read here when
+    not given) they are read by name, which skips uproot's pattern matching over all branches
+    (a third of the time for these small per-file reads); otherwise by ``filter_name``, which
+    also finds leaf-only names and the parts of split branches.
+    """
+    if present is None:
+        present = set(tree.keys())
+    if names and all(n in present for n in names):
+        return dict(tree.arrays(names, library="np"))
     return dict(tree.arrays(filter_name=[*names, *(f"{n}/*" for n in names)], library="np"))
 
 
@@ -601,7 +617,8 @@ def _read(
                 wanted.append(branches["experiment"])
             wanted = [b for b in wanted if b in present]
             # every basket of these branches is read: a cut or corrupt file fails here
-            arrays = {b: _get(found, b) for found in [_leaves(events, wanted)] for b in wanted}
+            found = _leaves(events, wanted, present)
+            arrays = {b: _get(found, b) for b in wanted}
             flags = arrays.get(branches["error_flag"])
             if flags is not None and mode == "deep":
                 flag_counts = _bit_counts(flags)
