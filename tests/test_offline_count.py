@@ -467,3 +467,48 @@ def test_files_not_counted_are_listed(b2_file: MakeFile, flaky_server: Any) -> N
     assert "503" in result.stats["not_counted"][0]["error"]
     assert result.summary()["not_counted"] == [url]
     assert count_events([str(good)]).summary()["not_counted"] == []
+
+
+def test_deep_mode_reads_every_basket(b2_file: MakeFile, tmp_path: Path) -> None:
+    """Branches written in several baskets (several ``extend`` calls) are read whole."""
+    src = b2_file(n_events=1)
+    with uproot.open(src) as f:
+        meta = {
+            k if "/" in k else f"FileMetaData/{k}": v
+            for k, v in f["persistent"].arrays(library="np").items()
+        }
+    rng = np.random.default_rng(7)
+    sizes = [5, 40, 1, 23]
+    n = sum(sizes)
+    runs = np.repeat(np.array([101, 101, 102, 102], dtype=np.int32), sizes)
+    flags = np.where(rng.random(n) < 0.3, 0x10, 0).astype(np.uint32) | (runs == 102).astype(
+        np.uint32
+    )
+    meta["FileMetaData/m_nEvents"] = np.array([n], dtype=meta["FileMetaData/m_nEvents"].dtype)
+    meta["FileMetaData/m_runHigh"] = np.array([102], dtype=meta["FileMetaData/m_runHigh"].dtype)
+    path = tmp_path / "mdst_000001_prod00012345_task10020000001.root"
+    with uproot.recreate(path) as f:
+        f.mktree("tree", {"EventMetaData/m_run": np.int32, "EventMetaData/m_errorFlag": np.uint32})
+        start = 0
+        for size in sizes:
+            stop = start + size
+            f["tree"].extend(
+                {
+                    "EventMetaData/m_run": runs[start:stop],
+                    "EventMetaData/m_errorFlag": flags[start:stop],
+                }
+            )
+            start = stop
+        _tree(f, "persistent", meta)
+    with uproot.open(path) as f:
+        assert f["tree"]["EventMetaData/m_run"].num_baskets == len(sizes)
+    rec = count_file(str(path), mode="deep")
+    assert rec.status == "ok", rec.error
+    assert rec.n_entries == n
+    expected = tuple(
+        (12, run, int(np.sum(runs == run)), int(np.sum((runs == run) & (flags == 0))))
+        for run in (101, 102)
+    )
+    assert rec.contributions == expected
+    assert dict(rec.flag_counts)[0x10] == int(np.count_nonzero(flags & 0x10))
+    assert dict(rec.flag_counts)[0x1] == int(np.sum(runs == 102))

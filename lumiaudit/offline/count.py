@@ -503,8 +503,37 @@ def _leaves(tree: Any, names: list[str], present: set[str] | None = None) -> dic
     if present is None:
         present = set(tree.keys())
     if names and all(n in present for n in names):
-        return dict(tree.arrays(names, library="np"))
+        direct = _baskets(tree, names)
+        return direct if direct is not None else dict(tree.arrays(names, library="np"))
     return dict(tree.arrays(filter_name=[*names, *(f"{n}/*" for n in names)], library="np"))
+
+
+def _baskets(tree: Any, names: list[str]) -> dict[str, Any] | None:
+    """Plain numbers read basket by basket (every basket is read and decompressed).
+
+    ``tree.arrays`` spends more time planning a read than reading a few small baskets; for
+    fixed-size numbers the baskets are the array. ``None`` when a branch is anything else
+    (jagged, objects, embedded baskets) or the baskets do not add up to the entries: the
+    caller then uses ``tree.arrays``.
+    """
+    from uproot.interpretation.numerical import AsDtype
+
+    out: dict[str, Any] = {}
+    for name in names:
+        branch = tree[name]
+        interpretation = branch.interpretation
+        if type(interpretation) is not AsDtype or branch.embedded_baskets:
+            return None
+        parts = [
+            branch.basket(i).array(interpretation, library="np") for i in range(branch.num_baskets)
+        ]
+        if not parts:
+            return None
+        array = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if len(array) != branch.num_entries:
+            return None
+        out[name] = array
+    return out
 
 
 def _num_entries(f: Any, tree: str, kind: str) -> int:
