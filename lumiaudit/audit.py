@@ -454,6 +454,7 @@ def audit(
     experiment: int | None = None,
     run_range: tuple[int, int] | None = None,
     timeout: float | None = None,
+    retries: int = 3,
     progress: bool = False,
     experiment_label: str | None = None,
 ) -> Audit:
@@ -467,7 +468,7 @@ def audit(
     offline
         Files, directories, globs, list files or URLs of offline ROOT files, or an
         :class:`~lumiaudit.offline.OfflineResult`.
-    tree, mode, jobs, scheduler, client, cache, include_skims, timeout, progress
+    tree, mode, jobs, scheduler, client, cache, include_skims, timeout, retries, progress
         Passed to :func:`lumiaudit.offline.count_events`.
     thresholds
         Statistical thresholds (:class:`lumiaudit.stats.Thresholds`).
@@ -523,6 +524,7 @@ def audit(
             include_skims=include_skims,
             progress=progress,
             timeout=timeout,
+            retries=retries,
         )
 
     tables = {

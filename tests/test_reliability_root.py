@@ -388,6 +388,7 @@ class _StallingServer:
             conn.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trickle", [False, True], ids=["silent", "trickle"])
 def test_timeout_stops_a_stalled_remote_read(b2_file: Callable[..., Path], trickle: bool) -> None:
     """A server that stops answering: the file is io_error after about the timeout."""

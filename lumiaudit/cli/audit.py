@@ -182,6 +182,14 @@ def audit_options(func: Any) -> Any:
             default=None,
             help="Seconds before one file is given up as io_error.",
         ),
+        click.option(
+            "--retries",
+            type=click.IntRange(min=0),
+            default=3,
+            show_default=True,
+            help="Retries of a remote read that failed for a network/server reason "
+            "(backoff 0.5 s, doubled each time); local files are read once.",
+        ),
         progress_option,
     ]
     for opt in reversed(opts):

@@ -81,6 +81,14 @@ _out = click.Path(dir_okay=False, path_type=Path)
     default=None,
     help="Seconds per remote (root://, https://) request.",
 )
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Retries of a remote read that failed for a network/server reason (backoff 0.5 s, "
+    "doubled each time); local files are read once.",
+)
 @progress_option
 @handle_errors
 def command(
@@ -96,6 +104,7 @@ def command(
     cache: Path | None,
     include_skims: bool,
     timeout: float | None,
+    retries: int,
     progress: bool | None,
 ) -> None:
     """Count the events of offline ROOT files (PATH: files, directories, globs, list files, URLs).
@@ -115,6 +124,7 @@ def command(
         include_skims=include_skims,
         progress=progress_default() if progress is None else progress,
         timeout=timeout,
+        retries=retries,
     )
     if runs_path is not None:
         _write_csv(result.runs, runs_path)
