@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from lumiaudit.cli._common import handle_errors, progress_default, progress_option
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: exit code when --fail-on-flagged and a run is flagged
 EXIT_FLAGGED = 1
@@ -112,6 +115,30 @@ def _check_run_range(
     return value
 
 
+def source_options(*, required: bool) -> Callable[[F], F]:
+    """``--online`` and ``--offline`` (repeatable), shared by ``audit`` and ``report``."""
+
+    def decorate(func: F) -> F:
+        func = click.option(
+            "--offline",
+            "offline",
+            multiple=True,
+            required=required,
+            help="Offline ROOT files, directories, globs, list files or URLs. Repeatable.",
+        )(func)
+        decorated: F = click.option(
+            "--online",
+            "online",
+            multiple=True,
+            required=required,
+            help="Online source (ELOG logbook dir/file/export, run DB JSON, DAQ catalogue, "
+            "CSV). Repeatable.",
+        )(func)
+        return decorated
+
+    return decorate
+
+
 def audit_options(func: Any) -> Any:
     """Options shared by ``audit``, ``demo`` and ``report``."""
     opts = [
@@ -198,21 +225,7 @@ def audit_options(func: Any) -> Any:
 
 
 @click.command(name="audit")
-@click.option(
-    "--online",
-    "online",
-    multiple=True,
-    required=True,
-    help="Online source (ELOG logbook dir/file/export, run DB JSON, DAQ catalogue, CSV). "
-    "Repeatable.",
-)
-@click.option(
-    "--offline",
-    "offline",
-    multiple=True,
-    required=True,
-    help="Offline ROOT files, directories, globs, list files or URLs. Repeatable.",
-)
+@source_options(required=True)
 @click.option(
     "--out",
     "out",

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from lumiaudit.cli._common import handle_errors, progress_default
+from lumiaudit.cli.audit import audit_options, source_options
 
 
 def _parse_value(text: str) -> Any:
@@ -19,26 +20,8 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def _audit_options(func: Any) -> Any:
-    from lumiaudit.cli.audit import audit_options
-
-    return audit_options(func)
-
-
 @click.command(name="report")
-@click.option(
-    "--online",
-    "online",
-    multiple=True,
-    help="Online source (ELOG logbook dir/file/export, run DB JSON, DAQ catalogue, CSV). "
-    "Repeatable.",
-)
-@click.option(
-    "--offline",
-    "offline",
-    multiple=True,
-    help="Offline ROOT files, directories, globs, list files or URLs. Repeatable.",
-)
+@source_options(required=False)
 @click.option(
     "--out",
     "out",
@@ -77,7 +60,7 @@ def _audit_options(func: Any) -> Any:
     is_flag=True,
     help="Print the notebook's parameters (name, type, default, help) and exit.",
 )
-@_audit_options
+@audit_options
 @handle_errors
 def command(
     online: tuple[str, ...],
