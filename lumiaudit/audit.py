@@ -22,7 +22,7 @@ import tempfile
 import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -566,7 +566,7 @@ def audit(
 
     summary: dict[str, Any] = {
         "lumiaudit_version": __version__,
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "inputs": {"online": _digest(online_inputs), "offline": _digest(offline_inputs)},
         "options": {
             "tree": tree,

@@ -23,21 +23,17 @@ import json
 import logging
 import os
 import sqlite3
-import sys
 import time
+import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lumiaudit._io import read_config_text
 from lumiaudit._version import __version__
 from lumiaudit.errors import ConfigError, LumiauditError, OutputError, ParameterError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
     "EXIT_FAILURE",
@@ -170,16 +166,7 @@ def read_config(path: str | os.PathLike[str]) -> NightlyConfig:
         badly typed keys.
     """
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the configuration: {exc.strerror}", path=source) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"not a text configuration (byte {exc.start} is not UTF-8)",
-            path=source,
-            hint="expected TOML",
-        ) from None
+    text = read_config_text(source, what="configuration", hint="expected TOML")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -258,7 +245,7 @@ def _locked(reports: Path, *, wait: bool, poll: float = 1.0) -> Iterator[None]:
                 time.sleep(poll)
         handle.seek(0)
         handle.truncate()
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         handle.write(f"pid {os.getpid()} since {stamp}\n")
         handle.flush()
         try:
@@ -274,7 +261,7 @@ def _locked(reports: Path, *, wait: bool, poll: float = 1.0) -> Iterator[None]:
 
 
 def _dated_dir(reports: Path, now: datetime) -> Path:
-    stem = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+    stem = now.astimezone(UTC).strftime("%Y-%m-%dT%H%M%SZ")
     candidate = reports / stem
     n = 1
     while candidate.exists():
@@ -451,12 +438,12 @@ def run_nightly(
     cache = cfg.cache or cfg.reports / "counts.sqlite"
     with _locked(cfg.reports, wait=wait):
         previous = _previous(cfg.reports)
-        out = _dated_dir(cfg.reports, now or datetime.now(timezone.utc))
+        out = _dated_dir(cfg.reports, now or datetime.now(UTC))
         started = time.time()
         record: dict[str, Any] = {
             "lumiaudit_version": __version__,
             "config": None if cfg.path is None else str(cfg.path),
-            "started": datetime.fromtimestamp(started, timezone.utc).isoformat(),
+            "started": datetime.fromtimestamp(started, UTC).isoformat(),
             "previous": None if previous is None else previous.name,
         }
         options = dict(cfg.audit)
@@ -505,7 +492,7 @@ def run_nightly(
         exit_code = EXIT_NEW_FLAGS if alerting else EXIT_OK
         record.update(
             status="ok",
-            finished=datetime.now(timezone.utc).isoformat(),
+            finished=datetime.now(UTC).isoformat(),
             report=out.name,
             html=None if report.html is None else report.html.name,
             newly_flagged=alerting,

@@ -233,7 +233,7 @@ def label_axes(
         run_range = f"runs {run_range[0]}–{run_range[1]}"
     if not run_range:
         run_range = _run_range_text(runs)
-    date = meta.get("date") or _dt.datetime.now(_dt.timezone.utc).date().isoformat()
+    date = meta.get("date") or _dt.datetime.now(_dt.UTC).date().isoformat()
     if isinstance(date, _dt.datetime | _dt.date):
         date = date.isoformat()[:10]
     version = meta.get("version") or meta.get("lumiaudit_version") or __version__

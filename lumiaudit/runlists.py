@@ -21,7 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from lumiaudit.errors import ConfigError, InputNotFoundError, OutputError
+from lumiaudit._io import read_config_text
+from lumiaudit.errors import ConfigError, OutputError
 from lumiaudit.schema import Reason, RunStatus
 
 __all__ = ["VIEWS", "classify_runs", "read_mask", "symlink_view", "write_runlists"]
@@ -145,16 +146,7 @@ def read_mask(path: str | PathLike[str]) -> pd.DataFrame:
         Missing file or unreadable content (file and line named).
     """
     p = Path(path)
-    if not p.is_file():
-        raise InputNotFoundError("run list not found", path=p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"not a text run list (byte {exc.start} is not UTF-8)",
-            path=p,
-            hint="expected JSON, CSV or one run per line",
-        ) from None
+    text = read_config_text(p, what="run list", hint="expected JSON, CSV or one run per line")
     rows: list[tuple[int | None, int]] = []
     stripped = text.lstrip()
     if stripped.startswith(("[", "{")):

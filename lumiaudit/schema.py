@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import pandas as pd
@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 
-class FileStatus(str, Enum):
+class FileStatus(StrEnum):
     """Health of one offline file, modelled on basf2's ``b2file-check``."""
 
     OK = "ok"
@@ -74,7 +74,7 @@ class FileStatus(str, Enum):
         return self.value
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     """Outcome of the online/offline comparison for one run."""
 
     OK = "OK"
@@ -88,7 +88,7 @@ class RunStatus(str, Enum):
         return self.value
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Machine-readable cause codes used in the ``reasons`` column (``;``-separated)."""
 
     UNREADABLE_FILE = "unreadable_file"

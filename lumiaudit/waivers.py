@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import csv
 import logging
+import tomllib
 from datetime import UTC, date, datetime
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import tomllib
 
-from lumiaudit.errors import ConfigError, InputNotFoundError
+from lumiaudit._io import read_config_text
+from lumiaudit.errors import ConfigError
 from lumiaudit.schema import Reason
 
 __all__ = ["WAIVER_COLUMNS", "apply_waivers", "read_waivers"]
@@ -115,16 +116,7 @@ def read_waivers(path: str | PathLike[str]) -> pd.DataFrame:
         A record is invalid (the message names file and line or entry).
     """
     p = Path(path)
-    if not p.is_file():
-        raise InputNotFoundError("waivers file not found", path=p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"not a text waivers file (byte {exc.start} is not UTF-8)",
-            path=p,
-            hint="expected TOML or CSV",
-        ) from None
+    text = read_config_text(p, what="waivers file", hint="expected TOML or CSV")
     rows: list[dict[str, Any]] = []
     if p.suffix.lower() == ".csv" or (p.suffix.lower() != ".toml" and _looks_csv(text)):
         reader = csv.DictReader(text.splitlines())

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -171,9 +171,7 @@ def nights(example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -
             run_nightly(config)
         refused_cli = CliRunner().invoke(cli, ["nightly", "--config", str(config)])
         # the first night waits for the other run to finish
-        first = run_nightly(
-            config, wait=True, now=datetime(2026, 11, 28, 2, 30, tzinfo=timezone.utc)
-        )
+        first = run_nightly(config, wait=True, now=datetime(2026, 11, 28, 2, 30, tzinfo=UTC))
     finally:
         holder.wait(timeout=30)
         assert holder.stdout is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -101,7 +101,7 @@ def test_float() -> None:
 
 def test_times_jst_to_utc() -> None:
     got = parse_time("Start : 2019-11-05 09:00:00 JST")
-    assert got == datetime(2019, 11, 5, 0, 0, tzinfo=timezone.utc)
+    assert got == datetime(2019, 11, 5, 0, 0, tzinfo=UTC)
     assert parse_time("2019-11-05T09:00:00+09:00") == got
     assert parse_time("2019-11-05 09:00", default_tz=timezone(timedelta(hours=9))) == got
     assert parse_time("no time here") is None
@@ -111,7 +111,7 @@ def test_times_jst_to_utc() -> None:
 def test_elog_dates_rfc2822_and_csv_form() -> None:
     a = parse_elog_date("Tue, 05 Nov 2019 17:19:39 +0900")
     b = parse_elog_date("Tue  05 Nov 2019 17:19:39 +0900")
-    assert a == b == datetime(2019, 11, 5, 8, 19, 39, tzinfo=timezone.utc)
+    assert a == b == datetime(2019, 11, 5, 8, 19, 39, tzinfo=UTC)
     assert parse_elog_date("") is None
 
 

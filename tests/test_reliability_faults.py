@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -353,12 +354,12 @@ def _count_urls(server: _Xrootd, extra: list[str]) -> subprocess.Popen[bytes]:
 
 def _elog_for(data: Path, out: Path) -> Path:
     """A logbook whose counts are the true totals of the production in ``data``."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from lumiaudit.example import write_elog_dayfiles
 
     totals = count_events(data, mode="fast").runs.set_index("run")["n_offline"]
-    start = datetime(2021, 3, 1, 9, 0, tzinfo=timezone.utc)
+    start = datetime(2021, 3, 1, 9, 0, tzinfo=UTC)
     entries = [
         {
             "Date": (start + timedelta(hours=i)).isoformat(),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
+import tomllib
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
@@ -29,11 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from lumiaudit.errors import ConfigError, InputNotFoundError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = ["BELLE2", "Fields", "Mapping", "load_mapping"]
 

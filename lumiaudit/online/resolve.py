@@ -9,7 +9,7 @@ Problem report) never blanks or overrides a count. Counts are never summed.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from lumiaudit.errors import ElogParseError, ParameterError
@@ -18,7 +18,7 @@ from lumiaudit.online.entries import Problems
 __all__ = ["POLICIES", "resolve"]
 
 POLICIES = ("latest", "first", "max", "error")
-_EPOCH = datetime(1, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 _FILLED = ("run_type", "lumi_nb", "start_time", "stop_time", "experiment")
 
 

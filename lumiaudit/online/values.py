@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import html
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 __all__ = [
@@ -50,8 +50,8 @@ NA_TOKENS = frozenset(
 
 #: Dates a ``datetime64[ns]`` column holds (pandas' nanosecond range, rounded inwards). A date
 #: outside is read, but callers leave it missing with a problem (a typo such as year 7019).
-DATE_MIN = datetime(1677, 9, 22, tzinfo=timezone.utc)
-DATE_MAX = datetime(2262, 4, 11, tzinfo=timezone.utc)
+DATE_MIN = datetime(1677, 9, 22, tzinfo=UTC)
+DATE_MAX = datetime(2262, 4, 11, tzinfo=UTC)
 
 # A digit group with optional thousands separators: 1,234,567 / 1 234 567 / 1'234'567.
 _GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:([,' \u00a0\u202f\u2009])\d{3})(?:\1\d{3})*(?![\d.])")
@@ -258,7 +258,7 @@ def parse_time(text: str | None, *, default_tz: timezone | None = None) -> datet
     except ValueError:
         return None
     if zone is None:
-        tz = default_tz or timezone.utc
+        tz = default_tz or UTC
     elif zone.upper() in _ZONES:
         tz = timezone(timedelta(minutes=_ZONES[zone.upper()]))
     else:
@@ -291,17 +291,17 @@ def parse_elog_date(text: str | None) -> datetime | None:
     except (TypeError, ValueError, IndexError, OverflowError):
         return parse_time(text)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return _utc(parsed)
 
 
 def _utc(aware: datetime) -> datetime:
     """``aware`` in UTC; beyond ``datetime``'s years 1-9999 the nearest end (still out of range)."""
     try:
-        return aware.astimezone(timezone.utc)
+        return aware.astimezone(UTC)
     except OverflowError:
         end = datetime.min if aware.year < 5000 else datetime.max
-        return end.replace(tzinfo=timezone.utc)
+        return end.replace(tzinfo=UTC)
 
 
 def date_in_range(value: datetime | None) -> bool:
