@@ -13,9 +13,13 @@ import csv
 import io
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from lumiaudit.online.entries import Problems, RawEntry
 from lumiaudit.online.values import norm_key
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 __all__ = ["parse_csv_export", "parse_xml_export", "sniff_delimiter"]
 
@@ -26,6 +30,28 @@ def sniff_delimiter(header: str, candidates: str = ",;\t|") -> str:
     counts = {d: unquoted.count(d) for d in candidates}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
+
+
+def csv_records(
+    reader: Reader, source: str, problems: Problems
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line where the record starts, fields)`` for the records after the header.
+
+    ``reader`` is a :func:`csv.reader` whose header was already read. A record the CSV module
+    cannot parse is a problem at its line and ends the file (the reader cannot resync).
+    """
+    last_line = reader.line_num
+    while True:
+        start = last_line + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problems.add(source, start, f"unreadable CSV record: {exc}; rest of file skipped")
+            return
+        last_line = reader.line_num
+        yield start, row
 
 
 def parse_csv_export(text: str, source: str, problems: Problems) -> Iterator[RawEntry]:
@@ -42,17 +68,7 @@ def parse_csv_export(text: str, source: str, problems: Problems) -> Iterator[Raw
         problems.add(source, 1, "empty CSV export", first)
         return
     keys = [norm_key(h) for h in header]
-    last_line = reader.line_num
-    while True:
-        start = last_line + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            problems.add(source, start, f"unreadable CSV record: {exc}; rest of file skipped")
-            break
-        last_line = reader.line_num
+    for start, row in csv_records(reader, source, problems):
         if not row or not any(cell.strip() for cell in row):
             continue
         if len(row) > len(keys):

@@ -10,7 +10,7 @@ import csv
 import io
 from collections.abc import Iterator
 
-from lumiaudit.online.elog_export import sniff_delimiter
+from lumiaudit.online.elog_export import csv_records, sniff_delimiter
 from lumiaudit.online.entries import Problems, RawEntry
 from lumiaudit.online.values import norm_key
 
@@ -29,17 +29,7 @@ def read_rows(text: str, source: str, problems: Problems) -> Iterator[tuple[int,
         return
     if delimiter == "|":  # psql output: skip the ----+---- rule
         header = [h.strip("_") for h in header]
-    last = reader.line_num
-    while True:
-        start = last + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            problems.add(source, start, f"unreadable CSV record: {exc}; rest of file skipped")
-            break
-        last = reader.line_num
+    for start, row in csv_records(reader, source, problems):
         cells = [c.strip() for c in row]
         if not any(cells) or all(set(c) <= set("-+") for c in cells):
             continue
