@@ -32,9 +32,7 @@ def sniff_delimiter(header: str, candidates: str = ",;\t|") -> str:
     return best if counts[best] else ","
 
 
-def csv_records(
-    reader: Reader, source: str, problems: Problems
-) -> Iterator[tuple[int, list[str]]]:
+def csv_records(reader: Reader, source: str, problems: Problems) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line where the record starts, fields)`` for the records after the header.
 
     ``reader`` is a :func:`csv.reader` whose header was already read. A record the CSV module
