@@ -396,3 +396,58 @@ def test_cli_online_url_snapshots_and_exit_2(
     assert "HTTP 401" in bad.output
     assert "Traceback" not in bad.output
     assert len(bad.output.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ audit
+
+
+def test_audit_from_a_live_rundb_writes_snapshots_and_reruns_offline(
+    serve: Callable[[dict[str, Route]], Server],
+    example: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lumiaudit
+    from lumiaudit.audit import Audit
+
+    elog = read_online(example["elog"]).table
+    results = [
+        {
+            "experiment": int(r.experiment),
+            "run": int(r.run),
+            "run_type": r.run_type,
+            "statistics": {"nevents": None if pd.isna(r.n_online) else int(r.n_online)},
+        }
+        for r in elog.itertuples()
+    ]
+    half = len(results) // 2
+    srv = serve({})
+    path = "/rest/v1/runs/?min_experiment=12&expand=statistics"
+    srv.routes[path] = Route(
+        body=json.dumps(
+            {"count": len(results), "next": path + "&page=2", "results": results[:half]}
+        ).encode()
+    )
+    srv.routes[path + "&page=2"] = Route(
+        body=json.dumps({"count": len(results), "next": None, "results": results[half:]}).encode()
+    )
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+    url = f"rundb+{srv.base}".replace("http://", "http://auditor:hunter2@") + path.split("&", 1)[0]
+    live = lumiaudit.audit(online=url, offline=example["prod"])
+    assert len(live.snapshots) == 2
+    out = live.write(tmp_path / "audit", plots=False)
+    index = json.loads((out / "online_snapshots" / "snapshots.json").read_text(encoding="utf-8"))
+    assert len(index["snapshots"]) == 2
+    summary_text = (out / "summary.json").read_text(encoding="utf-8")
+    assert "hunter2" not in summary_text
+    assert "auditor" not in summary_text
+    summary = json.loads(summary_text)
+    kinds = [i.get("kind") for i in summary["inputs"]["online"]]
+    assert kinds.count("snapshot") == 2
+    for name in ("online.csv", "online_entries.csv", "problems.csv"):
+        assert "hunter2" not in (out / name).read_text(encoding="utf-8")
+    n_hits = len(srv.hits)
+    rerun = lumiaudit.audit(online=out / "online_snapshots", offline=example["prod"])
+    assert len(srv.hits) == n_hits
+    pd.testing.assert_frame_equal(rerun.runs, live.runs)
+    assert isinstance(Audit.load(out), Audit)
