@@ -43,6 +43,7 @@ from lumiaudit.online.live import (
     redact_url,
     write_snapshots,
 )
+from lumiaudit.online.lumi import LumiResult, read_lumi
 from lumiaudit.online.mapping import BELLE2, Fields, Mapping, load_mapping
 from lumiaudit.online.resolve import POLICIES, resolve
 from lumiaudit.online.rundb import parse_rundb
@@ -55,10 +56,12 @@ __all__ = [
     "FORMATS",
     "POLICIES",
     "HttpOptions",
+    "LumiResult",
     "Mapping",
     "OnlineResult",
     "Snapshot",
     "load_mapping",
+    "read_lumi",
     "read_online",
     "read_snapshots",
     "write_snapshots",
