@@ -185,6 +185,12 @@ def test_bearer_token_from_env_sent_and_never_stored(
     assert "/rest/v1/runs/" in msg
     assert "\n" not in msg
     assert "LUMIAUDIT_HTTP_TOKEN" in msg  # the hint says what to set
+    # a wrong token: refused, and the token is in no message
+    monkeypatch.setenv("LUMIAUDIT_HTTP_TOKEN", "wrong-" + TOKEN)
+    with pytest.raises(InputReadError) as err:
+        read_online(_url(srv), http=FAST)
+    assert "HTTP 401" in str(err.value)
+    assert TOKEN not in str(err.value)
 
 
 def test_basic_auth_from_netrc_and_from_the_url(
