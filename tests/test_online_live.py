@@ -457,3 +457,50 @@ def test_audit_from_a_live_rundb_writes_snapshots_and_reruns_offline(
     assert len(srv.hits) == n_hits
     pd.testing.assert_frame_equal(rerun.runs, live.runs)
     assert isinstance(Audit.load(out), Audit)
+
+
+@pytest.mark.parametrize(
+    ("route", "words"),
+    [
+        (None, "HTTP 404"),
+        (Route(status=500, body=b"oops"), "HTTP 500"),
+        (Route(body=b"{not json"), "not JSON"),
+        (Route(delay=30, body=b"{}"), "read timed out"),
+        (Route(body=b"{}", auth="Bearer right"), "HTTP 401"),
+    ],
+    ids=["404", "500", "malformed", "slow", "401"],
+)
+@pytest.mark.parametrize("command", ["online", "audit"])
+def test_cli_http_errors_exit_2_in_one_line(
+    serve: Callable[[dict[str, Route]], Server],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    route: Route | None,
+    words: str,
+    command: str,
+) -> None:
+    srv = serve({})
+    if route is not None:
+        srv.routes["/rest/v1/runs/?min_experiment=10&expand=statistics"] = route
+    monkeypatch.setenv("LUMIAUDIT_HTTP_TOKEN", TOKEN)
+    if command == "online":
+        args = ["online", _url(srv), "--timeout", "0.5"]
+    else:
+        args = [
+            "audit",
+            "--online",
+            _url(srv),
+            "--offline",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "a"),
+        ]
+        if route is not None and route.delay:
+            pytest.skip("the audit command has no HTTP timeout option (library default 60 s)")
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2, res.output
+    assert words in res.output
+    assert "Traceback" not in res.output
+    assert TOKEN not in res.output
+    assert len([line for line in res.output.splitlines() if line.strip()]) == 1, res.output
+    assert not (tmp_path / "a").exists()
