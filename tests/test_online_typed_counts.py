@@ -167,9 +167,22 @@ def test_rundb_json_lumi(tmp_path: Path, value: object, expected: float | None) 
     ],
 )
 def test_elog_body_lumi(tmp_path: Path, line: str, expected: float | None) -> None:
-    from lumiaudit.faults import run_entry, write_elog_day
-
-    path = write_elog_day(tmp_path / "191105a.log", [run_entry(1, 10, "1,234", text=line)])
+    # one entry in elogd's day-file layout (tests/data/elog/README.md): header lines end in LF,
+    # text lines in CRLF, the last one in LF; written here so the test needs no fault helper
+    path = tmp_path / "191105a.log"
+    header = [
+        "$@MID@$: 1",
+        "Date: Tue, 05 Nov 2019 10:00:00 +0900",
+        "Subject: physics run 10",
+        "Type: Run summary",
+        "Category: Physics",
+        "Exp number: 12",
+        "Run number: 10",
+        "Num events: 1,234",
+        "Encoding: plain",
+        "=" * 40,
+    ]
+    path.write_bytes(("\n".join(header) + "\n" + f"{line}\n").encode())
     res = read_online(path)
     got = res.table["lumi_nb"].item()
     assert res.table["n_online"].item() == 1234
