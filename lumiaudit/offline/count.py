@@ -536,19 +536,78 @@ def _baskets(tree: Any, names: list[str]) -> dict[str, Any] | None:
     return out
 
 
+#: Classes of a ROOT event tree: ``TNtuple``/``TNtupleD`` derive from ``TTree`` (ROOT's
+#: ``TNtuple::Class()->InheritsFrom(TTree::Class())``) and are counted like one.
+TREE_CLASSES = ("TTree", "TNtuple", "TNtupleD")
+
+#: The first ``TTree`` class version whose ``fEntries`` is a ``Long64_t``; older versions
+#: (ROOT 3/4, e.g. scikit-hep-testdata's ``uproot-from-geant4.root``: ``TTree`` v5) stored a
+#: ``Double_t``. ``uproot.num_entries`` reads 8 bytes as an integer whatever the version and
+#: so returns the bit pattern of the double (4607182418800017408 for 1.0). uproot's oldest
+#: hand-written TTree model is v16; below it uproot follows the file's streamers.
+TTREE_LONG64_ENTRIES = 16
+
+#: Entries per byte of file that no ROOT file can exceed: a basket holds at most 2**31 bytes
+#: (``Int_t`` buffer), every entry of a branch takes at least one byte, and every basket costs
+#: a ``TKey`` of at least 64 bytes on disk. A count above ``size * MAX_ENTRIES_PER_BYTE`` is
+#: not a count (a misread header) and is never reported.
+MAX_ENTRIES_PER_BYTE = 2**31 // 64
+
+
+def _is_tree(kind: str) -> bool:
+    return kind in TREE_CLASSES or kind.startswith("TTree")
+
+
+def _entries_value(value: Any, *, what: str) -> int:
+    """An entry count as an ``int``; a float (old ``Double_t`` ``fEntries``) must be integral."""
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        if not math.isfinite(number) or number != math.floor(number):
+            raise _Bad(FileStatus.TRUNCATED, f"{what} is {number!r}, not a number of entries")
+        return int(number)
+    return int(value)
+
+
 def _num_entries(f: Any, tree: str, kind: str) -> int:
-    """``fEntries`` without reading the branch list (what ``uproot.num_entries`` does)."""
+    """``fEntries`` without reading the branch list (what ``uproot.num_entries`` does).
+
+    The shortcut is taken only for ``TTree`` class versions whose ``fEntries`` is a
+    ``Long64_t``; older ones (``Double_t``) and ``TNtuple``/``TNtupleD`` are read through the
+    file's streamers.
+    """
     if kind.startswith("TTree"):
         from uproot.models.TTree import Model_TTree_NumEntries
 
         f.file.custom_classes = {"TTree": Model_TTree_NumEntries}
         try:
-            return int(f[tree].all_members["fEntries"][0])
+            short = f[tree]
+            if getattr(short, "instance_version", 0) >= TTREE_LONG64_ENTRIES:
+                return int(short.all_members["fEntries"][0])
+            logger.debug(
+                "%s: TTree v%s stores fEntries as a double: reading its streamer",
+                f.file.file_path,
+                getattr(short, "instance_version", "?"),
+            )
         except Exception as exc:  # e.g. memberwise streaming: read the whole TTree
             logger.debug("fEntries shortcut failed for %s: %s", f.file.file_path, exc)
         finally:
             f.file.custom_classes = None
-    return int(f[tree].num_entries)
+    return _tree_entries(f[tree])
+
+
+def _tree_entries(events: Any) -> int:
+    """Entries of a fully read tree object, as the streamer gave its ``fEntries``."""
+    return _entries_value(events.num_entries, what=f"fEntries of {events.object_path!r}")
+
+
+def _check_entries(n_entries: int, size: int | None, tree: str) -> None:
+    """Refuse an entry count that no file of ``size`` bytes can hold (see above)."""
+    if n_entries < 0 or (size is not None and n_entries > size * MAX_ENTRIES_PER_BYTE):
+        raise _Bad(
+            FileStatus.TRUNCATED,
+            f"TTree {tree!r} claims {n_entries} entries, impossible for a file of "
+            f"{size if size is not None else 'unknown'} bytes: its header is misread or corrupt",
+        )
 
 
 def _read(
@@ -584,7 +643,7 @@ def _read(
             )
         keys = {k.split(";")[0]: v for k, v in f.classnames().items()}
         kind = keys.get(tree, "")
-        if not kind.startswith("TTree") and kind != "ROOT::RNTuple":
+        if not _is_tree(kind) and kind != "ROOT::RNTuple":
             there = ", ".join(f"{k} ({v})" for k, v in sorted(keys.items())) or "nothing"
             raise _Bad(FileStatus.NO_TREE, f"no TTree {tree!r} in file; it holds {there}")
         problems: list[str] = []
@@ -631,14 +690,13 @@ def _read(
         flag_counts: tuple[tuple[int, int], ...] = ()
         run_flags: tuple[tuple[int | None, int, int, int], ...] = ()
         # per-event reads are for TTrees; an RNTuple is counted by its entries
-        need_events = kind.startswith("TTree") and (
-            mode == "deep" or (mode == "auto" and ambiguous)
-        )
+        need_events = _is_tree(kind) and (mode == "deep" or (mode == "auto" and ambiguous))
         if need_events:
             events = f[tree]
-            n_entries = int(events.num_entries)
+            n_entries = _tree_entries(events)
         else:
             n_entries = _num_entries(f, tree, kind)
+        _check_entries(n_entries, base.get("size_bytes"), tree)
         if need_events and n_entries > 0:
             present = set(events.keys())
             wanted = [branches["run"], branches["error_flag"]]
