@@ -29,6 +29,7 @@ from lumiaudit.offline.count import (
 )
 from lumiaudit.offline.discover import discover, find_duplicates
 from lumiaudit.offline.runs import contributions_frame, files_frame, find_gaps, runs_frame
+from lumiaudit.schema import FileStatus
 
 __all__ = ["FileRecord", "OfflineResult", "count_events", "count_file"]
 
@@ -235,8 +236,10 @@ def count_events(
     found = discover(paths)
     stats: dict[str, Any] = {"files": len(found), "mode": mode, "tree": tree}
     logger.info("%d files to count (mode %s, tree %r)", len(found), mode, tree)
-    records = _count_all(
-        [f.path for f in found],
+    # paths that could not be listed or examined are rows too, never dropped
+    unlisted = {i: f for i, f in enumerate(found) if f.error}
+    counted = _count_all(
+        [f.path for f in found if not f.error],
         tree=tree,
         mode=mode,
         jobs=jobs,
@@ -250,6 +253,15 @@ def count_events(
         backoff=backoff,
         stats=stats,
     )
+    fresh = iter(counted)
+    records = [
+        FileRecord(
+            path=f.path, status=str(FileStatus.IO_ERROR), error=f.error, mode=mode, tree=tree
+        )
+        if i in unlisted
+        else next(fresh)
+        for i, f in enumerate(found)
+    ]
     stats["not_counted"] = _not_counted(records)
     if stats["not_counted"]:
         shown = stats["not_counted"][:NOT_COUNTED_SHOWN]
