@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -26,8 +27,9 @@ from lumiaudit.offline.count import (
     FileRecord,
     check_retries,
     count_file,
+    is_url,
 )
-from lumiaudit.offline.discover import discover, find_duplicates
+from lumiaudit.offline.discover import Found, discover, find_duplicates
 from lumiaudit.offline.runs import contributions_frame, files_frame, find_gaps, runs_frame
 from lumiaudit.schema import FileStatus
 
@@ -164,6 +166,37 @@ def _count_all(
     return [r for r in records if r is not None]
 
 
+def _inputs(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
+    if isinstance(paths, str | os.PathLike):
+        return [os.fspath(paths)]
+    return [os.fspath(p) for p in paths]
+
+
+def _check_cache_path(
+    cache: Path,
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    found: list[Found],
+) -> None:
+    """Refuse a cache path that is an input, a discovered file or inside an input directory.
+
+    The cache is written: it must never land on or among the inputs ("never touch inputs").
+    """
+    real = Path(os.path.realpath(cache))
+    hint = "put the count cache outside the production (e.g. ~/.cache/lumiaudit/counts.sqlite)"
+    for item in _inputs(paths):
+        if is_url(item):
+            continue
+        local = Path(os.path.realpath(item.removeprefix("file://")))
+        if real == local:
+            raise ParameterError("the count cache is one of the inputs", path=cache, hint=hint)
+        if local.is_dir() and real.is_relative_to(local):
+            raise ParameterError(
+                f"the count cache lies inside the input directory {local}", path=cache, hint=hint
+            )
+    if any(f.path == str(real) for f in found):
+        raise ParameterError("the count cache is one of the files to count", path=cache, hint=hint)
+
+
 def count_events(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
@@ -234,6 +267,8 @@ def count_events(
         raise ParameterError(f"jobs must be 0 (one per CPU) or more, got {jobs}")
     start = time.perf_counter()
     found = discover(paths)
+    if cache is not None and isinstance(cache, str | os.PathLike):
+        _check_cache_path(Path(cache), paths, found)
     stats: dict[str, Any] = {"files": len(found), "mode": mode, "tree": tree}
     logger.info("%d files to count (mode %s, tree %r)", len(found), mode, tree)
     # paths that could not be listed or examined are rows too, never dropped
