@@ -201,6 +201,11 @@ def audit_options(func: Any) -> Any:
             "--include-skims", is_flag=True, help="Count skim files too (they are subsets)."
         ),
         click.option(
+            "--allow-empty",
+            is_flag=True,
+            help="Accept an offline source without any ROOT file (default: exit 2 naming it).",
+        ),
+        click.option(
             "--strict", is_flag=True, help="Any problem in the online input is fatal (exit 2)."
         ),
         click.option(

@@ -76,6 +76,11 @@ _out = click.Path(dir_okay=False, path_type=Path)
 )
 @click.option("--include-skims", is_flag=True, help="Count skim files in the per-run totals.")
 @click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Accept a source without any ROOT file (default: exit 2 naming it).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
@@ -103,6 +108,7 @@ def command(
     scheduler: str | None,
     cache: Path | None,
     include_skims: bool,
+    allow_empty: bool,
     timeout: float | None,
     retries: int,
     progress: bool | None,
@@ -122,6 +128,7 @@ def command(
         scheduler=scheduler,
         cache=cache,
         include_skims=include_skims,
+        allow_empty=allow_empty,
         progress=progress_default() if progress is None else progress,
         timeout=timeout,
         retries=retries,

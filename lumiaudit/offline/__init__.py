@@ -212,6 +212,7 @@ def count_events(
     branch_names: Mapping[str, str] | None = None,
     retries: int = DEFAULT_RETRIES,
     backoff: float = DEFAULT_BACKOFF,
+    allow_empty: bool = False,
 ) -> OfflineResult:
     """Discover, count and check offline ROOT files; aggregate per run.
 
@@ -245,6 +246,10 @@ def count_events(
         ... seconds (default 3 retries after 0.5, 1 and 2 s); see
         :func:`~lumiaudit.offline.count.count_file`. Local files are read once. Files still
         not read are ``io_error`` and listed in ``stats["not_counted"]``.
+    allow_empty
+        Accept an input that holds no ROOT file at all (by default that is an error naming
+        the input: an empty directory, an unmounted area or the wrong directory would
+        otherwise pass as "every run is missing offline").
 
     Returns
     -------
@@ -254,9 +259,13 @@ def count_events(
     Raises
     ------
     InputNotFoundError
-        If an input path, glob or list line names nothing.
+        If an input path, glob or list line names nothing, or an input holds no ROOT file
+        (unless ``allow_empty``).
     ParameterError
-        For an unknown mode or a bad option combination.
+        For an unknown mode, a bad option combination, or a ``cache`` path that is an input,
+        one of the files or inside an input directory.
+    OutputError
+        If ``cache`` is not a lumiaudit count cache (it is left untouched).
     """
     check_retries(retries, backoff)
     if mode not in MODES:
@@ -266,7 +275,7 @@ def count_events(
     if jobs < 0:
         raise ParameterError(f"jobs must be 0 (one per CPU) or more, got {jobs}")
     start = time.perf_counter()
-    found = discover(paths)
+    found = discover(paths, allow_empty=allow_empty)
     if cache is not None and isinstance(cache, str | os.PathLike):
         _check_cache_path(Path(cache), paths, found)
     stats: dict[str, Any] = {"files": len(found), "mode": mode, "tree": tree}

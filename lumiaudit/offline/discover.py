@@ -183,13 +183,19 @@ def _expand(item: str, *, source: str | None, line: int | None, out: list[Reache
         raise InputNotFoundError(what, path=local, hint="check the path")
 
 
-def discover(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Found]:
+def discover(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, allow_empty: bool = True
+) -> list[Found]:
     """Expand inputs into the list of distinct files to count, sorted by path.
 
     Parameters
     ----------
     paths
         Files, directories (recursive), globs (``**`` allowed), list files and URLs.
+    allow_empty
+        With ``False``, an input that gives nothing at all (no ROOT file, no unreadable
+        path: an empty directory, an unmounted area, the elog directory given by mistake)
+        raises :class:`~lumiaudit.errors.InputNotFoundError` naming it.
 
     Returns
     -------
@@ -199,14 +205,23 @@ def discover(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -
     Raises
     ------
     InputNotFoundError
-        If an input (or a line of a list file) names nothing, or there are no inputs.
+        If an input (or a line of a list file) names nothing, or there are no inputs, or
+        (``allow_empty=False``) an input holds no ROOT file.
     """
     items = _as_list(paths)
     if not items:
         raise InputNotFoundError("no input paths given", hint="name files or directories")
     reached: list[Reached] = []
     for item in items:
+        before = len(reached)
         _expand(item, source=None, line=None, out=reached)
+        if len(reached) == before and not allow_empty:
+            raise InputNotFoundError(
+                "no ROOT files (*.root, *.sroot) in this offline source (an empty "
+                "directory, an unmounted area, or not the offline production?)",
+                path=item,
+                hint="--allow-empty / allow_empty=True if that is expected",
+            )
     by_real: dict[str, list[str]] = {}
     errors: dict[str, str] = {}
     for path, real, error in reached:
