@@ -157,7 +157,7 @@ def audit_options(func: Any) -> Any:
             type=click.IntRange(min=1),
             default=1,
             show_default=True,
-            help="Local workers.",
+            help="Local worker processes (never more than the local files or usable CPUs).",
         ),
         click.option(
             "--scheduler", default=None, help="Dask scheduler address (count on a cluster)."
