@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import logging
 import os
@@ -123,7 +124,9 @@ def _walk(top: str) -> Iterable[Reached]:
                 if is_root_name(entry.name):
                     # counted as what it is: an io_error with the reason
                     yield entry.path, os.path.realpath(entry.path), ""
-                else:
+                elif exc.errno == errno.ELOOP:  # a link loop is no directory: nothing hides there
+                    logger.warning("cannot stat %s: %s", entry.path, exc)
+                else:  # it may be a directory of files: they are unknown, not absent
                     logger.warning("cannot stat %s: %s", entry.path, exc)
                     yield entry.path, os.path.realpath(entry.path), f"cannot stat: {_oserror(exc)}"
         stack.extend(reversed(subdirs))
