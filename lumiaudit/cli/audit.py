@@ -212,7 +212,8 @@ def audit_options(func: Any) -> Any:
             "--timeout",
             type=click.FloatRange(min=0.1),
             default=None,
-            help="Seconds before one file is given up as io_error.",
+            help="Seconds one attempt at one remote file may take (then abandoned; io_error "
+            "once the retries are spent). [default: 30]",
         ),
         click.option(
             "--retries",

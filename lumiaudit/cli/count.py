@@ -65,7 +65,8 @@ _out = click.Path(dir_okay=False, path_type=Path)
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
-    help="Local workers (0: one per CPU).",
+    help="Local worker processes (0: one per CPU); never more than the local files or the "
+    "usable CPUs (logged when bounded).",
 )
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786).")
 @click.option(
@@ -84,7 +85,9 @@ _out = click.Path(dir_okay=False, path_type=Path)
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Seconds per remote (root://, https://) request.",
+    help="Seconds one attempt at one remote (root://, http(s)://) file may take, each request "
+    "included; then it is abandoned (io_error 'timed out after N s' once the retries are "
+    "spent). A file costs at most (retries + 1) x timeout plus the backoff. [default: 30]",
 )
 @click.option(
     "--retries",

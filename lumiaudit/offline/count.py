@@ -26,6 +26,7 @@ import math
 import os
 import stat
 import struct
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_BACKOFF",
     "DEFAULT_BRANCHES",
     "DEFAULT_RETRIES",
+    "DEFAULT_TIMEOUT",
     "FLAG_BITS",
     "MODES",
     "FileRecord",
@@ -174,14 +176,60 @@ def _header_problem(header: bytes, size: int | None) -> _Bad | None:
 
 
 def _http_handler(path: str) -> Any:
-    """uproot's own HTTP source when fsspec's (which needs aiohttp) is not installed."""
-    import importlib.util
+    """uproot's own HTTP source for ``http(s)://``: it honours ``timeout`` per request.
 
-    if path.startswith(("http://", "https://")) and importlib.util.find_spec("aiohttp") is None:
+    (fsspec's HTTP filesystem, uproot's default when aiohttp is installed, passes the
+    option to aiohttp, whose meaning of a bare number differs between versions.)
+    """
+    if path.startswith(("http://", "https://")):
         from uproot.source.http import HTTPSource
 
         return HTTPSource
     return None
+
+
+#: Seconds one attempt at one remote file may take when no ``timeout`` is given: its open,
+#: its reads and, after a failure, the header probe, together. Never unbounded: XRootD's own
+#: default request timeout is 1800 s and a stalled server would hold a count for hours.
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """Internal: a failed attempt, with what the header probe saw (``None``: not probed)."""
+
+    exc: BaseException
+    size: int | None
+    header: bytes | None
+
+
+def _with_deadline(func: Any, seconds: float, what: str) -> Any:
+    """``func()`` in a daemon thread; ``TimeoutError`` if it has not returned in time.
+
+    A read blocked inside the XRootD or HTTP client cannot be interrupted from Python; the
+    thread is abandoned (it ends when the client's own per-request timeout, which is also
+    ``seconds``, fires) and the caller goes on. That makes the bound hard whatever the
+    client does (reconnects, retries inside XRootD, a server that trickles bytes).
+    """
+    box: list[tuple[bool, Any]] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box.append((True, func()))
+        except BaseException as exc:  # handed to the caller's thread
+            box.append((False, exc))
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=run, name=f"lumiaudit-read {what}", daemon=True)
+    worker.start()
+    if not done.wait(seconds):
+        raise TimeoutError(f"timed out after {seconds:g} s")
+    ok, value = box[0]
+    if ok:
+        return value
+    raise value
 
 
 def _probe_local(path: str, size: int | None) -> tuple[int | None, bytes | None]:
@@ -329,7 +377,12 @@ def count_file(
     mode
         ``auto``, ``fast`` or ``deep`` (see the module docstring).
     timeout
-        Seconds for remote requests (passed to uproot's HTTP/XRootD sources).
+        For URLs: seconds one attempt at the file may take, all of it (open, reads and,
+        after a failure, the header probe); each request to the server gets the same
+        timeout. Default :data:`DEFAULT_TIMEOUT`. An attempt still running then is abandoned
+        and counts as timed out (``io_error``, "timed out after N s"), so a file costs at
+        most ``(retries + 1) * timeout`` plus the backoff waits. Local files are not bounded
+        (a FIFO or device is refused before opening).
     branch_names
         Overrides of :data:`DEFAULT_BRANCHES` (for other experiments' files).
     retries
@@ -350,7 +403,8 @@ def count_file(
     Raises
     ------
     ParameterError
-        If ``mode`` is not one of :data:`MODES`, or ``retries`` or ``backoff`` is negative.
+        If ``mode`` is not one of :data:`MODES`, ``retries`` or ``backoff`` is negative, or
+        ``timeout`` is not positive.
 
     Examples
     --------
@@ -366,7 +420,6 @@ def count_file(
     path = str(path)
     remote = is_url(path)
     local = path[len("file://") :] if path.startswith("file://") else path
-    header_bad: _Bad | None = None
     if not remote:
         try:
             st = Path(local).stat()
@@ -383,51 +436,84 @@ def count_file(
             return FileRecord(status=str(FileStatus.IO_ERROR), error=_oserror(exc), **base)
         if st.st_size == 0:
             return FileRecord(status=str(FileStatus.ZERO_BYTES), error="file has 0 bytes", **base)
+    if remote:
+        timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        if not timeout > 0:
+            raise ParameterError(f"timeout must be more than 0 seconds, got {timeout}")
     attempt = 0
     while True:
         attempt += 1
-        try:
-            return _read(path, local, remote, tree, mode, timeout, branches, dict(base))
-        except _Bad as bad:  # what the file holds: reading it again changes nothing
-            return FileRecord(status=str(bad.status), error=bad.error, **base)
-        except Exception as exc:  # a bad file may raise anything from deep inside uproot
-            transient = remote and _transient(exc)
-            if transient and isinstance(exc, TimeoutError) and attempt <= retries:
-                # a stalled server: probing it would only wait for the timeout again
-                logger.info("%s: attempt %d of %d timed out (%s)", path, attempt, retries + 1, exc)
-                time.sleep(backoff * 2 ** (attempt - 1))
-                continue
-            # only now look at the header (magic bytes, fEND vs size) to tell why
-            size, probed = (
-                _probe_remote(path, timeout) if remote else _probe_local(local, base["size_bytes"])
-            )
-            header_seen = probed is not None
-            if probed is not None:
-                header_bad = _header_problem(probed, size)
-            # a network, server or timeout error, or a server that did not even give the
-            # first bytes, may pass; a file that is not ROOT or cut will not
-            retry = (transient or (remote and not header_seen and not _permanent(exc))) and (
-                header_bad is None
-            )
-            if retry and attempt <= retries:
-                delay = backoff * 2 ** (attempt - 1)
-                logger.info(
-                    "%s: attempt %d of %d failed (%s: %s); retrying in %g s",
+        if remote:
+            assert timeout is not None
+            try:
+                outcome = _with_deadline(
+                    functools.partial(
+                        _attempt, path, local, remote, tree, mode, timeout, branches, base
+                    ),
+                    timeout,
                     path,
-                    attempt,
-                    retries + 1,
-                    type(exc).__name__,
-                    " ".join(str(exc).split()),
-                    delay,
                 )
-                time.sleep(delay)
-                continue
-            base["size_bytes"] = size
-            failure = _classify(exc, header_bad, header_seen=header_seen and not transient)
-            error = failure.error
-            if retry:
-                error = f"{error} (after {attempt} attempt{'s' * (attempt != 1)})"
-            return FileRecord(status=str(failure.status), error=error, **base)
+            except TimeoutError as exc:  # only the deadline: _attempt catches the rest
+                outcome = _Failure(exc, None, None)
+        else:
+            outcome = _attempt(path, local, remote, tree, mode, timeout, branches, base)
+        if isinstance(outcome, FileRecord):
+            return outcome
+        error_exc, size, probed = outcome.exc, outcome.size, outcome.header
+        transient = remote and _transient(error_exc)
+        header_seen = probed is not None
+        header_bad = _header_problem(probed, size) if probed is not None else None
+        # a network, server or timeout error, or a server that did not even give the
+        # first bytes, may pass; a file that is not ROOT or cut will not
+        retry = (transient or (remote and not header_seen and not _permanent(error_exc))) and (
+            header_bad is None
+        )
+        if retry and attempt <= retries:
+            delay = backoff * 2 ** (attempt - 1)
+            logger.info(
+                "%s: attempt %d of %d failed (%s: %s); retrying in %g s",
+                path,
+                attempt,
+                retries + 1,
+                type(error_exc).__name__,
+                " ".join(str(error_exc).split()),
+                delay,
+            )
+            time.sleep(delay)
+            continue
+        record = dict(base)
+        record["size_bytes"] = size if remote else base["size_bytes"]
+        failure = _classify(error_exc, header_bad, header_seen=header_seen and not transient)
+        error = failure.error
+        if retry:
+            error = f"{error} (after {attempt} attempt{'s' * (attempt != 1)})"
+        return FileRecord(status=str(failure.status), error=error, **record)
+
+
+def _attempt(
+    path: str,
+    local: str,
+    remote: bool,
+    tree: str,
+    mode: str,
+    timeout: float | None,
+    branches: Mapping[str, str],
+    base: dict[str, Any],
+) -> FileRecord | _Failure:
+    """One attempt at a file: its record, or the failure and what the header probe saw."""
+    try:
+        return _read(path, local, remote, tree, mode, timeout, branches, dict(base))
+    except _Bad as bad:  # what the file holds: reading it again changes nothing
+        return FileRecord(status=str(bad.status), error=bad.error, **base)
+    except Exception as exc:  # a bad file may raise anything from deep inside uproot
+        if remote and isinstance(exc, TimeoutError):
+            # a stalled server: probing it would only wait for the timeout again
+            return _Failure(exc, None, None)
+        # only now look at the header (magic bytes, fEND vs size) to tell why
+        size, probed = (
+            _probe_remote(path, timeout) if remote else _probe_local(local, base["size_bytes"])
+        )
+        return _Failure(exc, size, probed)
 
 
 def check_retries(retries: int, backoff: float) -> None:
@@ -626,8 +712,8 @@ def _read(
     options: dict[str, Any] = {"object_cache": None, "array_cache": None}
     if remote and _is_xrootd(path):
         _tune_xrootd()
-    if remote and timeout is not None:
-        options["timeout"] = _source_timeout(path, timeout)
+    if remote:
+        options["timeout"] = _source_timeout(path, DEFAULT_TIMEOUT if timeout is None else timeout)
     if remote and (handler := _http_handler(path)) is not None:
         options["handler"] = handler
     with uproot.open(local if not remote else path, **options) as f:
