@@ -237,7 +237,10 @@ def count_events(
     progress
         Progress bar on stderr.
     timeout
-        Seconds per remote request.
+        Seconds one attempt at one remote file may take (default
+        :data:`~lumiaudit.offline.count.DEFAULT_TIMEOUT`, 30 s); then it is abandoned. A
+        remote file costs at most ``(retries + 1) * timeout`` plus the backoff waits, and it
+        is an ``io_error`` row ("timed out after N s") when every attempt timed out.
     branch_names
         Overrides of :data:`lumiaudit.offline.count.DEFAULT_BRANCHES`.
     retries, backoff

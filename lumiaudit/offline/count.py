@@ -26,7 +26,6 @@ import math
 import os
 import stat
 import struct
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from lumiaudit.errors import ParameterError
+from lumiaudit.offline.deadline import with_deadline
 from lumiaudit.offline.names import FileName, parse_path
 from lumiaudit.schema import FileStatus
 
@@ -201,35 +201,6 @@ class _Failure:
     exc: BaseException
     size: int | None
     header: bytes | None
-
-
-def _with_deadline(func: Any, seconds: float, what: str) -> Any:
-    """``func()`` in a daemon thread; ``TimeoutError`` if it has not returned in time.
-
-    A read blocked inside the XRootD or HTTP client cannot be interrupted from Python; the
-    thread is abandoned (it ends when the client's own per-request timeout, which is also
-    ``seconds``, fires) and the caller goes on. That makes the bound hard whatever the
-    client does (reconnects, retries inside XRootD, a server that trickles bytes).
-    """
-    box: list[tuple[bool, Any]] = []
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            box.append((True, func()))
-        except BaseException as exc:  # handed to the caller's thread
-            box.append((False, exc))
-        finally:
-            done.set()
-
-    worker = threading.Thread(target=run, name=f"lumiaudit-read {what}", daemon=True)
-    worker.start()
-    if not done.wait(seconds):
-        raise TimeoutError(f"timed out after {seconds:g} s")
-    ok, value = box[0]
-    if ok:
-        return value
-    raise value
 
 
 def _probe_local(path: str, size: int | None) -> tuple[int | None, bytes | None]:
@@ -446,7 +417,7 @@ def count_file(
         if remote:
             assert timeout is not None
             try:
-                outcome = _with_deadline(
+                outcome = with_deadline(
                     functools.partial(
                         _attempt, path, local, remote, tree, mode, timeout, branches, base
                     ),
