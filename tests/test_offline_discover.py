@@ -218,3 +218,50 @@ def test_root_suffix_in_any_case_is_counted_with_a_warning(
         assert (found[0].name.run, found[0].name.file_index) == (101, 0)
         warned = any("upper-case ROOT suffix" in r.getMessage() for r in caplog.records)
         assert warned == (suffix != suffix.lower())
+
+
+def test_a_run_with_an_unreadable_subdirectory_is_blamed_on_it_not_on_a_missing_unit(
+    b2_sample: Path, tmp_path: Path
+) -> None:
+    """Seen: the files vanished (a log warning) and the deficit became ``missing_hlt_unit``."""
+    import csv
+    import os
+    import shutil
+    import subprocess
+
+    from lumiaudit.faults import can_bypass_permissions, cli_argv, drop_dac_capabilities
+
+    rel = Path("release-03-02-04/DB00000677/bucket7/e0010/4S/r03000/all/mdst")
+    prod = tmp_path / "prod"
+    shutil.copytree(b2_sample / "prod" / rel, prod / rel)
+    hidden = prod / rel / "sub01"
+    hidden.mkdir()
+    for path in (prod / rel / "sub00").glob("*HLT4*"):
+        path.rename(hidden / path.name)
+    hidden.chmod(0)
+    out = tmp_path / "audit"
+    repo = Path(__file__).parent.parent
+    online = b2_sample / "online_truth.csv"
+    args = ["audit", "--online", str(online), "--offline", str(prod), "--out", str(out)]
+    try:
+        proc = subprocess.run(
+            [*cli_argv(), *args, "--no-plots", "--no-progress"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PYTHONPATH": str(repo)},
+            preexec_fn=drop_dac_capabilities if can_bypass_permissions() else None,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE to make a directory unreadable: {exc}")
+    finally:
+        hidden.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with (out / "files.csv").open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["status"] == "io_error"]
+    assert [(r["path"], r["run"]) for r in rows] == [(str(hidden), "3000")]
+    with (out / "runs.csv").open(newline="") as fh:
+        run = next(r for r in csv.DictReader(fh) if r["run"] == "3000")
+    assert "unreadable_file" in run["reasons"], run
+    assert "missing_hlt_unit" not in run["reasons"], run
