@@ -201,11 +201,6 @@ def audit_options(func: Any) -> Any:
             "--include-skims", is_flag=True, help="Count skim files too (they are subsets)."
         ),
         click.option(
-            "--allow-empty",
-            is_flag=True,
-            help="Accept an offline source without any ROOT file (default: exit 2 naming it).",
-        ),
-        click.option(
             "--strict", is_flag=True, help="Any problem in the online input is fatal (exit 2)."
         ),
         click.option(
@@ -249,6 +244,11 @@ def audit_options(func: Any) -> Any:
     help="Also write JUnit XML: one testcase per run, failures for flagged runs.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the plots (faster).")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Accept an offline source without any ROOT file (default: exit 2 naming it).",
+)
 @audit_options
 @handle_errors
 def command(
