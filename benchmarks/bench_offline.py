@@ -340,7 +340,7 @@ for i in range(n):
     records.append(dataclasses.replace(t, path=path, contributions=contribution))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 with tempfile.TemporaryDirectory() as tmp:
-    keys = [FileKey(r.path, 1000 + i, 10**18 + i, i) for i, r in enumerate(records)]
+    keys = [FileKey(r.path, 1000 + i, 10**18 + i, i, 10**18 + i, 42) for i, r in enumerate(records)]
     with CountCache.open(Path(tmp) / "c.sqlite") as cache:
         cache.store(records, tree="tree", mode="auto", keys=keys)
     with CountCache.open(Path(tmp) / "c.sqlite") as cache:
