@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -69,3 +70,34 @@ progress_option = click.option(
     default=None,
     help="Show a progress bar on stderr (default: when stderr is a terminal).",
 )
+
+
+# ECMA-48 escape sequences: CSI (ESC [ ... final), OSC / DCS / APC / PM / SOS strings (ended by
+# BEL or ESC \\), and two-character escapes; then every other C0/C1 control but TAB and LF.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|[\x1b][\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\|$)"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|[\x9d\x90\x98\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c|$)"
+    r"|\x1b[@-_ -/]?[0-~]?"
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def sanitize_terminal(text: str) -> str:
+    """``text`` without terminal control sequences (ANSI escapes, other C0/C1 controls).
+
+    Elog text, file names and reasons are untrusted: an escape sequence in them could move
+    the cursor, retitle the window or hide lines when printed. TAB and newline are kept.
+
+    Examples
+    --------
+    >>> sanitize_terminal("run 105\x1b[2J\x1b]0;owned\x07 ok\r")
+    'run 105 ok'
+    """
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` of untrusted text, control sequences removed."""
+    click.echo(sanitize_terminal(text), err=err, nl=nl)
