@@ -191,10 +191,10 @@ def check_output(
     if path.exists() and not path.is_dir():
         raise _refuse(path, f"{what} exists and is not a directory")
     _check_parent(path, what)
+    _check_inputs(path, inputs, what)
     cwd = Path.cwd().resolve()
     if path == cwd or path in cwd.parents:
         raise _refuse(path, f"{what} is the working directory or contains it", hint=None)
-    _check_inputs(path, inputs, what)
     if path.is_dir():
         try:
             empty = next(path.iterdir(), None) is None

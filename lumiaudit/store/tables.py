@@ -3,8 +3,9 @@
 Writer (:func:`write_csv`, used by ``audit --out``, ``online -o``, ``count -o``, run lists):
 
 * missing values are empty cells, never 0;
-* timestamps are ISO 8601 in UTC with a ``Z`` (``2021-03-01T00:00:00Z``; fractional seconds
-  only when a value has them), whatever wrote the table;
+* timestamps are ISO 8601 in UTC with a ``Z`` (``2021-03-01T00:00:00Z``; fractional seconds,
+  to the nanosecond, only when a value has them), whatever wrote the table;
+* an empty text cell is an empty cell too: it reads back as missing (``<NA>``);
 * text cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``,
   ``@``, TAB or CR, OWASP "CSV injection") get a leading ``'``; so does text that already
   starts with ``'``, which makes the escape reversible. Numeric columns are never touched
@@ -20,13 +21,14 @@ directory written before the manifest existed is read with the canonical schemas
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import pandas as pd
 
@@ -86,10 +88,16 @@ def _is_text(series: pd.Series) -> bool:
 def _format_times(series: pd.Series) -> pd.Series:
     values = series.dt.tz_convert("UTC") if series.dt.tz is not None else series
     zone = "Z" if series.dt.tz is not None else ""
-    fraction = (values.dt.microsecond.fillna(0) != 0).any()
-    fmt = "%Y-%m-%dT%H:%M:%S" + (".%f" if fraction else "") + zone
-    text: pd.Series = values.dt.strftime(fmt).astype(object).where(values.notna(), None)
-    return text
+    micro = values.dt.microsecond.fillna(0).astype("int64")
+    nano = values.dt.nanosecond.fillna(0).astype("int64")
+    text = values.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
+    if (nano != 0).any():  # file mtimes have nanoseconds: keep them all
+        digits = (micro * 1000 + nano).map(lambda n: f".{n:09d}")
+        text = text + digits
+    elif (micro != 0).any():
+        text = text + micro.map(lambda n: f".{n:06d}")
+    out: pd.Series = (text + zone).where(values.notna(), None)
+    return out
 
 
 def for_csv(frame: pd.DataFrame) -> pd.DataFrame:
@@ -104,8 +112,19 @@ def for_csv(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _has_cr(frame: pd.DataFrame) -> bool:
+    return any(
+        _is_text(frame[name]) and any(isinstance(v, str) and "\r" in v for v in frame[name])
+        for name in frame.columns
+    )
+
+
 def _to_csv(frame: pd.DataFrame, handle: TextIO) -> None:
-    for_csv(frame).to_csv(handle, index=False, na_rep="", lineterminator="\n")
+    out = for_csv(frame)
+    # Python's csv quotes a field for the characters of the line terminator only ("\n"): a
+    # lone CR inside a text cell would end the row for every reader; quote all text then
+    quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONNUMERIC if _has_cr(out) else csv.QUOTE_MINIMAL
+    out.to_csv(handle, index=False, na_rep="", lineterminator="\n", quoting=quoting)
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str] | None) -> Path | None:
