@@ -483,3 +483,47 @@ def test_nightly_adopts_a_reports_directory_with_its_lock(world: Path) -> None:
     (reports / "2026-01-01T000000Z").mkdir()
     _prepare_reports(read_config(_nightly_config(world, reports)))
     assert (read_marker(reports) or {}).get("kind") == "nightly"
+
+
+# ------------------------------------------------------------------ single output files
+
+#: command -> arguments with {out} for the output file (inputs are in the world)
+FILE_OPTIONS: dict[str, list[str]] = {
+    "count -o": ["count", "{w}/prod", "--no-progress", "-o", "{out}"],
+    "count --runs": ["count", "{w}/prod", "--no-progress", "--runs", "{out}"],
+    "online -o": ["online", "{w}/elog", "-o", "{out}"],
+    "online --problems": ["online", "{w}/elog", "--problems", "{out}"],
+    "runlist -o": ["runlist", "--from", "{w}/audit", "-o", "{out}"],
+    "ticket -o": ["ticket", "--audit", "{w}/audit", "-o", "{out}"],
+    "audit --junit": ["audit", "--online", "{w}/elog", "--offline", "{w}/prod",
+                      "--out", "{w}/new audit", "--no-plots", "--junit", "{out}"],
+}  # fmt: skip
+
+FILE_SITUATIONS: dict[str, tuple[Callable[[Path], str], str]] = {
+    ".": (lambda w: ".", "directory"),
+    "..": (lambda w: "..", "directory"),
+    "/": (lambda w: "/", "directory"),
+    "a symlink to a directory": (lambda w: str(w / "link"), "directory"),
+    "below a file": (lambda w: str(w / "file" / "x.csv"), "not a directory"),
+    "an input file": (lambda w: "{input_file}", "input"),
+    "inside an input": (lambda w: "{input_dir}/list.csv", "input"),
+}
+
+
+@pytest.mark.parametrize("situation", sorted(FILE_SITUATIONS))
+@pytest.mark.parametrize("option", sorted(FILE_OPTIONS))
+def test_output_files(world: Path, audit_dir: Path, option: str, situation: str) -> None:
+    (world / "file").write_text("a file\n", encoding="utf-8")
+    (world / "link").symlink_to(world / "prod", target_is_directory=True)
+    args = FILE_OPTIONS[option]
+    reads_audit = option.split(maxsplit=1)[0] in ("runlist", "ticket")
+    input_dir = audit_dir if reads_audit else world / ("elog" if "online" in option else "prod")
+    input_file = next(p for p in sorted(input_dir.rglob("*")) if p.is_file())
+    make, words = FILE_SITUATIONS[situation]
+    out = make(world).format(input_file=input_file, input_dir=input_dir)
+    before = _tree(world)
+    result = _invoke([a.format(w=world, out=out) for a in args])
+    assert result.exit_code == 2, result.output
+    line = _one_line(result)
+    assert words in line, line
+    assert _tree(world) == before

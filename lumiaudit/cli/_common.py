@@ -6,7 +6,8 @@ import functools
 import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -101,3 +102,19 @@ def sanitize_terminal(text: str) -> str:
 def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
     """``click.echo`` of untrusted text, control sequences removed."""
     click.echo(sanitize_terminal(text), err=err, nl=nl)
+
+
+def check_output_files(outputs: Iterable[Path | None], *, inputs: Iterable[str]) -> None:
+    """Refuse, before anything is read, output files that are, hold or lie inside an input.
+
+    Raises
+    ------
+    OutputRefusedError
+        See :func:`lumiaudit.store.outdir.check_output_file`.
+    """
+    from lumiaudit.store.outdir import check_output_file
+
+    sources = list(inputs)
+    for output in outputs:
+        if output is not None:
+            check_output_file(output, inputs=sources, what="output file")

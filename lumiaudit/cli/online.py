@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from lumiaudit.cli._common import handle_errors
+from lumiaudit.cli._common import check_output_files, handle_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,6 +86,7 @@ def command(
     """
     from lumiaudit.online import read_online
 
+    check_output_files([output, conflicts_path, problems_path], inputs=paths)
     result = read_online(list(paths), format=fmt, mapping=mapping, policy=policy, strict=strict)
     if conflicts_path is not None:
         _write_csv(result.conflicts, conflicts_path)

@@ -68,8 +68,6 @@ _FAMILY = {
     "views": "views",
 }
 
-_REFUSED_HINT = "choose another --out or remove it"
-
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -99,7 +97,7 @@ def write_marker(
     return write_text(Path(directory) / MARKER, json.dumps(doc, indent=1) + "\n")
 
 
-def _refuse(path: Path, message: str, hint: str | None = _REFUSED_HINT) -> OutputRefusedError:
+def _refuse(path: Path, message: str, hint: str | None = None) -> OutputRefusedError:
     return OutputRefusedError(message, path=path, hint=hint)
 
 
@@ -133,14 +131,13 @@ def _input_paths(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
 def _check_inputs(out: Path, inputs: Iterable[str | os.PathLike[str]], what: str) -> None:
     target = out.resolve()
     for source in _input_paths(inputs):
+        hint = f"choose another {what}"
         if target == source:
-            raise _refuse(out, f"{what} is an input of this command", hint="choose another --out")
+            raise _refuse(out, f"{what} is an input of this command", hint=hint)
         if target in source.parents:
-            raise _refuse(out, f"{what} contains the input {source}", hint="choose another --out")
+            raise _refuse(out, f"{what} contains the input {source}", hint=hint)
         if source in target.parents:
-            raise _refuse(
-                out, f"{what} lies inside the input {source}", hint="choose another --out"
-            )
+            raise _refuse(out, f"{what} lies inside the input {source}", hint=hint)
 
 
 def _check_parent(out: Path, what: str) -> None:
@@ -189,7 +186,7 @@ def check_output(
             path, f"{what} is a symlink (never followed)", hint="give the directory it points to"
         )
     if path.exists() and not path.is_dir():
-        raise _refuse(path, f"{what} exists and is not a directory")
+        raise _refuse(path, f"{what} exists and is not a directory", hint=None)
     _check_parent(path, what)
     _check_inputs(path, inputs, what)
     cwd = Path.cwd().resolve()
@@ -203,12 +200,16 @@ def check_output(
         if not empty:
             marker = read_marker(path)
             if marker is None:
-                raise _refuse(path, "not a lumiaudit output (no .lumiaudit marker)")
+                raise _refuse(
+                    path,
+                    "not a lumiaudit output (no .lumiaudit marker)",
+                    hint=f"choose another {what} or remove it",
+                )
             if _FAMILY[str(marker["kind"])] != _FAMILY[kind]:
                 raise _refuse(
                     path,
                     f"a lumiaudit {marker['kind']} output, not a {kind} output",
-                    hint="choose another --out",
+                    hint=f"choose another {what}",
                 )
     return path
 
