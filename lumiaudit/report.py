@@ -563,6 +563,8 @@ def run_report(
         _merge_audit_dir(tmp)
         summary_path = tmp / "summary.json"
         summary = read_summary(tmp) if summary_path.is_file() else None
+        if summary is None and params.get("audit_dir"):  # a stored audit, rendered as it is
+            summary = read_summary(params["audit_dir"]) or None
         if executed.is_file():
             book = nbformat.read(executed, as_version=4)
             book.metadata[METADATA_KEY] = {

@@ -527,3 +527,24 @@ def test_output_files(world: Path, audit_dir: Path, option: str, situation: str)
     line = _one_line(result)
     assert words in line, line
     assert _tree(world) == before
+
+
+@pytest.mark.slow
+def test_report_renders_a_stored_audit_without_recounting(world: Path, audit_dir: Path) -> None:
+    stored = json.loads((audit_dir / "summary.json").read_text(encoding="utf-8"))
+    shutil.rmtree(world / "prod")  # nothing left to count: the audit directory must be enough
+    out = world / "rendered"
+    result = _invoke(["report", "--audit", str(audit_dir), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    import nbformat
+
+    book = nbformat.read(out / "audit_overview.ipynb", as_version=4)
+    record = book.metadata["lumiaudit"]
+    assert record["parameters"]["audit_dir"] == str(audit_dir)
+    assert record["summary"]["created"] == stored["created"]
+    assert (out / "audit_overview.html").is_file()
+    assert (read_marker(out) or {}).get("kind") == "report"
+    # the stored audit is an input: rendering into it is refused
+    refused = _invoke(["report", "--audit", str(audit_dir), "--out", str(audit_dir)])
+    assert refused.exit_code == 2
+    assert "is an input" in _one_line(refused)
