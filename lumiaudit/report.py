@@ -8,7 +8,7 @@ opens offline. Parameters are data: they are checked against the annotated ``par
 of the template before a kernel starts and are handed to papermill, which writes them as
 literals; nothing from the input (elog text, paths) is ever spliced into code.
 
-:func:`audit_html` is the rich HTML view of an :class:`~lumiaudit.audit.Audit` in JupyterLab
+:func:`audit_html` is the rich HTML view of an :class:`~lumiaudit.pipeline.Audit` in JupyterLab
 (its ``_repr_html_``). Every value in it is escaped: elog text and file names are untrusted.
 """
 
@@ -681,7 +681,7 @@ def audit_html(audit: _AuditLike, *, max_rows: int = 50) -> str:
     Parameters
     ----------
     audit
-        An :class:`~lumiaudit.audit.Audit` (anything with ``summary``, ``runs``, ``funnel``).
+        An :class:`~lumiaudit.pipeline.Audit` (anything with ``summary``, ``runs``, ``funnel``).
     max_rows
         Flagged runs shown; the rest are counted as "+N more".
 

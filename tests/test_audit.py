@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 import lumiaudit
-from lumiaudit.audit import Audit
 from lumiaudit.cli import cli
 from lumiaudit.errors import AuditDirError, ParameterError
+from lumiaudit.pipeline import Audit
 
 #: what the bundled example's injected faults must produce (see data/README.md)
 EXPECTED = {

@@ -179,7 +179,7 @@ def _assert_inert(page: str, *, where: str) -> _Scan:
 def test_audit_html_escapes_elog_text_and_file_names(
     hostile: dict[str, Path], audited: tuple[Path, dict[str, tuple[str, int, str]]]
 ) -> None:
-    from lumiaudit.audit import Audit
+    from lumiaudit.pipeline import Audit
     from lumiaudit.report import audit_html
 
     out, _ = audited
@@ -198,7 +198,7 @@ def test_audit_html_escapes_elog_text_and_file_names(
 def test_hostile_values_never_become_counts(
     audited: tuple[Path, dict[str, tuple[str, int, str]]],
 ) -> None:
-    from lumiaudit.audit import Audit
+    from lumiaudit.pipeline import Audit
 
     audit = Audit.load(audited[0])
     online = audit.online.set_index("run")
@@ -312,7 +312,7 @@ def test_junit_xml_stays_well_formed(
     """Hostile run types and reasons in JUnit XML: well-formed, markup only as text."""
     import xml.etree.ElementTree as ET
 
-    from lumiaudit.audit import Audit
+    from lumiaudit.pipeline import Audit
     from lumiaudit.tickets import junit_xml
 
     audit = Audit.load(audited[0])

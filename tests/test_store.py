@@ -16,12 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lumiaudit
-from lumiaudit.audit import Audit
 from lumiaudit.cli import cli
 from lumiaudit.cli._common import sanitize_terminal
 from lumiaudit.errors import AuditDirError
 from lumiaudit.example import write_basf2_file
 from lumiaudit.faults import run_entry, write_elog_day
+from lumiaudit.pipeline import Audit
 from lumiaudit.store.audit_dir import TABLES
 from lumiaudit.store.tables import (
     MANIFEST,

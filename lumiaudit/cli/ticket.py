@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def _load(audit_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Read runs, files, gaps and summary of an audit directory (through ``Audit.load``)."""
-    from lumiaudit.audit import Audit
+    from lumiaudit.pipeline import Audit
 
     result = Audit.load(audit_dir)
     return result.runs, result.files, result.gaps, dict(result.summary)

@@ -160,7 +160,7 @@ def write_audit(
     Parameters
     ----------
     audit
-        The :class:`~lumiaudit.audit.Audit`.
+        The :class:`~lumiaudit.pipeline.Audit`.
     out
         The directory: absent, empty, or a previous lumiaudit audit (``.lumiaudit`` marker).
     kind

@@ -13,8 +13,6 @@ import hashlib
 import logging
 import operator
 import os
-import sys
-import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -516,18 +514,3 @@ def _select(
         lo, hi = run_range
         keep &= ((frame["run"] >= lo) & (frame["run"] <= hi)).fillna(True)
     return frame[keep].reset_index(drop=True)
-
-
-class _CallableModule(types.ModuleType):
-    """Let ``lumiaudit.audit(...)`` call :func:`audit` even after ``import lumiaudit.audit``.
-
-    Importing the submodule binds the name ``audit`` on the package to this module, which would
-    shadow the function of the same name; making the module callable keeps both spellings
-    (``lumiaudit.audit(...)`` and ``lumiaudit.audit.Audit``) working in any import order.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Audit:
-        return audit(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
