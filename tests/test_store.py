@@ -296,3 +296,21 @@ def test_atomic_writer_leaves_the_old_file_on_failure(tmp_path: Path) -> None:
         write_with(target, broken)  # type: ignore[arg-type]
     assert target.read_text(encoding="utf-8") == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+def test_log_lines_carry_no_control_sequences() -> None:
+    import logging
+
+    from lumiaudit.cli._common import _TerminalFormatter
+
+    record = logging.LogRecord(
+        "lumiaudit.x",
+        logging.WARNING,
+        __file__,
+        1,
+        "cannot read %s",
+        ("e\x1b[2Jvil.root\x07",),
+        None,
+    )
+    line = _TerminalFormatter("lumiaudit: %(levelname)s: %(message)s").format(record)
+    assert line == "lumiaudit: WARNING: cannot read evil.root"

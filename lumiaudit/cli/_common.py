@@ -55,10 +55,20 @@ def configure_logging(*, verbose: int = 0, quiet: bool = False) -> None:
     level = (
         logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     )
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="lumiaudit: %(levelname)s: %(message)s"
-    )
+    root = logging.getLogger()
+    if not root.handlers:  # as logging.basicConfig, with a formatter that strips controls
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_TerminalFormatter("lumiaudit: %(levelname)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(level)
     logging.getLogger("lumiaudit").setLevel(level)
+
+
+class _TerminalFormatter(logging.Formatter):
+    """Log lines name files and quote input: no escape sequence of theirs reaches stderr."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return sanitize_terminal(super().format(record))
 
 
 def progress_default() -> bool:
