@@ -208,16 +208,28 @@ class Audit:
         from lumiaudit.store.outdir import check_output_file
 
         inputs = _audit_dir.audit_inputs(self.summary)
-        if junit is not None:
-            check_output_file(junit, inputs=inputs, what="--junit")
-        _audit_dir.write_audit(
-            self, out_dir, kind=kind, plots=plots, formats=formats, inputs=inputs
-        )
-        if junit is not None:
-            from lumiaudit.store.atomic import write_text
-            from lumiaudit.tickets import junit_xml
+        if junit is None:
+            _audit_dir.write_audit(
+                self, out_dir, kind=kind, plots=plots, formats=formats, inputs=inputs
+            )
+            return Path(out_dir)
+        from lumiaudit.store.atomic import atomic_path, write_text, writes_through
+        from lumiaudit.tickets import junit_xml
 
-            write_text(Path(junit), junit_xml(self.runs))
+        check_output_file(junit, inputs=inputs, what="--junit")
+        if writes_through(Path(junit)):  # /dev/stdout and the like: written, never replaced
+            _audit_dir.write_audit(
+                self, out_dir, kind=kind, plots=plots, formats=formats, inputs=inputs
+            )
+            write_text(junit, junit_xml(self.runs))
+            return Path(out_dir)
+        # the JUnit file is renamed into place only once the directory is: a failed write
+        # leaves both the previous directory and the previous JUnit file as they were
+        with atomic_path(junit) as tmp:
+            tmp.write_text(junit_xml(self.runs), encoding="utf-8")
+            _audit_dir.write_audit(
+                self, out_dir, kind=kind, plots=plots, formats=formats, inputs=inputs
+            )
         return Path(out_dir)
 
     @classmethod

@@ -548,3 +548,22 @@ def test_report_renders_a_stored_audit_without_recounting(world: Path, audit_dir
     refused = _invoke(["report", "--audit", str(audit_dir), "--out", str(audit_dir)])
     assert refused.exit_code == 2
     assert "is an input" in _one_line(refused)
+
+
+def test_a_junit_file_that_cannot_be_written_leaves_the_previous_audit(
+    world: Path, audit_dir: Path, tmp_path: Path
+) -> None:
+    if os.geteuid() == 0:
+        junit = Path("/proc/lumiaudit-cannot-write-here.xml")
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        junit = locked / "audit.xml"
+    before = _tree(audit_dir)
+    result = _invoke(
+        ["audit", "--online", str(world / "elog"), "--offline", str(world / "prod"),
+         "--out", str(audit_dir), "--no-plots", "--no-progress", "--junit", str(junit)]
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "cannot write" in _one_line(result)
+    assert _tree(audit_dir) == before

@@ -23,7 +23,14 @@ from typing import BinaryIO, TextIO
 
 from lumiaudit.errors import OutputError
 
-__all__ = ["atomic_path", "current_umask", "write_bytes", "write_text", "write_with"]
+__all__ = [
+    "atomic_path",
+    "current_umask",
+    "write_bytes",
+    "write_text",
+    "write_with",
+    "writes_through",
+]
 
 
 def current_umask() -> int:
@@ -33,7 +40,7 @@ def current_umask() -> int:
     return mask
 
 
-def _writes_through(target: Path) -> bool:
+def writes_through(target: Path) -> bool:
     """A symlink, device or FIFO at ``target`` is written in place, never replaced."""
     return target.is_symlink() or (target.exists() and not stat.S_ISREG(target.lstat().st_mode))
 
@@ -82,7 +89,7 @@ def write_with(path: str | os.PathLike[str], writer: Callable[[TextIO], None]) -
     """
     target = Path(path)
     try:
-        if _writes_through(target):
+        if writes_through(target):
             with target.open("w", encoding="utf-8", newline="") as handle:
                 writer(handle)
             return target
@@ -110,7 +117,7 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         handle.write(data)
 
     try:
-        if _writes_through(target):
+        if writes_through(target):
             with target.open("wb") as handle:
                 put(handle)
             return target
