@@ -398,13 +398,14 @@ def _prepare_reports(cfg: NightlyConfig) -> None:
     """Check and create the reports directory (a lumiaudit output of kind ``nightly``).
 
     A directory holding the lock file of an earlier nightly run (written before the marker
-    existed) is taken as lumiaudit's own and gets the marker.
+    existed) is taken as lumiaudit's own; the marker is written once the lock is held
+    (:func:`_mark_reports`), so a run refused by the lock changes nothing.
     """
     reports = cfg.reports
     inputs = [*cfg.online, *cfg.offline, *([] if cfg.waivers is None else [str(cfg.waivers)])]
-    if reports.is_dir() and read_marker(reports) is None and (reports / LOCK_NAME).is_file():
-        write_marker(reports, "nightly", {"adopted": True})
-    check_output(reports, kind="nightly", inputs=inputs, what="reports directory")
+    check_output(
+        reports, kind="nightly", inputs=inputs, what="reports directory", adopt_if=LOCK_NAME
+    )
     link = reports / LATEST
     if link.exists() and not link.is_symlink():
         raise OutputRefusedError(
@@ -414,12 +415,15 @@ def _prepare_reports(cfg: NightlyConfig) -> None:
         )
     try:
         reports.mkdir(parents=True, exist_ok=True)
-        if read_marker(reports) is None:
-            write_marker(reports, "nightly")
     except OSError as exc:
         raise OutputError(
             f"cannot create the reports directory: {exc.strerror}", path=reports
         ) from exc
+
+
+def _mark_reports(reports: Path) -> None:
+    if read_marker(reports) is None:
+        write_marker(reports, "nightly")
 
 
 def _diff(previous: Path, out: Path) -> tuple[Any, str | None]:
@@ -477,6 +481,7 @@ def run_nightly(
     _prepare_reports(cfg)
     cache = cfg.cache or cfg.reports / "counts.sqlite"
     with _locked(cfg.reports, wait=wait):
+        _mark_reports(cfg.reports)
         previous = _previous(cfg.reports)
         out = _dated_dir(cfg.reports, now or datetime.now(UTC))
         started = time.time()

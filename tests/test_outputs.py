@@ -475,13 +475,17 @@ def test_nightly_reports_refused(world: Path, situation: str) -> None:
 
 def test_nightly_adopts_a_reports_directory_with_its_lock(world: Path) -> None:
     """A reports directory from before the marker (it has the lock file) is lumiaudit's."""
-    from lumiaudit.nightly import _prepare_reports, read_config
+    from lumiaudit.nightly import _mark_reports, _prepare_reports, read_config
 
     reports = world / "reports"
     reports.mkdir()
     (reports / ".nightly.lock").write_text("", encoding="utf-8")
     (reports / "2026-01-01T000000Z").mkdir()
-    _prepare_reports(read_config(_nightly_config(world, reports)))
+    config = read_config(_nightly_config(world, reports))
+    before = _tree(world)
+    _prepare_reports(config)
+    assert _tree(world) == before  # checked only: the marker comes once the lock is held
+    _mark_reports(reports)
     assert (read_marker(reports) or {}).get("kind") == "nightly"
 
 

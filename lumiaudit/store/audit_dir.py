@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from lumiaudit import schema
-from lumiaudit.errors import InputNotFoundError
+from lumiaudit.errors import InputNotFoundError, OutputError, OutputRefusedError
 from lumiaudit.store.atomic import write_text
 from lumiaudit.store.outdir import build_dir
 from lumiaudit.store.tables import damaged, read_csv_table, read_manifest, write_csv, write_manifest
@@ -183,8 +183,18 @@ def write_audit(
         It cannot be written; a previous audit there is left as it was.
     """
     sources = audit_inputs(audit.summary) if inputs is None else list(inputs)
-    with build_dir(out, kind=kind, inputs=sources) as tmp:
-        write_audit_into(audit, tmp, plots=plots, formats=formats)
+    try:
+        with build_dir(out, kind=kind, inputs=sources) as tmp:
+            write_audit_into(audit, tmp, plots=plots, formats=formats)
+    except OutputRefusedError:
+        raise
+    except OutputError as exc:  # name the audit directory, not the temporary one beside it
+        cause = exc.message.removeprefix("cannot write: ")
+        where = Path(exc.path).name if exc.path else None
+        raise OutputError(
+            f"cannot write the audit: {cause}" + (f" (writing {where})" if where else ""),
+            path=out,
+        ) from None
     return Path(out)
 
 

@@ -154,6 +154,7 @@ def check_output(
     kind: str,
     inputs: Iterable[str | os.PathLike[str]] = (),
     what: str = "output directory",
+    adopt_if: str | None = None,
 ) -> Path:
     """Check that ``out`` may be written as an output directory of ``kind``.
 
@@ -167,6 +168,9 @@ def check_output(
         Input paths of the command (files, directories, globs; URLs are ignored).
     what
         How messages name ``out`` (``"--out"``, ``"reports directory"`` ...).
+    adopt_if
+        A file name whose presence in an unmarked directory proves lumiaudit made it before
+        the marker existed (the nightly lock file); such a directory is accepted.
 
     Returns
     -------
@@ -199,6 +203,8 @@ def check_output(
             raise OutputError(f"cannot read {what}: {exc.strerror or exc}", path=path) from None
         if not empty:
             marker = read_marker(path)
+            if marker is None and adopt_if is not None and (path / adopt_if).is_file():
+                return path
             if marker is None:
                 raise _refuse(
                     path,
