@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumiaudit.audit import write_csv
 from lumiaudit.cli import cli
 from lumiaudit.errors import ParameterError
+from lumiaudit.pipeline import write_csv
 from lumiaudit.schema import FILES, GAPS, RUNS, enforce
 from lumiaudit.tickets import (
     escape_jira,

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from lumiaudit.cli._common import handle_errors, progress_default, progress_option
+from lumiaudit.cli._common import echo, handle_errors, progress_default, progress_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,18 +29,25 @@ def run_audit_command(
     plots: bool = True,
     formats: tuple[str, ...] = ("png", "svg", "pdf"),
     progress: bool | None = None,
+    kind: str = "audit",
     **options: Any,
 ) -> None:
     """Shared body of ``audit`` and ``demo``: audit, write, print the summary, exit."""
     import lumiaudit
+    from lumiaudit.store.outdir import check_output, check_output_file
 
+    # before anything is read or counted: an output that is not ours, or an input, is refused
+    inputs = [*online, *offline, *(str(options[k]) for k in ("mask", "waivers") if options.get(k))]
+    check_output(out, kind=kind, inputs=inputs, what="--out")
+    if junit is not None:
+        check_output_file(junit, inputs=inputs, what="--junit")
     result = lumiaudit.audit(
         online=list(online),
         offline=list(offline),
         progress=progress_default() if progress is None else progress,
         **options,
     )
-    result.write(out, plots=plots, formats=formats, junit=junit)
+    result.write(out, plots=plots, formats=formats, junit=junit, kind=kind)
     echo_summary(result, out)
     flagged = result.flagged
     if "waived" in flagged.columns:
@@ -69,7 +76,7 @@ def echo_summary(result: Any, out: Path) -> None:
         online = "n/a" if _missing(row.n_online) else f"{int(row.n_online):,}"
         compared = getattr(row, "n_offline_def", row.n_offline)
         offline = "n/a" if _missing(compared) else f"{int(compared):,}"
-        click.echo(
+        echo(
             f"  flagged: e{_int(row.experiment)} r{_int(row.run)} {row.status}: online {online}, "
             f"offline {offline}; {row.reasons}",
             err=True,
@@ -233,7 +240,8 @@ def audit_options(func: Any) -> Any:
     "out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Output directory (replaced atomically when complete).",
+    help="Output directory: absent, empty or an earlier lumiaudit audit (.lumiaudit marker); "
+    "swapped in when complete, never an input.",
 )
 @click.option(
     "--fail-on-flagged", is_flag=True, help="Exit 1 when a run is flagged (and not waived)."

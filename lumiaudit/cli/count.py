@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lumiaudit.cli._common import handle_errors, progress_default, progress_option
+from lumiaudit.cli._common import (
+    check_output_files,
+    handle_errors,
+    progress_default,
+    progress_option,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -123,6 +128,7 @@ def command(
     """
     from lumiaudit.offline import count_events
 
+    check_output_files([output, runs_path, gaps_path, contributions_path], inputs=paths)
     result = count_events(
         list(paths),
         tree=tree,

@@ -47,7 +47,8 @@ from lumiaudit.cli._common import handle_errors
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
     help="Also create DIR/GoodRuns, DIR/BadRuns, DIR/UglyRuns symlinks to the run directories "
-    "(idempotent; the data is never touched).",
+    "(idempotent; only links recorded in DIR/.lumiaudit are ever removed; a symlinked view "
+    "directory is never followed; the data is never touched).",
 )
 @handle_errors
 def command(
@@ -59,7 +60,14 @@ def command(
     from lumiaudit.history import read_audit_tables
     from lumiaudit.runlists import classify_runs
     from lumiaudit.runlists import symlink_view as make_view
+    from lumiaudit.store.outdir import check_output, check_output_file
 
+    if output is not None:
+        check_output_file(output, inputs=[audit_dir], what="--output")
+    if symlink_view is not None:
+        check_output(
+            symlink_view, kind="views", inputs=[audit_dir], what="--symlink-view directory"
+        )
     tables = read_audit_tables(audit_dir)
     runs = tables["runs"]
     cats = classify_runs(runs)
@@ -76,23 +84,25 @@ def command(
     if category != "all":
         table = table[table["category"] == category]
     if fmt == "csv":
-        text = table.to_csv(index=False, na_rep="", lineterminator="\n")
+        from lumiaudit.store.tables import write_csv
+
+        write_csv(table, output)
     else:
         recs = [_record(r) for r in table.to_dict("records")]
         text = json.dumps(recs, indent=1) + "\n"
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        from lumiaudit._io import write_text
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            from lumiaudit.store.atomic import write_text
 
-        write_text(output, text)
+            write_text(output, text)
     counts = table["category"].value_counts().to_dict()
     click.echo(
         "runs: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("good", "ugly", "bad")), err=True
     )
     if symlink_view is not None:
         files = tables.get("files", pd.DataFrame())
-        made = make_view(runs, files, symlink_view)
+        made = make_view(runs, files, symlink_view, inputs=[audit_dir])
         click.echo(
             f"symlink view {symlink_view}: " + ", ".join(f"{k} {v}" for k, v in made.items()),
             err=True,
