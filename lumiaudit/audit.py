@@ -469,7 +469,8 @@ def audit(
         Files, directories, globs, list files or URLs of offline ROOT files, or an
         :class:`~lumiaudit.offline.OfflineResult`.
     tree, mode, jobs, scheduler, client, cache, include_skims, timeout, retries, progress
-        Passed to :func:`lumiaudit.offline.count_events`.
+        Passed to :func:`lumiaudit.offline.count_events`. ``mode="fast"`` is refused (it
+        cannot measure the error-free counts and the run split the comparison needs).
     thresholds
         Statistical thresholds (:class:`lumiaudit.stats.Thresholds`).
     non_physics
@@ -492,7 +493,8 @@ def audit(
     Raises
     ------
     ParameterError
-        If ``run_range`` is not a pair of integers with ``first <= last``, or no input is given.
+        If ``run_range`` is not a pair of integers with ``first <= last``, no input is given,
+        or ``mode="fast"``.
     """
     from lumiaudit.offline import OfflineResult, count_events
     from lumiaudit.online import OnlineResult, read_online
@@ -513,6 +515,16 @@ def audit(
         offline_inputs: list[str] = []
     else:
         offline_inputs = _as_paths(offline, "offline")
+        if mode == "fast":
+            # fast mode reads only fEntries: no error-free counts (online follows them in most
+            # productions), no FileMetaData, no run split of grid files; an audit on it reports
+            # error-flag runs as excesses and grid runs as missing (issue 11)
+            raise ParameterError(
+                "mode 'fast' counts tree entries only (no error-free counts, FileMetaData or "
+                "run split of multi-run files): the comparison cannot be made",
+                hint="audit with --mode auto (the default) or --mode deep; "
+                "`lumiaudit count --mode fast` lists entry counts",
+            )
         off = count_events(
             offline_inputs,
             tree=tree,

@@ -156,6 +156,16 @@ def _i(x: Any) -> int:
     return int(x)
 
 
+#: (experiment, run): the experiment is None when the source does not give it (an elog entry
+#: without ``Exp number``, a production keyed by run alone): a key value, never an int(NA).
+Key = tuple[int | None, int]
+
+
+def _key(experiment: Any, run: Any) -> Key:
+    """The (experiment, run) key of a row (experiment None when missing)."""
+    return (_int(experiment), _i(run))
+
+
 def _key_frame(
     df: pd.DataFrame | None, cols: tuple[str, ...] = ("experiment", "run")
 ) -> pd.DataFrame:
@@ -168,22 +178,24 @@ def _key_frame(
     return out
 
 
-def _groups(df: pd.DataFrame) -> dict[tuple[int, int], pd.DataFrame]:
+def _groups(df: pd.DataFrame) -> dict[Key, pd.DataFrame]:
     if len(df) == 0 or "run" not in df or "experiment" not in df:
         return {}
-    ok = df[df["run"].notna() & df["experiment"].notna()]
-    return {(_i(k[0]), _i(k[1])): g for k, g in ok.groupby(["experiment", "run"], sort=False)}
+    ok = df[df["run"].notna()]
+    return {
+        _key(k[0], k[1]): g for k, g in ok.groupby(["experiment", "run"], sort=False, dropna=False)
+    }
 
 
-def _records(df: pd.DataFrame) -> dict[tuple[int, int], list[dict[str, Any]]]:
+def _records(df: pd.DataFrame) -> dict[Key, list[dict[str, Any]]]:
     """Rows grouped by (experiment, run) as plain dicts (much faster than iterrows)."""
-    out: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    out: dict[Key, list[dict[str, Any]]] = {}
     if len(df) == 0 or "run" not in df or "experiment" not in df:
         return out
-    ok = df[df["run"].notna() & df["experiment"].notna()]
+    ok = df[df["run"].notna()]
     for rec in ok.to_dict("records"):
         row = {str(k): v for k, v in rec.items()}
-        out.setdefault((_i(row["experiment"]), _i(row["run"])), []).append(row)
+        out.setdefault(_key(row["experiment"], row["run"]), []).append(row)
     return out
 
 
@@ -280,10 +292,10 @@ def explain_runs(
         global_median = float(np.median(ev[good])) if good.any() else math.nan
     expected = _expected_units(files_k)
 
-    online_of: dict[tuple[int, int], int] = {}
-    offline_of: dict[tuple[int, int], int] = {}
+    online_of: dict[Key, int] = {}
+    offline_of: dict[Key, int] = {}
     for row in runs.itertuples(index=False):
-        key = (_i(row.experiment), _i(row.run))
+        key = _key(row.experiment, row.run)
         if _int(row.n_online) is not None:
             online_of[key] = _i(row.n_online)
         if _int(row.n_offline_def) is not None:
@@ -291,7 +303,7 @@ def explain_runs(
 
     results: list[_RunResult] = []
     for row in runs.itertuples(index=False):
-        key = (_i(row.experiment), _i(row.run))
+        key = _key(row.experiment, row.run)
         res = _attribute(
             row,
             key,
@@ -306,7 +318,7 @@ def explain_runs(
             th=th,
             cap=cap,
             global_median=global_median,
-            expected_units=expected.get(key[0]),
+            expected_units=None if key[0] is None else expected.get(key[0]),
             online_of=online_of,
             offline_of=offline_of,
         )
@@ -324,7 +336,7 @@ def explain_runs(
     alloc_rows = [
         (key_e, key_r, bucket, events)
         for (key_e, key_r), r in zip(
-            zip(runs["experiment"].astype(int), runs["run"].astype(int), strict=True),
+            (_key(e, r) for e, r in zip(runs["experiment"], runs["run"], strict=True)),
             results,
             strict=True,
         )
@@ -338,24 +350,24 @@ def explain_runs(
     return out, allocation
 
 
-def _multi_run(files: pd.DataFrame, contributions: pd.DataFrame) -> set[tuple[int, int]]:
+def _multi_run(files: pd.DataFrame, contributions: pd.DataFrame) -> set[Key]:
     """Runs that receive events from a file spanning several runs (grid files, merges)."""
-    out: set[tuple[int, int]] = set()
+    out: set[Key] = set()
     if len(contributions) and "path" in contributions:
-        c = contributions.dropna(subset=["run", "experiment"])
+        c = contributions.dropna(subset=["run"])
         counts = c.groupby("path")["run"].nunique()
         multi_paths = set(counts[counts > 1].index)
         if len(files) and "markers" in files:
             grid = files[files["markers"].astype("string").str.contains("grid", na=False)]
             multi_paths |= set(grid["path"])
         for row in c[c["path"].isin(multi_paths)].itertuples(index=False):
-            out.add((_i(row.experiment), _i(row.run)))
+            out.add(_key(row.experiment, row.run))
     return out
 
 
 def _attribute(
     row: Any,
-    key: tuple[int, int],
+    key: Key,
     *,
     files: list[dict[str, Any]] | None,
     gaps: list[dict[str, Any]] | None,
@@ -368,8 +380,8 @@ def _attribute(
     th: Thresholds,
     cap: float,
     global_median: float,
-    online_of: dict[tuple[int, int], int],
-    offline_of: dict[tuple[int, int], int],
+    online_of: dict[Key, int],
+    offline_of: dict[Key, int],
     expected_units: set[int] | None = None,
 ) -> _RunResult:
     res = _RunResult()
@@ -388,6 +400,12 @@ def _attribute(
     side = _yield_side(row, th)
     if side:
         res.notes.append(side)
+    filled = getattr(row, "experiment_filled", None)
+    if isinstance(filled, str):
+        res.notes.append(
+            f"experiment: not given by the {'online' if filled == 'offline' else 'offline'} "
+            f"side; {key[0]} taken from the {filled} side, the only experiment with run {key[1]}"
+        )
     causes, notes = _evidence(
         row, files=files, gaps=gaps, daq=daq, follows=follows, cap=cap, global_median=global_median
     )
@@ -400,7 +418,7 @@ def _attribute(
             if (in_online or has_entry)
             else Reason.NO_ONLINE_ENTRY.value
         )
-        _notes(res, notes, row, offline, conflicts, multi)
+        _notes(res, notes, row, offline, conflicts, multi, entries)
         return res
 
     if status == RunStatus.MISSING_OFFLINE.value:
@@ -410,10 +428,17 @@ def _attribute(
         if n_online is not None:
             res.alloc["unreadable_file" if unreadable else "missing_offline"] = n_online
             res.explained, res.unexplained = n_online, 0
-        _notes(res, notes, row, offline, conflicts, multi)
+        _notes(res, notes, row, offline, conflicts, multi, entries)
         return res
 
     assert n_online is not None
+    if n_online == 0 and not n_def:
+        # a physics run aborted before writing anything: nothing to produce, nothing missing
+        res.add(Reason.ABORTED_RUN.value)
+        res.notes.append("aborted run: 0 events online" + ("" if n_def == 0 else ", no file"))
+        res.explained, res.unexplained = 0, 0
+        _notes(res, notes, row, offline, conflicts, multi, entries)
+        return res
     assert n_def is not None
     diff = n_online - n_def
     tol = th.tolerance(n_online)
@@ -521,7 +546,7 @@ def _attribute(
     # a negative allocation cannot happen for diff >= 0; for diff < 0 nothing but matched is online
     if diff < 0:
         res.alloc = {k: v for k, v in res.alloc.items() if k in ("matched", "error_flag_events")}
-    _notes(res, notes, row, offline, conflicts, multi)
+    _notes(res, notes, row, offline, conflicts, multi, entries)
     return res
 
 
@@ -809,6 +834,24 @@ def _evidence(
     return causes, notes
 
 
+def _unreadable_counts(entries: pd.DataFrame | None) -> list[str]:
+    """Entries of the run whose count was typed (or summed) but could not be read."""
+    if entries is None or len(entries) == 0 or "problem" not in entries:
+        return []
+    out = []
+    for e in entries.to_dict("records"):
+        text, problem = e.get("count_text"), e.get("problem")
+        if (
+            pd.isna(e.get("n_online"))
+            and isinstance(problem, str)
+            and problem
+            and isinstance(text, str)
+            and text.strip()
+        ):
+            out.append(f"{e.get('source')}:{e.get('source_line')} typed {text!r} ({problem})")
+    return out
+
+
 def _notes(
     res: _RunResult,
     notes: list[tuple[str, float]],
@@ -816,9 +859,16 @@ def _notes(
     offline: pd.DataFrame | None,
     conflicts: pd.DataFrame | None,
     multi: bool,
+    entries: pd.DataFrame | None = None,
 ) -> None:
     for code, amount in notes:
         res.add(code, amount if math.isfinite(amount) else None)
+    unreadable = _unreadable_counts(entries)
+    if unreadable:
+        # the count some source gave could not be read: the comparison rests on the other
+        # entries only, so the run is never good on their word alone (issue 11)
+        res.add(Reason.ONLINE_COUNT_UNREADABLE.value)
+        res.notes += [f"online count unreadable: {u}" for u in unreadable]
     if conflicts is not None and len(conflicts):
         res.add(Reason.ELOG_CONFLICT.value)
     if _has_marker(row.markers, "bad_suffix", "badruns_dir"):
@@ -830,10 +880,10 @@ def _notes(
 def _typo(
     n_online: int,
     candidates: tuple[int | None, ...],
-    key: tuple[int, int],
+    key: Key,
     th: Thresholds,
-    online_of: dict[tuple[int, int], int],
-    offline_of: dict[tuple[int, int], int],
+    online_of: dict[Key, int],
+    offline_of: dict[Key, int],
 ) -> str | None:
     for true in candidates:
         if true is not None and (p := typo_pattern(n_online, true)):
@@ -982,10 +1032,10 @@ def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
         raise ParameterError(f"run {run} exists in experiments {exps}", hint="pass --experiment")
     r = runs.iloc[0]
     g = r.get
-    exp = _i(r["experiment"])
+    exp = _int(r["experiment"])
     follows = str(g("follows")) if isinstance(g("follows"), str) else "full"
     lines: list[str] = []
-    head = f"Run {run} (experiment {exp}, {_fmt(g('run_type'))}): {g('status')}"
+    head = f"Run {run} (experiment {_fmt(exp)}, {_fmt(g('run_type'))}): {g('status')}"
     if _truthy(g("flagged")):
         head += ", FLAGGED"
     if _truthy(g("waived")):
@@ -1036,7 +1086,7 @@ def _truthy(x: object) -> bool:
     return str(x) == "True"
 
 
-def _file_lines(tables: Any, run: int, exp: int, r: pd.Series) -> list[str]:
+def _file_lines(tables: Any, run: int, exp: int | None, r: pd.Series) -> list[str]:
     files = _select(_table(tables, "files"), run, exp)
     contrib = _select(_table(tables, "contributions"), run, exp)
     all_files = _table(tables, "files")
@@ -1080,7 +1130,7 @@ def _file_lines(tables: Any, run: int, exp: int, r: pd.Series) -> list[str]:
     return lines
 
 
-def _gap_lines(tables: Any, run: int, exp: int) -> list[str]:
+def _gap_lines(tables: Any, run: int, exp: int | None) -> list[str]:
     gaps = _select(_table(tables, "gaps"), run, exp)
     lines = ["", f"Gaps ({len(gaps)})"]
     for _, gp in gaps.iterrows():
@@ -1094,7 +1144,7 @@ def _gap_lines(tables: Any, run: int, exp: int) -> list[str]:
     return lines
 
 
-def _elog_lines(tables: Any, run: int, exp: int) -> list[str]:
+def _elog_lines(tables: Any, run: int, exp: int | None) -> list[str]:
     entries = _select(_table(tables, "online_entries"), run, exp)
     lines = ["", f"Elog entries ({len(entries)})"]
     for _, e in entries.iterrows():

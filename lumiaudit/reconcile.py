@@ -22,11 +22,20 @@ from lumiaudit.explain import explain_runs, funnel
 from lumiaudit.schema import Reason, RunStatus
 from lumiaudit.stats import Thresholds, flag_outliers, within_floors
 
-__all__ = ["BENIGN_REASONS", "RUNS_COLUMNS", "Reconciliation", "reconcile"]
+__all__ = [
+    "BENIGN_REASONS",
+    "DOUBT_REASONS",
+    "LOSS_REASONS",
+    "RUNS_COLUMNS",
+    "Reconciliation",
+    "reconcile",
+]
 
 log = logging.getLogger(__name__)
 
-#: Reasons that never make a run need a look on their own (the counts agree once applied).
+#: Reasons that never make a run need a look on their own: they explain a difference without
+#: anything lost or wrong in the data (a count definition, an off-by-one, a catalogue that lost
+#: a row while the other witnesses agree), or they are informational.
 BENIGN_REASONS = frozenset(
     {
         Reason.OFF_BY_ONE.value,
@@ -35,9 +44,25 @@ BENIGN_REASONS = frozenset(
         Reason.METADATA_MISMATCH.value,
         Reason.MULTI_RUN_FILE.value,
         Reason.BAD_RUN_MARKER.value,
-        Reason.ELOG_CONFLICT.value,
+        Reason.ELOG_CONFLICT.value,  # only informational ones: one that explains has an amount
+        Reason.DAQ_CATALOGUE_INCOMPLETE.value,
+        Reason.ABORTED_RUN.value,
     }
 )
+
+#: Reasons of a loss: events the production should have and has not (never a good run).
+LOSS_REASONS = frozenset(
+    {
+        Reason.UNREADABLE_FILE.value,
+        Reason.FILE_INDEX_GAP.value,
+        Reason.MISSING_HLT_UNIT.value,
+        Reason.PROCESSING_LOSS.value,
+        Reason.NO_OFFLINE_FILES.value,
+    }
+)
+
+#: Reasons that make even an ``OK`` run need a look: the online evidence is itself in doubt.
+DOUBT_REASONS = frozenset({Reason.ONLINE_COUNT_UNREADABLE.value, Reason.SOURCE_DISAGREEMENT.value})
 
 #: Column order of the runs table (schema.RUNS first, then the documented extras).
 RUNS_COLUMNS: tuple[str, ...] = (
@@ -69,6 +94,7 @@ RUNS_COLUMNS: tuple[str, ...] = (
     "z_yield_offline",
     "waiver",
     "evidence",
+    "experiment_filled",
 )
 
 
@@ -275,33 +301,56 @@ def _num(x: Any) -> float:
         return math.nan
 
 
+def _amounts(text: object) -> dict[str, int]:
+    """``code=events;...`` of ``reason_events`` as a dict."""
+    out: dict[str, int] = {}
+    if isinstance(text, str):
+        for part in text.split(";"):
+            code, _, value = part.partition("=")
+            if value.lstrip("-").isdigit():
+                out[code] = int(value)
+    return out
+
+
 def _verdict(runs: pd.DataFrame, th: Thresholds) -> pd.DataFrame:
-    """Final ``flagged`` and ``severity`` from the statistics and the attribution."""
+    """Final ``flagged`` and ``severity`` (docs/statistics.md section 5).
+
+    Counts are exact, so the rule is on the attribution, not on the spread of the other runs:
+    an unexplained difference beyond the floors is flagged (``fail`` when significant), an
+    explained loss is flagged ``warn``, a difference explained by a non-loss is not flagged.
+    The robust z and the q-value rank and grade; they never clear a real loss.
+    """
     flagged: list[bool] = []
     severity: list[str] = []
     for row in runs.itertuples(index=False):
         status = str(row.status)
         reasons = set(str(row.reasons).split(";")) if isinstance(row.reasons, str) else set()
+        amounts = _amounts(getattr(row, "reason_events", None))
         unexplained = _num(row.unexplained_diff)
         n_on = _num(row.n_online)
         open_diff = not math.isnan(unexplained) and not within_floors(unexplained, n_on, th)
+        q = _num(getattr(row, "q_value", math.nan))
         z = abs(_num(row.z_robust))
+        # an elog_conflict with an amount explains the difference: a wrong entry was chosen
+        quiet = set(BENIGN_REASONS)
+        if amounts.get(Reason.ELOG_CONFLICT.value):
+            quiet.discard(Reason.ELOG_CONFLICT.value)
         if status == RunStatus.NOT_AUDITED.value:
             flag, sev = False, "ok"
         elif status == RunStatus.MISSING_OFFLINE.value:
             flag, sev = True, "fail"
         elif status == RunStatus.MISSING_ONLINE.value:
             flag, sev = True, "warn"
+        elif open_diff or Reason.UNEXPLAINED.value in reasons:
+            significant = (not math.isnan(q) and q <= th.q_fail) or z >= th.z_fail
+            flag, sev = True, ("fail" if significant or math.isnan(z) else "warn")
+        elif status in (RunStatus.DEFICIT.value, RunStatus.EXCESS.value):
+            # explained: a loss or a wrong online number needs a look, a non-loss does not
+            flag = bool(reasons - quiet)
+            sev = "warn" if flag else "ok"
         else:
-            outlier = row.outlier is True or str(row.outlier) == "True"
-            benign = reasons <= BENIGN_REASONS and not open_diff
-            flag = outlier and not (benign and status == RunStatus.OK.value)
-            if not flag:
-                sev = "ok"
-            elif open_diff or Reason.UNEXPLAINED.value in reasons:
-                sev = "fail" if (math.isnan(z) or z >= th.z_fail) else "warn"
-            else:
-                sev = "warn"
+            flag = bool(reasons & DOUBT_REASONS)
+            sev = "warn" if flag else "ok"
         flagged.append(flag)
         severity.append(sev)
     out = runs.copy()

@@ -327,18 +327,46 @@ _PLOT_ORDER = (
 )
 
 _RUN_HEADER = ("exp", "run", "status", "online", "offline", "diff", "ratio", "q-value", "reasons")
+
+#: What the compared offline count is, by the definition the online number follows.
+_DEFINITION = {"full": "error-free", "entries": "tree entries"}
+
+
+def _compared(row: Mapping[str, Any], follows: object) -> tuple[object, str]:
+    """The offline count the ``diff`` was computed from and its name (issue 11: a ticket row
+    printed the tree entries beside a diff computed from the error-free count)."""
+    value = _get(row, "n_offline_def")
+    how = str(follows) if isinstance(follows, str) and follows in _DEFINITION else None
+    if _is_na(value):
+        full, entries = _get(row, "n_offline_full"), _get(row, "n_offline")
+        if how == "entries" or (how is None and _is_na(full)):
+            value, how = entries, "entries"
+        else:
+            value, how = (entries, "entries") if _is_na(full) else (full, "full")
+    return value, _DEFINITION.get(how or "full", "error-free")
+
+
+def _run_header(runs: pd.DataFrame, summary: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The run-table header, with the offline column named after the compared count."""
+    follows = (summary or {}).get("follows")
+    names = {_compared(r, follows)[1] for r in _records(runs)}
+    label = f"offline {names.pop()}" if len(names) == 1 else "offline (compared)"
+    return tuple(label if c == "offline" else c for c in _RUN_HEADER)
+
+
 _FILE_HEADER = ("run", "file", "status", "entries", "detail")
 _GAP_HEADER = ("run", "HLT unit", "file index", "est. events", "kind")
 
 
-def _run_cells(row: Mapping[str, Any], escape: Any) -> list[str]:
+def _run_cells(row: Mapping[str, Any], escape: Any, follows: object = None) -> list[str]:
     exp = _get(row, "experiment")
+    compared, _ = _compared(row, follows)
     return [
         _NA if _is_na(exp) else str(int(exp)),
         str(int(row["run"])),
         escape(_get(row, "status")),
         _int_text(_get(row, "n_online")),
-        _int_text(_get(row, "n_offline")),
+        _int_text(compared),
         _int_text(_get(row, "diff")),
         _ratio_text(_get(row, "ratio")),
         _q_text(_get(row, "q_value")),
@@ -393,12 +421,12 @@ def _snippet(
             return ["||" + "||".join(cells) + "||"]
         align = [
             "---:"
-            if c
+            if c.startswith("offline")
+            or c
             in (
                 "exp",
                 "run",
                 "online",
-                "offline",
                 "diff",
                 "ratio",
                 "q-value",
@@ -430,8 +458,9 @@ def _snippet(
     if runs.empty:
         lines.append("No runs selected (no flagged runs in this audit).")
         return "\n".join(lines) + "\n"
-    lines += header(_RUN_HEADER)
-    lines += [row(_run_cells(r, esc)) for r in _records(runs)]
+    lines += header(_run_header(runs, summary))
+    follows = (summary or {}).get("follows")
+    lines += [row(_run_cells(r, esc, follows)) for r in _records(runs)]
     keys = _keys(runs)
 
     bad = _bad_files(files, keys)
@@ -595,13 +624,14 @@ def junit_xml(runs: pd.DataFrame, *, name: str = "lumiaudit") -> str:
         elif not _is_na(flagged) and bool(flagged):
             failures += 1
             pairs = reason_amounts(_get(row, "reasons"), _get(row, "reason_events"))
+            compared, compared_name = _compared(row, None)
             message = "; ".join(f"{c}={a}" if a else c for c, a in pairs) or status
             failure = ET.SubElement(
                 case, "failure", {"message": _one_line(message), "type": _one_line(status)}
             )
             failure.text = _one_line(
                 f"status {status}; online {_int_text(_get(row, 'n_online'))}; "
-                f"offline {_int_text(_get(row, 'n_offline'))}; "
+                f"offline {compared_name} {_int_text(compared)}; "
                 f"diff {_int_text(_get(row, 'diff'))}; ratio {_ratio_text(_get(row, 'ratio'))}; "
                 f"q-value {_q_text(_get(row, 'q_value'))}"
             )

@@ -148,8 +148,9 @@ def audit_options(func: Any) -> Any:
             type=click.Choice(["auto", "fast", "deep"]),
             default="auto",
             show_default=True,
-            help="fast: entries only; deep: also FileMetaData, run split and error flags; "
-            "auto: deep where it is needed.",
+            help="auto: FileMetaData and error-free counts, events read where a file spans "
+            "runs; deep: events of every file; fast (entries only) is refused by audit/report: "
+            "it cannot measure what the comparison needs.",
         ),
         click.option(
             "-j",
