@@ -53,6 +53,7 @@ TABLES: dict[str, str] = {
     "gaps": "gaps.csv",
     "runs": "runs.csv",
     "funnel": "funnel.csv",
+    "source_defects": "source_defects.csv",
 }
 
 #: canonical schema per table, used to restore dtypes when an audit directory is loaded
@@ -86,6 +87,8 @@ class Audit:
         Accounting funnel (``bucket, events, runs``); the buckets add up to the online total.
     summary
         Totals, thresholds, versions and input digests (written as ``summary.json``).
+    source_defects
+        Online sources that are the odd one out of a run (``lumiaudit.witnesses``).
     """
 
     online: pd.DataFrame
@@ -99,6 +102,7 @@ class Audit:
     runs: pd.DataFrame
     funnel: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    source_defects: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     # ------------------------------------------------------------------ views
     @property
@@ -563,6 +567,7 @@ def audit(
         non_physics=tuple(non_physics),
         waivers=waivers,
         mask=mask,
+        formats=getattr(on, "formats", None),
     )
     runs = rec.runs
     files = tables["files"]
@@ -640,6 +645,7 @@ def audit(
         runs=runs,
         funnel=rec.funnel,
         summary=summary,
+        source_defects=rec.source_defects,
     )
 
 

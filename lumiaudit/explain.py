@@ -44,6 +44,7 @@ FUNNEL_BUCKETS: tuple[str, ...] = (
     "unreadable_file",
     "file_index_gap",
     "missing_hlt_unit",
+    "processing_loss",
     "error_flag_events",
     "duplicate_file",
     "elog_typo",
@@ -442,6 +443,13 @@ def _attribute(
     assert n_def is not None
     diff = n_online - n_def
     tol = th.tolerance(n_online)
+    # per-file DAQ evidence is a cause only in the direction it explains
+    causes = [
+        c
+        for c in causes
+        if not (c.code == Reason.PROCESSING_LOSS.value and diff <= tol)
+        and not (c.code == Reason.UNLISTED_FILE.value and diff >= -tol)
+    ]
 
     # error-flagged events explain a difference when this run's online count follows the
     # other definition than the global one
@@ -823,6 +831,7 @@ def _evidence(
                     detail=f"HLT{unit} {'' if idx is None else f'f{idx:05d}'}",
                 )
             )
+    causes += _per_file_daq(files, daq)
     # files the DAQ catalogue lists that the production does not have at all
     units_seen = {u for u, _ in seen}
     for (unit, idx), v in sorted(daq_map.items()):
@@ -849,6 +858,81 @@ def _unreadable_counts(entries: pd.DataFrame | None) -> list[str]:
             and text.strip()
         ):
             out.append(f"{e.get('source')}:{e.get('source_line')} typed {text!r} ({problem})")
+    return out
+
+
+def _per_file_daq(
+    files: list[dict[str, Any]] | None, daq: list[dict[str, Any]] | None
+) -> list[Cause]:
+    """Each readable offline file against the raw file it came from (DAQ catalogue ``nevents``).
+
+    A file shorter than its raw file lost events in processing (``processing_loss``, the exact
+    shortfall); a file the catalogue does not list (a merge left behind, a resubmitted job with
+    a new index) is ``unlisted_file`` with its entries (an excess). The raw file is matched by
+    (HLT unit, file index) within the run; like is compared with like: error-free with
+    ``nfullevents`` when both are known, else entries with ``nevents``.
+    """
+    if not files or not daq:
+        return []
+    raw: dict[tuple[int, int], tuple[int | None, int | None]] = {}
+    for d in daq:
+        unit, idx = _int(d.get("hlt_unit")), _int(d.get("file_index"))
+        if unit is not None and idx is not None:
+            raw[(unit, idx)] = (_int(d.get("n_online")), _int(d.get("n_online_full")))
+    if not raw:
+        return []
+    short: list[tuple[str, int]] = []
+    unlisted: list[tuple[str, int]] = []
+    for f in files:
+        st = str(f.get("status"))
+        if st not in _READABLE or st == FileStatus.EMPTY.value:
+            continue
+        if isinstance(f.get("duplicate_of"), str) and f.get("duplicate_of"):
+            continue
+        unit, idx = _int(f.get("hlt_unit")), _int(f.get("file_index"))
+        ent, full = _int(f.get("n_entries")), _int(f.get("n_full"))
+        name = "HLT? f?????" if unit is None or idx is None else f"HLT{unit} f{idx:05d}"
+        if unit is None or idx is None or (unit, idx) not in raw:
+            n = full if full is not None else ent
+            if n:
+                unlisted.append((f"{name} ({f.get('path')})", n))
+            continue
+        d_ent, d_full = raw[(unit, idx)]
+        if d_full is not None and full is not None:
+            lost = d_full - full
+        elif d_ent is not None and ent is not None:
+            lost = d_ent - ent
+        else:
+            continue
+        if lost > 0:
+            short.append((name, lost))
+    out: list[Cause] = []
+    if short:
+        total = float(sum(n for _, n in short))
+        detail = ", ".join(f"{name} -{n:,}" for name, n in short[:8])
+        if len(short) > 8:
+            detail += f" (+{len(short) - 8} more files)"
+        out.append(
+            Cause(
+                Reason.PROCESSING_LOSS.value,
+                total,
+                total,
+                total,
+                f"{len(short)} file(s) shorter than their raw file: {detail}",
+            )
+        )
+    if unlisted:
+        total = float(sum(n for _, n in unlisted))
+        detail = ", ".join(f"{name} {n:,} entries" for name, n in unlisted[:8])
+        out.append(
+            Cause(
+                Reason.UNLISTED_FILE.value,
+                -total,
+                -total,
+                -total,
+                f"{len(unlisted)} file(s) the DAQ catalogue does not list: {detail}",
+            )
+        )
     return out
 
 
@@ -951,20 +1035,33 @@ def funnel(allocation: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         ``bucket, events, runs`` in :data:`FUNNEL_BUCKETS` order (every bucket listed, 0 when
         empty); the events add up exactly to the online total of the runs with an online count.
+        With a ``lumi_nb`` column in ``allocation`` also ``lumi_nb``: the recorded luminosity
+        of those events (``events / n_online x lumi`` per run; runs without a known luminosity
+        add nothing, so the column adds up to the luminosity of the runs that have one).
     """
+    has_lumi = "lumi_nb" in allocation.columns
     if len(allocation):
         agg = allocation.groupby("bucket")["events"].agg(["sum", "count"])
+        lumi = (
+            allocation.groupby("bucket")["lumi_nb"].sum(min_count=1)
+            if has_lumi
+            else pd.Series(dtype="float64")
+        )
     else:
         agg = pd.DataFrame({"sum": [], "count": []})
+        lumi = pd.Series(dtype="float64")
     rows = []
     for bucket in FUNNEL_BUCKETS:
+        lum = _fnum(lumi.get(bucket, 0.0)) if has_lumi else math.nan
+        lum = 0.0 if has_lumi and not math.isfinite(lum) else lum
         if bucket in agg.index:
-            rows.append((bucket, _i(agg.loc[bucket, "sum"]), _i(agg.loc[bucket, "count"])))
+            rows.append((bucket, _i(agg.loc[bucket, "sum"]), _i(agg.loc[bucket, "count"]), lum))
         else:
-            rows.append((bucket, 0, 0))
-    return pd.DataFrame(rows, columns=["bucket", "events", "runs"]).astype(
-        {"bucket": "string", "events": "Int64", "runs": "Int64"}
+            rows.append((bucket, 0, 0, lum))
+    out = pd.DataFrame(rows, columns=["bucket", "events", "runs", "lumi_nb"]).astype(
+        {"bucket": "string", "events": "Int64", "runs": "Int64", "lumi_nb": "Float64"}
     )
+    return out if has_lumi else out.drop(columns=["lumi_nb"])
 
 
 # ---------------------------------------------------------------------------- one run in words

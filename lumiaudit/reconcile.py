@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from os import PathLike
@@ -21,6 +21,7 @@ from lumiaudit.compare import compare
 from lumiaudit.explain import explain_runs, funnel
 from lumiaudit.schema import Reason, RunStatus
 from lumiaudit.stats import Thresholds, flag_outliers, within_floors
+from lumiaudit.witnesses import vote_sources
 
 __all__ = [
     "BENIGN_REASONS",
@@ -95,6 +96,10 @@ RUNS_COLUMNS: tuple[str, ...] = (
     "waiver",
     "evidence",
     "experiment_filled",
+    "sources",
+    "source_verdict",
+    "lumi_affected_nb",
+    "lumi_unexplained_nb",
 )
 
 
@@ -110,6 +115,9 @@ class Reconciliation:
         ``bucket, events, runs``: exclusive buckets adding up to the online total.
     allocation
         ``experiment, run, bucket, events``: the funnel per run.
+    source_defects
+        One row per (run, online source) that is the odd one out among the witnesses
+        (:data:`lumiaudit.witnesses.SOURCE_DEFECT_COLUMNS`).
     stats
         For summary.json: ``follows``, ``votes``, baselines, ``thresholds``, ``online_total``.
     """
@@ -118,6 +126,7 @@ class Reconciliation:
     funnel: pd.DataFrame
     stats: dict[str, Any]
     allocation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    source_defects: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _mask_frame(mask: Any, read_mask: Any) -> pd.DataFrame:
@@ -181,6 +190,7 @@ def reconcile(
     mask: pd.DataFrame | str | PathLike[str] | Iterable[Any] | None = None,
     today: date | None = None,
     follows: str = "auto",
+    formats: Mapping[str, str] | None = None,
 ) -> Reconciliation:
     """Compare online and offline per run, test the differences and attribute them to causes.
 
@@ -203,6 +213,9 @@ def reconcile(
         Date the waiver expiries are compared with (default: today, UTC).
     follows
         ``auto`` (detect), ``full`` or ``entries``: the offline definition compared.
+    formats
+        Input path -> format of the online inputs (:attr:`lumiaudit.online.OnlineResult.formats`):
+        which witness (elog, run database, DAQ catalogue) each entry is; guessed when None.
 
     Returns
     -------
@@ -229,6 +242,16 @@ def reconcile(
         offline_runs = _restrict(offline_runs, keys)  # type: ignore[assignment]
         log.info("mask keeps %d online and %d offline runs", len(online), len(offline_runs))
 
+    vote = vote_sources(
+        online,
+        online_entries,
+        offline_runs,
+        daq_files=daq_files,
+        files=files,
+        formats=formats,
+        thresholds=th,
+    )
+    online = vote.online
     runs, follows_used = compare(
         online,
         offline_runs,
@@ -251,6 +274,7 @@ def reconcile(
         follows=follows_used,
         thresholds=th,
     )
+    runs = _with_votes(runs, vote.verdicts, vote.defects)
     runs = _verdict(runs, th)
     runs["waived"] = pd.array([False] * len(runs), dtype="boolean")
     runs["waiver"] = pd.array([pd.NA] * len(runs), dtype="string")
@@ -272,6 +296,7 @@ def reconcile(
     runs = runs[[c for c in RUNS_COLUMNS if c in runs.columns] + flag_cols]
     runs = runs.sort_values(["experiment", "run"], kind="stable").reset_index(drop=True)
 
+    allocation, lumi = _lumi(runs, allocation)
     fun = funnel(allocation)
     online_total = int(runs["n_online"].dropna().sum())
     if int(fun["events"].sum()) != online_total:  # pragma: no cover - guarded by tests
@@ -280,15 +305,20 @@ def reconcile(
         "follows": follows_used,
         "votes": {str(k): int(v) for k, v in votes.items()},
         "thresholds": th.as_dict(),
+        "flag_rule": th.flag_rule(),
         "online_total": online_total,
         "runs": len(runs),
         "runs_flagged": int(runs["flagged"].fillna(False).sum()),
         "runs_waived": int(runs["waived"].fillna(False).sum()),
         "status_counts": {str(k): int(v) for k, v in runs["status"].value_counts().items()},
         **base_stats,
+        "sources": vote.summary,
+        "lumi": lumi,
     }
     stats = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in stats.items()}
-    return Reconciliation(runs=runs, funnel=fun, stats=stats, allocation=allocation)
+    return Reconciliation(
+        runs=runs, funnel=fun, stats=stats, allocation=allocation, source_defects=vote.defects
+    )
 
 
 def _num(x: Any) -> float:
@@ -299,6 +329,121 @@ def _num(x: Any) -> float:
         return float(x)
     except (TypeError, ValueError):
         return math.nan
+
+
+#: Funnel buckets of events the production should have and has not (luminosity "affected").
+LOST_BUCKETS = (
+    "missing_offline",
+    "unreadable_file",
+    "file_index_gap",
+    "missing_hlt_unit",
+    "processing_loss",
+    "unexplained",
+)
+
+
+def _lumi_text(nb: float) -> str:
+    """A luminosity in nb^-1 in the unit that reads best (nb^-1, pb^-1, fb^-1)."""
+    for unit, scale in (("fb^-1", 1e6), ("pb^-1", 1e3)):
+        if abs(nb) >= scale:
+            return f"{nb / scale:.3g} {unit}"
+    return f"{nb:.3g} nb^-1"
+
+
+def _lumi(runs: pd.DataFrame, allocation: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Every loss also in luminosity: ``lost events / online events x recorded lumi`` per run.
+
+    Adds ``lumi_affected_nb`` / ``lumi_unexplained_nb`` to ``runs`` (in place) and ``lumi_nb``
+    to the allocation; returns the totals for summary.json. A run without a known luminosity
+    stays <NA> (never 0) and is counted in ``runs_without_lumi``.
+    """
+    lumi = pd.to_numeric(runs["lumi_nb"], errors="coerce").astype("float64")
+    n_on = pd.to_numeric(runs["n_online"], errors="coerce").astype("float64")
+    per_event = (lumi / n_on).where(n_on > 0)
+    key = list(zip(runs["experiment"], runs["run"], strict=True))
+    scale = dict(zip(key, per_event, strict=True))
+    alloc = allocation.copy()
+    alloc["lumi_nb"] = pd.array(
+        [
+            float(ev) * scale.get((e, r), math.nan)
+            for e, r, ev in zip(alloc["experiment"], alloc["run"], alloc["events"], strict=True)
+        ],
+        dtype="Float64",
+    )
+    lost = alloc[alloc["bucket"].isin(LOST_BUCKETS)]
+    unexpl = alloc[alloc["bucket"] == "unexplained"]
+
+    def per_run(frame: pd.DataFrame) -> pd.Series:
+        sums: dict[tuple[Any, Any], float] = {}
+        for e, r, v in zip(frame["experiment"], frame["run"], frame["lumi_nb"], strict=True):
+            sums[(e, r)] = sums.get((e, r), 0.0) + (0.0 if pd.isna(v) else float(v))
+        known = [math.isfinite(scale.get(k, math.nan)) for k in key]
+        values = [sums.get(k, 0.0) if ok else math.nan for k, ok in zip(key, known, strict=True)]
+        out = pd.Series(values, index=runs.index, dtype="Float64")
+        return out.mask(~pd.Series(known, index=runs.index))
+
+    runs["lumi_affected_nb"] = per_run(lost)
+    runs["lumi_unexplained_nb"] = per_run(unexpl)
+    audited = runs["status"] != RunStatus.NOT_AUDITED.value
+    recorded = float(lumi[audited & lumi.notna()].sum())
+    affected = float(lost["lumi_nb"].sum(skipna=True))
+    unexplained = float(unexpl["lumi_nb"].sum(skipna=True))
+    without = int((audited & ~lumi.notna()).sum())
+    text = (
+        f"{_lumi_text(affected)} of {_lumi_text(recorded)} recorded is affected, "
+        f"{_lumi_text(unexplained)} of it unexplained"
+        + (f" ({without} audited runs without a luminosity)" if without else "")
+    )
+    totals = {
+        "recorded_nb": recorded,
+        "affected_nb": affected,
+        "unexplained_nb": unexplained,
+        "runs_without_lumi": without,
+        "text": text,
+    }
+    return alloc, totals
+
+
+def _with_votes(runs: pd.DataFrame, verdicts: pd.DataFrame, defects: pd.DataFrame) -> pd.DataFrame:
+    """The witnesses' verdict per run: columns, reasons and evidence.
+
+    Two online sources agreeing with offline confirm the run: an unreadable count of a third is
+    that source's defect, not the run's. Without a majority the run is ``source_disagreement``
+    (flagged: one online witness is not two). A DAQ catalogue that lost a file's row is
+    ``daq_catalogue_incomplete`` (benign).
+    """
+    out = runs.copy()
+    out["sources"] = pd.array([pd.NA] * len(out), dtype="string")
+    out["source_verdict"] = pd.array([pd.NA] * len(out), dtype="string")
+    if len(verdicts) == 0:
+        return out
+    key = ["experiment", "run"]
+    v = verdicts.drop_duplicates(key).set_index(key)
+    kinds: dict[tuple[Any, Any], set[str]] = {}
+    for d in defects.to_dict("records"):
+        kinds.setdefault((d["experiment"], d["run"]), set()).add(str(d["kind"]))
+    reasons = out["reasons"].astype("object").tolist()
+    evidence = out["evidence"].astype("object").tolist()
+    for i, (e, r) in enumerate(zip(out["experiment"], out["run"], strict=True)):
+        k = (e, r)
+        if k not in v.index:
+            continue
+        rec = v.loc[k]
+        out.loc[out.index[i], "sources"] = rec["sources"]
+        out.loc[out.index[i], "source_verdict"] = rec["source_verdict"]
+        codes = [c for c in str(reasons[i]).split(";") if c] if isinstance(reasons[i], str) else []
+        if bool(rec["confirmed"]):
+            codes = [c for c in codes if c != Reason.ONLINE_COUNT_UNREADABLE.value]
+        if bool(rec["disputed"]):
+            codes.append(Reason.SOURCE_DISAGREEMENT.value)
+        if Reason.DAQ_CATALOGUE_INCOMPLETE.value in kinds.get(k, set()):
+            codes.append(Reason.DAQ_CATALOGUE_INCOMPLETE.value)
+        reasons[i] = ";".join(dict.fromkeys(codes)) or pd.NA
+        note = f"sources: {rec['sources']} ({rec['source_verdict']})"
+        evidence[i] = note if not isinstance(evidence[i], str) else f"{evidence[i]} | {note}"
+    out["reasons"] = pd.array(reasons, dtype="string")
+    out["evidence"] = pd.array(evidence, dtype="string")
+    return out
 
 
 def _amounts(text: object) -> dict[str, int]:

@@ -80,6 +80,14 @@ class Thresholds:
         """Largest deviation (events) that is never an outlier for a count ``n``."""
         return max(float(self.abs_floor), self.rel_floor * abs(n))
 
+    def flag_rule(self) -> str:
+        """The flag rule in words, with these thresholds (summary, report, ``--help``)."""
+        return (
+            f"an unexplained difference of more than {self.abs_floor} events and more than "
+            f"{100 * self.rel_floor:g} % of the online count is flagged; explained losses are "
+            "flagged (ugly), differences explained by a non-loss are not"
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """The thresholds as a plain dict (for summary.json)."""
         return asdict(self)

@@ -63,6 +63,16 @@ def echo_summary(result: Any, out: Path) -> None:
         f"{_FOLLOWS.get(str(result.summary.get('follows')), 'offline')} count",
         err=True,
     )
+    sources = result.summary.get("stats", {}).get("sources") or {}
+    if len(sources) > 1:
+        for info in sources.values():
+            click.echo(f"lumiaudit: source: {info.get('text')}", err=True)
+    lumi = result.summary.get("stats", {}).get("lumi") or {}
+    if lumi.get("recorded_nb"):
+        click.echo(f"lumiaudit: luminosity: {lumi.get('text')}", err=True)
+    rule = result.summary.get("stats", {}).get("flag_rule")
+    if rule:
+        click.echo(f"lumiaudit: flag rule: {rule}", err=True)
     if not len(result.runs):
         click.echo(f"lumiaudit: warning: {_why_empty(result.summary)}", err=True)
     for row in result.flagged.itertuples():
@@ -260,6 +270,10 @@ def command(
     Writes OUT/online.csv, files.csv, runs.csv, summary.json, good_runs.json, bad_runs.json,
     plots/ and more (see the README). Exit 0 when the audit ran, 1 with --fail-on-flagged when
     a run is flagged, 2 on usage or input errors.
+
+    Flag rule: an unexplained difference of more than 5 events and more than 0.1 % of the online
+    count is flagged (counts are exact; see docs/statistics.md); explained losses are flagged
+    too, differences explained by a non-loss (error-flag definition, off-by-one) are not.
 
     Example: lumiaudit audit --online elog/ --offline /group/belle2/.../e0010 --out audit/
     """
