@@ -461,6 +461,7 @@ def audit(
     retries: int = 3,
     progress: bool = False,
     experiment_label: str | None = None,
+    production: str | None = None,
 ) -> Audit:
     """Run a whole audit: read online sources, count offline files, reconcile per run.
 
@@ -489,6 +490,9 @@ def audit(
         Keep only this experiment / runs in ``[first, last]`` (``first <= last``).
     experiment_label
         Text for plot labels (default ``Belle II e<N>``).
+    production
+        Where a run has several productions side by side, audit the one whose path contains
+        this (default: the newest); see :func:`lumiaudit.reconcile.reconcile`.
 
     Returns
     -------
@@ -568,6 +572,7 @@ def audit(
         waivers=waivers,
         mask=mask,
         formats=getattr(on, "formats", None),
+        production=production,
     )
     runs = rec.runs
     files = tables["files"]
@@ -591,6 +596,7 @@ def audit(
             "policy": policy,
             "non_physics": list(non_physics),
             "include_skims": include_skims,
+            "production": production,
             "experiment": experiment,
             "run_range": list(run_range) if run_range else None,
             "mask": None

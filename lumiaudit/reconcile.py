@@ -19,6 +19,7 @@ import pandas as pd
 from lumiaudit import schema
 from lumiaudit.compare import compare
 from lumiaudit.explain import explain_runs, funnel
+from lumiaudit.productions import by_production
 from lumiaudit.schema import Reason, RunStatus
 from lumiaudit.stats import Thresholds, flag_outliers, within_floors
 from lumiaudit.witnesses import vote_sources
@@ -48,6 +49,7 @@ BENIGN_REASONS = frozenset(
         Reason.ELOG_CONFLICT.value,  # only informational ones: one that explains has an amount
         Reason.DAQ_CATALOGUE_INCOMPLETE.value,
         Reason.ABORTED_RUN.value,
+        Reason.SEVERAL_PRODUCTIONS.value,
     }
 )
 
@@ -100,6 +102,7 @@ RUNS_COLUMNS: tuple[str, ...] = (
     "source_verdict",
     "lumi_affected_nb",
     "lumi_unexplained_nb",
+    "productions",
 )
 
 
@@ -191,6 +194,7 @@ def reconcile(
     today: date | None = None,
     follows: str = "auto",
     formats: Mapping[str, str] | None = None,
+    production: str | None = None,
 ) -> Reconciliation:
     """Compare online and offline per run, test the differences and attribute them to causes.
 
@@ -216,6 +220,9 @@ def reconcile(
     formats
         Input path -> format of the online inputs (:attr:`lumiaudit.online.OnlineResult.formats`):
         which witness (elog, run database, DAQ catalogue) each entry is; guessed when None.
+    production
+        Where a run has files of several productions (``release/DB/proc`` paths), audit the one
+        whose path contains this text; default: the newest (:mod:`lumiaudit.productions`).
 
     Returns
     -------
@@ -242,6 +249,8 @@ def reconcile(
         offline_runs = _restrict(offline_runs, keys)  # type: ignore[assignment]
         log.info("mask keeps %d online and %d offline runs", len(online), len(offline_runs))
 
+    prods = by_production(files, contributions, offline_runs, production=production)
+    offline_runs, files, contributions = prods.offline_runs, prods.files, prods.contributions
     vote = vote_sources(
         online,
         online_entries,
@@ -275,6 +284,7 @@ def reconcile(
         thresholds=th,
     )
     runs = _with_votes(runs, vote.verdicts, vote.defects)
+    runs = _with_productions(runs, prods.notes)
     runs = _verdict(runs, th)
     runs["waived"] = pd.array([False] * len(runs), dtype="boolean")
     runs["waiver"] = pd.array([pd.NA] * len(runs), dtype="string")
@@ -293,10 +303,10 @@ def reconcile(
             extra["run"] = extra["run"].astype("Int64")
             extra = extra.drop_duplicates(["experiment", "run"], keep="last")
             runs = runs.merge(extra, on=["experiment", "run"], how="left")
+    allocation, lumi = _lumi(runs, allocation)
     runs = runs[[c for c in RUNS_COLUMNS if c in runs.columns] + flag_cols]
     runs = runs.sort_values(["experiment", "run"], kind="stable").reset_index(drop=True)
 
-    allocation, lumi = _lumi(runs, allocation)
     fun = funnel(allocation)
     online_total = int(runs["n_online"].dropna().sum())
     if int(fun["events"].sum()) != online_total:  # pragma: no cover - guarded by tests
@@ -440,6 +450,32 @@ def _with_votes(runs: pd.DataFrame, verdicts: pd.DataFrame, defects: pd.DataFram
             codes.append(Reason.DAQ_CATALOGUE_INCOMPLETE.value)
         reasons[i] = ";".join(dict.fromkeys(codes)) or pd.NA
         note = f"sources: {rec['sources']} ({rec['source_verdict']})"
+        evidence[i] = note if not isinstance(evidence[i], str) else f"{evidence[i]} | {note}"
+    out["reasons"] = pd.array(reasons, dtype="string")
+    out["evidence"] = pd.array(evidence, dtype="string")
+    return out
+
+
+def _with_productions(runs: pd.DataFrame, notes: pd.DataFrame) -> pd.DataFrame:
+    """``several_productions`` and the ``productions`` column for runs with several."""
+    out = runs.copy()
+    out["productions"] = pd.array([pd.NA] * len(out), dtype="string")
+    if len(notes) == 0:
+        return out
+    by = {
+        (e, r): t
+        for e, r, t in zip(notes["experiment"], notes["run"], notes["productions"], strict=True)
+    }
+    reasons = out["reasons"].astype("object").tolist()
+    evidence = out["evidence"].astype("object").tolist()
+    for i, key in enumerate(zip(out["experiment"], out["run"], strict=True)):
+        text = by.get(key)
+        if text is None:
+            continue
+        out.loc[out.index[i], "productions"] = text
+        codes = str(reasons[i]).split(";") if isinstance(reasons[i], str) else []
+        reasons[i] = ";".join(dict.fromkeys([*codes, Reason.SEVERAL_PRODUCTIONS.value]))
+        note = f"several productions, never summed: {text}"
         evidence[i] = note if not isinstance(evidence[i], str) else f"{evidence[i]} | {note}"
     out["reasons"] = pd.array(reasons, dtype="string")
     out["evidence"] = pd.array(evidence, dtype="string")

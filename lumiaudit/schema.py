@@ -112,6 +112,7 @@ class Reason(StrEnum):
     UNLISTED_FILE = "unlisted_file"  # an offline file the DAQ catalogue does not list
     DAQ_CATALOGUE_INCOMPLETE = "daq_catalogue_incomplete"  # the catalogue lost a file's row
     SOURCE_DISAGREEMENT = "source_disagreement"  # online sources disagree, no majority
+    SEVERAL_PRODUCTIONS = "several_productions"  # the run exists in several productions
     OUTLIER = "outlier"
     UNEXPLAINED = "unexplained"
 

@@ -254,6 +254,13 @@ def audit_options(func: Any) -> Any:
     help="Also write JUnit XML: one testcase per run, failures for flagged runs.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the plots (faster).")
+@click.option(
+    "--production",
+    default=None,
+    metavar="TEXT",
+    help="Where a run has several productions (release/DB/proc paths), audit the one whose "
+    "path contains TEXT (default: the newest); the others are reported, never summed.",
+)
 @audit_options
 @handle_errors
 def command(
