@@ -1173,6 +1173,15 @@ def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
             f"  luminosity {_fmt(g('lumi_nb'))} nb^-1: yield online {_fmt(g('yield_online'))}, "
             f"offline {_fmt(g('yield_offline'))} events/nb^-1"
         )
+        if not pd.isna(g("lumi_affected_nb")) and _fnum(g("lumi_affected_nb")) > 0:
+            lines.append(
+                f"  luminosity affected by losses {_fmt(g('lumi_affected_nb'))} nb^-1, "
+                f"unexplained {_fmt(g('lumi_unexplained_nb'))} nb^-1"
+            )
+    if isinstance(g("sources"), str):
+        lines.append(f"  online sources: {g('sources')} ({_fmt(g('source_verdict'))})")
+    if isinstance(g("productions"), str):
+        lines.append(f"  productions (never summed): {g('productions')}")
     lines += _file_lines(tables, run, exp, r)
     lines += _gap_lines(tables, run, exp)
     lines += _elog_lines(tables, run, exp)

@@ -399,6 +399,25 @@ def _gap_cells(row: Mapping[str, Any], escape: Any) -> list[str]:
     ]
 
 
+#: Evidence notes a ticket repeats: the per-file amounts and the witnesses' verdicts.
+_FINDINGS = ("processing_loss:", "unlisted_file:", "sources:", "several productions")
+
+
+def _findings(runs: pd.DataFrame) -> list[str]:
+    """``run N: <note>`` for the evidence notes of :data:`_FINDINGS` (per-file losses ...)."""
+    if "evidence" not in runs.columns:
+        return []
+    out = []
+    for r in _records(runs):
+        ev = _get(r, "evidence")
+        if _is_na(ev):
+            continue
+        for note in str(ev).split(" | "):
+            if note.startswith(_FINDINGS):
+                out.append(f"run {_plain_int(_get(r, 'run'))}: {note}")
+    return out
+
+
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(frame.columns, values, strict=True)) for values in frame.itertuples(False)]
 
@@ -477,6 +496,12 @@ def _snippet(
         lines += [row(_gap_cells(r, esc)) for r in _records(gap_rows.head(max_files))]
         if len(gap_rows) > max_files:
             lines.append(f"+{len(gap_rows) - max_files} more (see gaps.csv)")
+    found = _findings(runs)
+    if found:
+        lines += ["", bold("Per-file and per-source findings"), ""]
+        lines += [f"- {esc(text)}" for text in found[:max_files]]
+        if len(found) > max_files:
+            lines.append(f"+{len(found) - max_files} more (see runs.csv evidence)")
     attach = _plots_for(plots, keys)
     if attach:
         lines += ["", bold("Plots to attach") + ":"]

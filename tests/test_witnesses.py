@@ -397,3 +397,41 @@ def test_source_kinds_from_formats_and_entries() -> None:
     )
     kinds = source_kinds(entries, {"d.csv": "table"})
     assert kinds.tolist() == ["elog", "rundb", "daq", "table"]
+
+
+def test_explain_and_ticket_list_the_per_file_loss(audited: Any) -> None:
+    from lumiaudit.tickets import markdown_snippet
+
+    text = audited.explain(211)
+    assert "HLT3 f00000 -150" in text
+    assert "online sources: " in text
+    snippet = markdown_snippet(
+        audited.runs[audited.runs["run"].isin([208, 211])], summary=audited.summary
+    )
+    assert "HLT3 f00000 -150" in snippet
+    assert "daq\\_catalogue\\_incomplete" in snippet or "daq_catalogue_incomplete" in snippet
+
+
+def test_report_view_shows_sources_rule_and_luminosity(audited: Any) -> None:
+    from lumiaudit.report import audit_html
+
+    page = audited._repr_html_()
+    assert page == audit_html(audited)
+    assert "Online source defects" in page
+    assert "daq_catalogue_incomplete" in page
+    assert "flag rule: an unexplained difference of more than 5 events" in page
+    assert "recorded is affected" in page
+    assert "elog agreed with offline in " in page
+
+
+def test_audit_directory_has_source_defects(audited: Any, tmp_path: Path) -> None:
+    from lumiaudit.audit import Audit
+
+    out = audited.write(tmp_path / "a", plots=False)
+    table = pd.read_csv(out / "source_defects.csv")
+    assert set(table.columns) >= {"run", "source", "value", "expected", "kind", "detail"}
+    assert len(table) == len(audited.source_defects)
+    again = Audit.load(out)
+    assert len(again.source_defects) == len(table)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stats"]["sources"]["elog"]["defects"]["typo"] == 1
