@@ -238,7 +238,7 @@ def vote_sources(
 
     verdicts: list[dict[str, Any]] = []
     defects: list[dict[str, Any]] = []
-    chosen_of: dict[tuple[int | None, int], _Witness] = {}
+    chosen_of: dict[tuple[int | None, int], list[_Witness]] = {}
     stats: dict[str, dict[str, Any]] = {}
     for key, group in groups.items():
         ws = _witnesses(group, daq_full)
@@ -267,7 +267,10 @@ def vote_sources(
         clusters: list[list[_Witness]] = []
         for w in counted:
             for c in clusters:
-                if _agrees(w, (c[0].value, c[0].alt), th):
+                if _agrees(w, (c[0].value, c[0].alt), th) or (
+                    # one counts tree entries, the other error-free events: both are offline's
+                    _agrees(w, off, th) and _agrees(c[0], off, th)
+                ):
                     c.append(w)
                     break
             else:
@@ -319,7 +322,7 @@ def vote_sources(
                 f"{w.kind} ({defects[-len(odd) + i]['kind']})" for i, w in enumerate(odd)
             )
         if winner is not None:
-            chosen_of[key] = winner[-1]
+            chosen_of[key] = winner
         verdicts.append(
             {
                 "experiment": key[0],
@@ -430,7 +433,7 @@ def _defect(
 
 def _apply(
     online: pd.DataFrame,
-    chosen_of: Mapping[tuple[int | None, int], _Witness],
+    chosen_of: Mapping[tuple[int | None, int], list[_Witness]],
     groups: Mapping[tuple[int | None, int], list[dict[str, Any]]],
 ) -> pd.DataFrame:
     """The online table with the voted value where it differs from the policy's choice."""
@@ -440,8 +443,11 @@ def _apply(
     for idx, row in zip(out.index, out.to_dict("records"), strict=True):
         if _int(row.get("run")) is None:
             continue
-        w = chosen_of.get(_key(row.get("experiment"), row["run"]))
-        if w is None or w.value is None or _int(row.get("n_online")) == w.value:
+        winner = chosen_of.get(_key(row.get("experiment"), row["run"]))
+        if not winner or _int(row.get("n_online")) in {v.value for v in winner}:
+            continue  # the policy's choice is one of the agreeing witnesses: keep it
+        w = winner[-1]
+        if w.value is None:
             continue
         log.info("run %s: the witnesses agree on %d, not %s", row["run"], w.value, row["n_online"])
         out.loc[idx, "n_online"] = w.value

@@ -435,3 +435,20 @@ def test_audit_directory_has_source_defects(audited: Any, tmp_path: Path) -> Non
     assert len(again.source_defects) == len(table)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stats"]["sources"]["elog"]["defects"]["typo"] == 1
+
+
+def test_a_source_counting_the_other_definition_is_not_odd() -> None:
+    # the DAQ sum counts tree entries (no nfullevents), elog and run database the error-free
+    # events: all three agree with offline, each by its definition; nothing is replaced
+    entries = _entries([("elog", 980, None), ("rundb", 980, None), ("daq", 1000, None)])
+    online = schema.enforce(
+        pd.DataFrame({"experiment": [10], "run": [5], "run_type": ["physics"], "n_online": [980]}),
+        schema.ONLINE,
+    )
+    offline_runs = pd.DataFrame(
+        {"experiment": [10], "run": [5], "n_offline": [1000], "n_offline_full": [980]}
+    )
+    vote = vote_sources(online, entries, offline_runs)
+    assert len(vote.defects) == 0
+    assert int(vote.online["n_online"].iloc[0]) == 980
+    assert bool(vote.verdicts["confirmed"].iloc[0])
