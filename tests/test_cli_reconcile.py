@@ -219,3 +219,25 @@ def test_audit_with_an_entry_without_experiment(example: dict[str, Path], tmp_pa
     shown = CliRunner().invoke(cli, ["explain", "130", "--audit", str(out)])
     assert shown.exit_code == 0, shown.output
     assert "experiment n/a" in shown.output
+
+
+def test_an_unreadable_count_keeps_the_run_out_of_the_good_list(
+    example: dict[str, Path], tmp_path: Path
+) -> None:
+    # issue 11: a later entry typed `12k` (the online side leaves it missing with a problem);
+    # the earlier entry's count matches offline, yet the run is not certain: never good
+    elog = tmp_path / "elog"
+    shutil.copytree(example["elog"], elog)
+    with (elog / "210310a.log").open("w", encoding="utf-8") as fh:
+        fh.write(_ENTRY.format(mid=8, exp="12", run=102, count="12k", space=" "))
+    out = tmp_path / "audit"
+    args = ["audit", "--online", str(elog), "--offline", str(example["prod"]), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--no-plots"])
+    assert result.exit_code == 0, result.output
+    good = {r["run"] for r in json.loads((out / "good_runs.json").read_text())}
+    assert 102 not in good
+    assert 101 in good
+    runs = pd.read_csv(out / "runs.csv")
+    row = runs[runs["run"] == 102].iloc[0]
+    assert "online_count_unreadable" in row["reasons"]
+    assert "12k" in row["evidence"]

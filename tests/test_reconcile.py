@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import uproot
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lumiaudit import schema
 from lumiaudit.reconcile import RUNS_COLUMNS, reconcile
@@ -513,3 +515,19 @@ def test_the_flag_threshold_is_the_documented_floor() -> None:
     assert not bool(_row(rec.runs, 7)["flagged"])
     assert _row(rec.runs, 7)["status"] == "OK"
     assert bool(_row(rec.runs, 8)["flagged"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(min_value=2_000, max_value=2_000_000), permille=st.integers(1, 60))
+def test_flag_rule_property(n: int, permille: int) -> None:
+    # an unexplained loss is flagged exactly when it is beyond both documented floors
+    th = Thresholds()
+    lost = n * permille // 1000
+    counts, online = _clean(12)
+    counts[3] = [n - lost]
+    online[3] = n
+    rec = reconcile(**synthetic(counts, online))
+    row = _row(rec.runs, 3)
+    beyond = lost > th.abs_floor and lost > th.rel_floor * n
+    assert bool(row["flagged"]) is beyond
+    assert (row["status"] == "DEFICIT") is beyond

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from lumiaudit import schema
 from lumiaudit.example import write_basf2_file, write_elog_dayfiles
@@ -451,4 +453,37 @@ def test_a_source_counting_the_other_definition_is_not_odd() -> None:
     vote = vote_sources(online, entries, offline_runs)
     assert len(vote.defects) == 0
     assert int(vote.online["n_online"].iloc[0]) == 980
+    assert bool(vote.verdicts["confirmed"].iloc[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    true=st.integers(min_value=100, max_value=10**7),
+    wrong=st.integers(min_value=0, max_value=10**7),
+    odd=st.sampled_from(["elog", "rundb", "daq"]),
+    newest_odd=st.booleans(),
+)
+def test_two_agreeing_witnesses_outvote_one(
+    true: int, wrong: int, odd: str, newest_odd: bool
+) -> None:
+    # whatever the odd source says and whenever it said it, two sources agreeing with offline
+    # decide the value, and the odd one is the only defect
+    assume(abs(wrong - true) > Thresholds().abs_floor)
+    kinds = [k for k in ("elog", "rundb", "daq") if k != odd]
+    order = [*kinds, odd] if newest_odd else [odd, *kinds]
+    rows = [(k, wrong if k == odd else true, None) for k in order]
+    entries = _entries(rows)
+    latest = int(entries["n_online"].iloc[-1])
+    online = schema.enforce(
+        pd.DataFrame(
+            {"experiment": [10], "run": [5], "run_type": ["physics"], "n_online": [latest]}
+        ),
+        schema.ONLINE,
+    )
+    offline_runs = pd.DataFrame(
+        {"experiment": [10], "run": [5], "n_offline": [true], "n_offline_full": [true]}
+    )
+    vote = vote_sources(online, entries, offline_runs)
+    assert int(vote.online["n_online"].iloc[0]) == true
+    assert vote.defects["source"].tolist() == [odd]
     assert bool(vote.verdicts["confirmed"].iloc[0])
