@@ -531,3 +531,15 @@ def test_flag_rule_property(n: int, permille: int) -> None:
     beyond = lost > th.abs_floor and lost > th.rel_floor * n
     assert bool(row["flagged"]) is beyond
     assert (row["status"] == "DEFICIT") is beyond
+
+
+def test_runs_marked_bad_by_production_are_not_good(vendored: dict[str, pd.DataFrame]) -> None:
+    # issue 11: r03041_bad/ and BadRuns/r03042 agree with online (OK, not flagged) but the
+    # production marked them bad: they are in bad_runs, never in good_runs
+    from lumiaudit.runlists import classify_runs
+
+    runs = reconcile(**vendored).runs
+    cats = dict(zip(runs["run"], classify_runs(runs), strict=True))
+    assert cats[3041] == "bad"
+    assert cats[3042] == "bad"
+    assert cats[3040] == "good"  # a duplicate copy is counted once: nothing marked bad
