@@ -530,7 +530,10 @@ def _verdict(runs: pd.DataFrame, th: Thresholds) -> pd.DataFrame:
             flag = bool(reasons - quiet)
             sev = "warn" if flag else "ok"
         else:
-            flag = bool(reasons & DOUBT_REASONS)
+            # within the floors, but a loss is a loss: events of a lost or unreadable file are
+            # never good, however few (issue 13)
+            lost = any(amounts.get(c, 0) > 0 for c in LOSS_REASONS)
+            flag = bool(reasons & DOUBT_REASONS) or lost
             sev = "warn" if flag else "ok"
         flagged.append(flag)
         severity.append(sev)

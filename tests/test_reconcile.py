@@ -543,3 +543,23 @@ def test_runs_marked_bad_by_production_are_not_good(vendored: dict[str, pd.DataF
     assert cats[3041] == "bad"
     assert cats[3042] == "bad"
     assert cats[3040] == "good"  # a duplicate copy is counted once: nothing marked bad
+
+
+def test_a_loss_within_the_floors_is_still_not_good() -> None:
+    # 40 events of a truncated file in a 100,000-event run: within 0.1 %, status OK, but the
+    # offline count misses events it should have
+    from lumiaudit.runlists import classify_runs
+
+    counts: dict[int, list[int | None]] = {
+        r: [25_000 + r, 25_000, 25_000, 25_000] for r in range(12)
+    }
+    online = {r: sum(v for v in c if v is not None) for r, c in counts.items()}
+    counts[4] = [*counts[4], None]
+    online[4] += 40
+    rec = reconcile(**synthetic(counts, online))
+    row = _row(rec.runs, 4)
+    assert row["status"] == "OK"
+    assert "unreadable_file" in _reasons(row)
+    assert bool(row["flagged"])
+    assert classify_runs(rec.runs).loc[rec.runs["run"] == 4].tolist() == ["ugly"]
+    assert not rec.runs.loc[rec.runs["run"] != 4, "flagged"].any()
