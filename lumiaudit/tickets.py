@@ -307,11 +307,15 @@ def _context(summary: Mapping[str, Any] | None, audited: int | None) -> str:
     if run_range:
         parts.append(f"runs {run_range}")
     if summary.get("follows"):
-        parts.append(f"online follows offline {summary['follows']}")
+        how = _DEFINITION.get(str(summary["follows"]), str(summary["follows"]))
+        parts.append(f"online follows the {how} offline count")
     if summary.get("created"):
         parts.append(f"created {str(summary['created'])[:19]}")
     if summary.get("lumiaudit_version"):
         parts.append(f"lumiaudit {summary['lumiaudit_version']}")
+    lumi = (summary.get("stats") or {}).get("lumi") or {}
+    if lumi.get("recorded_nb"):
+        parts.append(str(lumi.get("text")))
     return "; ".join(str(p) for p in parts)
 
 
