@@ -59,6 +59,8 @@ class Audit:
         Accounting funnel (``bucket, events, runs``); the buckets add up to the online total.
     summary
         Totals, thresholds, versions and input digests (written as ``summary.json``).
+    source_defects
+        Online sources that are the odd one out of a run (``lumiaudit.witnesses``).
     """
 
     online: pd.DataFrame
@@ -72,6 +74,7 @@ class Audit:
     runs: pd.DataFrame
     funnel: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    source_defects: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: Response bodies of live online sources (:class:`lumiaudit.online.Snapshot`), written to
     #: ``online_snapshots/`` so the audit can be rerun offline (``--online DIR``).
     snapshots: tuple[Any, ...] = ()
@@ -337,6 +340,7 @@ def audit(
     progress: bool = False,
     experiment_label: str | None = None,
     allow_empty: bool = False,
+    production: str | None = None,
 ) -> Audit:
     """Run a whole audit: read online sources, count offline files, reconcile per run.
 
@@ -350,7 +354,8 @@ def audit(
         :class:`~lumiaudit.offline.OfflineResult`.
     tree, mode, jobs, scheduler, client, cache, include_skims, timeout, retries, progress
     allow_empty
-        Passed to :func:`lumiaudit.offline.count_events`.
+        Passed to :func:`lumiaudit.offline.count_events`. ``mode="fast"`` is refused (it
+        cannot measure the error-free counts and the run split the comparison needs).
     thresholds
         Statistical thresholds (:class:`lumiaudit.stats.Thresholds`).
     non_physics
@@ -365,6 +370,9 @@ def audit(
         Keep only this experiment / runs in ``[first, last]`` (``first <= last``).
     experiment_label
         Text for plot labels (default ``Belle II e<N>``).
+    production
+        Where a run has several productions side by side, audit the one whose path contains
+        this (default: the newest); see :func:`lumiaudit.reconcile.reconcile`.
 
     Returns
     -------
@@ -373,7 +381,8 @@ def audit(
     Raises
     ------
     ParameterError
-        If ``run_range`` is not a pair of integers with ``first <= last``, or no input is given.
+        If ``run_range`` is not a pair of integers with ``first <= last``, no input is given,
+        or ``mode="fast"``.
     """
     from lumiaudit.offline import OfflineResult, count_events
     from lumiaudit.online import OnlineResult, read_online
@@ -394,6 +403,16 @@ def audit(
         offline_inputs: list[str] = []
     else:
         offline_inputs = _as_paths(offline, "offline")
+        if mode == "fast":
+            # fast mode reads only fEntries: no error-free counts (online follows them in most
+            # productions), no FileMetaData, no run split of grid files; an audit on it reports
+            # error-flag runs as excesses and grid runs as missing (issue 11)
+            raise ParameterError(
+                "mode 'fast' counts tree entries only (no error-free counts, FileMetaData or "
+                "run split of multi-run files): the comparison cannot be made",
+                hint="audit with --mode auto (the default) or --mode deep; "
+                "`lumiaudit count --mode fast` lists entry counts",
+            )
         off = count_events(
             offline_inputs,
             tree=tree,
@@ -433,6 +452,8 @@ def audit(
         non_physics=tuple(non_physics),
         waivers=waivers,
         mask=mask,
+        formats=getattr(on, "formats", None),
+        production=production,
     )
     runs = rec.runs
     files = tables["files"]
@@ -456,6 +477,7 @@ def audit(
             "policy": policy,
             "non_physics": list(non_physics),
             "include_skims": include_skims,
+            "production": production,
             "experiment": experiment,
             "run_range": list(run_range) if run_range else None,
             "mask": None
@@ -510,6 +532,7 @@ def audit(
         runs=runs,
         funnel=rec.funnel,
         summary=summary,
+        source_defects=rec.source_defects,
         snapshots=on.snapshots,
     )
 

@@ -2,10 +2,11 @@
 
 Categories (of audited runs; ``NOT_AUDITED`` runs are in no list):
 
-* **good**: not flagged (waived runs included);
+* **good**: not flagged (waived runs included), not marked bad by the production, every online
+  count readable;
 * **ugly**: flagged, and the attribution explains the whole difference (a typo, a lost file ...);
-* **bad**: flagged with an unexplained difference, or no comparison possible (missing online or
-  offline count).
+* **bad**: marked bad by the production (``rNNNNN_bad/``, ``BadRuns/``), flagged with an
+  unexplained difference, or no comparison possible (missing online or offline count).
 
 Writing the lists and the views is :mod:`lumiaudit.store.runlists`' job (re-exported here).
 """
@@ -48,8 +49,19 @@ def classify_runs(runs: pd.DataFrame) -> pd.Series:
     for row in runs.itertuples(index=False):
         status = str(row.status)
         reasons = set(str(row.reasons).split(";")) if isinstance(row.reasons, str) else set()
+        markers = getattr(row, "markers", None)
+        marked_bad = Reason.BAD_RUN_MARKER.value in reasons or (
+            isinstance(markers, str)
+            and bool({m.strip() for m in markers.split(";")} & {"bad_suffix", "badruns_dir"})
+        )
         if status == RunStatus.NOT_AUDITED.value:
             out.append(pd.NA)
+        elif marked_bad:
+            # production itself marked the run bad (rNNNNN_bad/, BadRuns/): never good
+            out.append("bad")
+        elif Reason.ONLINE_COUNT_UNREADABLE.value in reasons and not _true(row.flagged):
+            # a waived run whose online count could not be read is still not certain
+            out.append("ugly")
         elif not _true(row.flagged):
             out.append("good")
         elif status in (RunStatus.MISSING_ONLINE.value, RunStatus.MISSING_OFFLINE.value):

@@ -70,6 +70,16 @@ def echo_summary(result: Any, out: Path) -> None:
         f"{_FOLLOWS.get(str(result.summary.get('follows')), 'offline')} count",
         err=True,
     )
+    sources = result.summary.get("stats", {}).get("sources") or {}
+    if len(sources) > 1:
+        for info in sources.values():
+            click.echo(f"lumiaudit: source: {info.get('text')}", err=True)
+    lumi = result.summary.get("stats", {}).get("lumi") or {}
+    if lumi.get("recorded_nb"):
+        click.echo(f"lumiaudit: luminosity: {lumi.get('text')}", err=True)
+    rule = result.summary.get("stats", {}).get("flag_rule")
+    if rule:
+        click.echo(f"lumiaudit: flag rule: {rule}", err=True)
     if not len(result.runs):
         click.echo(f"lumiaudit: warning: {_why_empty(result.summary)}", err=True)
     for row in result.flagged.itertuples():
@@ -156,8 +166,9 @@ def audit_options(func: Any) -> Any:
             type=click.Choice(["auto", "fast", "deep"]),
             default="auto",
             show_default=True,
-            help="fast: entries only; deep: also FileMetaData, run split and error flags; "
-            "auto: deep where it is needed.",
+            help="auto: FileMetaData and error-free counts, events read where a file spans "
+            "runs; deep: events of every file; fast (entries only) is refused by audit/report: "
+            "it cannot measure what the comparison needs.",
         ),
         click.option(
             "-j",
@@ -258,6 +269,13 @@ def audit_options(func: Any) -> Any:
     is_flag=True,
     help="Accept an offline source without any ROOT file (default: exit 2 naming it).",
 )
+@click.option(
+    "--production",
+    default=None,
+    metavar="TEXT",
+    help="Where a run has several productions (release/DB/proc paths), audit the one whose "
+    "path contains TEXT (default: the newest); the others are reported, never summed.",
+)
 @audit_options
 @handle_errors
 def command(
@@ -274,6 +292,10 @@ def command(
     Writes OUT/online.csv, files.csv, runs.csv, summary.json, good_runs.json, bad_runs.json,
     plots/ and more (see the README). Exit 0 when the audit ran, 1 with --fail-on-flagged when
     a run is flagged, 2 on usage or input errors.
+
+    Flag rule: an unexplained difference of more than 5 events and more than 0.1 % of the online
+    count is flagged (counts are exact; see docs/statistics.md); explained losses are flagged
+    too, differences explained by a non-loss (error-flag definition, off-by-one) are not.
 
     Example: lumiaudit audit --online elog/ --offline /group/belle2/.../e0010 --out audit/
     """

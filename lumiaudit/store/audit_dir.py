@@ -58,6 +58,7 @@ TABLES: dict[str, str] = {
     "gaps": "gaps.csv",
     "runs": "runs.csv",
     "funnel": "funnel.csv",
+    "source_defects": "source_defects.csv",
 }
 
 #: canonical schema per table (columns added when absent; dtypes of directories without
