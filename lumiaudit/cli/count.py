@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lumiaudit.cli._common import handle_errors, progress_default, progress_option
+from lumiaudit.cli.audit import runs_option
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,6 +76,12 @@ _out = click.Path(dir_okay=False, path_type=Path)
     help="SQLite count cache: unchanged files are not read again.",
 )
 @click.option("--include-skims", is_flag=True, help="Count skim files in the per-run totals.")
+@runs_option(
+    "--select-runs",
+    help="Count only these runs, e.g. '101-124,130,^127' or 'e12:101-124' (docs/runlists.md): "
+    "files whose name gives another run are not opened; grid files are, and their other "
+    "runs are dropped from the runs table. (--runs names the runs-table output here.)",
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -103,6 +110,7 @@ def command(
     scheduler: str | None,
     cache: Path | None,
     include_skims: bool,
+    runs: Any,
     timeout: float | None,
     retries: int,
     progress: bool | None,
@@ -125,6 +133,7 @@ def command(
         progress=progress_default() if progress is None else progress,
         timeout=timeout,
         retries=retries,
+        runs=runs,
     )
     if runs_path is not None:
         _write_csv(result.runs, runs_path)

@@ -178,6 +178,7 @@ def count_events(
     branch_names: Mapping[str, str] | None = None,
     retries: int = DEFAULT_RETRIES,
     backoff: float = DEFAULT_BACKOFF,
+    runs: Any = None,
 ) -> OfflineResult:
     """Discover, count and check offline ROOT files; aggregate per run.
 
@@ -211,6 +212,11 @@ def count_events(
         ... seconds (default 3 retries after 0.5, 1 and 2 s); see
         :func:`~lumiaudit.offline.count.count_file`. Local files are read once. Files still
         not read are ``io_error`` and listed in ``stats["not_counted"]``.
+    runs
+        A :class:`~lumiaudit.runselect.RunSelection` (or its text): files whose name gives a
+        run outside it are not opened (``stats["not_selected"]`` counts them); files whose name
+        gives no run (grid files, ``r00000``) are opened, and the per-run tables keep only the
+        selected runs (by EventMetaData).
 
     Returns
     -------
@@ -234,6 +240,16 @@ def count_events(
     start = time.perf_counter()
     found = discover(paths)
     stats: dict[str, Any] = {"files": len(found), "mode": mode, "tree": tree}
+    selection = None
+    if runs is not None:
+        from lumiaudit.runselect import RunSelection
+
+        selection = RunSelection.coerce(runs)
+    if selection is not None:
+        # the pre-open hook: a two-run audit does not open a whole production
+        kept = [f for f in found if selection.keeps_file(f.name)]
+        stats.update(files=len(kept), not_selected=len(found) - len(kept), runs=str(selection))
+        found = kept
     logger.info("%d files to count (mode %s, tree %r)", len(found), mode, tree)
     records = _count_all(
         [f.path for f in found],
@@ -269,5 +285,13 @@ def count_events(
         gaps=find_gaps(found, records, duplicates, include_skims=include_skims),
         stats=stats,
     )
+    if selection is not None:
+        result = OfflineResult(
+            files=result.files,
+            contributions=selection.filter(result.contributions),
+            runs=selection.filter(result.runs),
+            gaps=selection.filter(result.gaps),
+            stats=stats,
+        )
     stats["seconds"] = round(time.perf_counter() - start, 3)
     return result
