@@ -23,17 +23,26 @@ from lumiaudit.cli._common import handle_errors
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["json", "csv"]),
+    type=click.Choice(["json", "csv", "golden-json", "grl-xml", "iov"]),
     default="json",
     show_default=True,
-    help="Output format of the run list.",
+    help="Output format: lumiaudit json/csv (with category, status, reasons), CMS golden-json, "
+    "ATLAS grl-xml or basf2 iov (docs/runlists.md).",
 )
 @click.option(
+    "--list",
     "--category",
+    "category",
     type=click.Choice(["all", "good", "bad", "ugly"]),
-    default="all",
-    show_default=True,
-    help="Which runs to list (ugly = flagged but explained).",
+    default=None,
+    help="Which runs to list (ugly = flagged but explained). Default: all for json/csv, good "
+    "for golden-json/grl-xml/iov.",
+)
+@click.option(
+    "--experiment",
+    type=int,
+    default=None,
+    help="Only this experiment (golden JSON and GRL XML hold one experiment).",
 )
 @click.option(
     "-o",
@@ -51,9 +60,18 @@ from lumiaudit.cli._common import handle_errors
 )
 @handle_errors
 def command(
-    audit_dir: Path, fmt: str, category: str, output: Path | None, symlink_view: Path | None
+    audit_dir: Path,
+    fmt: str,
+    category: str | None,
+    experiment: int | None,
+    output: Path | None,
+    symlink_view: Path | None,
 ) -> None:
-    """List the audited runs by category (good, bad, ugly) from an audit directory."""
+    """List the audited runs by category (good, bad, ugly) from an audit directory.
+
+    Also `lumiaudit runlist and|or|sub|diff A B` and `lumiaudit runlist convert A` on run
+    lists in any format (see `lumiaudit runlist and --help`).
+    """
     import pandas as pd
 
     from lumiaudit.history import read_audit_tables
@@ -73,9 +91,17 @@ def command(
         }
     )
     table = table[table["category"].notna()]
+    if category is None:
+        category = "all" if fmt in ("json", "csv") else "good"
     if category != "all":
         table = table[table["category"] == category]
-    if fmt == "csv":
+    if experiment is not None:
+        table = table[table["experiment"] == experiment]
+    if fmt not in ("json", "csv"):
+        from lumiaudit.cli.runlist_ops import peer_text
+
+        text = peer_text(table, fmt, name=f"{audit_dir.name} {category} runs")
+    elif fmt == "csv":
         text = table.to_csv(index=False, na_rep="", lineterminator="\n")
     else:
         recs = [_record(r) for r in table.to_dict("records")]
