@@ -62,6 +62,7 @@ def test_count_cli_select_runs(production: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(runs_csv.read_text(encoding="utf-8"))))
     assert sorted(int(r["run"]) for r in rows) == [101, 103]
+    assert "; 1 file of unselected runs not opened" in result.stderr
     bad = CliRunner().invoke(cli, ["count", str(production), "--select-runs", "103-101"])
     assert bad.exit_code == 2
     assert "first run 103 is greater than last run 101" in bad.output

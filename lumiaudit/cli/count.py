@@ -142,4 +142,8 @@ def command(
     if contributions_path is not None:
         _write_csv(result.contributions, contributions_path)
     _write_csv(result.files, output)
-    click.echo(f"lumiaudit count: {summary_line(result.summary())}", err=True)
+    line = summary_line(result.summary())
+    skipped = result.stats.get("not_selected")
+    if skipped:
+        line += f"; {skipped} file{'s' * (skipped != 1)} of unselected runs not opened"
+    click.echo(f"lumiaudit count: {line}", err=True)
