@@ -99,3 +99,35 @@ def test_audit_cli_runs(example: dict[str, Path], tmp_path: Path) -> None:
     )
     assert empty.exit_code == 0
     assert "no run matched the selection (--runs 9)" in empty.stderr
+
+
+@pytest.mark.parametrize("notebook", ["audit_overview", "run_drilldown", "file_health"])
+def test_notebooks_take_runs_and_mask_ls(notebook: str, tmp_path: Path) -> None:
+    from lumiaudit.report import validate_parameters
+
+    out = validate_parameters(
+        notebook,
+        {
+            "online": [tmp_path],
+            "offline": [tmp_path],
+            "runs": "e12:101-124,^110",
+            "mask_ls": "whole-runs",
+        },
+    )
+    assert out["runs"] == "e12:101-124,^110"
+    assert out["mask_ls"] == "whole-runs"
+
+
+def test_report_refuses_a_bad_selection_before_the_kernel(
+    example: dict[str, Path], tmp_path: Path
+) -> None:
+    args = ["report", "--online", str(example["elog"]), "--offline", str(example["prod"])]
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "r"), "--runs", "5-1"])
+    assert result.exit_code == 2
+    assert "first run 5 is greater than last run 1" in result.output
+    from lumiaudit.errors import ParameterError
+    from lumiaudit.report import run_report
+
+    with pytest.raises(ParameterError, match="item 1 'x' is not a run"):
+        run_report(online=example["elog"], offline=example["prod"], out=tmp_path / "r", runs="x")
+    assert not (tmp_path / "r").exists()
