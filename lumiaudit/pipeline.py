@@ -335,6 +335,8 @@ def audit(
     include_skims: bool = False,
     experiment: int | None = None,
     run_range: tuple[int, int] | None = None,
+    runs: Any = None,
+    mask_ls: str = "refuse",
     timeout: float | None = None,
     retries: int = 3,
     progress: bool = False,
@@ -361,13 +363,24 @@ def audit(
     non_physics
         Run types that are reported as ``NOT_AUDITED``.
     mask
-        A run list (JSON or CSV path, or ``(experiment, run)`` pairs): audit only these runs.
+        A run list (a file in any format of :func:`lumiaudit.runlist_io.read_runlist`: golden
+        JSON, GRL XML, basf2 IoVs, JSON, CSV, text; a
+        :class:`~lumiaudit.runsets.RunLumiSet`; or ``(experiment, run)`` pairs): audit only
+        these runs.
+    mask_ls
+        A mask run with only some lumisections: ``refuse`` (default: a ConfigError naming the
+        runs) or ``whole-runs`` (audited whole; listed in ``summary["mask"]["ls_not_applied"]``
+        and logged as a warning). See :mod:`lumiaudit.masks`.
     waivers
         Waivers file (TOML/CSV) or table: waived runs stop failing until the waiver expires.
     policy, online_format, mapping, strict
         Passed to :func:`lumiaudit.online.read_online`.
     experiment, run_range
         Keep only this experiment / runs in ``[first, last]`` (``first <= last``).
+    runs
+        A :class:`~lumiaudit.runselect.RunSelection` or its text (``"101-124,130,^127"``,
+        ``"e12:101-124"``): files whose name gives a run outside it are not opened, and every
+        table is restricted to it after counting (grid files by their EventMetaData run).
     experiment_label
         Text for plot labels (default ``Belle II e<N>``).
     production
@@ -384,11 +397,16 @@ def audit(
         If ``run_range`` is not a pair of integers with ``first <= last``, no input is given,
         or ``mode="fast"``.
     """
+    from lumiaudit.masks import PARTIAL_LS
     from lumiaudit.offline import OfflineResult, count_events
     from lumiaudit.online import OnlineResult, read_online
     from lumiaudit.reconcile import reconcile
+    from lumiaudit.runselect import RunSelection
 
     run_range = _check_run_range(run_range)
+    selection = RunSelection.coerce(runs)
+    if mask_ls not in PARTIAL_LS:
+        raise ParameterError(f"mask_ls: {mask_ls!r} is not one of {', '.join(PARTIAL_LS)}")
 
     if isinstance(online, OnlineResult):
         on = online
@@ -426,6 +444,7 @@ def audit(
             timeout=timeout,
             retries=retries,
             allow_empty=allow_empty,
+            runs=selection,
         )
 
     tables = {
@@ -439,6 +458,22 @@ def audit(
         "gaps": off.gaps,
     }
     tables = {k: _select(v, experiment=experiment, run_range=run_range) for k, v in tables.items()}
+    if selection is not None:
+        tables = {k: selection.filter(v) for k, v in tables.items()}
+    mask_label = (
+        None if mask is None else (str(mask) if isinstance(mask, str | os.PathLike) else "given")
+    )
+    ls_not_applied: list[str] = []
+    if mask is not None and not isinstance(mask, pd.DataFrame):
+        from lumiaudit.masks import check_lumis, mask_keys
+        from lumiaudit.runlist_io import read_runlist
+        from lumiaudit.runsets import RunLumiSet
+
+        mask_set = read_runlist(mask) if isinstance(mask, str | os.PathLike) else mask
+        if isinstance(mask_set, RunLumiSet):
+            src = mask if isinstance(mask, str | os.PathLike) else None
+            ls_not_applied = check_lumis(mask_set, partial_ls=mask_ls, source=src)
+            mask = mask_keys(mask_set, [tables["online"], tables["offline_runs"]])
     rec = reconcile(
         online=tables["online"],
         online_entries=tables["online_entries"],
@@ -480,9 +515,9 @@ def audit(
             "production": production,
             "experiment": experiment,
             "run_range": list(run_range) if run_range else None,
-            "mask": None
-            if mask is None
-            else (str(mask) if isinstance(mask, str | os.PathLike) else "given"),
+            "runs": None if selection is None else str(selection),
+            "mask": mask_label,
+            "mask_ls": mask_ls,
         },
         "thresholds": rec.stats.get("thresholds", {}),
         "stats": {k: v for k, v in rec.stats.items() if k != "thresholds"},
@@ -501,6 +536,7 @@ def audit(
             "gaps": len(tables["gaps"]),
         },
         "status_counts": status_counts,
+        "mask": {"source": mask_label, "ls_not_applied": ls_not_applied},
         "funnel": {
             str(b): _jsonable(e)
             for b, e in zip(rec.funnel["bucket"], rec.funnel["events"], strict=True)

@@ -524,6 +524,10 @@ def run_report(
             f"parameter {sorted(reserved)[0]!r} is set by the report (use out=...)"
         )
     params = validate_parameters(source, given)
+    if params.get("runs") is not None:
+        from lumiaudit.runselect import RunSelection
+
+        RunSelection.parse(params["runs"])  # a bad selection fails here, before any kernel
     spec = notebook_parameters(source)
     if "out_dir" in spec:
         # relative to the kernel's working directory (the report directory being built); the

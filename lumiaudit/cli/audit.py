@@ -82,6 +82,15 @@ def echo_summary(result: Any, out: Path) -> None:
         click.echo(f"lumiaudit: flag rule: {rule}", err=True)
     if not len(result.runs):
         click.echo(f"lumiaudit: warning: {_why_empty(result.summary)}", err=True)
+    not_applied = (result.summary.get("mask") or {}).get("ls_not_applied") or []
+    if not_applied:
+        click.echo(
+            f"lumiaudit: warning: mask LS ranges not applied, {len(not_applied)} run"
+            f"{'s' * (len(not_applied) != 1)} audited whole: {', '.join(not_applied[:5])}"
+            f"{f' and {len(not_applied) - 5} more' if len(not_applied) > 5 else ''} "
+            "(summary.json: mask.ls_not_applied)",
+            err=True,
+        )
     for row in result.flagged.itertuples():
         online = "n/a" if _missing(row.n_online) else f"{int(row.n_online):,}"
         compared = getattr(row, "n_offline_def", row.n_offline)
@@ -101,9 +110,11 @@ def _why_empty(summary: Any) -> str:
         filters.append(f"--mask {options['mask']}")
     if options.get("experiment") is not None:
         filters.append(f"--experiment {options['experiment']}")
-    if options.get("run_range"):
+    if options.get("runs"):
+        filters.append(f"--runs {options['runs']}")
+    elif options.get("run_range"):
         first, last = options["run_range"]
-        filters.append(f"--runs {first} {last}")
+        filters.append(f"--runs {first}-{last}")
     if filters:
         return f"no run matched the selection ({', '.join(filters)}); the audit is empty"
     return "no run found in the online or offline inputs; the audit is empty"
@@ -119,17 +130,24 @@ def _int(value: Any) -> str:
     return "?" if _missing(value) else str(int(value))
 
 
-def _check_run_range(
-    ctx: click.Context, param: click.Parameter, value: tuple[int, int] | None
-) -> tuple[int, int] | None:
-    """``--runs FIRST LAST``: FIRST > LAST is a usage error, not an empty audit."""
-    if value is not None and value[0] > value[1]:
-        raise click.BadParameter(
-            f"FIRST ({value[0]}) is greater than LAST ({value[1]}); give FIRST <= LAST",
-            ctx=ctx,
-            param=param,
-        )
-    return value
+def _parse_runs(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """``--runs SPEC``: a bad selection is a usage error (exit 2), not an empty audit."""
+    if value is None:
+        return None
+    from lumiaudit.errors import ParameterError
+    from lumiaudit.runselect import RunSelection
+
+    try:
+        return RunSelection.parse(value)
+    except ParameterError as exc:
+        raise click.BadParameter(exc.message.removeprefix("runs: "), ctx=ctx, param=param) from None
+
+
+def runs_option(*names: str, help: str) -> Callable[[F], F]:
+    """A run-selection option (``audit --runs``, ``count --select-runs``)."""
+    return click.option(
+        *names, "runs", default=None, metavar="SPEC", callback=_parse_runs, help=help
+    )
 
 
 def source_options(*, required: bool) -> Callable[[F], F]:
@@ -198,7 +216,8 @@ def audit_options(func: Any) -> Any:
             "--mask",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             default=None,
-            help="Run list (JSON or CSV): audit only these runs.",
+            help="Run list (golden JSON, GRL XML, basf2 IoVs, JSON, CSV, text): audit only "
+            "these runs.",
         ),
         click.option(
             "--waivers",
@@ -207,14 +226,19 @@ def audit_options(func: Any) -> Any:
             help="Waivers file (TOML or CSV): waived runs do not fail --fail-on-flagged.",
         ),
         click.option("--experiment", type=int, default=None, help="Audit only this experiment."),
-        click.option(
+        runs_option(
             "--runs",
-            "run_range",
-            type=(int, int),
-            default=None,
-            metavar="FIRST LAST",
-            callback=_check_run_range,
-            help="Audit only runs FIRST..LAST (inclusive, FIRST <= LAST).",
+            help="Audit only these runs: ranges, lists, exclusions, experiments, e.g. "
+            "'101-124,130,^127' or 'e12:101-124' (docs/runlists.md). Files whose name gives "
+            "another run are not opened.",
+        ),
+        click.option(
+            "--mask-ls",
+            type=click.Choice(["refuse", "whole-runs"]),
+            default="refuse",
+            show_default=True,
+            help="A --mask run certified for only some lumisections: refuse (error), or audit "
+            "it whole (whole-runs; the runs are listed in summary.json and on stderr).",
         ),
         click.option(
             "--include-skims", is_flag=True, help="Count skim files too (they are subsets)."
