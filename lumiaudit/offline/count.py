@@ -36,6 +36,8 @@ import numpy as np
 
 from lumiaudit.errors import ParameterError
 from lumiaudit.offline.names import FileName, parse_path
+from lumiaudit.offline.rootio import LeanFile
+from lumiaudit.offline.roottree import LeanTree
 from lumiaudit.schema import FileStatus
 
 __all__ = [
@@ -383,6 +385,11 @@ def count_file(
             return FileRecord(status=str(FileStatus.IO_ERROR), error=_oserror(exc), **base)
         if st.st_size == 0:
             return FileRecord(status=str(FileStatus.ZERO_BYTES), error="file has 0 bytes", **base)
+    if not remote and lean_enabled():
+        try:
+            return _read(path, local, remote, tree, mode, timeout, branches, dict(base), lean=True)
+        except Exception as exc:  # Unsure, or anything unusual: the full reading decides
+            logger.debug("%s: lean reading gave up (%s); reading it with uproot", path, exc)
     attempt = 0
     while True:
         attempt += 1
@@ -428,6 +435,16 @@ def count_file(
             if retry:
                 error = f"{error} (after {attempt} attempt{'s' * (attempt != 1)})"
             return FileRecord(status=str(failure.status), error=error, **base)
+
+
+def lean_enabled() -> bool:
+    """Whether local files are read by the lean reader first (``LUMIAUDIT_LEAN=0``: never).
+
+    The lean reader (:mod:`lumiaudit.offline.rootio`, :mod:`lumiaudit.offline.roottree`)
+    reads only the bytes a count needs; whatever it cannot read with certainty is read
+    again by uproot, so turning it off changes the speed, never a result.
+    """
+    return os.environ.get("LUMIAUDIT_LEAN", "1") != "0"
 
 
 def check_retries(retries: int, backoff: float) -> None:
@@ -500,6 +517,8 @@ def _leaves(tree: Any, names: list[str], present: set[str] | None = None) -> dic
     (a third of the time for these small per-file reads); otherwise by ``filter_name``, which
     also finds leaf-only names and the parts of split branches.
     """
+    if isinstance(tree, LeanTree):  # every name a branch of plain numbers, or Unsure
+        return tree.arrays(names)
     if present is None:
         present = set(tree.keys())
     if names and all(n in present for n in names):
@@ -538,6 +557,8 @@ def _baskets(tree: Any, names: list[str]) -> dict[str, Any] | None:
 
 def _num_entries(f: Any, tree: str, kind: str) -> int:
     """``fEntries`` without reading the branch list (what ``uproot.num_entries`` does)."""
+    if isinstance(f, LeanFile):
+        return LeanTree(f, tree).num_entries
     if kind.startswith("TTree"):
         from uproot.models.TTree import Model_TTree_NumEntries
 
@@ -560,10 +581,16 @@ def _read(
     timeout: float | None,
     branches: Mapping[str, str],
     base: dict[str, Any],
+    *,
+    lean: bool = False,
 ) -> FileRecord:
+    name: FileName = parse_path(path)
+    if lean:
+        # raises Unsure for a header that disagrees with the size, and for what it cannot read
+        with LeanFile(local, size=base.get("size_bytes")) as f:
+            return _read_open(f, path, remote, tree, mode, branches, base, name)
     import uproot
 
-    name: FileName = parse_path(path)
     options: dict[str, Any] = {"object_cache": None, "array_cache": None}
     if remote and _is_xrootd(path):
         _tune_xrootd()
@@ -582,96 +609,110 @@ def _read(
                 FileStatus.TRUNCATED,
                 f"file has {base['size_bytes']} bytes but its ROOT header says {f.file.fEND}",
             )
-        keys = {k.split(";")[0]: v for k, v in f.classnames().items()}
-        kind = keys.get(tree, "")
-        if not kind.startswith("TTree") and kind != "ROOT::RNTuple":
-            there = ", ".join(f"{k} ({v})" for k, v in sorted(keys.items())) or "nothing"
-            raise _Bad(FileStatus.NO_TREE, f"no TTree {tree!r} in file; it holds {there}")
-        problems: list[str] = []
-        n_meta = n_full = exp_low = exp_high = run_low = run_high = None
-        data_level = name.data_level
-        if mode != "fast":
-            persistent = branches["persistent"]
-            if keys.get(persistent, "").startswith("TTree"):
-                meta_tree = f[persistent]
-                if meta_tree.num_entries != 1:
-                    # e.g. after hadd: b2file-check rejects it, FileMetaData is ambiguous
-                    problems.append(
-                        f"{persistent!r} has {meta_tree.num_entries} entries instead of 1"
+        return _read_open(f, path, remote, tree, mode, branches, base, name)
+
+
+def _read_open(
+    f: Any,
+    path: str,
+    remote: bool,
+    tree: str,
+    mode: str,
+    branches: Mapping[str, str],
+    base: dict[str, Any],
+    name: FileName,
+) -> FileRecord:
+    """Count an open file: an uproot ``ReadOnlyDirectory`` or a :class:`LeanFile`."""
+    keys = {k.split(";")[0]: v for k, v in f.classnames().items()}
+    kind = keys.get(tree, "")
+    if not kind.startswith("TTree") and kind != "ROOT::RNTuple":
+        there = ", ".join(f"{k} ({v})" for k, v in sorted(keys.items())) or "nothing"
+        raise _Bad(FileStatus.NO_TREE, f"no TTree {tree!r} in file; it holds {there}")
+    problems: list[str] = []
+    n_meta = n_full = exp_low = exp_high = run_low = run_high = None
+    data_level = name.data_level
+    if mode != "fast":
+        persistent = branches["persistent"]
+        if keys.get(persistent, "").startswith("TTree"):
+            meta_tree = LeanTree(f, persistent) if isinstance(f, LeanFile) else f[persistent]
+            if meta_tree.num_entries != 1:
+                # e.g. after hadd: b2file-check rejects it, FileMetaData is ambiguous
+                problems.append(f"{persistent!r} has {meta_tree.num_entries} entries instead of 1")
+            else:
+                wanted = [
+                    branches[k]
+                    for k in (
+                        "n_events",
+                        "n_full",
+                        "experiment_low",
+                        "experiment_high",
+                        "run_low",
+                        "run_high",
                     )
-                else:
-                    wanted = [
-                        branches[k]
-                        for k in (
-                            "n_events",
-                            "n_full",
-                            "experiment_low",
-                            "experiment_high",
-                            "run_low",
-                            "run_high",
-                        )
-                    ]
-                    if data_level is None:  # a map<string,string>: needs the streamers
-                        wanted.append(branches["data_description"])
-                    arrays = _leaves(meta_tree, wanted)
-                    n_meta = _scalar(arrays, branches["n_events"])
-                    n_full = _scalar(arrays, branches["n_full"])
-                    exp_low = _scalar(arrays, branches["experiment_low"])
-                    exp_high = _scalar(arrays, branches["experiment_high"])
-                    run_low = _scalar(arrays, branches["run_low"])
-                    run_high = _scalar(arrays, branches["run_high"])
-                    data_level = _data_level(arrays, branches["data_description"]) or data_level
-        experiment = exp_low if exp_low is not None and exp_low >= 0 else name.experiment
-        multi_exp = exp_low is not None and exp_high is not None and exp_low != exp_high
-        multi_run = (
-            run_low is not None and run_high is not None and run_low >= 0 and run_low != run_high
+                ]
+                if data_level is None:  # a map<string,string>: needs the streamers
+                    wanted.append(branches["data_description"])
+                arrays = _leaves(meta_tree, wanted)
+                n_meta = _scalar(arrays, branches["n_events"])
+                n_full = _scalar(arrays, branches["n_full"])
+                exp_low = _scalar(arrays, branches["experiment_low"])
+                exp_high = _scalar(arrays, branches["experiment_high"])
+                run_low = _scalar(arrays, branches["run_low"])
+                run_high = _scalar(arrays, branches["run_high"])
+                data_level = _data_level(arrays, branches["data_description"]) or data_level
+    experiment = exp_low if exp_low is not None and exp_low >= 0 else name.experiment
+    multi_exp = exp_low is not None and exp_high is not None and exp_low != exp_high
+    multi_run = (
+        run_low is not None and run_high is not None and run_low >= 0 and run_low != run_high
+    )
+    ambiguous = name.run is None or multi_run or multi_exp
+    contributions: tuple[Contribution, ...] = ()
+    flag_counts: tuple[tuple[int, int], ...] = ()
+    run_flags: tuple[tuple[int | None, int, int, int], ...] = ()
+    # per-event reads are for TTrees; an RNTuple is counted by its entries
+    need_events = kind.startswith("TTree") and (mode == "deep" or (mode == "auto" and ambiguous))
+    if need_events:
+        events = LeanTree(f, tree) if isinstance(f, LeanFile) else f[tree]
+        n_entries = int(events.num_entries)
+    else:
+        n_entries = _num_entries(f, tree, kind)
+    if need_events and n_entries > 0:
+        present = (
+            events.keys_present([branches[k] for k in ("run", "error_flag", "experiment")])
+            if isinstance(events, LeanTree)
+            else set(events.keys())
         )
-        ambiguous = name.run is None or multi_run or multi_exp
-        contributions: tuple[Contribution, ...] = ()
-        flag_counts: tuple[tuple[int, int], ...] = ()
-        run_flags: tuple[tuple[int | None, int, int, int], ...] = ()
-        # per-event reads are for TTrees; an RNTuple is counted by its entries
-        need_events = kind.startswith("TTree") and (
-            mode == "deep" or (mode == "auto" and ambiguous)
-        )
-        if need_events:
-            events = f[tree]
-            n_entries = int(events.num_entries)
-        else:
-            n_entries = _num_entries(f, tree, kind)
-        if need_events and n_entries > 0:
-            present = set(events.keys())
-            wanted = [branches["run"], branches["error_flag"]]
-            if multi_exp or experiment is None:
-                wanted.append(branches["experiment"])
-            wanted = [b for b in wanted if b in present]
-            # every basket of these branches is read: a cut or corrupt file fails here
-            found = _leaves(events, wanted, present)
-            arrays = {b: _get(found, b) for b in wanted}
-            flags = arrays.get(branches["error_flag"])
-            if flags is not None and mode == "deep":
-                flag_counts = _bit_counts(flags)
-                n_full = int(np.count_nonzero(flags == 0))
-            elif flags is not None and n_full is None:
-                n_full = int(np.count_nonzero(flags == 0))
-            runs = arrays.get(branches["run"])
-            if runs is not None:
-                contributions, run_flags = _split(
-                    runs, arrays.get(branches["experiment"]), flags, experiment
-                )
-                if mode != "deep":
-                    run_flags = ()
-            elif mode == "deep" and flags is not None and name.run is not None:
-                run_flags = tuple((experiment, name.run, b, n) for b, n in flag_counts)
-        if not contributions:
-            run = name.run
-            if not multi_run and run_low is not None and run_low >= 0:
-                run = run_low  # what the file holds beats what its name says
-            if run is not None:
-                contributions = ((experiment, run, n_entries, n_full),)
-            elif n_entries:
-                # not a problem of the file: it just cannot be put into a run
-                logger.debug("%s: run unknown (no run in the name, no run branch)", path)
+        wanted = [branches["run"], branches["error_flag"]]
+        if multi_exp or experiment is None:
+            wanted.append(branches["experiment"])
+        wanted = [b for b in wanted if b in present]
+        # every basket of these branches is read: a cut or corrupt file fails here
+        found = _leaves(events, wanted, present)
+        arrays = {b: _get(found, b) for b in wanted}
+        flags = arrays.get(branches["error_flag"])
+        if flags is not None and mode == "deep":
+            flag_counts = _bit_counts(flags)
+            n_full = int(np.count_nonzero(flags == 0))
+        elif flags is not None and n_full is None:
+            n_full = int(np.count_nonzero(flags == 0))
+        runs = arrays.get(branches["run"])
+        if runs is not None:
+            contributions, run_flags = _split(
+                runs, arrays.get(branches["experiment"]), flags, experiment
+            )
+            if mode != "deep":
+                run_flags = ()
+        elif mode == "deep" and flags is not None and name.run is not None:
+            run_flags = tuple((experiment, name.run, b, n) for b, n in flag_counts)
+    if not contributions:
+        run = name.run
+        if not multi_run and run_low is not None and run_low >= 0:
+            run = run_low  # what the file holds beats what its name says
+        if run is not None:
+            contributions = ((experiment, run, n_entries, n_full),)
+        elif n_entries:
+            # not a problem of the file: it just cannot be put into a run
+            logger.debug("%s: run unknown (no run in the name, no run branch)", path)
     status = FileStatus.OK
     if n_meta is not None and n_meta != n_entries:
         status = FileStatus.METADATA_MISMATCH
