@@ -6,8 +6,9 @@ event tree's header costs ~50 ms to decode, while the audit needs one number of 
 leaves (issue 14). This module reads the file header, the top directory's keys and a key's
 object with plain ``os.pread`` calls; :mod:`lumiaudit.offline.roottree` walks a TTree's
 streamed branches and skips what it does not need by the byte counts ROOT writes in front of
-every object. Decompression uses uproot's codecs (:mod:`uproot.compression`), with partial
-zlib/lzma inflation when only the first bytes of an object are needed.
+every object. Decompression is uproot's (:mod:`uproot.compression`: zlib and lzma from the
+standard library, lz4 and zstd from cramjam), with partial zlib/lzma inflation when only the
+first bytes of an object are needed.
 
 Certainty before speed: anything this layer does not know exactly how to read (an unknown
 class version, a codec it cannot partially inflate, a reference it cannot resolve, a file
@@ -21,15 +22,14 @@ the same bytes).
 
 from __future__ import annotations
 
-import functools
 import logging
 import lzma
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 __all__ = ["Key", "LeanFile", "Unsure", "inflate", "inflate_head", "read_key", "read_string"]
 
@@ -96,17 +96,43 @@ def read_key(data: bytes, pos: int) -> tuple[Key, int]:
     return Key(name, classname, cycle, seek, nbytes, objlen, keylen), at
 
 
-@functools.cache
-def _codecs() -> tuple[Any, Any, Any, Any]:
-    """uproot's decompressors (instances: their level only matters for writing)."""
-    from uproot.compression import LZ4, LZMA, ZLIB, ZSTD
+def _zlib(payload: bytes, usize: int) -> bytes:
+    return zlib.decompress(payload, bufsize=usize)
 
-    return ZLIB(1), LZMA(1), LZ4(1), ZSTD(1)
+
+def _lzma(payload: bytes, usize: int) -> bytes:
+    return lzma.decompress(payload)
+
+
+def _lz4(payload: bytes, usize: int) -> bytes:
+    # an 8-byte xxhash64 checksum of the lz4 block precedes it (uproot checks it too)
+    import cramjam
+    import xxhash
+
+    if xxhash.xxh64_intdigest(payload[8:]) != int.from_bytes(payload[:8], "big"):
+        raise Unsure("lz4 block checksum does not match")
+    return bytes(cramjam.lz4.decompress_block(payload[8:], output_len=usize))
+
+
+def _zstd(payload: bytes, usize: int) -> bytes:
+    import cramjam
+
+    return bytes(cramjam.zstd.decompress(payload, output_len=usize))
+
+
+#: ROOT's block codecs, as uproot.compression decompresses them (zlib and lzma from the
+#: standard library, lz4 and zstd from cramjam, uproot's own dependency); importing uproot
+#: itself would cost each worker process a third of a second
+_CODECS: dict[bytes, Callable[[bytes, int], bytes]] = {
+    b"ZL": _zlib,
+    b"XZ": _lzma,
+    b"L4": _lz4,
+    b"ZS": _zstd,
+}
 
 
 def inflate(raw: bytes, objlen: int) -> bytes:
-    """Decompress a whole object (all of its ROOT blocks) with uproot's codecs."""
-    zl, xz, l4, zs = _codecs()
+    """Decompress a whole object (all of its ROOT blocks) as uproot does."""
     out: list[bytes] = []
     done = pos = 0
     while done < objlen:
@@ -114,18 +140,13 @@ def inflate(raw: bytes, objlen: int) -> bytes:
         payload = raw[pos + _BLOCK_HEADER : pos + _BLOCK_HEADER + csize]
         if len(payload) != csize:
             raise Unsure("compressed block cut short")
-        codec = {b"ZL": zl, b"XZ": xz, b"L4": l4, b"ZS": zs}.get(algo)
+        codec = _CODECS.get(algo)
         if codec is None:
             raise Unsure(f"compression algorithm {algo!r} not read by the lean reader")
-        if algo == b"L4":
-            # an 8-byte xxhash64 checksum of the lz4 block precedes it (uproot checks it too)
-            import xxhash
-
-            if xxhash.xxh64_intdigest(payload[8:]) != int.from_bytes(payload[:8], "big"):
-                raise Unsure("lz4 block checksum does not match")
-            payload = payload[8:]
         try:
-            part = bytes(codec.decompress(payload, usize))
+            part = codec(payload, usize)
+        except Unsure:
+            raise
         except Exception as exc:  # zlib.error, lzma.LZMAError, cramjam's errors
             raise Unsure(f"cannot inflate a {algo.decode()} block: {exc}") from exc
         if len(part) != usize:

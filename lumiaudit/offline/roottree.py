@@ -43,6 +43,7 @@ _IS_REFERENCED = 1 << 4
 TREE_CLASSES = frozenset({"TTree", "TNtuple", "TNtupleD"})
 
 _HEAD = struct.Struct(">IH")
+_NAMES = struct.Struct(">IHIHhII")  # TBranch head, TNamed head, TObject version/uid/bits
 _U32 = struct.Struct(">I")
 _I64 = struct.Struct(">q")
 _II = struct.Struct(">ii")
@@ -294,13 +295,20 @@ class LeanTree:
     def _named(buf: _Buf, item: tuple[str | None, int, int]) -> _Branch:
         cls, start, end = item
         if cls == "TBranchElement":
-            pos = buf.head(start)[0]
+            pos = start + 6
+            c0, v0 = _HEAD.unpack_from(buf.data, start)
         elif cls == "TBranch":
-            pos = start
+            pos, c0, v0 = start, _BYTECOUNT, 0
         else:
             raise Unsure(f"branch of class {cls}")
-        at, _, _ = buf.head(pos)  # TBranch
-        name, _ = buf.tnamed_name(at)
+        # TBranch and TNamed headers and TObject's version, uid and bits in one read: a
+        # wide tree has hundreds of branches whose names are all this reader decodes
+        c1, v1, c2, v2, tv, _, bits = _NAMES.unpack_from(buf.data, pos)
+        if not c0 & c1 & c2 & _BYTECOUNT or (v0 | v1 | v2) & _MEMBERWISE or tv & 0x4000:
+            name, _ = buf.tnamed_name(buf.head(pos)[0])  # the general way, with its checks
+        else:
+            at = pos + _NAMES.size + (2 if bits & _IS_REFERENCED else 0)
+            name, _ = read_string(buf.data, at)
         return _Branch(name, cls, start, end)
 
     def _tbranch(self, br: _Branch) -> tuple[int, int, list[tuple[str | None, int, int]]]:
