@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from lumiaudit.errors import ElogParseError, InputReadError
-from lumiaudit.faults import elog_entry, run_entry, write_elog_day
 from lumiaudit.online import read_online
 from lumiaudit.online.values import DATE_MAX, DATE_MIN, date_in_range, parse_count, parse_elog_date
+from tests.support.faults import elog_entry, run_entry, write_elog_day
 
 REPO = Path(__file__).parent.parent
 JST = timezone(timedelta(hours=9))
@@ -190,7 +190,7 @@ print(json.dumps(out))
 def test_unreadable_file_and_subdirectory_raise_input_read_error(
     elog_dir: Path, tmp_path: Path
 ) -> None:
-    from lumiaudit.faults import can_bypass_permissions, drop_dac_capabilities
+    from tests.support.faults import can_bypass_permissions, drop_dac_capabilities
 
     day = elog_dir / "ondisk" / "2019" / "191105a.log"
     locked_file = tmp_path / "file" / "191105a.log"
