@@ -457,6 +457,7 @@ def audit(
     retries: int = 3,
     progress: bool = False,
     experiment_label: str | None = None,
+    allow_empty: bool = False,
 ) -> Audit:
     """Run a whole audit: read online sources, count offline files, reconcile per run.
 
@@ -469,6 +470,7 @@ def audit(
         Files, directories, globs, list files or URLs of offline ROOT files, or an
         :class:`~lumiaudit.offline.OfflineResult`.
     tree, mode, jobs, scheduler, client, cache, include_skims, timeout, retries, progress
+    allow_empty
         Passed to :func:`lumiaudit.offline.count_events`.
     thresholds
         Statistical thresholds (:class:`lumiaudit.stats.Thresholds`).
@@ -525,6 +527,7 @@ def audit(
             progress=progress,
             timeout=timeout,
             retries=retries,
+            allow_empty=allow_empty,
         )
 
     tables = {

@@ -157,7 +157,7 @@ def audit_options(func: Any) -> Any:
             type=click.IntRange(min=1),
             default=1,
             show_default=True,
-            help="Local workers.",
+            help="Local worker processes (never more than the local files or usable CPUs).",
         ),
         click.option(
             "--scheduler", default=None, help="Dask scheduler address (count on a cluster)."
@@ -207,7 +207,8 @@ def audit_options(func: Any) -> Any:
             "--timeout",
             type=click.FloatRange(min=0.1),
             default=None,
-            help="Seconds before one file is given up as io_error.",
+            help="Seconds one attempt at one remote file may take (then abandoned; io_error "
+            "once the retries are spent). [default: 30]",
         ),
         click.option(
             "--retries",
@@ -243,6 +244,11 @@ def audit_options(func: Any) -> Any:
     help="Also write JUnit XML: one testcase per run, failures for flagged runs.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the plots (faster).")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Accept an offline source without any ROOT file (default: exit 2 naming it).",
+)
 @audit_options
 @handle_errors
 def command(

@@ -65,7 +65,8 @@ _out = click.Path(dir_okay=False, path_type=Path)
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
-    help="Local workers (0: one per CPU).",
+    help="Local worker processes (0: one per CPU); never more than the local files or the "
+    "usable CPUs (logged when bounded).",
 )
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786).")
 @click.option(
@@ -76,10 +77,17 @@ _out = click.Path(dir_okay=False, path_type=Path)
 )
 @click.option("--include-skims", is_flag=True, help="Count skim files in the per-run totals.")
 @click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Accept a source without any ROOT file (default: exit 2 naming it).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Seconds per remote (root://, https://) request.",
+    help="Seconds one attempt at one remote (root://, http(s)://) file may take, each request "
+    "included; then it is abandoned (io_error 'timed out after N s' once the retries are "
+    "spent). A file costs at most (retries + 1) x timeout plus the backoff. [default: 30]",
 )
 @click.option(
     "--retries",
@@ -103,6 +111,7 @@ def command(
     scheduler: str | None,
     cache: Path | None,
     include_skims: bool,
+    allow_empty: bool,
     timeout: float | None,
     retries: int,
     progress: bool | None,
@@ -122,6 +131,7 @@ def command(
         scheduler=scheduler,
         cache=cache,
         include_skims=include_skims,
+        allow_empty=allow_empty,
         progress=progress_default() if progress is None else progress,
         timeout=timeout,
         retries=retries,

@@ -249,6 +249,11 @@ class LeanTree:
         self._subs: dict[int, list[_Branch]] = {}
 
     @property
+    def object_path(self) -> str:
+        """The tree's path in the file, as uproot names it (for messages)."""
+        return f"/{self.key.name};{self.key.cycle}"
+
+    @property
     def num_entries(self) -> int:
         """``fEntries`` (only the first bytes of the tree's object are inflated)."""
         if self._entries is None:
