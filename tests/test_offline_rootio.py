@@ -268,3 +268,14 @@ def test_mutated_bytes_never_give_another_answer(data_dir: Path, data: st.DataOb
                 assert np.array_equal(tree.arrays(["i4"])["i4"], values)
         except (Unsure, OSError):
             pass
+
+
+def test_cycles_of_different_classes_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "mdst.physics.0012.00101.HLT1.f00000.root"
+    with uproot.recreate(path) as f:
+        f["tree"] = np.histogram([1, 2, 3])  # tree;1 is a histogram
+        f.mktree("tree", {"a": np.int32})  # tree;2 the TTree
+        f["tree"].extend({"a": np.arange(5, dtype=np.int32)})
+    with pytest.raises(Unsure, match="different classes"):
+        LeanFile(str(path))
+    assert count_file(str(path), mode="fast").n_entries == 5  # uproot's reading

@@ -271,6 +271,9 @@ class LeanFile:
             for _ in range(nkeys):
                 key, pos = read_key(data, pos)
                 old = keys.get(key.name)
+                if old is not None and old.classname != key.classname:
+                    # which cycle a reader takes then decides what the file holds
+                    raise Unsure(f"cycles of {key.name!r} are of different classes")
                 if old is None or key.cycle > old.cycle:  # uproot: the highest cycle
                     keys[key.name] = key
         except (struct.error, IndexError) as exc:
