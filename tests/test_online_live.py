@@ -414,7 +414,7 @@ def test_audit_from_a_live_rundb_writes_snapshots_and_reruns_offline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import lumiaudit
-    from lumiaudit.audit import Audit
+    from lumiaudit.pipeline import Audit
 
     elog = read_online(example["elog"]).table
     results = [
@@ -491,10 +491,11 @@ def test_cli_http_errors_exit_2_in_one_line(
             "--online",
             _url(srv),
             "--offline",
-            str(tmp_path),
+            str(tmp_path / "prod"),
             "--out",
             str(tmp_path / "a"),
         ]
+        (tmp_path / "prod").mkdir()
         if route is not None and route.delay:
             pytest.skip("the audit command has no HTTP timeout option (library default 60 s)")
     res = CliRunner().invoke(cli, args)
