@@ -571,3 +571,15 @@ def test_a_junit_file_that_cannot_be_written_leaves_the_previous_audit(
     assert result.exit_code == 2, result.output
     assert "cannot write" in _one_line(result)
     assert _tree(audit_dir) == before
+
+
+def test_an_input_given_as_a_symlink_inside_the_output_is_protected(world: Path) -> None:
+    """``--offline OUT/prod-link``: replacing OUT would remove the link the user gave."""
+    out = _marked(world / "out", "audit")
+    (out / "prod-link").symlink_to(world / "prod", target_is_directory=True)
+    before = _tree(world)
+    result = _invoke(
+        ["audit", "--online", str(world / "elog"), "--offline", str(out / "prod-link"),
+         "--out", str(out), "--no-plots"]
+    )  # fmt: skip
+    _check(result, world, before, REFUSED, "contains the input")
