@@ -583,3 +583,29 @@ def test_an_input_given_as_a_symlink_inside_the_output_is_protected(world: Path)
          "--out", str(out), "--no-plots"]
     )  # fmt: skip
     _check(result, world, before, REFUSED, "contains the input")
+
+
+@pytest.mark.parametrize("failure", ["missing input", "bad mask", "no such kernel"])
+def test_a_failed_run_leaves_the_earlier_output_byte_identical(
+    world: Path, audit_dir: Path, echo_notebook: Path, failure: str
+) -> None:
+    before = _tree(world)
+    if failure == "missing input":
+        args = ["audit", "--online", str(world / "nope"), "--offline", str(world / "prod"),
+                "--out", str(audit_dir), "--no-plots"]  # fmt: skip
+    elif failure == "bad mask":
+        (world / "mask.json").write_text("[1,", encoding="utf-8")
+        before = _tree(world)
+        mask = str(world / "mask.json")
+        args = ["audit", "--online", str(world / "elog"), "--offline", str(world / "prod"),
+                "--out", str(audit_dir), "--no-plots", "--mask", mask]  # fmt: skip
+    else:
+        report = _marked(world / "report", "report")
+        before = _tree(world)
+        args = ["report", "--notebook", str(echo_notebook), "--out", str(report),
+                "--kernel", "no-such-kernel"]  # fmt: skip
+    result = _invoke(args)
+    assert result.exit_code == 2, result.output
+    _one_line(result)
+    assert _tree(world) == before
+    assert not list(world.rglob(".*.tmp-*"))
