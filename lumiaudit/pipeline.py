@@ -59,6 +59,8 @@ class Audit:
         Accounting funnel (``bucket, events, runs``); the buckets add up to the online total.
     summary
         Totals, thresholds, versions and input digests (written as ``summary.json``).
+    source_defects
+        Online sources that are the odd one out of a run (``lumiaudit.witnesses``).
     """
 
     online: pd.DataFrame
@@ -72,6 +74,10 @@ class Audit:
     runs: pd.DataFrame
     funnel: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    source_defects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Response bodies of live online sources (:class:`lumiaudit.online.Snapshot`), written to
+    #: ``online_snapshots/`` so the audit can be rerun offline (``--online DIR``).
+    snapshots: tuple[Any, ...] = ()
 
     # ------------------------------------------------------------------ views
     @property
@@ -246,7 +252,7 @@ class Audit:
             If a table or ``summary.json`` is damaged (cut, garbled, not UTF-8); the message
             names the file and the cause.
         """
-        tables = _audit_dir.read_tables(out_dir)
+        tables: dict[str, Any] = dict(_audit_dir.read_tables(out_dir))
         return cls(summary=_audit_dir.read_summary(out_dir), **tables)
 
 
@@ -270,6 +276,18 @@ def _digest(paths: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)
             out.append({"path": text, "sha256": h.hexdigest()})
+    return out
+
+
+def _online_digest(inputs: list[str], on: Any) -> list[dict[str, Any]]:
+    """:func:`_digest` of the online inputs, URLs without credentials, plus each snapshot."""
+    from lumiaudit.online.live import redact_url
+
+    out = _digest([redact_url(p) if "://" in p else p for p in inputs])
+    out += [
+        {"path": s.url, "sha256": s.sha256, "fetched_at": s.fetched_at, "kind": "snapshot"}
+        for s in on.snapshots
+    ]
     return out
 
 
@@ -317,10 +335,14 @@ def audit(
     include_skims: bool = False,
     experiment: int | None = None,
     run_range: tuple[int, int] | None = None,
+    runs: Any = None,
+    mask_ls: str = "refuse",
     timeout: float | None = None,
     retries: int = 3,
     progress: bool = False,
     experiment_label: str | None = None,
+    allow_empty: bool = False,
+    production: str | None = None,
 ) -> Audit:
     """Run a whole audit: read online sources, count offline files, reconcile per run.
 
@@ -333,21 +355,37 @@ def audit(
         Files, directories, globs, list files or URLs of offline ROOT files, or an
         :class:`~lumiaudit.offline.OfflineResult`.
     tree, mode, jobs, scheduler, client, cache, include_skims, timeout, retries, progress
-        Passed to :func:`lumiaudit.offline.count_events`.
+    allow_empty
+        Passed to :func:`lumiaudit.offline.count_events`. ``mode="fast"`` is refused (it
+        cannot measure the error-free counts and the run split the comparison needs).
     thresholds
         Statistical thresholds (:class:`lumiaudit.stats.Thresholds`).
     non_physics
         Run types that are reported as ``NOT_AUDITED``.
     mask
-        A run list (JSON or CSV path, or ``(experiment, run)`` pairs): audit only these runs.
+        A run list (a file in any format of :func:`lumiaudit.runlist_io.read_runlist`: golden
+        JSON, GRL XML, basf2 IoVs, JSON, CSV, text; a
+        :class:`~lumiaudit.runsets.RunLumiSet`; or ``(experiment, run)`` pairs): audit only
+        these runs.
+    mask_ls
+        A mask run with only some lumisections: ``refuse`` (default: a ConfigError naming the
+        runs) or ``whole-runs`` (audited whole; listed in ``summary["mask"]["ls_not_applied"]``
+        and logged as a warning). See :mod:`lumiaudit.masks`.
     waivers
         Waivers file (TOML/CSV) or table: waived runs stop failing until the waiver expires.
     policy, online_format, mapping, strict
         Passed to :func:`lumiaudit.online.read_online`.
     experiment, run_range
         Keep only this experiment / runs in ``[first, last]`` (``first <= last``).
+    runs
+        A :class:`~lumiaudit.runselect.RunSelection` or its text (``"101-124,130,^127"``,
+        ``"e12:101-124"``): files whose name gives a run outside it are not opened, and every
+        table is restricted to it after counting (grid files by their EventMetaData run).
     experiment_label
         Text for plot labels (default ``Belle II e<N>``).
+    production
+        Where a run has several productions side by side, audit the one whose path contains
+        this (default: the newest); see :func:`lumiaudit.reconcile.reconcile`.
 
     Returns
     -------
@@ -356,13 +394,19 @@ def audit(
     Raises
     ------
     ParameterError
-        If ``run_range`` is not a pair of integers with ``first <= last``, or no input is given.
+        If ``run_range`` is not a pair of integers with ``first <= last``, no input is given,
+        or ``mode="fast"``.
     """
+    from lumiaudit.masks import PARTIAL_LS
     from lumiaudit.offline import OfflineResult, count_events
     from lumiaudit.online import OnlineResult, read_online
     from lumiaudit.reconcile import reconcile
+    from lumiaudit.runselect import RunSelection
 
     run_range = _check_run_range(run_range)
+    selection = RunSelection.coerce(runs)
+    if mask_ls not in PARTIAL_LS:
+        raise ParameterError(f"mask_ls: {mask_ls!r} is not one of {', '.join(PARTIAL_LS)}")
 
     if isinstance(online, OnlineResult):
         on = online
@@ -377,6 +421,16 @@ def audit(
         offline_inputs: list[str] = []
     else:
         offline_inputs = _as_paths(offline, "offline")
+        if mode == "fast":
+            # fast mode reads only fEntries: no error-free counts (online follows them in most
+            # productions), no FileMetaData, no run split of grid files; an audit on it reports
+            # error-flag runs as excesses and grid runs as missing (issue 11)
+            raise ParameterError(
+                "mode 'fast' counts tree entries only (no error-free counts, FileMetaData or "
+                "run split of multi-run files): the comparison cannot be made",
+                hint="audit with --mode auto (the default) or --mode deep; "
+                "`lumiaudit count --mode fast` lists entry counts",
+            )
         off = count_events(
             offline_inputs,
             tree=tree,
@@ -389,6 +443,8 @@ def audit(
             progress=progress,
             timeout=timeout,
             retries=retries,
+            allow_empty=allow_empty,
+            runs=selection,
         )
 
     tables = {
@@ -402,6 +458,22 @@ def audit(
         "gaps": off.gaps,
     }
     tables = {k: _select(v, experiment=experiment, run_range=run_range) for k, v in tables.items()}
+    if selection is not None:
+        tables = {k: selection.filter(v) for k, v in tables.items()}
+    mask_label = (
+        None if mask is None else (str(mask) if isinstance(mask, str | os.PathLike) else "given")
+    )
+    ls_not_applied: list[str] = []
+    if mask is not None and not isinstance(mask, pd.DataFrame):
+        from lumiaudit.masks import check_lumis, mask_keys
+        from lumiaudit.runlist_io import read_runlist
+        from lumiaudit.runsets import RunLumiSet
+
+        mask_set = read_runlist(mask) if isinstance(mask, str | os.PathLike) else mask
+        if isinstance(mask_set, RunLumiSet):
+            src = mask if isinstance(mask, str | os.PathLike) else None
+            ls_not_applied = check_lumis(mask_set, partial_ls=mask_ls, source=src)
+            mask = mask_keys(mask_set, [tables["online"], tables["offline_runs"]])
     rec = reconcile(
         online=tables["online"],
         online_entries=tables["online_entries"],
@@ -415,6 +487,8 @@ def audit(
         non_physics=tuple(non_physics),
         waivers=waivers,
         mask=mask,
+        formats=getattr(on, "formats", None),
+        production=production,
     )
     runs = rec.runs
     files = tables["files"]
@@ -431,18 +505,19 @@ def audit(
     summary: dict[str, Any] = {
         "lumiaudit_version": __version__,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "inputs": {"online": _digest(online_inputs), "offline": _digest(offline_inputs)},
+        "inputs": {"online": _online_digest(online_inputs, on), "offline": _digest(offline_inputs)},
         "options": {
             "tree": tree,
             "mode": mode,
             "policy": policy,
             "non_physics": list(non_physics),
             "include_skims": include_skims,
+            "production": production,
             "experiment": experiment,
             "run_range": list(run_range) if run_range else None,
-            "mask": None
-            if mask is None
-            else (str(mask) if isinstance(mask, str | os.PathLike) else "given"),
+            "runs": None if selection is None else str(selection),
+            "mask": mask_label,
+            "mask_ls": mask_ls,
         },
         "thresholds": rec.stats.get("thresholds", {}),
         "stats": {k: v for k, v in rec.stats.items() if k != "thresholds"},
@@ -461,6 +536,7 @@ def audit(
             "gaps": len(tables["gaps"]),
         },
         "status_counts": status_counts,
+        "mask": {"source": mask_label, "ls_not_applied": ls_not_applied},
         "funnel": {
             str(b): _jsonable(e)
             for b, e in zip(rec.funnel["bucket"], rec.funnel["events"], strict=True)
@@ -492,6 +568,8 @@ def audit(
         runs=runs,
         funnel=rec.funnel,
         summary=summary,
+        source_defects=rec.source_defects,
+        snapshots=on.snapshots,
     )
 
 

@@ -524,6 +524,10 @@ def run_report(
             f"parameter {sorted(reserved)[0]!r} is set by the report (use out=...)"
         )
     params = validate_parameters(source, given)
+    if params.get("runs") is not None:
+        from lumiaudit.runselect import RunSelection
+
+        RunSelection.parse(params["runs"])  # a bad selection fails here, before any kernel
     spec = notebook_parameters(source)
     if "out_dir" in spec:
         # relative to the kernel's working directory (the report directory being built); the
@@ -709,6 +713,15 @@ def audit_html(audit: _AuditLike, *, max_rows: int = 50) -> str:
         ("offline follows", summary.get("follows")),
     ]
     parts.append("<p>" + "; ".join(f"{html.escape(k)} {_cell(v)}" for k, v in meta if v) + "</p>")
+    stats = summary.get("stats") or {}
+    said = [
+        ("flag rule", stats.get("flag_rule")),
+        ("luminosity", (stats.get("lumi") or {}).get("text")),
+    ]
+    said += [("source", (v or {}).get("text")) for v in (stats.get("sources") or {}).values()]
+    for name, text in said:
+        if text:
+            parts.append(f"<p>{html.escape(name)}: {html.escape(str(text))}</p>")
     if totals:  # one row each: the page stays short enough to see the plots below it
         parts.append("<h4>Summary</h4>")
         parts.append(_table(list(totals), [list(totals.values())]))
@@ -720,7 +733,7 @@ def audit_html(audit: _AuditLike, *, max_rows: int = 50) -> str:
     funnel = audit.funnel
     if isinstance(funnel, pd.DataFrame) and len(funnel) and "events" in funnel.columns:
         parts.append("<h4>Accounting funnel</h4>")
-        cols = [c for c in ("bucket", "events", "runs") if c in funnel.columns]
+        cols = [c for c in ("bucket", "events", "runs", "lumi_nb") if c in funnel.columns]
         events = pd.to_numeric(funnel["events"], errors="coerce")
         shown = funnel[(events != 0).fillna(True).astype(bool)]
         parts.append(_table(cols, shown[cols].astype(object).to_numpy().tolist()))
@@ -753,5 +766,10 @@ def audit_html(audit: _AuditLike, *, max_rows: int = 50) -> str:
                 parts.append(f"<p>+{len(flagged) - max_rows} more</p>")
         else:
             parts.append("<p>No run is flagged.</p>")
+    defects = getattr(audit, "source_defects", None)
+    if isinstance(defects, pd.DataFrame) and len(defects):
+        parts.append(f"<h4>Online source defects ({len(defects)})</h4>")
+        cols = [c for c in ("run", "source", "value", "expected", "kind", "detail") if c in defects]
+        parts.append(_table(cols, defects[cols].head(max_rows).astype(object).to_numpy().tolist()))
     parts.append("</div>")
     return "\n".join(parts)

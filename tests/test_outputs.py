@@ -23,8 +23,8 @@ from click.testing import CliRunner, Result
 
 from lumiaudit.cli import cli
 from lumiaudit.example import write_basf2_file
-from lumiaudit.faults import run_entry, write_elog_day
 from lumiaudit.store.outdir import MARKER, read_marker
+from tests.support.faults import run_entry, write_elog_day
 
 REFUSED = "refused"
 OK = "ok"

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from lumiaudit.cli import COMMANDS, cli
-from lumiaudit.faults import cli_argv
+from tests.support.faults import cli_argv
 
 pytestmark = pytest.mark.reliability
 
@@ -129,8 +129,7 @@ BAD_VALUES: list[tuple[str, list[str]]] = [
             "--out",
             "{out}",
             "--runs",
-            "9",
-            "1",
+            "9-1",
             "--no-plots",
         ],
     ),
@@ -312,8 +311,8 @@ ODD_NAMES = [
 def test_odd_file_names_round_trip(tmp_path: Path) -> None:
     """Commas, quotes, newlines, tabs, backslashes in names: CSV and audit keep them exact."""
     from lumiaudit.example import write_basf2_file
-    from lumiaudit.faults import run_entry, write_elog_day
     from lumiaudit.pipeline import Audit
+    from tests.support.faults import run_entry, write_elog_day
 
     prod = tmp_path / "prod"
     for name in ODD_NAMES:
@@ -354,7 +353,7 @@ CONFIGS: dict[str, bytes] = {
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from lumiaudit.example import write_basf2_file
-    from lumiaudit.faults import run_entry, write_elog_day
+    from tests.support.faults import run_entry, write_elog_day
 
     base = tmp_path_factory.mktemp("tiny")
     root = write_basf2_file(

@@ -36,8 +36,8 @@ from conftest import need
 
 from lumiaudit.cli import cli
 from lumiaudit.example import write_basf2_file
-from lumiaudit.faults import cli_argv
 from lumiaudit.offline import count_events
+from tests.support.faults import cli_argv
 
 pytestmark = pytest.mark.reliability
 
@@ -708,7 +708,7 @@ def test_table_output_on_a_full_disk(
         if command == "count":
             source = example["prod"]  # 137 files: a ~30 kB table
         else:
-            from lumiaudit.faults import write_big_elog
+            from tests.support.faults import write_big_elog
 
             source = write_big_elog(tmp_path / "book" / "191105a.log", 2000)  # ~150 kB
         result = CliRunner().invoke(cli, [command, str(source), "-o", str(out)])

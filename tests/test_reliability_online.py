@@ -1,7 +1,7 @@
 """Reliability: malformed online inputs give problems with file:line, never a crash or a 0.
 
 Hypothesis writes malformed PSI ELOG day files (layout of ``tests/data/elog/README.md``);
-:mod:`lumiaudit.faults` writes huge lines, binary garbage, other encodings and 10^5 entries.
+:mod:`tests.support.faults` writes huge lines, binary garbage, other encodings and 10^5 entries.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lumiaudit.errors import ElogParseError, LumiauditError, OnlineFormatError
-from lumiaudit.faults import (
+from lumiaudit.online import read_online
+from tests.support.faults import (
     HOSTILE_COUNTS,
     elog_entry,
     run_entry,
@@ -33,7 +34,6 @@ from lumiaudit.faults import (
     write_garbage,
     write_huge_line,
 )
-from lumiaudit.online import read_online
 
 pytestmark = pytest.mark.reliability
 
@@ -368,7 +368,7 @@ def test_real_exports_cut_anywhere(elog_dir: Path, tmp_path: Path, name: str) ->
 
 
 def test_fifo_in_a_logbook_never_hangs(elog_dir: Path, tmp_path: Path) -> None:
-    from lumiaudit.faults import make_fifo
+    from tests.support.faults import make_fifo
 
     book = tmp_path / "book"
     book.mkdir()
@@ -410,7 +410,7 @@ except Exception as exc:
 
 
 def _unprivileged(args: list[str]) -> subprocess.CompletedProcess[str]:
-    from lumiaudit.faults import can_bypass_permissions, drop_dac_capabilities
+    from tests.support.faults import can_bypass_permissions, drop_dac_capabilities
 
     try:
         return subprocess.run(
@@ -440,7 +440,7 @@ def unreadable_book(elog_dir: Path, tmp_path: Path) -> Path:
 
 
 def test_cli_online_unreadable_logbook(unreadable_book: Path) -> None:
-    from lumiaudit.faults import cli_argv
+    from tests.support.faults import cli_argv
 
     for target in (unreadable_book.parent, unreadable_book):
         proc = _unprivileged([*cli_argv(), "online", str(target)])

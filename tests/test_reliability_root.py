@@ -1,6 +1,6 @@
 """Reliability: hostile ROOT inputs never crash, hang or give a silent zero (issue 8).
 
-The corpus is made by :func:`lumiaudit.faults.make_root_corpus` from valid uproot-written
+The corpus is made by :func:`tests.support.faults.make_root_corpus` from valid uproot-written
 basf2-like files, plus truncated and bit-flipped copies of the ROOT-written files vendored in
 ``tests/data/root-compat``.
 """
@@ -26,7 +26,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lumiaudit.faults import (
+from lumiaudit.offline import count_events, count_file
+from lumiaudit.schema import FileStatus
+from tests.support.faults import (
     Fault,
     can_bypass_permissions,
     drop_dac_capabilities,
@@ -36,8 +38,6 @@ from lumiaudit.faults import (
     root_regions,
     truncate_copy,
 )
-from lumiaudit.offline import count_events, count_file
-from lumiaudit.schema import FileStatus
 
 pytestmark = pytest.mark.reliability
 
@@ -308,7 +308,7 @@ def test_symlink_loop_in_a_directory_gets_a_status(tmp_path: Path) -> None:
 
 def test_count_events_on_a_symlink_loop_alone(tmp_path: Path) -> None:
     from lumiaudit.errors import LumiauditError
-    from lumiaudit.faults import make_symlink_loop
+    from tests.support.faults import make_symlink_loop
 
     loop = make_symlink_loop(tmp_path / "mdst.physics.0012.00100.HLT1.f00000.root")
     try:
@@ -320,7 +320,7 @@ def test_count_events_on_a_symlink_loop_alone(tmp_path: Path) -> None:
 
 def test_cli_count_on_the_corpus(counted_dir: tuple[list[Fault], Path], tmp_path: Path) -> None:
     """`lumiaudit count` as a real process: exit 0, every file in the CSV with its status."""
-    from lumiaudit.faults import cli_argv
+    from tests.support.faults import cli_argv
 
     faults, folder = counted_dir
     out = tmp_path / "files.csv"

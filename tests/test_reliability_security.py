@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from lumiaudit.cli import cli
-from lumiaudit.faults import elog_entry, truncate_copy, write_elog_day
+from tests.support.faults import elog_entry, truncate_copy, write_elog_day
 
 pytestmark = pytest.mark.reliability
 

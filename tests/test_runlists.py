@@ -68,7 +68,8 @@ def test_lists_round_trip_as_masks(tmp_path: Path) -> None:
     [
         ("[3000, 3001]", [3000, 3001]),
         ('{"runs": [{"experiment": 10, "run": 3002}]}', [3002]),
-        ('{"3000": [[1, 120]], "3005": [[1, 9]]}', [3000, 3005]),
+        # golden JSON of whole runs (a part of a run is refused: see test_masks.py)
+        ('{"3000": [[1, 2147483647]], "3005": [[1, 2147483647]]}', [3000, 3005]),
         ("3000\n# comment\nr03001\n", [3000, 3001]),
         ("experiment,run\n10,3000\n,3001\n", [3000, 3001]),
     ],

@@ -20,7 +20,6 @@ from lumiaudit.cli import cli
 from lumiaudit.cli._common import sanitize_terminal
 from lumiaudit.errors import AuditDirError
 from lumiaudit.example import write_basf2_file
-from lumiaudit.faults import run_entry, write_elog_day
 from lumiaudit.pipeline import Audit
 from lumiaudit.store.audit_dir import TABLES
 from lumiaudit.store.tables import (
@@ -31,6 +30,7 @@ from lumiaudit.store.tables import (
     write_csv,
     write_manifest,
 )
+from tests.support.faults import run_entry, write_elog_day
 
 
 @pytest.fixture(scope="module")

@@ -70,8 +70,27 @@ def echo_summary(result: Any, out: Path) -> None:
         f"{_FOLLOWS.get(str(result.summary.get('follows')), 'offline')} count",
         err=True,
     )
+    sources = result.summary.get("stats", {}).get("sources") or {}
+    if len(sources) > 1:
+        for info in sources.values():
+            click.echo(f"lumiaudit: source: {info.get('text')}", err=True)
+    lumi = result.summary.get("stats", {}).get("lumi") or {}
+    if lumi.get("recorded_nb"):
+        click.echo(f"lumiaudit: luminosity: {lumi.get('text')}", err=True)
+    rule = result.summary.get("stats", {}).get("flag_rule")
+    if rule:
+        click.echo(f"lumiaudit: flag rule: {rule}", err=True)
     if not len(result.runs):
         click.echo(f"lumiaudit: warning: {_why_empty(result.summary)}", err=True)
+    not_applied = (result.summary.get("mask") or {}).get("ls_not_applied") or []
+    if not_applied:
+        click.echo(
+            f"lumiaudit: warning: mask LS ranges not applied, {len(not_applied)} run"
+            f"{'s' * (len(not_applied) != 1)} audited whole: {', '.join(not_applied[:5])}"
+            f"{f' and {len(not_applied) - 5} more' if len(not_applied) > 5 else ''} "
+            "(summary.json: mask.ls_not_applied)",
+            err=True,
+        )
     for row in result.flagged.itertuples():
         online = "n/a" if _missing(row.n_online) else f"{int(row.n_online):,}"
         compared = getattr(row, "n_offline_def", row.n_offline)
@@ -91,9 +110,11 @@ def _why_empty(summary: Any) -> str:
         filters.append(f"--mask {options['mask']}")
     if options.get("experiment") is not None:
         filters.append(f"--experiment {options['experiment']}")
-    if options.get("run_range"):
+    if options.get("runs"):
+        filters.append(f"--runs {options['runs']}")
+    elif options.get("run_range"):
         first, last = options["run_range"]
-        filters.append(f"--runs {first} {last}")
+        filters.append(f"--runs {first}-{last}")
     if filters:
         return f"no run matched the selection ({', '.join(filters)}); the audit is empty"
     return "no run found in the online or offline inputs; the audit is empty"
@@ -109,17 +130,24 @@ def _int(value: Any) -> str:
     return "?" if _missing(value) else str(int(value))
 
 
-def _check_run_range(
-    ctx: click.Context, param: click.Parameter, value: tuple[int, int] | None
-) -> tuple[int, int] | None:
-    """``--runs FIRST LAST``: FIRST > LAST is a usage error, not an empty audit."""
-    if value is not None and value[0] > value[1]:
-        raise click.BadParameter(
-            f"FIRST ({value[0]}) is greater than LAST ({value[1]}); give FIRST <= LAST",
-            ctx=ctx,
-            param=param,
-        )
-    return value
+def _parse_runs(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """``--runs SPEC``: a bad selection is a usage error (exit 2), not an empty audit."""
+    if value is None:
+        return None
+    from lumiaudit.errors import ParameterError
+    from lumiaudit.runselect import RunSelection
+
+    try:
+        return RunSelection.parse(value)
+    except ParameterError as exc:
+        raise click.BadParameter(exc.message.removeprefix("runs: "), ctx=ctx, param=param) from None
+
+
+def runs_option(*names: str, help: str) -> Callable[[F], F]:
+    """A run-selection option (``audit --runs``, ``count --select-runs``)."""
+    return click.option(
+        *names, "runs", default=None, metavar="SPEC", callback=_parse_runs, help=help
+    )
 
 
 def source_options(*, required: bool) -> Callable[[F], F]:
@@ -139,7 +167,8 @@ def source_options(*, required: bool) -> Callable[[F], F]:
             multiple=True,
             required=required,
             help="Online source (ELOG logbook dir/file/export, run DB JSON, DAQ catalogue, "
-            "CSV). Repeatable.",
+            "CSV, a live rundb+https:// or elog+https:// URL, or an online_snapshots/ dir). "
+            "Repeatable.",
         )(func)
         return decorated
 
@@ -155,8 +184,9 @@ def audit_options(func: Any) -> Any:
             type=click.Choice(["auto", "fast", "deep"]),
             default="auto",
             show_default=True,
-            help="fast: entries only; deep: also FileMetaData, run split and error flags; "
-            "auto: deep where it is needed.",
+            help="auto: FileMetaData and error-free counts, events read where a file spans "
+            "runs; deep: events of every file; fast (entries only) is refused by audit/report: "
+            "it cannot measure what the comparison needs.",
         ),
         click.option(
             "-j",
@@ -164,7 +194,7 @@ def audit_options(func: Any) -> Any:
             type=click.IntRange(min=1),
             default=1,
             show_default=True,
-            help="Local workers.",
+            help="Local worker processes (never more than the local files or usable CPUs).",
         ),
         click.option(
             "--scheduler", default=None, help="Dask scheduler address (count on a cluster)."
@@ -186,7 +216,8 @@ def audit_options(func: Any) -> Any:
             "--mask",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             default=None,
-            help="Run list (JSON or CSV): audit only these runs.",
+            help="Run list (golden JSON, GRL XML, basf2 IoVs, JSON, CSV, text): audit only "
+            "these runs.",
         ),
         click.option(
             "--waivers",
@@ -195,14 +226,19 @@ def audit_options(func: Any) -> Any:
             help="Waivers file (TOML or CSV): waived runs do not fail --fail-on-flagged.",
         ),
         click.option("--experiment", type=int, default=None, help="Audit only this experiment."),
-        click.option(
+        runs_option(
             "--runs",
-            "run_range",
-            type=(int, int),
-            default=None,
-            metavar="FIRST LAST",
-            callback=_check_run_range,
-            help="Audit only runs FIRST..LAST (inclusive, FIRST <= LAST).",
+            help="Audit only these runs: ranges, lists, exclusions, experiments, e.g. "
+            "'101-124,130,^127' or 'e12:101-124' (docs/runlists.md). Files whose name gives "
+            "another run are not opened.",
+        ),
+        click.option(
+            "--mask-ls",
+            type=click.Choice(["refuse", "whole-runs"]),
+            default="refuse",
+            show_default=True,
+            help="A --mask run certified for only some lumisections: refuse (error), or audit "
+            "it whole (whole-runs; the runs are listed in summary.json and on stderr).",
         ),
         click.option(
             "--include-skims", is_flag=True, help="Count skim files too (they are subsets)."
@@ -214,7 +250,8 @@ def audit_options(func: Any) -> Any:
             "--timeout",
             type=click.FloatRange(min=0.1),
             default=None,
-            help="Seconds before one file is given up as io_error.",
+            help="Seconds one attempt at one remote file may take (then abandoned; io_error "
+            "once the retries are spent). [default: 30]",
         ),
         click.option(
             "--retries",
@@ -251,6 +288,18 @@ def audit_options(func: Any) -> Any:
     help="Also write JUnit XML: one testcase per run, failures for flagged runs.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the plots (faster).")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Accept an offline source without any ROOT file (default: exit 2 naming it).",
+)
+@click.option(
+    "--production",
+    default=None,
+    metavar="TEXT",
+    help="Where a run has several productions (release/DB/proc paths), audit the one whose "
+    "path contains TEXT (default: the newest); the others are reported, never summed.",
+)
 @audit_options
 @handle_errors
 def command(
@@ -267,6 +316,10 @@ def command(
     Writes OUT/online.csv, files.csv, runs.csv, summary.json, good_runs.json, bad_runs.json,
     plots/ and more (see the README). Exit 0 when the audit ran, 1 with --fail-on-flagged when
     a run is flagged, 2 on usage or input errors.
+
+    Flag rule: an unexplained difference of more than 5 events and more than 0.1 % of the online
+    count is flagged (counts are exact; see docs/statistics.md); explained losses are flagged
+    too, differences explained by a non-loss (error-flag definition, off-by-one) are not.
 
     Example: lumiaudit audit --online elog/ --offline /group/belle2/.../e0010 --out audit/
     """

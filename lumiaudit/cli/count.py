@@ -13,6 +13,7 @@ from lumiaudit.cli._common import (
     progress_default,
     progress_option,
 )
+from lumiaudit.cli.audit import runs_option
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,7 +71,8 @@ _out = click.Path(dir_okay=False, path_type=Path)
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
-    help="Local workers (0: one per CPU).",
+    help="Local worker processes (0: one per CPU); never more than the local files or the "
+    "usable CPUs (logged when bounded).",
 )
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786).")
 @click.option(
@@ -80,11 +82,24 @@ _out = click.Path(dir_okay=False, path_type=Path)
     help="SQLite count cache: unchanged files are not read again.",
 )
 @click.option("--include-skims", is_flag=True, help="Count skim files in the per-run totals.")
+@runs_option(
+    "--select-runs",
+    help="Count only these runs, e.g. '101-124,130,^127' or 'e12:101-124' (docs/runlists.md): "
+    "files whose name gives another run are not opened; grid files are, and their other "
+    "runs are dropped from the runs table. (--runs names the runs-table output here.)",
+)
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Accept a source without any ROOT file (default: exit 2 naming it).",
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Seconds per remote (root://, https://) request.",
+    help="Seconds one attempt at one remote (root://, http(s)://) file may take, each request "
+    "included; then it is abandoned (io_error 'timed out after N s' once the retries are "
+    "spent). A file costs at most (retries + 1) x timeout plus the backoff. [default: 30]",
 )
 @click.option(
     "--retries",
@@ -108,6 +123,8 @@ def command(
     scheduler: str | None,
     cache: Path | None,
     include_skims: bool,
+    allow_empty: bool,
+    runs: Any,
     timeout: float | None,
     retries: int,
     progress: bool | None,
@@ -128,9 +145,11 @@ def command(
         scheduler=scheduler,
         cache=cache,
         include_skims=include_skims,
+        allow_empty=allow_empty,
         progress=progress_default() if progress is None else progress,
         timeout=timeout,
         retries=retries,
+        runs=runs,
     )
     if runs_path is not None:
         _write_csv(result.runs, runs_path)
@@ -139,4 +158,8 @@ def command(
     if contributions_path is not None:
         _write_csv(result.contributions, contributions_path)
     _write_csv(result.files, output)
-    click.echo(f"lumiaudit count: {summary_line(result.summary())}", err=True)
+    line = summary_line(result.summary())
+    skipped = result.stats.get("not_selected")
+    if skipped:
+        line += f"; {skipped} file{'s' * (skipped != 1)} of unselected runs not opened"
+    click.echo(f"lumiaudit count: {line}", err=True)

@@ -113,6 +113,8 @@ def command(
         for name, value in options.items()
         if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
     }
+    if given.get("runs") is not None:
+        given["runs"] = str(given["runs"])  # a notebook parameter is plain text
     extra = {name: _parse_value(value) for name, value in parameters}
     if audit_dir is not None:
         from lumiaudit.store.audit_dir import require_audit_dir

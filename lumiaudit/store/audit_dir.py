@@ -58,6 +58,7 @@ TABLES: dict[str, str] = {
     "gaps": "gaps.csv",
     "runs": "runs.csv",
     "funnel": "funnel.csv",
+    "source_defects": "source_defects.csv",
 }
 
 #: canonical schema per table (columns added when absent; dtypes of directories without
@@ -132,6 +133,11 @@ def write_audit_into(
     from lumiaudit.store.runlists import write_runlists
 
     write_runlists(audit.runs, directory)
+    snapshots = getattr(audit, "snapshots", ())
+    if snapshots:  # live online responses: the audit can be rerun offline (--online DIR)
+        from lumiaudit.online import write_snapshots
+
+        write_snapshots(snapshots, directory / "online_snapshots")
     if plots:
         from lumiaudit.figures import write_plots
 

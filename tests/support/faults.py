@@ -20,7 +20,8 @@ Online
     and :func:`write_garbage` make the worst files a reader can meet. :data:`HOSTILE_COUNTS`
     lists ``Num events`` texts that must never become a number silently.
 
-Nothing here is imported by the audit itself; the module only writes into the directories it
+Test-only: it lives in tests/support and is not shipped in the wheel. Nothing here is
+imported by the audit itself; the module only writes into the directories it
 is given.
 """
 

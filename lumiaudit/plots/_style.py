@@ -1,0 +1,235 @@
+"""Shared constants and helpers of the plots: colours, the missing-value conventions, labels."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import mplhep
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.ticker import (
+    FuncFormatter,
+    ScalarFormatter,
+)
+
+from lumiaudit._version import __version__
+from lumiaudit.schema import FileStatus, RunStatus
+
+#: Statuses whose ratio and difference are meaningful (both counts present, run audited).
+COMPARED = (RunStatus.OK.value, RunStatus.DEFICIT.value, RunStatus.EXCESS.value)
+
+#: matplotlib.dates is untyped; keep mypy strict elsewhere.
+_MDATES: Any = mdates
+
+_OK_COLOR = "#3465a4"
+_FLAG_COLOR = "#cc0000"
+_MISSING_COLOR = "#75507b"
+_GREY = "0.55"
+_STRIP_TOP = 0.15  # fraction of the axes height reserved for the missing-value strip
+_FIGSIZE = (8.0, 4.5)
+
+#: Drilldown cell categories in drawing priority order (a cell shows the first that applies),
+#: with their colour and hatch.
+DRILLDOWN_CATEGORIES: dict[str, tuple[str, str]] = {
+    "unreadable": ("#cc0000", ""),
+    "missing": ("#ffffff", "///"),
+    "duplicate": ("#75507b", ""),
+    "metadata_mismatch": ("#f57900", ""),
+    "empty": ("#edd400", ""),
+    "ok": ("#73d216", ""),
+}
+
+_UNREADABLE = {
+    FileStatus.NOT_ROOT.value,
+    FileStatus.TRUNCATED.value,
+    FileStatus.ZERO_BYTES.value,
+    FileStatus.IO_ERROR.value,
+    FileStatus.NO_TREE.value,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _new_axes(ax: Axes | None, figsize: tuple[float, float] = _FIGSIZE) -> Axes:
+    if ax is not None:
+        return ax
+    _, new = plt.subplots(figsize=figsize, layout="constrained")
+    return new
+
+
+def _floats(series: pd.Series | None, index: pd.Index) -> np.ndarray:
+    if series is None:
+        return np.full(len(index), np.nan)
+    return (
+        pd.to_numeric(series, errors="coerce")
+        .astype("Float64")
+        .to_numpy(dtype=float, na_value=np.nan)
+    )
+
+
+def _col(runs: pd.DataFrame, name: str) -> pd.Series | None:
+    return runs[name] if name in runs.columns else None
+
+
+def _flags(runs: pd.DataFrame) -> np.ndarray:
+    if "flagged" not in runs.columns:
+        return np.zeros(len(runs), dtype=bool)
+    return runs["flagged"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
+def _status(runs: pd.DataFrame) -> np.ndarray:
+    if "status" not in runs.columns:
+        return np.full(len(runs), "", dtype=object)
+    return runs["status"].astype("string").fillna("").to_numpy(dtype=object)
+
+
+def _reason_text(reasons: object, *, keep: int = 2) -> str:
+    if reasons is None or reasons is pd.NA or (isinstance(reasons, float) and np.isnan(reasons)):
+        return ""
+    codes = [c.strip() for c in str(reasons).split(";") if c.strip()]
+    text = ", ".join(codes[:keep])
+    if len(codes) > keep:
+        text += f" +{len(codes) - keep}"
+    return text
+
+
+def _run_label(runs: pd.DataFrame, i: int) -> str:
+    run = runs["run"].iloc[i]
+    label = "?" if run is pd.NA else str(int(run))
+    reasons = _reason_text(runs["reasons"].iloc[i]) if "reasons" in runs.columns else ""
+    if not reasons and "status" in runs.columns and runs["status"].iloc[i] is not pd.NA:
+        reasons = str(runs["status"].iloc[i]).lower()
+    return f"{label}\n{reasons}" if reasons else label
+
+
+def baseline_band(
+    runs: pd.DataFrame, column: str = "ratio", *, k: float = 3.0
+) -> tuple[float, float, float] | None:
+    """Return the baseline and robust band of ``column`` over the compared runs.
+
+    Parameters
+    ----------
+    runs
+        Runs table (``status`` and ``column`` are used).
+    column
+        ``ratio`` or ``diff`` (any numeric column works).
+    k
+        Half-width of the band in robust standard deviations.
+
+    Returns
+    -------
+    tuple of float or None
+        ``(median, low, high)`` with ``low/high = median ∓ k · 1.4826 · MAD`` over the runs
+        whose status is ``OK``, ``DEFICIT`` or ``EXCESS`` and whose value is finite; None if
+        there is no such run.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> runs = pd.DataFrame({"status": ["OK"] * 3, "ratio": [1.0, 1.0, 1.1]})
+    >>> baseline_band(runs)
+    (1.0, 1.0, 1.0)
+    """
+    if column not in runs.columns:
+        return None
+    values = _floats(runs[column], runs.index)
+    keep = np.isfinite(values)
+    if "status" in runs.columns:
+        keep &= np.isin(_status(runs), COMPARED)
+    values = values[keep]
+    if values.size == 0:
+        return None
+    median = float(np.median(values))
+    sigma = 1.4826 * float(np.median(np.abs(values - median)))
+    return median, median - k * sigma, median + k * sigma
+
+
+def _run_range_text(runs: pd.DataFrame | None) -> str:
+    if runs is None or "run" not in runs.columns or runs["run"].isna().all():
+        return ""
+    exps: list[Any] = (
+        list(runs["experiment"].dropna().unique()) if "experiment" in runs.columns else []
+    )
+    lo, hi = int(runs["run"].min()), int(runs["run"].max())
+    exp = f"e{int(exps[0])} " if len(exps) == 1 else ""
+    return f"{exp}runs {lo}–{hi}" if lo != hi else f"{exp}run {lo}"
+
+
+def label_axes(
+    ax: Axes, meta: Mapping[str, Any] | None = None, *, runs: pd.DataFrame | None = None
+) -> Axes:
+    """Write the experiment label, run range, date and lumiaudit version above ``ax``.
+
+    Parameters
+    ----------
+    ax
+        The Axes to label.
+    meta
+        Optional keys: ``experiment_label`` (default ``"Belle II"``), ``text`` (e.g.
+        ``"Preliminary"``), ``run_range`` (a string, or ``[first, last]``), ``date`` (string or
+        date; default today, UTC), ``version`` (default the installed lumiaudit version).
+    runs
+        Runs table used for the run range when ``meta`` has none.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``.
+    """
+    meta = dict(meta or {})
+    run_range = meta.get("run_range")
+    if isinstance(run_range, Sequence) and not isinstance(run_range, str) and len(run_range) == 2:
+        run_range = f"runs {run_range[0]}–{run_range[1]}"
+    if not run_range:
+        run_range = _run_range_text(runs)
+    date = meta.get("date") or _dt.datetime.now(_dt.UTC).date().isoformat()
+    if isinstance(date, _dt.datetime | _dt.date):
+        date = date.isoformat()[:10]
+    version = meta.get("version") or meta.get("lumiaudit_version") or __version__
+    right = " · ".join(str(p) for p in (run_range, date, f"lumiaudit {version}") if p)
+    mplhep.label.exp_label(
+        exp=str(meta.get("experiment_label") or "Belle II"),
+        data=True,
+        llabel=str(meta.get("text") or ""),
+        rlabel=right,
+        loc=0,
+        fontsize=11,
+        # lumiaudit's plots have no offset text on the value axis, and the adjustment would
+        # draw the whole figure once more
+        scilocator_adjust=False,
+        ax=ax,
+    )
+    return ax
+
+
+def _fractions(ax: Axes, x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
+    """Data coordinates to axes fractions, for many points at once."""
+    if x.size == 0:
+        return []
+    xy = (ax.transData + ax.transAxes.inverted()).transform(np.c_[x, y])
+    return [(float(a), float(b)) for a, b in xy]
+
+
+def _plain_ticks(axis: Any, *, counts: bool) -> None:
+    """Tick labels without an offset or a x10^n text (it would collide with the label)."""
+    if counts:
+        axis.set_major_formatter(FuncFormatter(_compact_count))
+    else:
+        axis.set_major_formatter(ScalarFormatter(useOffset=False))
+
+
+def _compact_count(value: float, _pos: object = None) -> str:
+    """``500``, ``2k``, ``1.5M``: tick labels that stay short on log axes."""
+    text = f"{value:g}"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            text = f"{value / scale:g}{suffix}"
+            break
+    return text.replace("-", "\N{MINUS SIGN}")
