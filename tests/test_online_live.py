@@ -414,7 +414,7 @@ def test_audit_from_a_live_rundb_writes_snapshots_and_reruns_offline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import lumiaudit
-    from lumiaudit.audit import Audit
+    from lumiaudit.pipeline import Audit
 
     elog = read_online(example["elog"]).table
     results = [
