@@ -146,13 +146,13 @@ print(r.files[["path", "run", "status", "error", "n_entries"]].to_json(orient="r
 
 
 def _count_without_dac(paths: list[Path]) -> list[dict[str, object]]:
-    """count_events in a child that obeys file modes (even as root; see lumiaudit.faults)."""
+    """count_events in a child that obeys file modes (even as root; see tests.support.faults)."""
     import json
     import os
     import subprocess
     import sys
 
-    from lumiaudit.faults import can_bypass_permissions, drop_dac_capabilities
+    from tests.support.faults import can_bypass_permissions, drop_dac_capabilities
 
     repo = Path(__file__).parent.parent
     try:
@@ -229,7 +229,7 @@ def test_a_run_with_an_unreadable_subdirectory_is_blamed_on_it_not_on_a_missing_
     import shutil
     import subprocess
 
-    from lumiaudit.faults import can_bypass_permissions, cli_argv, drop_dac_capabilities
+    from tests.support.faults import can_bypass_permissions, cli_argv, drop_dac_capabilities
 
     rel = Path("release-03-02-04/DB00000677/bucket7/e0010/4S/r03000/all/mdst")
     prod = tmp_path / "prod"
