@@ -1,10 +1,12 @@
 """The :class:`Audit`: one object tying the stages together for the API, notebooks and CLI.
 
->>> import lumiaudit
->>> a = lumiaudit.audit(online="data/example/elog", offline="data/example/prod")  # doctest: +SKIP
->>> a.runs[a.runs.flagged]  # doctest: +SKIP
->>> print(a.explain(113))  # doctest: +SKIP
->>> a.write("reports/my-audit")  # doctest: +SKIP
+Example (not a doctest: it counts the bundled example and writes a directory)::
+
+    import lumiaudit
+    a = lumiaudit.audit(online="data/example/elog", offline="data/example/prod")
+    a.runs[a.runs.flagged]
+    print(a.explain(113))
+    a.write("reports/my-audit")
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Offline counting: discover ROOT files, count and check each one, aggregate per run.
 
->>> from lumiaudit.offline import count_events
->>> result = count_events("prod/", mode="auto", jobs=4)  # doctest: +SKIP
->>> result.runs[["run", "n_offline", "n_offline_full", "n_files_bad"]]  # doctest: +SKIP
+Example (not a doctest: it needs a production)::
+
+    from lumiaudit.offline import count_events
+    result = count_events("prod/", mode="auto", jobs=2)
+    result.runs[["run", "n_offline", "n_offline_full", "n_files_bad"]]
 """
 
 from __future__ import annotations

@@ -317,8 +317,10 @@ def build_dir(
 
     Examples
     --------
-    >>> with build_dir("reports/x", kind="audit") as tmp:  # doctest: +SKIP
-    ...     (tmp / "runs.csv").write_text("...")
+    Not a doctest (it writes a directory)::
+
+        with build_dir("reports/x", kind="audit") as tmp:
+            (tmp / "runs.csv").write_text("...")
     """
     target = check_output(out, kind=kind, inputs=inputs)
     tmp = new_build_dir(target)
