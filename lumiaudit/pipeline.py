@@ -416,7 +416,12 @@ def audit(
     else:
         online_inputs = _as_paths(online, "online")
         on = read_online(
-            online_inputs, format=online_format, mapping=mapping, policy=policy, strict=strict
+            online_inputs,
+            format=online_format,
+            mapping=mapping,
+            policy=policy,
+            strict=strict,
+            http=_http_options(timeout, retries),
         )
     if isinstance(offline, OfflineResult):
         off = offline
@@ -572,6 +577,21 @@ def audit(
         summary=summary,
         source_defects=rec.source_defects,
         snapshots=on.snapshots,
+    )
+
+
+def _http_options(timeout: float | None, retries: int) -> Any:
+    """Time bounds of live online reads from the audit's ``timeout``/``retries`` (the same
+    knobs bound remote ROOT reads, so one ``--timeout`` bounds every protocol)."""
+    if timeout is None:
+        return None
+    from lumiaudit.online import HttpOptions
+
+    return HttpOptions(
+        connect_timeout=min(timeout, 10.0),
+        read_timeout=timeout,
+        retries=retries,
+        deadline=max(60.0, timeout * (retries + 1) * 4),
     )
 
 

@@ -251,7 +251,8 @@ def audit_options(func: Any) -> Any:
             type=click.FloatRange(min=0.1),
             default=None,
             help="Seconds one attempt at one remote file may take (then abandoned; io_error "
-            "once the retries are spent). [default: 30]",
+            "once the retries are spent), and the read timeout of live online sources "
+            "(rundb+https://, elog+https://). [default: 30 for files, 60 for online]",
         ),
         click.option(
             "--retries",
