@@ -486,6 +486,7 @@ def test_cli_http_errors_exit_2_in_one_line(
     if command == "online":
         args = ["online", _url(srv), "--timeout", "0.5"]
     else:
+        (tmp_path / "prod").mkdir()  # --out must not lie inside an input (docs/report.md)
         args = [
             "audit",
             "--online",
