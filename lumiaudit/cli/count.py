@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lumiaudit.cli._common import handle_errors, progress_default, progress_option
+from lumiaudit.cli.profile import profile_option
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,10 +29,12 @@ def summary_line(summary: dict[str, Any]) -> str:
     good = [f"{n} {s}" for s, n in statuses.items() if s not in BAD_STATUSES]
     bad = [f"{n} {s}" for s, n in statuses.items() if s in BAD_STATUSES]
     gaps = summary["gaps"]
+    left = summary.get("unassigned") or 0
     return (
         f"{summary['files']} files: {', '.join(good) or 'none readable'}; "
         f"bad: {', '.join(bad) or 'none'}; "
         f"{summary['runs']} runs, {summary['events']} events, {gaps} gap{'s' * (gaps != 1)}"
+        + (f"; WARNING: {left} events not assigned to any run" if left else "")
     )
 
 
@@ -50,7 +53,8 @@ _out = click.Path(dir_okay=False, path_type=Path)
     default=None,
     help="Also write the per-(file, run) contributions table.",
 )
-@click.option("--tree", default="tree", show_default=True, help="Name of the event tree.")
+@profile_option
+@click.option("--tree", default=None, help="Name of the event tree (default: the profile's).")
 @click.option(
     "--mode",
     type=click.Choice(["auto", "fast", "deep"]),
@@ -97,7 +101,8 @@ def command(
     runs_path: Path | None,
     gaps_path: Path | None,
     contributions_path: Path | None,
-    tree: str,
+    profile: str | None,
+    tree: str | None,
     mode: str,
     jobs: int,
     scheduler: str | None,
@@ -110,7 +115,8 @@ def command(
     """Count the events of offline ROOT files (PATH: files, directories, globs, list files, URLs).
 
     Writes one row per file (status, entries, FileMetaData counts, markers) as CSV; the runs
-    and gaps tables on request. A one-line summary goes to stderr.
+    and gaps tables on request. A one-line summary goes to stderr; entries that cannot be
+    assigned to any run are a warning there.
     """
     from lumiaudit.offline import count_events
 
@@ -125,6 +131,7 @@ def command(
         progress=progress_default() if progress is None else progress,
         timeout=timeout,
         retries=retries,
+        profile=profile,
     )
     if runs_path is not None:
         _write_csv(result.runs, runs_path)

@@ -21,6 +21,7 @@ import pandas as pd
 from lumiaudit.errors import ParameterError
 from lumiaudit.offline.count import (
     DEFAULT_BACKOFF,
+    DEFAULT_BRANCHES,
     DEFAULT_RETRIES,
     MODES,
     FileRecord,
@@ -77,7 +78,14 @@ class OfflineResult:
             "events": int(self.contributions["n_entries"].sum()),
             "gaps": len(self.gaps),
             "not_counted": [r["path"] for r in self.stats.get("not_counted", [])],
+            "unassigned": sum(r["events"] for r in self.stats.get("unassigned", [])),
         }
+
+
+def _branch_overrides(profile: Any) -> dict[str, str]:
+    """The profile's branch names that differ from :data:`DEFAULT_BRANCHES` (none: belle2)."""
+    names: dict[str, str] = profile.branch_names()
+    return {k: v for k, v in names.items() if k in DEFAULT_BRANCHES and DEFAULT_BRANCHES[k] != v}
 
 
 #: Files named in the warning about files not counted (all are in ``stats["not_counted"]``).
@@ -108,6 +116,7 @@ def _count_all(
     retries: int,
     backoff: float,
     stats: dict[str, Any],
+    names: str = "belle2",
 ) -> list[FileRecord]:
     from lumiaudit.offline.executors import map_files
 
@@ -119,6 +128,7 @@ def _count_all(
         branch_names=None if branch_names is None else dict(branch_names),
         retries=retries,
         backoff=backoff,
+        names=names,
     )
 
     def run(items: list[str]) -> list[FileRecord]:
@@ -133,8 +143,10 @@ def _count_all(
 
     # results also depend on the branch names: keep them apart in the cache
     cache_mode = mode
-    if branch_names:
-        digest = hashlib.sha1(repr(sorted(branch_names.items())).encode(), usedforsecurity=False)
+    if branch_names or names != "belle2":
+        # and on the file-name grammar (the run of a file may come from its name)
+        text = repr(sorted((branch_names or {}).items())) + ("" if names == "belle2" else names)
+        digest = hashlib.sha1(text.encode(), usedforsecurity=False)
         cache_mode = f"{mode}+{digest.hexdigest()[:12]}"
     opened = cache if isinstance(cache, CountCache) else CountCache.open(cache)
     try:
@@ -166,7 +178,7 @@ def _count_all(
 def count_events(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
-    tree: str = "tree",
+    tree: str | None = None,
     mode: str = "auto",
     jobs: int = 1,
     scheduler: str | None = None,
@@ -178,6 +190,7 @@ def count_events(
     branch_names: Mapping[str, str] | None = None,
     retries: int = DEFAULT_RETRIES,
     backoff: float = DEFAULT_BACKOFF,
+    profile: Any = None,
 ) -> OfflineResult:
     """Discover, count and check offline ROOT files; aggregate per run.
 
@@ -187,7 +200,7 @@ def count_events(
         Files, directories (recursive), globs, list files (one path or URL per line) and
         ``root://`` / ``https://`` URLs.
     tree
-        Name of the event tree.
+        Name of the event tree (default: the profile's, ``tree`` for Belle II).
     mode
         ``auto`` (default), ``fast`` or ``deep``; see :mod:`lumiaudit.offline.count`.
     jobs
@@ -211,6 +224,11 @@ def count_events(
         ... seconds (default 3 retries after 0.5, 1 and 2 s); see
         :func:`~lumiaudit.offline.count.count_file`. Local files are read once. Files still
         not read are ``io_error`` and listed in ``stats["not_counted"]``.
+    profile
+        A :class:`~lumiaudit.profiles.Profile`, a built-in name or a TOML path (default
+        ``belle2``): tree, branch names, file-name grammar, what "full" means. ``tree`` and
+        ``branch_names`` given here override it. Entries that no run can be assigned to are
+        listed in ``stats["unassigned"]`` and logged as a warning.
 
     Returns
     -------
@@ -224,6 +242,12 @@ def count_events(
     ParameterError
         For an unknown mode or a bad option combination.
     """
+    from lumiaudit.offline.assign import apply_full, unassigned
+    from lumiaudit.profiles import load_profile
+
+    prof = load_profile(profile)
+    tree = prof.tree if tree is None else tree
+    branch_names = {**_branch_overrides(prof), **(branch_names or {})} or None
     check_retries(retries, backoff)
     if mode not in MODES:
         raise ParameterError(f"unknown counting mode {mode!r}; use one of {', '.join(MODES)}")
@@ -232,8 +256,10 @@ def count_events(
     if jobs < 0:
         raise ParameterError(f"jobs must be 0 (one per CPU) or more, got {jobs}")
     start = time.perf_counter()
-    found = discover(paths)
+    found = discover(paths, names=prof.names)
     stats: dict[str, Any] = {"files": len(found), "mode": mode, "tree": tree}
+    if prof.name != "belle2":
+        stats["profile"] = prof.name
     logger.info("%d files to count (mode %s, tree %r)", len(found), mode, tree)
     records = _count_all(
         [f.path for f in found],
@@ -249,8 +275,15 @@ def count_events(
         retries=retries,
         backoff=backoff,
         stats=stats,
+        names=prof.names,
     )
+    records = apply_full(records, prof.full)
     stats["not_counted"] = _not_counted(records)
+    left = unassigned(
+        records, run_branch=(branch_names or {}).get("run", DEFAULT_BRANCHES["run"]), tree=tree
+    )
+    if left:  # only then: a Belle II audit's stats stay as they were
+        stats["unassigned"] = left
     if stats["not_counted"]:
         shown = stats["not_counted"][:NOT_COUNTED_SHOWN]
         more = len(stats["not_counted"]) - len(shown)

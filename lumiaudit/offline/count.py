@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from lumiaudit.errors import ParameterError
-from lumiaudit.offline.names import FileName, parse_path
+from lumiaudit.offline.grammar import parse_name
+from lumiaudit.offline.names import FileName
 from lumiaudit.schema import FileStatus
 
 __all__ = [
@@ -317,6 +318,7 @@ def count_file(
     branch_names: Mapping[str, str] | None = None,
     retries: int = DEFAULT_RETRIES,
     backoff: float = DEFAULT_BACKOFF,
+    names: str = "belle2",
 ) -> FileRecord:
     """Count the entries of one ROOT file and check its health.
 
@@ -341,6 +343,9 @@ def count_file(
         still fails is ``io_error`` with the last error and the number of attempts.
     backoff
         Seconds before the first retry; doubled for each further one.
+    names
+        File-name grammar (``belle2``, ``none`` or a regex; see
+        :mod:`lumiaudit.offline.grammar`).
 
     Returns
     -------
@@ -387,7 +392,7 @@ def count_file(
     while True:
         attempt += 1
         try:
-            return _read(path, local, remote, tree, mode, timeout, branches, dict(base))
+            return _read(path, local, remote, tree, mode, timeout, branches, dict(base), names)
         except _Bad as bad:  # what the file holds: reading it again changes nothing
             return FileRecord(status=str(bad.status), error=bad.error, **base)
         except Exception as exc:  # a bad file may raise anything from deep inside uproot
@@ -560,10 +565,11 @@ def _read(
     timeout: float | None,
     branches: Mapping[str, str],
     base: dict[str, Any],
+    names: str = "belle2",
 ) -> FileRecord:
     import uproot
 
-    name: FileName = parse_path(path)
+    name: FileName = parse_name(path, names)
     options: dict[str, Any] = {"object_cache": None, "array_cache": None}
     if remote and _is_xrootd(path):
         _tune_xrootd()
@@ -592,7 +598,7 @@ def _read(
         data_level = name.data_level
         if mode != "fast":
             persistent = branches["persistent"]
-            if keys.get(persistent, "").startswith("TTree"):
+            if persistent and keys.get(persistent, "").startswith("TTree"):
                 meta_tree = f[persistent]
                 if meta_tree.num_entries != 1:
                     # e.g. after hadd: b2file-check rejects it, FileMetaData is ambiguous

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lumiaudit.errors import InputNotFoundError
-from lumiaudit.offline.names import FileName, join_markers, parse_path
+from lumiaudit.offline.grammar import parse_name
+from lumiaudit.offline.names import FileName, join_markers
 
 __all__ = ["ROOT_SUFFIXES", "Found", "discover", "find_duplicates"]
 
@@ -149,13 +150,17 @@ def _expand(item: str, *, source: str | None, line: int | None, out: list[tuple[
         raise InputNotFoundError(what, path=local, hint="check the path")
 
 
-def discover(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Found]:
+def discover(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, names: str = "belle2"
+) -> list[Found]:
     """Expand inputs into the list of distinct files to count, sorted by path.
 
     Parameters
     ----------
     paths
         Files, directories (recursive), globs (``**`` allowed), list files and URLs.
+    names
+        File-name grammar (see :mod:`lumiaudit.offline.grammar`).
 
     Returns
     -------
@@ -178,13 +183,13 @@ def discover(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -
         by_real.setdefault(real, []).append(path)
     found = []
     for real, ways in sorted(by_real.items()):
-        name = parse_path(real)
+        name = parse_name(real, names)
         extra: set[str] = set()
         others = tuple(
             sorted({w for w in ways if not _is_url(w) and os.path.abspath(w) != real})  # noqa: PTH100
         )
         for way in others:
-            extra.update(parse_path(way).markers)
+            extra.update(parse_name(way, names).markers)
             extra.add("symlink")
         # a marker only a link path carries (goodruns_dir) is a fact about the view, not data
         found.append(Found(real, name, join_markers(name.markers, extra), others))
