@@ -99,6 +99,8 @@ class Audit:
     runs: pd.DataFrame
     funnel: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    #: Per (run, lumisection) comparison (:mod:`lumiaudit.lumis`); empty without lumisections.
+    lumis: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     # ------------------------------------------------------------------ views
     @property
@@ -249,6 +251,10 @@ class Audit:
         from lumiaudit.runlists import write_runlists
 
         write_runlists(self.runs, tmp)
+        if len(self.lumis):  # only audits with lumisections: Belle II directories unchanged
+            from lumiaudit.lumis import write_lumis
+
+            write_lumis(self.lumis, tmp)
         if plots:
             from lumiaudit.figures import write_plots
 
@@ -310,6 +316,9 @@ class Audit:
                 raise _damaged(summary_path, f"byte {exc.start} is not UTF-8") from None
             if not isinstance(summary, dict):
                 raise _damaged(summary_path, "expected a JSON object")
+        lumis_path = root / "lumis.csv"
+        if lumis_path.is_file():
+            kw["lumis"] = _load_table(lumis_path, None)
         return cls(summary=summary, **kw)
 
 
@@ -421,10 +430,10 @@ def _as_paths(value: Any, what: str) -> list[str]:
     return paths
 
 
-def _experiment_label(runs: pd.DataFrame) -> str:
+def _experiment_label(runs: pd.DataFrame, label: str = "Belle II") -> str:
     exps = sorted({int(e) for e in runs["experiment"].dropna()}) if len(runs) else []
     exp = ", ".join(f"e{e}" for e in exps)
-    return f"Belle II {exp}".strip()
+    return f"{label} {exp}".strip()
 
 
 def _run_range(runs: pd.DataFrame) -> list[int] | None:
@@ -436,14 +445,14 @@ def audit(
     online: Any,
     offline: Any,
     *,
-    tree: str = "tree",
+    tree: str | None = None,
     mode: str = "auto",
     jobs: int = 1,
     scheduler: str | None = None,
     client: Any = None,
     cache: str | os.PathLike[str] | None = None,
     thresholds: Thresholds | None = None,
-    non_physics: Sequence[str] = schema.NON_PHYSICS_RUN_TYPES,
+    non_physics: Sequence[str] | None = None,
     mask: str | os.PathLike[str] | pd.DataFrame | Iterable[Runs] | None = None,
     waivers: str | os.PathLike[str] | pd.DataFrame | None = None,
     policy: str = "latest",
@@ -457,6 +466,8 @@ def audit(
     retries: int = 3,
     progress: bool = False,
     experiment_label: str | None = None,
+    profile: Any = None,
+    golden: str | os.PathLike[str] | None = None,
 ) -> Audit:
     """Run a whole audit: read online sources, count offline files, reconcile per run.
 
@@ -483,7 +494,17 @@ def audit(
     experiment, run_range
         Keep only this experiment / runs in ``[first, last]`` (``first <= last``).
     experiment_label
-        Text for plot labels (default ``Belle II e<N>``).
+        Text for plot labels (default ``Belle II e<N>``, or the profile's label).
+    profile
+        A :class:`~lumiaudit.profiles.Profile`, built-in name or TOML path (default
+        ``belle2``, today's behaviour): tree and branch names, file-name grammar, run key,
+        online mapping, non-physics run types, thresholds, label, lumisections. ``tree``,
+        ``mapping``, ``non_physics``, ``thresholds`` and ``experiment_label`` given here
+        override it. With a lumisection branch in the profile, online per-lumisection tables
+        among ``online`` are compared per (run, LS) (:mod:`lumiaudit.lumis`).
+    golden
+        A golden JSON (``{"run": [[first_ls, last_ls], ...]}``): lumisections outside it are
+        not certified and not audited (profiles with lumisections only).
 
     Returns
     -------
@@ -496,18 +517,37 @@ def audit(
     """
     from lumiaudit.offline import OfflineResult, count_events
     from lumiaudit.online import OnlineResult, read_online
+    from lumiaudit.profiles import load_profile
     from lumiaudit.reconcile import reconcile
 
     run_range = _check_run_range(run_range)
+    prof = load_profile(profile)
+    if mapping is None and prof.online:
+        mapping = prof.mapping()
+    non_physics = prof.non_physics if non_physics is None else non_physics
+    thresholds = prof.thresholds if thresholds is None else thresholds
+    online_ls = None
 
     if isinstance(online, OnlineResult):
         on = online
         online_inputs: list[str] = []
     else:
         online_inputs = _as_paths(online, "online")
-        on = read_online(
-            online_inputs, format=online_format, mapping=mapping, policy=policy, strict=strict
-        )
+        if prof.lumis is not None:
+            from lumiaudit.lumis import read_online_split
+
+            on, online_ls = read_online_split(
+                online_inputs,
+                profile=prof,
+                format=online_format,
+                mapping=mapping,
+                policy=policy,
+                strict=strict,
+            )
+        else:
+            on = read_online(
+                online_inputs, format=online_format, mapping=mapping, policy=policy, strict=strict
+            )
     if isinstance(offline, OfflineResult):
         off = offline
         offline_inputs: list[str] = []
@@ -525,7 +565,9 @@ def audit(
             progress=progress,
             timeout=timeout,
             retries=retries,
+            profile=prof,
         )
+    tree = str(off.stats.get("tree", prof.tree if tree is None else tree))
 
     tables = {
         "online": on.table,
@@ -551,8 +593,22 @@ def audit(
         non_physics=tuple(non_physics),
         waivers=waivers,
         mask=mask,
+        follows=prof.follows,
     )
     runs = rec.runs
+    lumis = None
+    if prof.lumis is not None and online_ls is not None:
+        from lumiaudit.lumis import audit_lumis
+
+        runs, lumis = audit_lumis(
+            runs,
+            online_ls=_select(online_ls, experiment=experiment, run_range=run_range),
+            files=tables["files"],
+            profile=prof,
+            golden=golden,
+            jobs=jobs,
+            timeout=timeout,
+        )
     files = tables["files"]
     n_bad_files = int(
         (~files["status"].isin([s.value for s in schema.FileStatus if s.readable])).sum()
@@ -579,6 +635,8 @@ def audit(
             "mask": None
             if mask is None
             else (str(mask) if isinstance(mask, str | os.PathLike) else "given"),
+            # a Belle II audit's summary stays as it was without a profile
+            **({} if prof.name == "belle2" else {"profile": prof.name, "key": list(prof.key)}),
         },
         "thresholds": rec.stats.get("thresholds", {}),
         "stats": {k: v for k, v in rec.stats.items() if k != "thresholds"},
@@ -601,7 +659,7 @@ def audit(
             str(b): _jsonable(e)
             for b, e in zip(rec.funnel["bucket"], rec.funnel["events"], strict=True)
         },
-        "experiment_label": experiment_label or _experiment_label(runs),
+        "experiment_label": experiment_label or _experiment_label(runs, prof.label),
         "run_range": _run_range(runs),
         "flagged_runs": [
             {
@@ -613,6 +671,10 @@ def audit(
             for r in runs[flagged].itertuples()
         ],
     }
+    if lumis is not None:
+        from lumiaudit.lumis import lumis_summary
+
+        summary["lumis"] = lumis_summary(lumis)
     cache_stats = getattr(off, "stats", None)
     if isinstance(cache_stats, dict):
         summary["offline_stats"] = _jsonable(cache_stats)
@@ -628,6 +690,7 @@ def audit(
         runs=runs,
         funnel=rec.funnel,
         summary=summary,
+        lumis=pd.DataFrame() if lumis is None else lumis,
     )
 
 

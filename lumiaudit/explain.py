@@ -156,6 +156,11 @@ def _i(x: Any) -> int:
     return int(x)
 
 
+def _k(x: Any) -> Any:
+    """A key part: an int, or None for a run-only key's missing experiment (issue 15)."""
+    return _int(x)
+
+
 def _key_frame(
     df: pd.DataFrame | None, cols: tuple[str, ...] = ("experiment", "run")
 ) -> pd.DataFrame:
@@ -171,8 +176,9 @@ def _key_frame(
 def _groups(df: pd.DataFrame) -> dict[tuple[int, int], pd.DataFrame]:
     if len(df) == 0 or "run" not in df or "experiment" not in df:
         return {}
-    ok = df[df["run"].notna() & df["experiment"].notna()]
-    return {(_i(k[0]), _i(k[1])): g for k, g in ok.groupby(["experiment", "run"], sort=False)}
+    ok = df[df["run"].notna()]
+    groups = ok.groupby(["experiment", "run"], sort=False, dropna=False)
+    return {(_k(k[0]), _i(k[1])): g for k, g in groups}
 
 
 def _records(df: pd.DataFrame) -> dict[tuple[int, int], list[dict[str, Any]]]:
@@ -180,10 +186,10 @@ def _records(df: pd.DataFrame) -> dict[tuple[int, int], list[dict[str, Any]]]:
     out: dict[tuple[int, int], list[dict[str, Any]]] = {}
     if len(df) == 0 or "run" not in df or "experiment" not in df:
         return out
-    ok = df[df["run"].notna() & df["experiment"].notna()]
+    ok = df[df["run"].notna()]
     for rec in ok.to_dict("records"):
         row = {str(k): v for k, v in rec.items()}
-        out.setdefault((_i(row["experiment"]), _i(row["run"])), []).append(row)
+        out.setdefault((_k(row["experiment"]), _i(row["run"])), []).append(row)
     return out
 
 
@@ -283,7 +289,7 @@ def explain_runs(
     online_of: dict[tuple[int, int], int] = {}
     offline_of: dict[tuple[int, int], int] = {}
     for row in runs.itertuples(index=False):
-        key = (_i(row.experiment), _i(row.run))
+        key = (_k(row.experiment), _i(row.run))
         if _int(row.n_online) is not None:
             online_of[key] = _i(row.n_online)
         if _int(row.n_offline_def) is not None:
@@ -291,7 +297,7 @@ def explain_runs(
 
     results: list[_RunResult] = []
     for row in runs.itertuples(index=False):
-        key = (_i(row.experiment), _i(row.run))
+        key = (_k(row.experiment), _i(row.run))
         res = _attribute(
             row,
             key,
@@ -324,7 +330,7 @@ def explain_runs(
     alloc_rows = [
         (key_e, key_r, bucket, events)
         for (key_e, key_r), r in zip(
-            zip(runs["experiment"].astype(int), runs["run"].astype(int), strict=True),
+            zip(map(_k, runs["experiment"]), runs["run"].astype(int), strict=True),
             results,
             strict=True,
         )
@@ -342,14 +348,14 @@ def _multi_run(files: pd.DataFrame, contributions: pd.DataFrame) -> set[tuple[in
     """Runs that receive events from a file spanning several runs (grid files, merges)."""
     out: set[tuple[int, int]] = set()
     if len(contributions) and "path" in contributions:
-        c = contributions.dropna(subset=["run", "experiment"])
+        c = contributions.dropna(subset=["run"])
         counts = c.groupby("path")["run"].nunique()
         multi_paths = set(counts[counts > 1].index)
         if len(files) and "markers" in files:
             grid = files[files["markers"].astype("string").str.contains("grid", na=False)]
             multi_paths |= set(grid["path"])
         for row in c[c["path"].isin(multi_paths)].itertuples(index=False):
-            out.add((_i(row.experiment), _i(row.run)))
+            out.add((_k(row.experiment), _i(row.run)))
     return out
 
 
@@ -982,10 +988,11 @@ def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
         raise ParameterError(f"run {run} exists in experiments {exps}", hint="pass --experiment")
     r = runs.iloc[0]
     g = r.get
-    exp = _i(r["experiment"])
+    exp = _k(r["experiment"])
     follows = str(g("follows")) if isinstance(g("follows"), str) else "full"
     lines: list[str] = []
-    head = f"Run {run} (experiment {exp}, {_fmt(g('run_type'))}): {g('status')}"
+    where = "" if exp is None else f"experiment {exp}, "  # a run-only key has none
+    head = f"Run {run} ({where}{_fmt(g('run_type'))}): {g('status')}"
     if _truthy(g("flagged")):
         head += ", FLAGGED"
     if _truthy(g("waived")):

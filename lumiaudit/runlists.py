@@ -72,7 +72,8 @@ def _records(runs: pd.DataFrame, cats: pd.Series, wanted: Iterable[str]) -> list
     for (_, row), cat in zip(sel.iterrows(), cats[sel.index], strict=True):
         reasons = str(row["reasons"]).split(";") if isinstance(row["reasons"], str) else []
         rec: dict[str, Any] = {
-            "experiment": int(row["experiment"]),
+            # a run-only key (profile) has no experiment: null, never a made-up number
+            "experiment": None if pd.isna(row["experiment"]) else int(row["experiment"]),
             "run": int(row["run"]),
             "status": str(row["status"]),
             "category": str(cat),

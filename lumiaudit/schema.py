@@ -108,6 +108,8 @@ class Reason(StrEnum):
     NO_ONLINE_COUNT = "no_online_count"
     OUTLIER = "outlier"
     UNEXPLAINED = "unexplained"
+    MISSING_LUMISECTION = "missing_lumisection"  # per-LS audit (lumiaudit.lumis)
+    SHORT_LUMISECTION = "short_lumisection"
 
     def __str__(self) -> str:
         return self.value

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from lumiaudit.cli._common import handle_errors, progress_default, progress_option
+from lumiaudit.cli.profile import profile_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -142,7 +143,9 @@ def source_options(*, required: bool) -> Callable[[F], F]:
 def audit_options(func: Any) -> Any:
     """Options shared by ``audit``, ``demo`` and ``report``."""
     opts = [
-        click.option("--tree", default="tree", show_default=True, help="Name of the event tree."),
+        click.option(
+            "--tree", default=None, help="Name of the event tree (default: the profile's, tree)."
+        ),
         click.option(
             "--mode",
             type=click.Choice(["auto", "fast", "deep"]),
@@ -243,6 +246,14 @@ def audit_options(func: Any) -> Any:
     help="Also write JUnit XML: one testcase per run, failures for flagged runs.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the plots (faster).")
+@profile_option
+@click.option(
+    "--golden",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help='Golden JSON {"run": [[first_ls, last_ls], ...]}: lumisections outside are not '
+    "audited (profiles with lumisections, e.g. cms-nanoaod).",
+)
 @audit_options
 @handle_errors
 def command(
@@ -261,6 +272,9 @@ def command(
     a run is flagged, 2 on usage or input errors.
 
     Example: lumiaudit audit --online elog/ --offline /group/belle2/.../e0010 --out audit/
+
+    CMS NanoAOD: lumiaudit audit --profile cms-nanoaod --online lumis.csv --offline store/
+    --golden golden.json --out audit/ (adds lumis.csv and not_finished_lumis.json).
     """
     run_audit_command(
         online=online,

@@ -99,10 +99,17 @@ def command(
         )
 
 
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
+
+
 def _record(r: dict[Any, Any]) -> dict[str, Any]:
     reasons = r.get("reasons")
     return {
-        "experiment": int(r["experiment"]),
+        # a run-only key (profile): the experiment stays null
+        "experiment": None if _missing(r["experiment"]) else int(r["experiment"]),
         "run": int(r["run"]),
         "category": str(r["category"]),
         "status": str(r["status"]),

@@ -1,0 +1,571 @@
+"""Per-lumisection audit: online per-LS counts against offline per-LS counts, the run verdict.
+
+An online per-lumisection table (``run, ls, events``; column names from the profile's
+``[lumis] online_column`` and the mapping's ``[table]`` ``run``/``events``) gives, per run, the
+sum of its LS as the online count, and per LS the events to find offline. The per-LS table
+(``lumis.csv`` of an audit) says which LS are ``OK``, ``MISSING_OFFLINE`` (online events, none
+offline, not processed), ``SHORT`` (fewer offline than online beyond ``[lumis] tolerance``),
+``EXCESS``, ``MISSING_ONLINE``, ``EMPTY`` (0 online and 0 offline), ``NOT_CERTIFIED`` (outside
+the golden JSON: not audited) or ``NOT_CHECKED`` (a file of the run could not be counted per
+LS: no verdict rather than a guess). Missing and short LS per run are written as
+``not_finished_lumis.json`` in the compact-range format of CRAB's ``notFinishedLumis`` and of
+CMS golden JSON files: ``{"381150": [[4, 6]]}``, ready for a recovery task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lumiaudit import schema
+from lumiaudit.errors import ConfigError, ParameterError
+
+__all__ = [
+    "LS_STATUSES",
+    "audit_lumis",
+    "compare_lumis",
+    "lumis_summary",
+    "not_finished_lumis",
+    "read_golden",
+    "read_online_lumis",
+    "read_online_split",
+    "write_lumis",
+]
+
+log = logging.getLogger(__name__)
+
+LS_STATUSES = (
+    "OK",
+    "EMPTY",
+    "MISSING_OFFLINE",
+    "SHORT",
+    "EXCESS",
+    "MISSING_ONLINE",
+    "NOT_CERTIFIED",
+    "NOT_CHECKED",
+)
+#: statuses that a recovery task must redo
+_NOT_FINISHED = ("MISSING_OFFLINE", "SHORT")
+
+_COLUMNS = {
+    "run": "Int64",
+    "ls": "Int64",
+    "n_online": "Int64",
+    "n_offline": "Int64",
+    "diff": "Int64",
+    "n_files": "Int64",
+    "processed": "boolean",
+    "certified": "boolean",
+    "status": "string",
+    "source": "string",
+    "source_line": "string",
+}
+
+
+def _n(value: Any) -> int:
+    """An int from a key known to be present (pandas types it loosely)."""
+    return int(value)
+
+
+# ------------------------------------------------------------------------------ online
+
+
+def _header(path: Path) -> list[str] | None:
+    from lumiaudit.online.elog_export import sniff_delimiter
+    from lumiaudit.online.values import norm_key
+
+    try:
+        with path.open("rb") as fh:
+            first = fh.readline(65536).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    return [norm_key(h.strip().strip('"')) for h in first.split(sniff_delimiter(first))]
+
+
+def _column(header: Sequence[str], candidates: Iterable[str]) -> str | None:
+    from lumiaudit.online.values import norm_key
+
+    names = set(header)
+    return next((norm_key(c) for c in candidates if norm_key(c) in names), None)
+
+
+def read_online_lumis(path: str | os.PathLike[str], *, profile: Any, mapping: Any) -> pd.DataFrame:
+    """Read an online per-lumisection table (CSV/TSV): one row per (run, LS).
+
+    Returns
+    -------
+    DataFrame
+        ``experiment`` (<NA> for a run-only key), ``run``, ``ls``, ``n_online``, ``source``,
+        ``source_line``, ``problem``. A count that cannot be read is <NA> with its problem.
+
+    Raises
+    ------
+    ConfigError
+        No run, LS or events column, or the same (run, LS) twice (named with both lines).
+    """
+    from lumiaudit.online.entries import Problems
+    from lumiaudit.online.table import read_rows
+    from lumiaudit.online.values import parse_count, parse_run
+
+    source = Path(path)
+    fields = mapping.table
+    text = source.read_text(encoding="utf-8", errors="replace")
+    header = _header(source) or []
+    cols = {
+        "run": _column(header, fields.run),
+        "ls": _column(header, profile.lumis.online_column),
+        "events": _column(header, fields.events),
+    }
+    for what, col in cols.items():
+        if col is None:
+            raise ConfigError(
+                f"online per-lumisection table: no {what} column",
+                path=source,
+                line=1,
+                hint=f"columns: {', '.join(header)}",
+            )
+    problems = Problems()
+    rows: list[dict[str, Any]] = []
+    seen: dict[tuple[int, int], int] = {}
+    for line, attrs in read_rows(text, str(source), problems):
+        run, why = parse_run(attrs.get(str(cols["run"])))
+        ls, ls_why = parse_run(attrs.get(str(cols["ls"])))
+        if run is None or ls is None:
+            problems.add(str(source), line, f"run or LS unreadable ({why or ls_why}); row skipped")
+            continue
+        if (run, ls) in seen:
+            raise ConfigError(
+                f"run {run} LS {ls} twice (first on line {seen[(run, ls)]})",
+                path=source,
+                line=line,
+                hint="one row per (run, ls)",
+            )
+        seen[(run, ls)] = line
+        n, n_why = parse_count(attrs.get(str(cols["events"])))
+        rows.append(
+            {
+                "run": run,
+                "ls": ls,
+                "n_online": n,
+                "source": str(source),
+                "source_line": str(line),
+                "problem": None if n is not None else f"events {n_why}",
+            }
+        )
+    for p in problems.rows:
+        log.warning("%s:%s: %s", p["source"], p["line"], p["reason"])
+    frame = pd.DataFrame(
+        rows, columns=["run", "ls", "n_online", "source", "source_line", "problem"]
+    )
+    frame.insert(0, "experiment", pd.Series(pd.NA, index=frame.index, dtype="Int64"))
+    return frame.astype(
+        {
+            "run": "Int64",
+            "ls": "Int64",
+            "n_online": "Int64",
+            "source": "string",
+            "source_line": "string",
+            "problem": "string",
+        }
+    )
+
+
+def _is_lumi_table(path: Path, profile: Any, mapping: Any) -> bool:
+    if not path.is_file():
+        return False
+    header = _header(path)
+    if not header:
+        return False
+    return (
+        _column(header, profile.lumis.online_column) is not None
+        and _column(header, mapping.table.run) is not None
+    )
+
+
+def _per_run(online_ls: pd.DataFrame) -> pd.DataFrame:
+    """The ``ONLINE`` table from per-LS rows: a run's count is the sum of its LS (<NA> if any
+    LS count is missing: the total is then unknown)."""
+    rows = []
+    for run, g in online_ls.groupby("run", sort=True):
+        lines = g["source_line"].astype(str).tolist()
+        total = None if g["n_online"].isna().any() else int(g["n_online"].sum())
+        rows.append(
+            {
+                "experiment": pd.NA,
+                "run": _n(run),
+                "n_online": total,
+                "source": str(g["source"].iloc[0]),
+                "source_line": f"{lines[0]}-{lines[-1]}" if len(lines) > 1 else lines[0],
+            }
+        )
+    return (
+        schema.enforce(pd.DataFrame(rows), schema.ONLINE) if rows else schema.empty(schema.ONLINE)
+    )
+
+
+def read_online_split(
+    paths: Sequence[str],
+    *,
+    profile: Any,
+    format: str | None,
+    mapping: Any,
+    policy: str,
+    strict: bool,
+) -> tuple[Any, pd.DataFrame | None]:
+    """Read the online inputs; per-LS tables by :func:`read_online_lumis`, others as usual.
+
+    Returns
+    -------
+    (OnlineResult, DataFrame or None)
+        The per-run online result (per-LS tables summed per run) and the per-LS rows (None
+        when no input is a per-LS table).
+
+    Raises
+    ------
+    ParameterError
+        A run both in a per-LS table and in another online source (which count is right is
+        not for lumiaudit to guess here).
+    """
+    from lumiaudit.online import OnlineResult, read_online
+
+    maps = mapping if mapping is not None else profile.mapping()
+    if not hasattr(maps, "table"):
+        from lumiaudit.online.mapping import load_mapping
+
+        maps = load_mapping(maps)
+    lumi_paths = [p for p in paths if _is_lumi_table(Path(p), profile, maps)]
+    others = [p for p in paths if p not in lumi_paths]
+    if not lumi_paths:
+        return read_online(others, format=format, mapping=maps, policy=policy, strict=strict), None
+    online_ls = pd.concat(
+        [read_online_lumis(p, profile=profile, mapping=maps) for p in lumi_paths],
+        ignore_index=True,
+    )
+    table = _per_run(online_ls)
+    n_ls = online_ls.groupby("run")["ls"].count()
+    entries = table.assign(
+        entry_id=[f"{n_ls[r]} LS" for r in table["run"]],
+        entry_type="lumisections",
+        count_text=[f"sum of {n_ls[r]} LS" for r in table["run"]],
+        chosen=True,
+    )
+    problems = [
+        {"source": r.source, "line": r.source_line, "reason": f"LS {r.ls}: {r.problem}", "text": ""}
+        for r in online_ls.itertuples()
+        if isinstance(r.problem, str)
+    ]
+    prob = (
+        schema.enforce(pd.DataFrame(problems), schema.PROBLEMS)
+        if problems
+        else schema.empty(schema.PROBLEMS)
+    )
+    result = OnlineResult(
+        table=table,
+        entries=entries,
+        conflicts=schema.empty(schema.CONFLICTS),
+        problems=prob,
+        formats={str(p): "lumis" for p in lumi_paths},
+    )
+    if others:
+        rest = read_online(others, format=format, mapping=maps, policy=policy, strict=strict)
+        both = set(rest.table["run"].dropna().astype(int)) & set(table["run"].astype(int))
+        if both:
+            raise ParameterError(
+                f"runs {sorted(both)[:5]} are in a per-lumisection table and in another "
+                "online source",
+                hint="give one online count per run",
+            )
+        result = OnlineResult(
+            table=pd.concat([rest.table, table], ignore_index=True),
+            entries=pd.concat([rest.entries, entries], ignore_index=True),
+            conflicts=rest.conflicts,
+            problems=pd.concat([rest.problems, prob], ignore_index=True),
+            daq_files=rest.daq_files,
+            formats={**rest.formats, **result.formats},
+        )
+    return result, online_ls
+
+
+# ------------------------------------------------------------------------------ golden JSON
+
+
+def read_golden(path: str | os.PathLike[str]) -> dict[int, list[tuple[int, int]]]:
+    """Read a CMS golden JSON ``{"381148": [[1, 120], [125, 283]]}``: certified LS ranges.
+
+    Raises
+    ------
+    ConfigError
+        Not JSON, not an object of runs, or a range that is not ``[first, last]`` with
+        ``first <= last`` (the run is named).
+    """
+    from lumiaudit._io import read_config_text
+
+    source = Path(path)
+    text = read_config_text(source, what="golden JSON", hint='expected {"run": [[first, last]]}')
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON: {exc.msg}", path=source, line=exc.lineno) from None
+    if not isinstance(doc, dict):
+        raise ConfigError('expected an object {"run": [[first, last], ...]}', path=source)
+    out: dict[int, list[tuple[int, int]]] = {}
+    for key, ranges in doc.items():
+        if not str(key).isdigit() or not isinstance(ranges, list):
+            raise ConfigError(
+                f"run {key!r}: expected a run number and a list of ranges", path=source
+            )
+        pairs = []
+        for item in ranges:
+            ok = (
+                isinstance(item, list)
+                and len(item) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in item)
+                and item[0] <= item[1]
+            )
+            if not ok:
+                raise ConfigError(f"run {key}: {item!r} is not a range [first, last]", path=source)
+            pairs.append((item[0], item[1]))
+        out[int(key)] = pairs
+    return out
+
+
+def _certified(
+    runs: pd.Series, lss: pd.Series, golden: Mapping[int, list[tuple[int, int]]]
+) -> list[bool]:
+    return [
+        any(a <= int(ls) <= b for a, b in golden.get(int(run), ()))
+        for run, ls in zip(runs, lss, strict=True)
+    ]
+
+
+# ------------------------------------------------------------------------------ compare
+
+
+def compare_lumis(
+    online_ls: pd.DataFrame,
+    offline_ls: pd.DataFrame,
+    *,
+    golden: Mapping[int, list[tuple[int, int]]] | None = None,
+    tolerance: int = 0,
+    unchecked_runs: Iterable[int] = (),
+) -> pd.DataFrame:
+    """Join online and offline per-LS counts; one status per (run, LS) (pure).
+
+    Parameters
+    ----------
+    online_ls
+        ``run, ls, n_online`` (+ ``source``, ``source_line``).
+    offline_ls
+        ``run, ls, n_offline, n_files, processed`` (:func:`lumiaudit.offline.lumis.count_lumis`).
+    golden
+        Certified LS ranges per run; LS outside are ``NOT_CERTIFIED``. None: all certified.
+    tolerance
+        Events an LS may lack offline and still be ``OK``.
+    unchecked_runs
+        Runs with a file that could not be counted per LS: their LS are ``NOT_CHECKED``.
+
+    Examples
+    --------
+    >>> on = pd.DataFrame({"run": [1, 1], "ls": [1, 2], "n_online": [5, 6]})
+    >>> off = pd.DataFrame({"run": [1], "ls": [1], "n_offline": [5], "n_files": [1],
+    ...                     "processed": [True]})
+    >>> compare_lumis(on, off)["status"].tolist()
+    ['OK', 'MISSING_OFFLINE']
+    """
+    on = online_ls[
+        [c for c in ("run", "ls", "n_online", "source", "source_line") if c in online_ls]
+    ]
+    off = offline_ls[["run", "ls", "n_offline", "n_files", "processed"]]
+    df = on.astype({"run": "Int64", "ls": "Int64"}).merge(
+        off.astype({"run": "Int64", "ls": "Int64"}), on=["run", "ls"], how="outer", sort=True
+    )
+    df["n_files"] = df["n_files"].astype("Int64").fillna(0)
+    unchecked = {int(r) for r in unchecked_runs}
+    n_on, n_off = df["n_online"].astype("Int64"), df["n_offline"].astype("Int64")
+    # an LS nobody processed has 0 events offline (the file that would hold them is absent)
+    n_off_filled = n_off.fillna(0)
+    df["diff"] = n_on - n_off_filled
+    df["certified"] = pd.array(
+        [True] * len(df) if golden is None else _certified(df["run"], df["ls"], golden),
+        dtype="boolean",
+    )
+    status = []
+    row: Any
+    for row in df.itertuples(index=False):
+        if not row.certified:
+            status.append("NOT_CERTIFIED")
+        elif int(row.run) in unchecked:
+            status.append("NOT_CHECKED")
+        elif pd.isna(row.n_online):
+            # not in the online table with nothing offline: an empty LS; else nothing to check
+            listed = isinstance(getattr(row, "source", None), str)
+            nothing = pd.isna(row.n_offline) or int(row.n_offline) == 0
+            status.append("EMPTY" if nothing and not listed else "MISSING_ONLINE")
+        else:
+            off_n = 0 if pd.isna(row.n_offline) else int(row.n_offline)
+            d = int(row.n_online) - off_n
+            if int(row.n_online) == 0 and off_n == 0:
+                status.append("EMPTY")
+            elif off_n == 0 and row.processed is not True:
+                status.append("MISSING_OFFLINE")
+            elif d > tolerance:
+                status.append("SHORT")
+            elif d < 0:
+                status.append("EXCESS")
+            else:
+                status.append("OK")
+    df["n_offline"] = n_off_filled
+    df["status"] = pd.array(status, dtype="string")
+    for col, dtype in _COLUMNS.items():
+        if col not in df:
+            df[col] = pd.Series(pd.NA, index=df.index, dtype=dtype)
+    return df[list(_COLUMNS)].astype(_COLUMNS).reset_index(drop=True)
+
+
+def _ranges(values: Iterable[int]) -> list[list[int]]:
+    out: list[list[int]] = []
+    for v in sorted(set(values)):
+        if out and v == out[-1][1] + 1:
+            out[-1][1] = v
+        else:
+            out.append([v, v])
+    return out
+
+
+def not_finished_lumis(lumis: pd.DataFrame) -> dict[str, list[list[int]]]:
+    """Missing and short LS per run as compact ranges (CRAB ``notFinishedLumis`` format).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"run": [7, 7, 7, 7], "ls": [1, 2, 3, 5],
+    ...                   "status": ["MISSING_OFFLINE", "SHORT", "OK", "MISSING_OFFLINE"]})
+    >>> not_finished_lumis(t)
+    {'7': [[1, 2], [5, 5]]}
+    """
+    bad = lumis[lumis["status"].isin(_NOT_FINISHED).fillna(False)]
+    return {
+        str(_n(run)): _ranges(int(v) for v in g["ls"]) for run, g in bad.groupby("run", sort=True)
+    }
+
+
+def _verdict(runs: pd.DataFrame, lumis: pd.DataFrame) -> pd.DataFrame:
+    """Per-run LS columns and reasons: a run with missing or short LS needs a look."""
+    out = runs.copy()
+    stats: dict[int, dict[str, int]] = {}
+    for run, g in lumis.groupby("run", sort=False):
+        st = g["status"].value_counts().to_dict()
+        missing = g[g["status"] == "MISSING_OFFLINE"]
+        short = g[g["status"] == "SHORT"]
+        stats[_n(run)] = {
+            "n_ls": len(g),
+            "n_ls_missing": int(st.get("MISSING_OFFLINE", 0)),
+            "n_ls_short": int(st.get("SHORT", 0)),
+            "n_ls_not_checked": int(st.get("NOT_CHECKED", 0)),
+            "missing_events": int(missing["n_online"].fillna(0).sum()),
+            "short_events": int(short["diff"].fillna(0).sum()),
+        }
+    cols = (
+        "n_ls",
+        "n_ls_missing",
+        "n_ls_short",
+        "n_ls_not_checked",
+        "missing_events",
+        "short_events",
+    )
+    for col in cols:
+        out[col if col.startswith("n_ls") else f"ls_{col}"] = pd.array(
+            [stats.get(int(r), {}).get(col) if not pd.isna(r) else None for r in out["run"]],
+            dtype="Int64",
+        )
+    reasons: list[str | None] = []
+    flagged: list[bool] = []
+    severity: list[str] = []
+    row: Any
+    for row in out.itertuples(index=False):
+        s = stats.get(int(row.run)) if not pd.isna(row.run) else None
+        codes = (
+            [c for c in str(row.reasons).split(";") if c] if isinstance(row.reasons, str) else []
+        )
+        flag = bool(row.flagged) if not pd.isna(row.flagged) else False
+        sev = str(row.severity) if isinstance(getattr(row, "severity", None), str) else "ok"
+        if s and str(row.status) != "NOT_AUDITED":
+            # the LS events stay in ls_missing_events / ls_short_events: explained_events,
+            # reason_events and the funnel remain the file-level attribution
+            for code, n in (
+                (schema.Reason.MISSING_LUMISECTION.value, s["n_ls_missing"]),
+                (schema.Reason.SHORT_LUMISECTION.value, s["n_ls_short"]),
+            ):
+                if n:
+                    codes.append(code)
+                    flag = True
+                    sev = "fail" if sev == "fail" or code.startswith("missing") else "warn"
+        reasons.append(";".join(codes) or None)
+        flagged.append(flag)
+        severity.append(sev)
+    out["reasons"] = pd.array(reasons, dtype="string")
+    out["flagged"] = pd.array(flagged, dtype="boolean")
+    if "severity" in out:
+        out["severity"] = pd.array(severity, dtype="string")
+    return out
+
+
+def audit_lumis(
+    runs: pd.DataFrame,
+    *,
+    online_ls: pd.DataFrame,
+    files: pd.DataFrame,
+    profile: Any,
+    golden: str | os.PathLike[str] | Mapping[int, list[tuple[int, int]]] | None = None,
+    jobs: int = 1,
+    timeout: float | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Count the counted files per LS, compare with the online LS, update the runs table.
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        The runs table with ``n_ls``, ``n_ls_missing``, ``n_ls_short``, ``n_ls_not_checked``
+        and the reasons ``missing_lumisection`` / ``short_lumisection`` (a run with either is
+        flagged), and the per-LS table (see the module docstring).
+    """
+    from lumiaudit.offline.lumis import count_lumis
+
+    readable = [s.value for s in schema.FileStatus if s.readable]
+    counted = files[files["status"].isin(readable)]["path"].astype(str).tolist()
+    offline_ls, failed = count_lumis(counted, profile=profile, jobs=jobs, timeout=timeout)
+    failed_paths = {f["path"] for f in failed}
+    unchecked = set(files[files["path"].isin(failed_paths)]["run"].dropna().astype(int))
+    if failed_paths and not unchecked:  # the run of a failed file is unknown: check none
+        unchecked = set(online_ls["run"].dropna().astype(int))
+    gold = read_golden(golden) if isinstance(golden, str | os.PathLike) else golden
+    lumis = compare_lumis(
+        online_ls,
+        offline_ls,
+        golden=gold,
+        tolerance=profile.lumis.tolerance,
+        unchecked_runs=unchecked,
+    )
+    return _verdict(runs, lumis), lumis
+
+
+def lumis_summary(lumis: pd.DataFrame) -> dict[str, Any]:
+    """Counts per LS status and the not-finished LS (for ``summary.json``)."""
+    return {
+        "lumisections": len(lumis),
+        "status_counts": {str(k): int(v) for k, v in lumis["status"].value_counts().items()},
+        "not_finished": not_finished_lumis(lumis),
+    }
+
+
+def write_lumis(lumis: pd.DataFrame, out_dir: Path) -> None:
+    """Write ``lumis.csv`` and ``not_finished_lumis.json`` into an audit directory being built."""
+    lumis.to_csv(out_dir / "lumis.csv", index=False, na_rep="")
+    (out_dir / "not_finished_lumis.json").write_text(
+        json.dumps(not_finished_lumis(lumis)) + "\n", encoding="utf-8"
+    )

@@ -1,0 +1,204 @@
+"""Per-lumisection audit (issue 15): a CMS NanoAOD-like production end to end, run-only key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import lumiaudit
+from lumiaudit.cli import cli
+from lumiaudit.errors import ConfigError
+from lumiaudit.lumis import compare_lumis, not_finished_lumis, read_golden
+from tests.support.nanoaod import ONLINE, NanoProduction, write_events_file, write_nano_production
+
+
+@pytest.fixture(scope="module")
+def nano(tmp_path_factory: pytest.TempPathFactory) -> NanoProduction:
+    return write_nano_production(tmp_path_factory.mktemp("nano"))
+
+
+@pytest.fixture(scope="module")
+def audited(nano: NanoProduction) -> lumiaudit.Audit:
+    return lumiaudit.audit(
+        online=[nano.online_ls], offline=[nano.prod], profile="cms-nanoaod", golden=nano.golden
+    )
+
+
+def test_run_only_key_end_to_end(audited: lumiaudit.Audit, nano: NanoProduction) -> None:
+    runs = audited.runs
+    assert runs["experiment"].isna().all()
+    assert runs["run"].tolist() == sorted(ONLINE)
+    online = dict(zip(runs["run"], runs["n_online"], strict=True))
+    assert online == {run: sum(per.values()) for run, per in ONLINE.items()}
+    offline = dict(zip(runs["run"], runs["n_offline"], strict=True))
+    assert offline == nano.offline_per_run
+    assert audited.summary["experiment_label"] == "CMS"
+    assert audited.summary["options"]["key"] == ["run"]
+
+
+def test_lumisection_table(audited: lumiaudit.Audit) -> None:
+    ls = audited.lumis.set_index(["run", "ls"])["status"].to_dict()
+    assert {k for k, v in ls.items() if v == "MISSING_OFFLINE"} == {
+        (381150, 4),
+        (381150, 5),
+        (381150, 6),
+    }
+    assert ls[(381151, 2)] == "SHORT"
+    assert ls[(381151, 3)] == "EMPTY"  # processed, 0 events, online 0: not missing
+    assert ls[(381152, 9)] == "NOT_CERTIFIED"
+    assert sum(v == "OK" for v in ls.values()) == 9
+
+
+def test_run_verdict_from_lumisections(audited: lumiaudit.Audit) -> None:
+    runs = audited.runs.set_index("run")
+    assert runs.loc[381150, "n_ls_missing"] == 3
+    assert runs.loc[381150, "ls_missing_events"] == 12 + 11 + 9
+    assert "missing_lumisection" in runs.loc[381150, "reasons"]
+    assert runs.loc[381150, "severity"] == "fail"
+    # 3 of 31 events: within the run-level floors, but an LS is short: flagged
+    assert runs.loc[381151, "status"] == "OK"
+    assert bool(runs.loc[381151, "flagged"])
+    assert runs.loc[381151, "reasons"] == "short_lumisection"
+    assert not bool(runs.loc[381148, "flagged"])
+    assert not bool(runs.loc[381152, "flagged"])  # its uncertified LS 9 is not audited
+
+
+def test_cli_audit_writes_not_finished_lumis(nano: NanoProduction, tmp_path: Path) -> None:
+    out = tmp_path / "audit"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "audit",
+            "--profile",
+            "cms-nanoaod",
+            "--online",
+            str(nano.online_ls),
+            "--offline",
+            str(nano.prod),
+            "--golden",
+            str(nano.golden),
+            "--out",
+            str(out),
+            "--no-plots",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "not_finished_lumis.json").read_text()) == {
+        "381150": [[4, 6]],
+        "381151": [[2, 2]],
+    }
+    lumis = pd.read_csv(out / "lumis.csv")
+    assert len(lumis) == sum(len(v) for v in ONLINE.values())
+    bad = json.loads((out / "bad_runs.json").read_text())
+    assert [(r["experiment"], r["run"]) for r in bad] == [(None, 381150), (None, 381151)]
+    loaded = lumiaudit.Audit.load(out)
+    assert len(loaded.lumis) == len(lumis)
+    explained = CliRunner().invoke(cli, ["explain", "--audit", str(out), "381150"])
+    assert explained.exit_code == 0, explained.output
+    assert "experiment None" not in explained.output
+
+
+def test_belle2_audit_has_no_lumis_files(example: dict[str, Path], tmp_path: Path) -> None:
+    a = lumiaudit.audit(online=[example["elog"]], offline=[example["prod"]])
+    out = a.write(tmp_path / "a", plots=False)
+    assert not (out / "lumis.csv").exists()
+    assert "profile" not in a.summary["options"]
+    assert a.summary["experiment_label"].startswith("Belle II")
+
+
+def test_file_not_countable_per_ls_is_not_checked(tmp_path: Path) -> None:
+    events = {
+        "run": np.array([5, 5, 5], dtype=np.uint32),
+        "luminosityBlock": np.array([1, 1, 2], dtype=np.uint32),
+        "event": np.arange(3, dtype=np.uint64),
+    }
+    write_events_file(tmp_path / "a.root", events)
+    # run 5's second file has the run branch (counted per run) but no LS branch
+    write_events_file(
+        tmp_path / "b.root",
+        {"run": np.array([5], dtype=np.uint32), "event": np.arange(1, dtype=np.uint64)},
+    )
+    (tmp_path / "on.csv").write_text("run,ls,events\n5,1,2\n5,2,1\n5,3,1\n", encoding="utf-8")
+    a = lumiaudit.audit(online=[tmp_path / "on.csv"], offline=[tmp_path], profile="cms-nanoaod")
+    assert set(a.lumis["status"]) == {"NOT_CHECKED"}
+    assert a.runs["n_ls_not_checked"].tolist() == [3]
+    assert "missing_lumisection" not in str(a.runs["reasons"].iloc[0])
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("[1, 2]", "expected an object"),
+        ('{"x": [[1, 2]]}', "run 'x'"),
+        ('{"1": [[3, 2]]}', "is not a range"),
+        ('{"1": [[1]]}', "is not a range"),
+        ("{", "not valid JSON"),
+    ],
+)
+def test_bad_golden_json(text: str, what: str, tmp_path: Path) -> None:
+    path = tmp_path / "g.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=what):
+        read_golden(path)
+
+
+def test_duplicate_online_ls_row_is_an_error(tmp_path: Path, nano: NanoProduction) -> None:
+    on = tmp_path / "on.csv"
+    on.write_text("run,ls,events\n1,1,5\n1,1,6\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"on\.csv:3: run 1 LS 1 twice \(first on line 2\)"):
+        lumiaudit.audit(online=[on], offline=[nano.prod], profile="cms-nanoaod")
+
+
+@pytest.mark.parametrize(
+    ("online", "offline", "processed", "status"),
+    [
+        (10, 10, True, "OK"),
+        (10, 0, None, "MISSING_OFFLINE"),
+        (10, 7, True, "SHORT"),
+        (10, 12, True, "EXCESS"),
+        (0, 0, True, "EMPTY"),
+        (10, 0, True, "SHORT"),  # processed but all events lost: short, not missing
+        (None, 4, True, "MISSING_ONLINE"),
+    ],
+)
+def test_ls_status_table(
+    online: int | None, offline: int, processed: bool | None, status: str
+) -> None:
+    on = pd.DataFrame({"run": [1], "ls": [1], "n_online": pd.array([online], dtype="Int64")})
+    off = pd.DataFrame(
+        {"run": [1], "ls": [1], "n_offline": [offline], "n_files": [1], "processed": [processed]}
+    )
+    if offline == 0 and processed is None:
+        off = off.iloc[0:0]
+    assert compare_lumis(on, off)["status"].tolist() == [status]
+
+
+def test_not_finished_ranges() -> None:
+    t = pd.DataFrame(
+        {
+            "run": [9, 9, 9, 9, 8],
+            "ls": [3, 1, 2, 7, 1],
+            "status": ["SHORT", "MISSING_OFFLINE", "OK", "MISSING_OFFLINE", "NOT_CERTIFIED"],
+        }
+    )
+    assert not_finished_lumis(t) == {"9": [[1, 1], [3, 3], [7, 7]]}
+
+
+def test_online_table_without_experiment_does_not_crash(tmp_path: Path) -> None:
+    # the issue: a production keyed by run alone crashed in explain (int() of <NA>)
+    events = {"run": np.full(10, 101, dtype=np.uint32), "event": np.arange(10, dtype=np.uint64)}
+    write_events_file(tmp_path / "a.root", events)
+    table = tmp_path / "online.csv"
+    table.write_text("run,n_online\n101,10\n102,5\n", encoding="utf-8")
+    a = lumiaudit.audit(online=[table], offline=[tmp_path / "a.root"], profile="cms-nanoaod")
+    assert a.runs["experiment"].isna().all()
+    assert a.runs["status"].tolist() == ["OK", "MISSING_OFFLINE"]
+    assert a.runs["n_offline"].tolist()[0] == 10
+    assert pd.isna(a.runs["n_offline"].tolist()[1])  # missing stays missing
+    assert len(a.problems) == 0  # no "experiment missing" per row for a run-only key
+    assert len(a.lumis) == 0  # a per-run table: no per-LS comparison
