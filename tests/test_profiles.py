@@ -303,3 +303,58 @@ def test_belle2_profile_counts_as_before(b2_sample: Path) -> None:
         pd.testing.assert_frame_equal(a, b)
     assert "profile" not in named.stats
     assert "unassigned" not in named.stats
+
+
+def test_cli_audit_belle2_profile_writes_the_same_audit(
+    example: dict[str, Path], tmp_path: Path
+) -> None:
+    outs = []
+    for extra in ([], ["--profile", "belle2"]):
+        out = tmp_path / f"a{len(extra)}"
+        result = CliRunner().invoke(
+            cli,
+            [
+                "audit",
+                "--online",
+                str(example["elog"]),
+                "--offline",
+                str(example["prod"]),
+                "--out",
+                str(out),
+                "--no-plots",
+                *extra,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        outs.append(out)
+    names = sorted(p.name for p in outs[0].iterdir())
+    assert names == sorted(p.name for p in outs[1].iterdir())
+    for name in names:
+        if name == "summary.json":
+            continue  # creation time differs
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    import json
+
+    a, b = (json.loads((o / "summary.json").read_text()) for o in outs)
+    for s in (a, b):
+        s.pop("created")
+        s.get("offline_stats", {}).pop("seconds", None)
+        s.pop("inputs")
+    assert a == b
+
+
+@pytest.mark.parametrize("command", ["count", "audit"])
+def test_bad_profile_option_exits_2(command: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "b"\n[offline]\ntre = "x"\n', encoding="utf-8")
+    args = {
+        "count": [str(tmp_path)],
+        "audit": ["--online", str(bad), "--offline", str(tmp_path), "--out", str(tmp_path / "o")],
+    }[command]
+    result = CliRunner().invoke(cli, [command, "--profile", str(bad), *args])
+    assert result.exit_code == 2, result.output
+    assert (
+        result.output.strip() == f"Error: {bad}: unknown profile key 'offline.tre' "
+        "(known keys in [offline]: tree, names, full, branches)"
+    )
+    assert not (tmp_path / "o").exists()
