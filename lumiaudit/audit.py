@@ -116,10 +116,14 @@ class Audit:
         return self.runs[sel.fillna(False)]
 
     def explain(self, run: int, experiment: int | None = None) -> str:
-        """The evidence for one run, in plain words (what ``lumiaudit explain`` prints)."""
+        """The evidence for one run, in plain words (what ``lumiaudit explain`` prints).
+
+        ``experiment`` may be <NA> (a run-only key's runs table row): it is then not used.
+        """
         from lumiaudit.explain import explain_run
 
-        return explain_run(self.tables(), run, experiment=experiment)
+        exp = None if experiment is None or pd.isna(experiment) else int(experiment)
+        return explain_run(self.tables(), run, experiment=exp)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """All tables by name."""

@@ -202,3 +202,48 @@ def test_online_table_without_experiment_does_not_crash(tmp_path: Path) -> None:
     assert pd.isna(a.runs["n_offline"].tolist()[1])  # missing stays missing
     assert len(a.problems) == 0  # no "experiment missing" per row for a run-only key
     assert len(a.lumis) == 0  # a per-run table: no per-LS comparison
+
+
+@pytest.mark.slow
+def test_report_and_nightly_with_the_cms_profile(nano: NanoProduction, tmp_path: Path) -> None:
+    # a real kernel executes audit_overview with profile="cms-nanoaod"
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            "--profile",
+            "cms-nanoaod",
+            "--online",
+            str(nano.online_ls),
+            "--offline",
+            str(nano.prod),
+            "--out",
+            str(out),
+            "--no-html",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["options"]["profile"] == "cms-nanoaod"
+    assert summary["experiment_label"] == "CMS"
+    # no golden JSON here: run 381152 LS 9 is audited (and fine)
+    assert json.loads((out / "not_finished_lumis.json").read_text()) == {
+        "381150": [[4, 6]],
+        "381151": [[2, 2]],
+    }
+    config = tmp_path / "nightly.toml"
+    config.write_text(
+        "[nightly]\n"
+        f"online = [{json.dumps(str(nano.online_ls))}]\n"
+        f"offline = [{json.dumps(str(nano.prod))}]\n"
+        f"reports = {json.dumps(str(tmp_path / 'nightly'))}\n"
+        "html = false\n"
+        '[audit]\nprofile = "cms-nanoaod"\n',
+        encoding="utf-8",
+    )
+    night = CliRunner().invoke(cli, ["nightly", "--config", str(config)])
+    assert night.exit_code in (0, 1), night.output  # 1: newly flagged runs (the first night)
+    latest = tmp_path / "nightly" / "latest"
+    assert json.loads((latest / "summary.json").read_text())["options"]["profile"] == "cms-nanoaod"
+    assert (latest / "lumis.csv").is_file()

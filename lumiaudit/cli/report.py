@@ -10,6 +10,7 @@ import click
 
 from lumiaudit.cli._common import handle_errors, progress_default
 from lumiaudit.cli.audit import audit_options, source_options
+from lumiaudit.cli.profile import profile_option
 
 
 def _parse_value(text: str) -> Any:
@@ -60,6 +61,7 @@ def _parse_value(text: str) -> Any:
     is_flag=True,
     help="Print the notebook's parameters (name, type, default, help) and exit.",
 )
+@profile_option
 @audit_options
 @handle_errors
 def command(
