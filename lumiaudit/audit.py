@@ -123,7 +123,12 @@ class Audit:
         from lumiaudit.explain import explain_run
 
         exp = None if experiment is None or pd.isna(experiment) else int(experiment)
-        return explain_run(self.tables(), run, experiment=exp)
+        text = explain_run(self.tables(), run, experiment=exp)
+        if len(self.lumis):
+            from lumiaudit.lumis import explain_lumis
+
+            text += explain_lumis(self.lumis, run)
+        return text
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """All tables by name."""

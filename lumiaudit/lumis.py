@@ -30,6 +30,7 @@ __all__ = [
     "LS_STATUSES",
     "audit_lumis",
     "compare_lumis",
+    "explain_lumis",
     "lumis_summary",
     "not_finished_lumis",
     "read_golden",
@@ -239,6 +240,15 @@ def read_online_split(
         from lumiaudit.online.mapping import load_mapping
 
         maps = load_mapping(maps)
+    for p in paths:
+        if Path(p).is_dir():
+            inside = [f for f in sorted(Path(p).rglob("*")) if _is_lumi_table(f, profile, maps)]
+            if inside:  # read_online would take each LS row for an entry of its run
+                raise ParameterError(
+                    "a directory of online sources holds a per-lumisection table",
+                    path=inside[0],
+                    hint="give the per-lumisection table as its own --online file",
+                )
     lumi_paths = [p for p in paths if _is_lumi_table(Path(p), profile, maps)]
     others = [p for p in paths if p not in lumi_paths]
     if not lumi_paths:
@@ -569,3 +579,39 @@ def write_lumis(lumis: pd.DataFrame, out_dir: Path) -> None:
     (out_dir / "not_finished_lumis.json").write_text(
         json.dumps(not_finished_lumis(lumis)) + "\n", encoding="utf-8"
     )
+
+
+def explain_lumis(lumis: pd.DataFrame, run: int) -> str:
+    """The lumisection lines of one run for ``lumiaudit explain`` (empty without LS).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"run": [7, 7, 7], "ls": [1, 2, 3], "status": ["OK", "SHORT", "OK"],
+    ...                   "n_online": [5, 6, 5], "n_offline": [5, 4, 5]})
+    >>> print(explain_lumis(t, 7), end="")
+    <BLANKLINE>
+    Lumisections (3): OK 2, SHORT 1
+      SHORT LS 2: online 6, offline 4
+    """
+    if len(lumis) == 0 or "run" not in lumis:
+        return ""
+    g = lumis[lumis["run"] == run]
+    if len(g) == 0:
+        return ""
+    counts = g["status"].value_counts()
+    head = ", ".join(f"{k} {int(v)}" for k, v in sorted(counts.items()))
+    lines = ["", f"Lumisections ({len(g)}): {head}"]
+    bad = g[~g["status"].isin(["OK", "EMPTY"])]
+    status: Any
+    r: Any
+    for status, sub in bad.groupby("status", sort=True):
+        if status in ("SHORT", "EXCESS", "MISSING_ONLINE"):
+            for r in sub.itertuples(index=False):
+                on = "n/a" if pd.isna(r.n_online) else str(int(r.n_online))
+                lines.append(f"  {status} LS {int(r.ls)}: online {on}, offline {int(r.n_offline)}")
+        else:
+            ranges = ", ".join(
+                f"{a}-{b}" if a != b else str(a) for a, b in _ranges(int(v) for v in sub["ls"])
+            )
+            lines.append(f"  {status} LS {ranges}")
+    return "\n".join(lines) + "\n"

@@ -101,6 +101,7 @@ def test_cli_audit_writes_not_finished_lumis(nano: NanoProduction, tmp_path: Pat
     explained = CliRunner().invoke(cli, ["explain", "--audit", str(out), "381150"])
     assert explained.exit_code == 0, explained.output
     assert "experiment None" not in explained.output
+    assert "  MISSING_OFFLINE LS 4-6" in explained.output
 
 
 def test_belle2_audit_has_no_lumis_files(example: dict[str, Path], tmp_path: Path) -> None:
@@ -247,3 +248,40 @@ def test_report_and_nightly_with_the_cms_profile(nano: NanoProduction, tmp_path:
     latest = tmp_path / "nightly" / "latest"
     assert json.loads((latest / "summary.json").read_text())["options"]["profile"] == "cms-nanoaod"
     assert (latest / "lumis.csv").is_file()
+
+
+def test_explain_lists_the_lumisections(audited: lumiaudit.Audit) -> None:
+    text = audited.explain(381150)
+    assert "Lumisections (7): MISSING_OFFLINE 3, OK 4" in text
+    assert "  MISSING_OFFLINE LS 4-6" in text
+    assert "SHORT LS 2: online 16, offline 13" in audited.explain(381151)
+
+
+def test_cli_count_writes_lumis(nano: NanoProduction, tmp_path: Path) -> None:
+    out = tmp_path / "lumis.csv"
+    args = ["count", "--profile", "cms-nanoaod", str(nano.prod), "-o", "/dev/null"]
+    result = CliRunner().invoke(cli, [*args, "--lumis", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert set(zip(table["run"], table["ls"], strict=True)) == {
+        (run, ls)
+        for run, per in ONLINE.items()
+        for ls in per
+        if not (run == 381150 and 4 <= ls <= 6)
+    }
+    got = table.set_index(["run", "ls"])["n_offline"]
+    assert got[(381151, 2)] == 13
+    assert got[(381151, 3)] == 0  # processed (LuminosityBlocks), no event
+    bad = CliRunner().invoke(cli, ["count", str(nano.prod), "--lumis", str(out)])
+    assert bad.exit_code == 2
+    assert "--lumis needs a profile with lumisections; 'belle2' has none" in bad.output
+
+
+def test_online_directory_with_a_per_ls_table_is_refused(
+    nano: NanoProduction, tmp_path: Path
+) -> None:
+    folder = tmp_path / "online"
+    folder.mkdir()
+    (folder / "ls.csv").write_bytes(nano.online_ls.read_bytes())
+    with pytest.raises(lumiaudit.LumiauditError, match="holds a per-lumisection table"):
+        lumiaudit.audit(online=[folder], offline=[nano.prod], profile="cms-nanoaod")

@@ -53,6 +53,14 @@ _out = click.Path(dir_okay=False, path_type=Path)
     default=None,
     help="Also write the per-(file, run) contributions table.",
 )
+@click.option(
+    "--lumis",
+    "lumis_path",
+    type=_out,
+    default=None,
+    help="Also write events per (run, lumisection) of the counted files (profiles with "
+    "lumisections, e.g. cms-nanoaod).",
+)
 @profile_option
 @click.option("--tree", default=None, help="Name of the event tree (default: the profile's).")
 @click.option(
@@ -101,6 +109,7 @@ def command(
     runs_path: Path | None,
     gaps_path: Path | None,
     contributions_path: Path | None,
+    lumis_path: Path | None,
     profile: str | None,
     tree: str | None,
     mode: str,
@@ -119,7 +128,14 @@ def command(
     assigned to any run are a warning there.
     """
     from lumiaudit.offline import count_events
+    from lumiaudit.profiles import load_profile
 
+    prof = load_profile(profile)
+    if lumis_path is not None and prof.lumis is None:
+        raise click.UsageError(
+            f"--lumis needs a profile with lumisections; {prof.name!r} has none "
+            "(e.g. --profile cms-nanoaod)"
+        )
     result = count_events(
         list(paths),
         tree=tree,
@@ -131,8 +147,24 @@ def command(
         progress=progress_default() if progress is None else progress,
         timeout=timeout,
         retries=retries,
-        profile=profile,
+        profile=prof,
     )
+    if lumis_path is not None:
+        from lumiaudit.offline.lumis import count_lumis
+        from lumiaudit.schema import FileStatus
+
+        readable = [s.value for s in FileStatus if s.readable]
+        counted = result.files[result.files["status"].isin(readable)]["path"].astype(str)
+        lumis, failed = count_lumis(
+            counted.tolist(), profile=prof, jobs=jobs, timeout=timeout, progress=bool(progress)
+        )
+        _write_csv(lumis, lumis_path)
+        if failed:
+            click.echo(
+                f"lumiaudit count: WARNING: {len(failed)} files not counted per lumisection "
+                f"(first: {failed[0]['path']}: {failed[0]['error']})",
+                err=True,
+            )
     if runs_path is not None:
         _write_csv(result.runs, runs_path)
     if gaps_path is not None:

@@ -29,4 +29,11 @@ def command(audit_dir: Path, run: int, experiment: int | None) -> None:
     from lumiaudit.history import read_audit_tables
 
     tables = read_audit_tables(audit_dir)
-    click.echo(explain_run(tables, run, experiment=experiment), nl=False)
+    text = explain_run(tables, run, experiment=experiment)
+    if (audit_dir / "lumis.csv").is_file():  # audits with lumisections (docs/profiles.md)
+        import pandas as pd
+
+        from lumiaudit.lumis import explain_lumis
+
+        text += explain_lumis(pd.read_csv(audit_dir / "lumis.csv"), run)
+    click.echo(text, nl=False)
