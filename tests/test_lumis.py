@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lumiaudit
 from lumiaudit.cli import cli
@@ -285,3 +287,73 @@ def test_online_directory_with_a_per_ls_table_is_refused(
     (folder / "ls.csv").write_bytes(nano.online_ls.read_bytes())
     with pytest.raises(lumiaudit.LumiauditError, match="holds a per-lumisection table"):
         lumiaudit.audit(online=[folder], offline=[nano.prod], profile="cms-nanoaod")
+
+
+def test_audit_warns_about_entries_of_no_run(nano: NanoProduction, tmp_path: Path) -> None:
+    out = tmp_path / "a"
+    result = CliRunner().invoke(
+        cli,
+        [
+            *("audit", "--tree", "Events", "--online", str(nano.online_ls)),
+            *("--offline", str(nano.prod), "--out", str(out), "--no-plots"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    total = sum(nano.offline_per_run.values())
+    assert f"warning: {total} offline events in 6 files not assigned to any run" in result.output
+
+
+def test_belle2_raw_profile_compares_entries(example: dict[str, Path]) -> None:
+    a = lumiaudit.audit(online=[example["elog"]], offline=[example["prod"]], profile="belle2-raw")
+    assert a.summary["follows"] == "entries"
+    assert set(a.runs["follows"].dropna()) <= {"entries", "full"}
+    assert a.summary["options"]["profile"] == "belle2-raw"
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.dictionaries(
+        st.integers(min_value=1, max_value=40),
+        st.tuples(
+            st.integers(min_value=0, max_value=50),
+            st.one_of(st.none(), st.integers(min_value=0, max_value=60)),
+        ),
+        min_size=1,
+    ),
+    st.integers(min_value=0, max_value=3),
+)
+def test_ls_statuses_and_not_finished_agree(
+    per_ls: dict[int, tuple[int, int | None]], tolerance: int
+) -> None:
+    # offline None: the LS is in no file at all (never processed)
+    on = pd.DataFrame({"run": 1, "ls": list(per_ls), "n_online": [v[0] for v in per_ls.values()]})
+    done = {ls: v[1] for ls, v in per_ls.items() if v[1] is not None}
+    off = pd.DataFrame(
+        {
+            "run": 1,
+            "ls": list(done),
+            "n_offline": list(done.values()),
+            "n_files": 1,
+            "processed": True,
+        }
+    )
+    table = compare_lumis(on, off, tolerance=tolerance).set_index("ls")
+    for ls, (n_on, n_off) in per_ls.items():
+        status = table.loc[ls, "status"]
+        got = 0 if n_off is None else n_off
+        assert table.loc[ls, "n_offline"] == got
+        if n_on == 0 and got == 0:
+            assert status == "EMPTY"
+        elif n_off is None:
+            assert status == "MISSING_OFFLINE"
+        elif n_on - got > tolerance:
+            assert status == "SHORT"
+        elif got > n_on:
+            assert status == "EXCESS"
+        else:
+            assert status == "OK"
+    unfinished = not_finished_lumis(table.reset_index())
+    listed = {ls for a, b in unfinished.get("1", []) for ls in range(a, b + 1)}
+    assert listed == {
+        ls for ls in per_ls if table.loc[ls, "status"] in ("MISSING_OFFLINE", "SHORT")
+    }

@@ -66,6 +66,13 @@ def echo_summary(result: Any, out: Path) -> None:
     )
     if not len(result.runs):
         click.echo(f"lumiaudit: warning: {_why_empty(result.summary)}", err=True)
+    left = (result.summary.get("offline_stats") or {}).get("unassigned") or []
+    if left:  # entries of no run: never a silent gap (docs/profiles.md)
+        click.echo(
+            f"lumiaudit: warning: {sum(r['events'] for r in left)} offline events in "
+            f"{len(left)} files not assigned to any run ({left[0]['path']}: {left[0]['reason']})",
+            err=True,
+        )
     for row in result.flagged.itertuples():
         online = "n/a" if _missing(row.n_online) else f"{int(row.n_online):,}"
         compared = getattr(row, "n_offline_def", row.n_offline)
