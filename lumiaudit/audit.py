@@ -613,6 +613,7 @@ def audit(
             runs,
             online_ls=_select(online_ls, experiment=experiment, run_range=run_range),
             files=tables["files"],
+            contributions=tables["contributions"],
             profile=prof,
             golden=golden,
             jobs=jobs,

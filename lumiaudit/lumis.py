@@ -531,6 +531,7 @@ def audit_lumis(
     online_ls: pd.DataFrame,
     files: pd.DataFrame,
     profile: Any,
+    contributions: pd.DataFrame | None = None,
     golden: str | os.PathLike[str] | Mapping[int, list[tuple[int, int]]] | None = None,
     jobs: int = 1,
     timeout: float | None = None,
@@ -550,8 +551,12 @@ def audit_lumis(
     counted = files[files["status"].isin(readable)]["path"].astype(str).tolist()
     offline_ls, failed = count_lumis(counted, profile=profile, jobs=jobs, timeout=timeout)
     failed_paths = {f["path"] for f in failed}
-    unchecked = set(files[files["path"].isin(failed_paths)]["run"].dropna().astype(int))
-    if failed_paths and not unchecked:  # the run of a failed file is unknown: check none
+    # the runs of a file that could not be counted per LS: from its per-run contributions
+    source = files if contributions is None else contributions
+    of_failed = source[source["path"].isin(failed_paths)]
+    unchecked = set(of_failed["run"].dropna().astype(int))
+    if failed_paths - set(of_failed.dropna(subset=["run"])["path"]):
+        # a failed file whose runs are unknown could hold any run's LS: check none
         unchecked = set(online_ls["run"].dropna().astype(int))
     gold = read_golden(golden) if isinstance(golden, str | os.PathLike) else golden
     lumis = compare_lumis(

@@ -126,11 +126,30 @@ def test_file_not_countable_per_ls_is_not_checked(tmp_path: Path) -> None:
         tmp_path / "b.root",
         {"run": np.array([5], dtype=np.uint32), "event": np.arange(1, dtype=np.uint64)},
     )
-    (tmp_path / "on.csv").write_text("run,ls,events\n5,1,2\n5,2,1\n5,3,1\n", encoding="utf-8")
+    write_events_file(
+        tmp_path / "c.root",
+        {
+            "run": np.array([6], dtype=np.uint32),
+            "luminosityBlock": np.array([1], dtype=np.uint32),
+            "event": np.arange(1, dtype=np.uint64),
+        },
+    )
+    (tmp_path / "on.csv").write_text(
+        "run,ls,events\n5,1,2\n5,2,1\n5,3,1\n6,1,1\n6,2,4\n", encoding="utf-8"
+    )
     a = lumiaudit.audit(online=[tmp_path / "on.csv"], offline=[tmp_path], profile="cms-nanoaod")
-    assert set(a.lumis["status"]) == {"NOT_CHECKED"}
-    assert a.runs["n_ls_not_checked"].tolist() == [3]
+    status = a.lumis.set_index(["run", "ls"])["status"].to_dict()
+    # run 5 has a file without LS: no per-LS verdict; run 6 is checked (LS 2 missing)
+    assert status == {
+        (5, 1): "NOT_CHECKED",
+        (5, 2): "NOT_CHECKED",
+        (5, 3): "NOT_CHECKED",
+        (6, 1): "OK",
+        (6, 2): "MISSING_OFFLINE",
+    }
+    assert a.runs["n_ls_not_checked"].tolist() == [3, 0]
     assert "missing_lumisection" not in str(a.runs["reasons"].iloc[0])
+    assert "missing_lumisection" in str(a.runs["reasons"].iloc[1])
 
 
 @pytest.mark.parametrize(
