@@ -600,14 +600,15 @@ def audit(
         gaps=tables["gaps"],
         thresholds=thresholds,
         non_physics=tuple(non_physics),
-        waivers=waivers,
+        # with lumisections the waivers come after the LS verdict (a waiver may name its reason)
+        waivers=None if online_ls is not None else waivers,
         mask=mask,
         follows=prof.follows,
     )
     runs = rec.runs
     lumis = None
     if prof.lumis is not None and online_ls is not None:
-        from lumiaudit.lumis import audit_lumis
+        from lumiaudit.lumis import audit_lumis, waive
 
         runs, lumis = audit_lumis(
             runs,
@@ -619,6 +620,7 @@ def audit(
             jobs=jobs,
             timeout=timeout,
         )
+        runs = waive(runs, waivers, stats=rec.stats)
     files = tables["files"]
     n_bad_files = int(
         (~files["status"].isin([s.value for s in schema.FileStatus if s.readable])).sum()

@@ -36,6 +36,7 @@ __all__ = [
     "read_golden",
     "read_online_lumis",
     "read_online_split",
+    "waive",
     "write_lumis",
 ]
 
@@ -620,3 +621,16 @@ def explain_lumis(lumis: pd.DataFrame, run: int) -> str:
             )
             lines.append(f"  {status} LS {ranges}")
     return "\n".join(lines) + "\n"
+
+
+def waive(runs: pd.DataFrame, waivers: Any, *, stats: dict[str, Any]) -> pd.DataFrame:
+    """Apply waivers after the LS verdict (as :func:`lumiaudit.reconcile.reconcile` does after
+    its own), and update ``stats`` (``runs_flagged``, ``runs_waived``)."""
+    if waivers is not None:
+        from lumiaudit.waivers import apply_waivers, read_waivers
+
+        table = waivers if isinstance(waivers, pd.DataFrame) else read_waivers(waivers)
+        runs = apply_waivers(runs, table)
+    stats["runs_flagged"] = int(runs["flagged"].fillna(False).sum())
+    stats["runs_waived"] = int(runs["waived"].fillna(False).sum()) if "waived" in runs else 0
+    return runs

@@ -365,19 +365,27 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _waived_runs(audit_dir: Path) -> set[tuple[int, int]]:
+def _waived_runs(audit_dir: Path) -> set[tuple[int | None, int]]:
     import pandas as pd
 
     runs = pd.read_csv(audit_dir / "runs.csv", keep_default_na=False, na_values=[""])
     if "waived" not in runs.columns:
         return set()
     waived = runs["waived"].astype("string").str.lower().isin(["true", "1"]).fillna(False)
-    return {(int(e), int(r)) for e, r in runs.loc[waived, ["experiment", "run"]].to_numpy()}
+    pairs = runs.loc[waived, ["experiment", "run"]].to_numpy()
+    return {(_exp(e), int(r)) for e, r in pairs}
 
 
-def _key(row: Mapping[str, Any]) -> tuple[int, int] | None:
+def _exp(value: Any) -> int | None:
+    """The experiment of a key; None for a run-only key (profile), never a made-up number."""
+    import pandas as pd
+
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _key(row: Mapping[str, Any]) -> tuple[int | None, int] | None:
     try:
-        return int(row["experiment"]), int(row["run"])
+        return _exp(row["experiment"]), int(row["run"])
     except (KeyError, TypeError, ValueError):
         return None
 

@@ -376,3 +376,28 @@ def test_ls_statuses_and_not_finished_agree(
     assert listed == {
         ls for ls in per_ls if table.loc[ls, "status"] in ("MISSING_OFFLINE", "SHORT")
     }
+
+
+def test_waivers_apply_after_the_lumisection_verdict(nano: NanoProduction, tmp_path: Path) -> None:
+    waivers = tmp_path / "waivers.toml"
+    waivers.write_text(
+        '[[waiver]]\nrun = 381151\nreason = "short_lumisection"\nnote = "known loss"\n'
+        '[[waiver]]\nrun = 381150\nexperiment = 10\nreason = "*"\n',  # no experiment here
+        encoding="utf-8",
+    )
+    a = lumiaudit.audit(
+        online=[nano.online_ls], offline=[nano.prod], profile="cms-nanoaod", waivers=waivers
+    )
+    runs = a.runs.set_index("run")
+    assert bool(runs.loc[381151, "waived"])
+    assert not bool(runs.loc[381151, "flagged"])
+    assert not bool(runs.loc[381150, "waived"])  # the waiver names an experiment
+    assert bool(runs.loc[381150, "flagged"])
+    assert a.summary["totals"]["runs_flagged"] == 1
+    assert a.summary["stats"]["runs_waived"] == 1
+    from lumiaudit.nightly import _key, _waived_runs
+
+    out = a.write(tmp_path / "audit", plots=False)
+    # the nightly's waiver lookup keys a run-only run by (None, run), not by a crash
+    assert _waived_runs(out) == {(None, 381151)}
+    assert _key({"experiment": float("nan"), "run": 381151}) == (None, 381151)
