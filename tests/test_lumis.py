@@ -401,3 +401,11 @@ def test_waivers_apply_after_the_lumisection_verdict(nano: NanoProduction, tmp_p
     # the nightly's waiver lookup keys a run-only run by (None, run), not by a crash
     assert _waived_runs(out) == {(None, 381151)}
     assert _key({"experiment": float("nan"), "run": 381151}) == (None, 381151)
+
+
+def test_runlist_symlink_view_of_a_run_only_audit(audited: lumiaudit.Audit, tmp_path: Path) -> None:
+    out = audited.write(tmp_path / "audit", plots=False)
+    views = tmp_path / "views"
+    result = CliRunner().invoke(cli, ["runlist", "--from", str(out), "--symlink-view", str(views)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in views.iterdir()) == ["BadRuns", "GoodRuns", "UglyRuns"]
