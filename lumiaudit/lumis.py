@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 LS_STATUSES = (
     "OK",
+    "DUPLICATE",
     "EMPTY",
     "MISSING_OFFLINE",
     "SHORT",
@@ -60,6 +61,7 @@ _COLUMNS = {
     "ls": "Int64",
     "n_online": "Int64",
     "n_offline": "Int64",
+    "n_duplicate": "Int64",
     "diff": "Int64",
     "n_files": "Int64",
     "processed": "boolean",
@@ -392,16 +394,24 @@ def compare_lumis(
     on = online_ls[
         [c for c in ("run", "ls", "n_online", "source", "source_line") if c in online_ls]
     ]
-    off = offline_ls[["run", "ls", "n_offline", "n_files", "processed"]]
+    off = offline_ls[["run", "ls", "n_offline", "n_files", "processed"]].copy()
+    off["n_duplicate"] = (
+        offline_ls["n_duplicate"].astype("Int64")
+        if "n_duplicate" in offline_ls
+        else pd.Series(pd.NA, index=off.index, dtype="Int64")
+    )
     df = on.astype({"run": "Int64", "ls": "Int64"}).merge(
         off.astype({"run": "Int64", "ls": "Int64"}), on=["run", "ls"], how="outer", sort=True
     )
     df["n_files"] = df["n_files"].astype("Int64").fillna(0)
     unchecked = {int(r) for r in unchecked_runs}
     n_on, n_off = df["n_online"].astype("Int64"), df["n_offline"].astype("Int64")
-    # an LS nobody processed has 0 events offline (the file that would hold them is absent)
+    # an LS nobody processed has 0 events offline (the file that would hold them is absent);
+    # an event held twice counts once (DOMAIN.md causes 3 and 10)
     n_off_filled = n_off.fillna(0)
-    df["diff"] = n_on - n_off_filled
+    dup = df["n_duplicate"].astype("Int64")
+    unique = n_off_filled - dup.fillna(0)
+    df["diff"] = n_on - unique
     df["certified"] = pd.array(
         [True] * len(df) if golden is None else _certified(df["run"], df["ls"], golden),
         dtype="boolean",
@@ -419,7 +429,8 @@ def compare_lumis(
             nothing = pd.isna(row.n_offline) or int(row.n_offline) == 0
             status.append("EMPTY" if nothing and not listed else "MISSING_ONLINE")
         else:
-            off_n = 0 if pd.isna(row.n_offline) else int(row.n_offline)
+            n_dup = 0 if pd.isna(row.n_duplicate) else int(row.n_duplicate)
+            off_n = (0 if pd.isna(row.n_offline) else int(row.n_offline)) - n_dup
             d = int(row.n_online) - off_n
             if int(row.n_online) == 0 and off_n == 0:
                 status.append("EMPTY")
@@ -430,7 +441,7 @@ def compare_lumis(
             elif d < 0:
                 status.append("EXCESS")
             else:
-                status.append("OK")
+                status.append("DUPLICATE" if n_dup else "OK")
     df["n_offline"] = n_off_filled
     df["status"] = pd.array(status, dtype="string")
     for col, dtype in _COLUMNS.items():
@@ -478,6 +489,10 @@ def _verdict(runs: pd.DataFrame, lumis: pd.DataFrame) -> pd.DataFrame:
             "n_ls_missing": int(st.get("MISSING_OFFLINE", 0)),
             "n_ls_short": int(st.get("SHORT", 0)),
             "n_ls_not_checked": int(st.get("NOT_CHECKED", 0)),
+            "n_ls_duplicate": int((g["n_duplicate"].fillna(0) > 0).sum())
+            if "n_duplicate" in g
+            else 0,
+            "duplicate_events": int(g["n_duplicate"].fillna(0).sum()) if "n_duplicate" in g else 0,
             "missing_events": int(missing["n_online"].fillna(0).sum()),
             "short_events": int(short["diff"].fillna(0).sum()),
         }
@@ -486,8 +501,10 @@ def _verdict(runs: pd.DataFrame, lumis: pd.DataFrame) -> pd.DataFrame:
         "n_ls_missing",
         "n_ls_short",
         "n_ls_not_checked",
+        "n_ls_duplicate",
         "missing_events",
         "short_events",
+        "duplicate_events",
     )
     for col in cols:
         out[col if col.startswith("n_ls") else f"ls_{col}"] = pd.array(
@@ -511,6 +528,7 @@ def _verdict(runs: pd.DataFrame, lumis: pd.DataFrame) -> pd.DataFrame:
             for code, n in (
                 (schema.Reason.MISSING_LUMISECTION.value, s["n_ls_missing"]),
                 (schema.Reason.SHORT_LUMISECTION.value, s["n_ls_short"]),
+                (schema.Reason.DUPLICATE_EVENTS.value, s["n_ls_duplicate"]),
             ):
                 if n:
                     codes.append(code)

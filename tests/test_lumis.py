@@ -409,3 +409,43 @@ def test_runlist_symlink_view_of_a_run_only_audit(audited: lumiaudit.Audit, tmp_
     result = CliRunner().invoke(cli, ["runlist", "--from", str(out), "--symlink-view", str(views)])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in views.iterdir()) == ["BadRuns", "GoodRuns", "UglyRuns"]
+
+
+def _ls_file(path: Path, run: int, ls: list[int], events: list[int]) -> None:
+    write_events_file(
+        path,
+        {
+            "run": np.full(len(events), run, dtype=np.uint32),
+            "luminosityBlock": np.array(ls, dtype=np.uint32),
+            "event": np.array(events, dtype=np.uint64),
+        },
+        {
+            "run": np.full(len(set(ls)), run, dtype=np.uint32),
+            "luminosityBlock": np.array(sorted(set(ls)), dtype=np.uint32),
+        },
+    )
+
+
+def test_duplicate_events_are_counted_once(tmp_path: Path) -> None:
+    prod = tmp_path / "prod"
+    prod.mkdir()
+    _ls_file(prod / "A.root", 9, [1, 1, 1, 2, 2], [11, 12, 13, 21, 22])
+    # a resubmitted job wrote LS 2 again under another name (same event numbers)
+    _ls_file(prod / "B.root", 9, [2, 2], [21, 22])
+    # a merge wrote event 31 of LS 3 twice in one file
+    _ls_file(prod / "C.root", 9, [3, 3, 3], [31, 31, 32])
+    on = tmp_path / "on.csv"
+    on.write_text("run,ls,events\n9,1,3\n9,2,2\n9,3,2\n", encoding="utf-8")
+    a = lumiaudit.audit(online=[on], offline=[prod], profile="cms-nanoaod")
+    table = a.lumis.set_index("ls")
+    assert table["status"].to_dict() == {1: "OK", 2: "DUPLICATE", 3: "DUPLICATE"}
+    assert table["n_offline"].to_dict() == {1: 3, 2: 4, 3: 3}
+    assert table["n_duplicate"].to_dict() == {1: 0, 2: 2, 3: 1}
+    assert table["diff"].to_dict() == {1: 0, 2: 0, 3: 0}
+    run = a.runs.iloc[0]
+    # the file-level count sums the copies (10 of 7: within the run floors, 5 events)
+    assert (run["n_offline"], run["status"]) == (10, "OK")
+    assert "duplicate_events" in run["reasons"]
+    assert run["ls_duplicate_events"] == 3
+    assert bool(run["flagged"])
+    assert not_finished_lumis(a.lumis) == {}  # nothing to recover, only to deduplicate
