@@ -543,7 +543,7 @@ def audit(
     else:
         online_inputs = _as_paths(online, "online")
         if prof.lumis is not None:
-            from lumiaudit.lumis import read_online_split
+            from lumiaudit.online.lumis import read_online_split
 
             on, online_ls = read_online_split(
                 online_inputs,
