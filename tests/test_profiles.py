@@ -86,7 +86,7 @@ _branch = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_/ABCXYZ0123456789.", max_
     ls=_branch.filter(bool),
     non_physics=st.lists(st.text(alphabet="abcdefxyz", min_size=1, max_size=8), max_size=4),
     abs_floor=st.integers(min_value=0, max_value=10**6),
-    rel_floor=st.floats(min_value=0, max_value=1, allow_nan=False),
+    rel_floor=st.floats(min_value=1e-9, max_value=1, allow_nan=False),
 )
 def test_any_profile_round_trips(
     name: str,
@@ -153,6 +153,7 @@ def test_unknown_key_is_a_one_line_error_naming_file_and_key(
         ('name = "x"\n[offline]\ntree = 3\n', "must be a string"),
         ('name = "x"\n[thresholds]\nabs_floor = 1.5\n', "must be an integer"),
         ('name = "x"\n[thresholds]\nrel_floor = -1\n', "0 or more"),
+        ('name = "x"\n[thresholds]\nrel_floor = 0\n', "must be more than 0"),
         ('name = "x"\n[lumis]\ntree = "L"\n', "'lumis.branch'"),
         ('name = "x"\n[online.table]\nevents = 3\n', "[online]"),
         ('name = "x"\n[audit]\nfollows = "half"\n', "'audit.follows'"),
@@ -358,3 +359,32 @@ def test_bad_profile_option_exits_2(command: str, tmp_path: Path) -> None:
         "(known keys in [offline]: tree, names, full, branches)"
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_profile_thresholds_and_non_physics_reach_the_audit(tmp_path: Path) -> None:
+    import lumiaudit
+
+    for run, n in ((1, 100), (2, 50), (3, 10)):
+        events = {"run": np.full(n, run, dtype=np.uint32), "event": np.arange(n, dtype=np.uint64)}
+        write_events_file(tmp_path / f"f{run}.root", events)
+    online = tmp_path / "online.csv"
+    online.write_text("run,run_type,n_online\n1,physics,102\n2,special,50\n3,physics,10\n")
+    text = dump_profile(load_profile("cms-nanoaod")).replace(
+        'non_physics = ["cosmic", "cosmics", "commissioning", "calibration", "test"]',
+        'non_physics = ["special"]',
+    )
+    loose = tmp_path / "loose.toml"
+    loose.write_text(text, encoding="utf-8")
+    strict = tmp_path / "strict.toml"
+    strict.write_text(
+        text + "\n[thresholds]\nabs_floor = 0\nrel_floor = 0.0001\n", encoding="utf-8"
+    )
+    files = sorted(tmp_path.glob("*.root"))
+    a = lumiaudit.audit(online=[online], offline=files, profile=loose)
+    b = lumiaudit.audit(online=[online], offline=files, profile=strict)
+    assert a.runs["status"].tolist() == ["OK", "NOT_AUDITED", "OK"]  # 2 of 102: within 5
+    assert b.runs["status"].tolist() == ["DEFICIT", "NOT_AUDITED", "OK"]
+    assert b.summary["thresholds"]["abs_floor"] == 0
+    # an explicit argument beats the profile
+    c = lumiaudit.audit(online=[online], offline=files, profile=strict, non_physics=())
+    assert c.runs["status"].tolist()[1] == "OK"

@@ -265,6 +265,9 @@ def _thresholds(reader: _Reader, data: Any) -> Thresholds:
             raise reader.fail(f"thresholds.{key}", f"must be an integer, got {value!r}")
         if value < 0:
             raise reader.fail(f"thresholds.{key}", f"must be 0 or more, got {value!r}")
+        if key == "rel_floor" and value == 0:
+            # the smallest spread of the robust z (docs/statistics.md): 0 would divide by 0
+            raise reader.fail("thresholds.rel_floor", "must be more than 0", hint="e.g. 0.0001")
         values[key] = kind(value)
     return Thresholds(**values)
 
