@@ -449,3 +449,14 @@ def test_duplicate_events_are_counted_once(tmp_path: Path) -> None:
     assert run["ls_duplicate_events"] == 3
     assert bool(run["flagged"])
     assert not_finished_lumis(a.lumis) == {}  # nothing to recover, only to deduplicate
+
+
+def test_a_per_run_table_with_a_lumi_column_is_not_a_per_ls_table(tmp_path: Path) -> None:
+    events = {"run": np.full(4, 3, dtype=np.uint32), "event": np.arange(4, dtype=np.uint64)}
+    write_events_file(tmp_path / "a.root", events)
+    table = tmp_path / "runs.csv"
+    table.write_text("run,events,lumi\n3,4,12.5\n", encoding="utf-8")  # lumi: luminosity
+    a = lumiaudit.audit(online=[table], offline=[tmp_path / "a.root"], profile="cms-nanoaod")
+    assert len(a.lumis) == 0
+    assert a.runs["status"].tolist() == ["OK"]
+    assert a.online["lumi_nb"].tolist() == [12.5]

@@ -60,7 +60,7 @@ def test_cms_profile_names() -> None:
     assert prof.lumis == Lumis(
         branch="luminosityBlock",
         tree="LuminosityBlocks",
-        online_column=("ls", "lumisection", "luminosityblock", "lumi_section", "lumi"),
+        online_column=("ls", "lumisection", "luminosityblock", "lumi_section", "lumiblock"),
         tolerance=0,
     )
     assert prof.branch_names()["run"] == "run"
