@@ -101,6 +101,9 @@ class Audit:
     summary: dict[str, Any] = field(default_factory=dict)
     #: Per (run, lumisection) comparison (:mod:`lumiaudit.lumis`); empty without lumisections.
     lumis: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Response bodies of live online sources (:class:`lumiaudit.online.Snapshot`), written to
+    #: ``online_snapshots/`` so the audit can be rerun offline (``--online DIR``).
+    snapshots: tuple[Any, ...] = ()
 
     # ------------------------------------------------------------------ views
     @property
@@ -264,6 +267,10 @@ class Audit:
             from lumiaudit.lumis import write_lumis
 
             write_lumis(self.lumis, tmp)
+        if self.snapshots:
+            from lumiaudit.online import write_snapshots
+
+            write_snapshots(self.snapshots, tmp / "online_snapshots")
         if plots:
             from lumiaudit.figures import write_plots
 
@@ -424,6 +431,18 @@ def _digest(paths: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)
             out.append({"path": text, "sha256": h.hexdigest()})
+    return out
+
+
+def _online_digest(inputs: list[str], on: Any) -> list[dict[str, Any]]:
+    """:func:`_digest` of the online inputs, URLs without credentials, plus each snapshot."""
+    from lumiaudit.online.live import redact_url
+
+    out = _digest([redact_url(p) if "://" in p else p for p in inputs])
+    out += [
+        {"path": s.url, "sha256": s.sha256, "fetched_at": s.fetched_at, "kind": "snapshot"}
+        for s in on.snapshots
+    ]
     return out
 
 
@@ -635,7 +654,7 @@ def audit(
     summary: dict[str, Any] = {
         "lumiaudit_version": __version__,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "inputs": {"online": _digest(online_inputs), "offline": _digest(offline_inputs)},
+        "inputs": {"online": _online_digest(online_inputs, on), "offline": _digest(offline_inputs)},
         "options": {
             "tree": tree,
             "mode": mode,
@@ -703,6 +722,7 @@ def audit(
         funnel=rec.funnel,
         summary=summary,
         lumis=pd.DataFrame() if lumis is None else lumis,
+        snapshots=on.snapshots,
     )
 
 

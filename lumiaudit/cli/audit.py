@@ -140,7 +140,8 @@ def source_options(*, required: bool) -> Callable[[F], F]:
             multiple=True,
             required=required,
             help="Online source (ELOG logbook dir/file/export, run DB JSON, DAQ catalogue, "
-            "CSV). Repeatable.",
+            "CSV, a live rundb+https:// or elog+https:// URL, or an online_snapshots/ dir). "
+            "Repeatable.",
         )(func)
         return decorated
 

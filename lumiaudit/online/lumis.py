@@ -249,5 +249,6 @@ def read_online_split(
             problems=pd.concat([rest.problems, prob], ignore_index=True),
             daq_files=rest.daq_files,
             formats={**rest.formats, **result.formats},
+            snapshots=rest.snapshots,
         )
     return result, online_ls
