@@ -240,6 +240,8 @@ def test_report_and_nightly_with_the_cms_profile(nano: NanoProduction, tmp_path:
             str(nano.online_ls),
             "--offline",
             str(nano.prod),
+            "--golden",
+            str(nano.golden),
             "--out",
             str(out),
             "--no-html",
@@ -249,7 +251,7 @@ def test_report_and_nightly_with_the_cms_profile(nano: NanoProduction, tmp_path:
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["options"]["profile"] == "cms-nanoaod"
     assert summary["experiment_label"] == "CMS"
-    # no golden JSON here: run 381152 LS 9 is audited (and fine)
+    assert summary["lumis"]["status_counts"]["NOT_CERTIFIED"] == 1  # the golden JSON reached it
     assert json.loads((out / "not_finished_lumis.json").read_text()) == {
         "381150": [[4, 6]],
         "381151": [[2, 2]],

@@ -62,6 +62,13 @@ def _parse_value(text: str) -> Any:
     help="Print the notebook's parameters (name, type, default, help) and exit.",
 )
 @profile_option
+@click.option(
+    "--golden",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help='Golden JSON {"run": [[first_ls, last_ls], ...]}: lumisections outside are not '
+    "audited (profiles with lumisections).",
+)
 @audit_options
 @handle_errors
 def command(
