@@ -388,3 +388,20 @@ def test_profile_thresholds_and_non_physics_reach_the_audit(tmp_path: Path) -> N
     # an explicit argument beats the profile
     c = lumiaudit.audit(online=[online], offline=files, profile=strict, non_physics=())
     assert c.runs["status"].tolist()[1] == "OK"
+
+
+def test_cms_store_layout_gives_the_run_in_fast_mode(tmp_path: Path) -> None:
+    # /store/data/<era>/<dataset>/NANOAOD/<version>/000/379/415/00000/<GUID>.root
+    where = tmp_path / "store/data/Run2024C/Muon0/NANOAOD/PromptReco-v1/000/379/415/00000"
+    where.mkdir(parents=True)
+    events = {"run": np.full(6, 379415, dtype=np.uint32), "event": np.arange(6, dtype=np.uint64)}
+    write_events_file(where / "0A1B2C3D-0000-4000-8000-000000000001.root", events)
+    text = dump_profile(load_profile("cms-nanoaod")).replace(
+        'names = "none"', r'names = "/(?P<run_1>\\d{3})/(?P<run_2>\\d{3})/\\d{5}/[^/]+\\.root$"'
+    )
+    path = tmp_path / "cms-store.toml"
+    path.write_text(text, encoding="utf-8")
+    result = count_events(tmp_path / "store", profile=path, mode="fast")
+    assert result.runs[["run", "n_offline"]].astype(int).values.tolist() == [[379415, 6]]
+    assert result.runs["experiment"].isna().all()
+    assert "unassigned" not in result.stats

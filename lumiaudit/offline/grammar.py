@@ -8,7 +8,9 @@
 a regular expression
     Searched in the path (``/`` separators); its named groups (``experiment``, ``run``,
     ``run_type``, ``hlt_unit``, ``file_index``, ``data_level``, ``skim``) fill the fields,
-    e.g. ``run(?P<run>\\d+)_(?P<file_index>\\d+)\\.root$``.
+    e.g. ``run(?P<run>\\d+)_(?P<file_index>\\d+)\\.root$``; a run split over directories is
+    ``run_1``, ``run_2``, ... joined in order (CMS ``/000/379/415/`` is run 379415 with
+    ``/(?P<run_1>\\d{3})/(?P<run_2>\\d{3})/\\d{5}/[^/]+\\.root$``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ def parse_name(path: str, grammar: str = "belle2") -> FileName:
     True
     >>> parse_name("/d/run000123_f7.root", r"run(?P<run>\\d+)_f(?P<file_index>\\d+)").run
     123
+    >>> parse_name("/store/x/000/379/415/00000/A.root",
+    ...            r"/(?P<run_1>\\d{3})/(?P<run_2>\\d{3})/\\d{5}/[^/]+\\.root$").run
+    379415
     """
     if grammar == "belle2":
         return parse_path(path)
@@ -47,6 +52,10 @@ def parse_name(path: str, grammar: str = "belle2") -> FileName:
     if match is None:
         return FileName(stem=stem)
     found = {k: v for k, v in match.groupdict().items() if v is not None}
+    parts = sorted((k for k in found if re.fullmatch(r"run_\d+", k)), key=lambda k: int(k[4:]))
+    if parts and "run" not in found:
+        # a run split over directories: CMS /store/.../000/379/415/ is run 379415
+        found["run"] = "".join(found[k] for k in parts)
     ints = {k: int(found[k]) for k in _INT_GROUPS if k in found and found[k].isdigit()}
     skim = found.get("skim")
     return FileName(

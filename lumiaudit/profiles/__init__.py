@@ -242,12 +242,13 @@ def _names(reader: _Reader, value: str) -> str:
     except re.error as exc:
         raise reader.fail("offline.names", f"not a valid regular expression: {exc}") from None
     groups = set(pattern.groupindex)
-    unknown = groups - set(NAME_GROUPS)
+    unknown = {g for g in groups - set(NAME_GROUPS) if not re.fullmatch(r"run_\d+", g)}
     if not groups or unknown:
         raise reader.fail(
             "offline.names",
             "a regex needs named groups (?P<run>...) among "
             + ", ".join(NAME_GROUPS)
+            + " (or run_1, run_2, ...)"
             + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else ""),
         )
     return value
