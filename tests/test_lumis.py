@@ -401,7 +401,7 @@ def test_waivers_apply_after_the_lumisection_verdict(nano: NanoProduction, tmp_p
 
     out = a.write(tmp_path / "audit", plots=False)
     # the nightly's waiver lookup keys a run-only run by (None, run), not by a crash
-    assert _waived_runs(out) == {(None, 381151)}
+    assert _waived_runs(lumiaudit.Audit.load(out).runs) == {(None, 381151)}
     assert _key({"experiment": float("nan"), "run": 381151}) == (None, 381151)
 
 
@@ -410,7 +410,8 @@ def test_runlist_symlink_view_of_a_run_only_audit(audited: lumiaudit.Audit, tmp_
     views = tmp_path / "views"
     result = CliRunner().invoke(cli, ["runlist", "--from", str(out), "--symlink-view", str(views)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in views.iterdir()) == ["BadRuns", "GoodRuns", "UglyRuns"]
+    names = sorted(p.name for p in views.iterdir())
+    assert names == [".lumiaudit", "BadRuns", "GoodRuns", "UglyRuns"]
 
 
 def _ls_file(path: Path, run: int, ls: list[int], events: list[int]) -> None:

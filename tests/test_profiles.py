@@ -350,8 +350,16 @@ def test_bad_profile_option_exits_2(command: str, tmp_path: Path) -> None:
     bad.write_text('name = "b"\n[offline]\ntre = "x"\n', encoding="utf-8")
     args = {
         "count": [str(tmp_path)],
-        "audit": ["--online", str(bad), "--offline", str(tmp_path), "--out", str(tmp_path / "o")],
+        "audit": [
+            "--online",
+            str(bad),
+            "--offline",
+            str(tmp_path / "p"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
     }[command]
+    (tmp_path / "p").mkdir()  # --out must not lie inside an input
     result = CliRunner().invoke(cli, [command, "--profile", str(bad), *args])
     assert result.exit_code == 2, result.output
     assert (
