@@ -828,7 +828,7 @@ def _evidence(
                     unit,
                     idx,
                     g.get("est_events"),
-                    detail=f"HLT{unit} {'' if idx is None else f'f{idx:05d}'}",
+                    detail=f"HLT{unit} f{idx:05d}",
                 )
             )
     causes += _per_file_daq(files, daq)
