@@ -1,37 +1,37 @@
-"""Benchmark the offline counting engine against plain uproot, in the same run.
+"""Benchmark offline counting against the baselines of issue 14, all measured in the same run.
 
-Generates (once, into ``--dir``) a Belle II-like production of ``--files`` ROOT files written
-with :func:`lumiaudit.example.write_basf2_file` (split ``EventMetaData`` leaves in ``tree``,
-``FileMetaData`` in ``persistent``; 40 files per run from 4 HLT units, 100-1,000 events each,
-~3 % HLT-discarded events, one grid file spanning two runs per 100 files), then measures:
+Files: ROOT-written Belle II mdst-like files of realistic width (``--wide DIR``: files already
+written by ``shared/data/wide-sample/make_wide.py``; or ``--root-python PY``: generate
+``--files`` of them with that script in the ``root`` wheel's venv). Without either, narrow
+uproot-written files are generated and every figure is labelled as such.
 
-1. fast mode, ``count_events(..., mode="fast", jobs=2)`` vs sequential
-   ``uproot.open(p)["tree"].num_entries`` (target >= 3x; per core, i.e. ``jobs=1``, >= 1x);
-2. deep mode, ``count_events(..., mode="deep", jobs=2)`` vs a straightforward per-file read of
-   ``persistent`` and ``EventMetaData/m_run`` (target >= 3x);
-3. an unchanged rerun with the SQLite cache vs the first run (target >= 20x);
-4. with ``--latency-ms`` (20) injected per request by a delaying HTTP server on 127.0.0.1 (Range
-   and multi-range support, in its own process): many files in flight vs one at a time
-   (target >= 20x);
-5. peak memory (RSS of a fresh process) for ``--memory-files`` (100,000) files: records built
-   from the real ones under new names, stored in and read back from a cache, and every offline
-   table built from them (discovery and reading excluded); plus ``count_events`` on the real
-   files, extrapolated linearly (target < 1 GB).
+Baselines (sequential, one process, warm page cache):
 
-The page cache is warmed before the local measurements, so they compare CPU cost, not disk.
-The machine may be shared: every figure is the best of ``--repeat`` runs.
+* ``uproot.num_entries`` (reads only ``fEntries``);
+* PyROOT ``TFile::Open`` + ``TTree::GetEntries`` (needs ``--root-python``);
+* a plain uproot read per file of ``persistent`` ``FileMetaData/m_nEvents`` and ``tree``
+  ``EventMetaData/m_run``.
 
-Run: ``python benchmarks/bench_offline.py [--files 2000] [--jobs 2] [--repeat 2]``
+Ours: ``count_events(dir, mode=fast|auto|deep, jobs=1 and --jobs)``, the same with the lean
+reader off (``LUMIAUDIT_LEAN=0``: uproot's full reading, as before issue 14), an unchanged
+rerun with the cache, ``--latency-ms`` per storage request (fsspec wrapper and a delaying HTTP
+server), and the peak memory of counting ``--memory-files`` real small files (uproot-written,
+generated under ``--dir``). Targets are those of issue 14; a target not met is printed as
+NOT MET. ``--profile`` prints cProfile's top lines of ``count_file`` per mode.
+
+Run: ``python benchmarks/bench_offline.py --wide /work/bench-data/wide --root-python
+/work/venv-root/bin/python [--jobs 2] [--repeat 3] [--json out.json]``
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
-import multiprocessing
 import os
-import re
-import shutil
+import pstats
+import resource
 import subprocess
 import sys
 import tempfile
@@ -40,80 +40,21 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lumiaudit.example import HLT_DISCARD, write_basf2_file  # noqa: E402
+from _bench_data import MAKE_WIDE, ensure_many_small, ensure_narrow, ensure_wide  # noqa: E402
+from _bench_remote import delayed_fs, delaying_server  # noqa: E402
+
 from lumiaudit.offline import count_events  # noqa: E402
 from lumiaudit.offline.count import count_file  # noqa: E402
 from lumiaudit.offline.executors import map_files  # noqa: E402
 
-FILES_PER_RUN = 40
-UNITS = 4
-SEED = 20261129
-
-
-# -- the generated production ------------------------------------------------------------
-
-
-def _file_spec(i: int) -> tuple[str, dict[str, Any]]:
-    rng = np.random.default_rng(SEED + i)
-    n = int(rng.integers(100, 1001))
-    flags = np.where(rng.random(n) < 0.03, HLT_DISCARD, 0).astype(np.uint32)
-    run = 1000 + i // FILES_PER_RUN
-    if i % 100 == 99:  # a grid file: no run in the name, two runs inside
-        split = n // 3
-        runs = np.concatenate([np.full(split, run), np.full(n - split, run + 1)])
-        name = f"e0012/4S/r00000/all/mdst/sub00/mdst_{i:06d}_prod00012345_task10020{i:06d}.root"
-        return name, {"experiment": 12, "run": runs, "n_events": n, "error_flags": flags}
-    unit = 1 + i % UNITS
-    index = (i % FILES_PER_RUN) // UNITS
-    name = (
-        f"e0012/4S/r{run:05d}/all/mdst/sub00/"
-        f"mdst.physics.0012.{run:05d}.HLT{unit}.f{index:05d}.root"
-    )
-    return name, {"experiment": 12, "run": run, "n_events": n, "error_flags": flags}
-
-
-def _write_one(args: tuple[Path, int]) -> str:
-    top, i = args
-    name, kw = _file_spec(i)
-    return str(write_basf2_file(top / name, **kw))
-
-
-def ensure_files(directory: Path, n_files: int) -> list[str]:
-    """Write the production once; reuse it when the manifest says it is complete."""
-    top = directory / f"prod-{n_files}"
-    manifest = top / "manifest.json"
-    if manifest.is_file():
-        paths = json.loads(manifest.read_text())
-        if len(paths) == n_files and all(Path(p).is_file() for p in paths):
-            return list(paths)
-    shutil.rmtree(top, ignore_errors=True)
-    start = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(os.cpu_count() or 1) as pool:
-        paths = pool.map(_write_one, [(top, i) for i in range(n_files)], chunksize=20)
-    manifest.write_text(json.dumps(paths))
-    size = sum(Path(p).stat().st_size for p in paths)
-    print(
-        f"wrote {n_files} files ({size / 1e6:.0f} MB) in {time.perf_counter() - start:.0f} s "
-        f"into {top}"
-    )
-    return list(paths)
-
-
-def warm(paths: list[str]) -> None:
-    for p in paths:
-        Path(p).read_bytes()
-
-
-# -- timing helpers ----------------------------------------------------------------------
+# -- helpers -----------------------------------------------------------------------------
 
 
 def best_of(repeat: int, func: Callable[[], Any]) -> tuple[float, Any]:
@@ -125,15 +66,30 @@ def best_of(repeat: int, func: Callable[[], Any]) -> tuple[float, Any]:
     return best, out
 
 
-def report(label: str, base: float, ours: float, target: float, n: int) -> dict[str, Any]:
-    ratio = base / ours
-    verdict = "ok" if ratio >= target else "BELOW TARGET"
-    print(
-        f"  {label:<44} baseline {base:7.2f} s ({n / base:7.0f} files/s)   "
-        f"ours {ours:7.2f} s ({n / ours:7.0f} files/s)   x{ratio:6.1f}  "
-        f"(target >= {target:g}: {verdict})"
-    )
-    return {"label": label, "baseline_s": base, "ours_s": ours, "ratio": ratio, "target": target}
+@contextmanager
+def lean(enabled: bool) -> Iterator[None]:
+    old = os.environ.get("LUMIAUDIT_LEAN")
+    os.environ["LUMIAUDIT_LEAN"] = "1" if enabled else "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["LUMIAUDIT_LEAN"]
+        else:
+            os.environ["LUMIAUDIT_LEAN"] = old
+
+
+def warm(paths: list[str]) -> None:
+    for p in paths:
+        Path(p).read_bytes()
+
+
+def width(path: str) -> int:
+    """Top-level branches of ``tree``."""
+    import uproot
+
+    with uproot.open(path) as f:
+        return len(f["tree"].keys(recursive=False))
 
 
 # -- baselines ---------------------------------------------------------------------------
@@ -142,241 +98,88 @@ def report(label: str, base: float, ours: float, target: float, n: int) -> dict[
 def uproot_num_entries(paths: list[str]) -> int:
     import uproot
 
-    total = 0
-    for p in paths:
-        with uproot.open(p) as f:
-            total += f["tree"].num_entries
-    return total
+    return sum(int(n) for _, _, n in uproot.num_entries([f"{p}:tree" for p in paths]))
 
 
-def uproot_straightforward_deep(paths: list[str]) -> int:
+def uproot_metadata(paths: list[str]) -> int:
     import uproot
 
     total = 0
     for p in paths:
         with uproot.open(p) as f:
-            f["persistent"].arrays()
-            total += len(f["tree"]["EventMetaData/m_run"].array())
+            f["persistent"]["FileMetaData/m_nEvents"].array(library="np")
+            total += len(f["tree"]["EventMetaData/m_run"].array(library="np"))
     return total
 
 
-# -- a delaying HTTP server --------------------------------------------------------------
-
-_RANGE = re.compile(r"(\d*)-(\d*)")
-
-
-class DelayingHandler(BaseHTTPRequestHandler):
-    """Serves files under ``root`` with Range / multi-range support, after a delay."""
-
-    root: Path = Path()
-    delay: float = 0.0
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _file(self) -> Path | None:
-        path = (self.root / self.path.split("?")[0].lstrip("/")).resolve()
-        if self.root not in path.parents or not path.is_file():
-            self.send_error(404)
-            return None
-        return path
-
-    def do_HEAD(self) -> None:
-        time.sleep(self.delay)
-        path = self._file()
-        if path is None:
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(path.stat().st_size))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-
-    def do_GET(self) -> None:
-        time.sleep(self.delay)
-        path = self._file()
-        if path is None:
-            return
-        data = path.read_bytes()
-        size = len(data)
-        spec = self.headers.get("Range", "")
-        if not spec.startswith("bytes="):
-            self._send(200, data, "application/octet-stream")
-            return
-        ranges = []
-        for part in spec[len("bytes=") :].split(","):
-            m = _RANGE.fullmatch(part.strip())
-            if m is None:
-                self.send_error(416)
-                return
-            a, b = m.groups()
-            if a == "":
-                first, last = max(0, size - int(b)), size - 1
-            else:
-                first, last = int(a), min(size - 1, int(b) if b else size - 1)
-            ranges.append((first, last))
-        if len(ranges) == 1:
-            first, last = ranges[0]
-            self._send(
-                206,
-                data[first : last + 1],
-                "application/octet-stream",
-                {"Content-Range": f"bytes {first}-{last}/{size}"},
-            )
-            return
-        boundary = "lumiaudit-bench-boundary"
-        body = b""
-        for first, last in ranges:
-            body += (
-                (
-                    f"--{boundary}\r\nContent-Type: application/octet-stream\r\n"
-                    f"Content-Range: bytes {first}-{last}/{size}\r\n\r\n"
-                ).encode()
-                + data[first : last + 1]
-                + b"\r\n"
-            )
-        body += f"--{boundary}--\r\n".encode()
-        self._send(206, body, f"multipart/byteranges; boundary={boundary}")
-
-    def _send(
-        self, code: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
-    ) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Accept-Ranges", "bytes")
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
+PYROOT = r"""
+import json, sys, time
+import ROOT
+ROOT.gErrorIgnoreLevel = ROOT.kError
+paths = json.load(open(sys.argv[1]))
+f = ROOT.TFile.Open(paths[0]); f.Get("tree").GetEntries(); f.Close()  # load the libraries
+best, total = float("inf"), 0
+for _ in range(int(sys.argv[2])):
+    start, total = time.perf_counter(), 0
+    for p in paths:
+        f = ROOT.TFile.Open(p)
+        total += int(f.Get("tree").GetEntries())
+        f.Close()
+    best = min(best, time.perf_counter() - start)
+print(json.dumps({"seconds": best, "entries": total, "version": ROOT.gROOT.GetVersion()}))
+"""
 
 
-def _serve(root: str, delay: float, port_queue: Any) -> None:
-    handler = type("H", (DelayingHandler,), {"root": Path(root).resolve(), "delay": delay})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    server.request_queue_size = 256
-    port_queue.put(server.server_address[1])
-    server.serve_forever()
-
-
-@contextmanager
-def delaying_server(root: Path, delay: float) -> Iterator[str]:
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_serve, args=(str(root), delay, queue), daemon=True)
-    proc.start()
-    try:
-        port = queue.get(timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.join(10)
-
-
-# -- an fsspec file system adding latency to every request ------------------------------
-
-
-def delayed_fs(delay: float) -> type:
-    """Register ``delayed://`` = local files with ``delay`` seconds per storage request."""
-    import fsspec
-    from fsspec.implementations.local import LocalFileSystem
-
-    class DelayedFileSystem(LocalFileSystem):  # type: ignore[misc]
-        protocol = ("delayed",)
-        requests = 0
-
-        @classmethod
-        def _strip_protocol(cls, path: Any) -> Any:
-            text = str(path)
-            return super()._strip_protocol(text.removeprefix("delayed://"))
-
-        def _wait(self) -> None:
-            type(self).requests += 1
-            time.sleep(delay)
-
-        def info(self, path: Any, **kwargs: Any) -> Any:
-            self._wait()
-            return super().info(path, **kwargs)
-
-        def cat_file(self, path: Any, start: Any = None, end: Any = None, **kw: Any) -> Any:
-            self._wait()
-            return super().cat_file(path, start=start, end=end, **kw)
-
-        def cat_ranges(self, paths: Any, starts: Any, ends: Any, **kw: Any) -> Any:
-            self._wait()  # one vector read, like XRootD's readv or an HTTP multi-range GET
-            return [
-                super(DelayedFileSystem, self).cat_file(p, start=s, end=e)
-                for p, s, e in zip(paths, starts, ends, strict=True)
-            ]
-
-    fsspec.register_implementation("delayed", DelayedFileSystem, clobber=True)
-    return DelayedFileSystem
+def pyroot_get_entries(python: str, paths: list[str], repeat: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / "paths.json"
+        listing.write_text(json.dumps(paths))
+        done = subprocess.run(
+            [python, "-c", PYROOT, str(listing), str(repeat)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 # -- memory ------------------------------------------------------------------------------
 
-MEMORY_SCRIPT = r"""
-import dataclasses, json, pickle, resource, sys, tempfile
+MEMORY = r"""
+import json, resource, sys, tempfile, time
 from pathlib import Path
-sys.path.insert(0, {repo!r})
-from lumiaudit.offline.cache import CountCache, FileKey
-from lumiaudit.offline.discover import Found, find_duplicates
-from lumiaudit.offline.names import join_markers, parse_path
-from lumiaudit.offline.runs import contributions_frame, files_frame, find_gaps, runs_frame
-
-templates = pickle.loads(Path({records!r}).read_bytes())
-n = {n}
-found, records = [], []
-for i in range(n):
-    t = templates[i % len(templates)]
-    run = 10000 + i // 40
-    unit, index = 1 + i % 4, (i % 40) // 4
-    path = (f"/gpfs/belle2/e0012/4S/r{{run:05d}}/all/mdst/sub00/"
-            f"mdst.physics.0012.{{run:05d}}.HLT{{unit}}.f{{index:05d}}.root")
-    name = parse_path(path)
-    found.append(Found(path, name, join_markers(name.markers)))
-    contribution = ((12, run, t.n_entries, t.n_full),)
-    records.append(dataclasses.replace(t, path=path, contributions=contribution))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-with tempfile.TemporaryDirectory() as tmp:
-    keys = [FileKey(r.path, 1000 + i, 10**18 + i, i) for i, r in enumerate(records)]
-    with CountCache.open(Path(tmp) / "c.sqlite") as cache:
-        cache.store(records, tree="tree", mode="auto", keys=keys)
-    with CountCache.open(Path(tmp) / "c.sqlite") as cache:
-        back = cache.lookup_many(keys, tree="tree", mode="auto")
-    assert all(b is not None for b in back)
-    dups = find_duplicates(found, readable=[True] * n)
-    files = files_frame(found, back, dups)
-    contributions = contributions_frame(found, back, dups, include_skims=False)
-    runs = runs_frame(found, back, dups, include_skims=False)
-    gaps = find_gaps(found, back, dups, include_skims=False)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"n": n, "files": len(files), "runs": len(runs), "peak_mb": peak / 1024,
-                  "before_tables_mb": before / 1024}}))
-"""
-
-COUNT_MEMORY_SCRIPT = r"""
-import json, resource, sys
 sys.path.insert(0, {repo!r})
 from lumiaudit.offline import count_events
-from pathlib import Path
-result = count_events(json.loads(Path({paths!r}).read_text()), mode="auto", jobs=1)
-print(json.dumps({{"files": len(result.files),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+with tempfile.TemporaryDirectory() as tmp:
+    start = time.perf_counter()
+    result = count_events({top!r}, mode="auto", jobs={jobs}, cache=Path(tmp) / "c.sqlite")
+    seconds = time.perf_counter() - start
+self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(json.dumps({{"files": len(result.files), "runs": len(result.runs), "seconds": seconds,
+                  "statuses": result.files["status"].value_counts().to_dict(),
+                  "main_peak_mb": self_mb, "largest_worker_peak_mb": child_mb}}))
 """
 
 
-def run_json(code: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
+def memory(top: Path, jobs: int) -> dict[str, Any]:
+    code = textwrap.dedent(MEMORY.format(repo=str(REPO), top=str(top), jobs=jobs))
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"measurement process failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"memory measurement failed:\n{done.stderr[-3000:]}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def profile(paths: list[str], mode: str, lines: int) -> str:
+    prof = cProfile.Profile()
+    prof.enable()
+    for p in paths:
+        count_file(p, mode=mode)
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(lines)
+    text = out.getvalue()
+    return text[text.index("ncalls") :] if "ncalls" in text else text
 
 
 # -- main --------------------------------------------------------------------------------
@@ -384,139 +187,237 @@ def run_json(code: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--files", type=int, default=2000, help="files to generate (>= 2000)")
+    parser.add_argument("--wide", type=Path, help="ROOT-written wide files to use")
+    parser.add_argument("--root-python", help="python of a venv with the `root` wheel")
+    parser.add_argument("--make-wide", type=Path, default=MAKE_WIDE, help="make_wide.py")
+    parser.add_argument("--files", type=int, default=800, help="files to generate")
     parser.add_argument("--jobs", type=int, default=2, help="local workers for 'ours'")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per figure; best is kept")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; best is kept")
     parser.add_argument(
         "--dir",
         type=Path,
         default=Path(tempfile.gettempdir()) / "lumiaudit-bench-offline",
-        help="where the generated files are kept between runs",
+        help="where generated files are kept between runs",
     )
     parser.add_argument("--latency-ms", type=float, default=20.0)
-    parser.add_argument("--latency-files", type=int, default=200, help="files read over HTTP")
+    parser.add_argument("--latency-files", type=int, default=200)
     parser.add_argument("--memory-files", type=int, default=100_000)
-    parser.add_argument(
-        "--only", default="1,2,3,4,5", help="comma-separated list of measurements to run"
-    )
+    parser.add_argument("--only", default="speed,cache,latency,memory")
+    parser.add_argument("--profile", type=int, default=0, help="print N profile lines a mode")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
-    only = {int(x) for x in args.only.split(",")}
+    only = set(args.only.split(","))
+    jobs = args.jobs
 
-    paths = ensure_files(args.dir, args.files)
-    prod = Path(paths[0]).parents[6]
+    if args.wide is not None:
+        paths = sorted(str(p) for p in args.wide.glob("**/*.root"))
+        source, writer = f"files from {args.wide}", "ROOT (make_wide.py)"
+    elif args.root_python:
+        paths = ensure_wide(args.dir, args.files, args.root_python, args.make_wide)
+        source, writer = f"generated by {args.make_wide}", "ROOT (make_wide.py)"
+    else:
+        paths = ensure_narrow(args.dir, args.files)
+        source, writer = "generated NARROW files, not the width of real mdst files", "uproot"
+    top = Path(os.path.commonpath(paths))
     n = len(paths)
-    print(f"{n} files under {prod}; jobs={args.jobs}; {os.cpu_count()} CPUs; best of {args.repeat}")
+    branches = width(paths[0])
+    print(f"{n} files, {branches} branches in 'tree', written by {writer}: {source}")
+    print(
+        f"jobs={jobs}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}; best of {args.repeat}"
+    )
     warm(paths)
-    results: list[dict[str, Any]] = []
+    out: dict[str, Any] = {
+        "files": n,
+        "branches": branches,
+        "writer": writer,
+        "source": source,
+        "jobs": jobs,
+        "cpus": os.cpu_count(),
+        "repeat": args.repeat,
+    }
+    ms: dict[str, float | None] = {}
+    targets: list[dict[str, Any]] = []
 
-    if 1 in only:
-        print("1. fast mode (entries only)")
-        base, total = best_of(args.repeat, lambda: uproot_num_entries(paths))
-        ours, res = best_of(args.repeat, lambda: count_events(prod, mode="fast", jobs=args.jobs))
-        assert int(res.files["n_entries"].sum()) == total, "fast mode disagrees with uproot"
-        results.append(report(f"count_events fast, jobs={args.jobs}", base, ours, 3, n))
-        one, _ = best_of(args.repeat, lambda: count_events(prod, mode="fast", jobs=1))
-        results.append(report("count_events fast, jobs=1 (per core)", base, one, 1, n))
+    def target(label: str, ours: str, base: str, factor: float) -> None:
+        a, b = ms.get(ours), ms.get(base)
+        ratio = None if a is None or b is None else b / a
+        verdict = "not measured" if ratio is None else ("met" if ratio >= factor else "NOT MET")
+        targets.append({"target": label, "ratio": ratio, "wanted": factor, "verdict": verdict})
 
-    if 2 in only:
-        print("2. deep mode (FileMetaData, runs, error flags)")
-        base, total = best_of(args.repeat, lambda: uproot_straightforward_deep(paths))
-        ours, res = best_of(args.repeat, lambda: count_events(prod, mode="deep", jobs=args.jobs))
-        assert int(res.files["n_entries"].sum()) == total, "deep mode disagrees with uproot"
-        results.append(report(f"count_events deep, jobs={args.jobs}", base, ours, 3, n))
-        one, _ = best_of(args.repeat, lambda: count_events(prod, mode="deep", jobs=1))
-        results.append(report("count_events deep, jobs=1 (per core)", base, one, 1, n))
+    if "speed" in only:
+        t, total = best_of(args.repeat, lambda: uproot_num_entries(paths))
+        ms["uproot.num_entries"] = 1e3 * t / n
+        if args.root_python:
+            got = pyroot_get_entries(args.root_python, paths, args.repeat)
+            assert got["entries"] == total, ("PyROOT disagrees with uproot", got, total)
+            ms["PyROOT GetEntries"] = 1e3 * got["seconds"] / n
+            out["root_version"] = got["version"]
+        else:
+            ms["PyROOT GetEntries"] = None
+        t, meta_total = best_of(args.repeat, lambda: uproot_metadata(paths))
+        assert meta_total == total
+        ms["uproot metadata read"] = 1e3 * t / n
+        for mode in ("fast", "auto", "deep"):
+            for j in (1, jobs):
+                with lean(True):
+                    t, res = best_of(args.repeat, partial(count_events, top, mode=mode, jobs=j))
+                assert int(res.files["n_entries"].sum()) == total, (mode, "disagrees")
+                assert set(res.files["status"]) == {"ok"}, res.files["status"].value_counts()
+                ms[f"{mode} {j}"] = 1e3 * t / n
+            with lean(False):
+                t, full = best_of(1, partial(count_events, top, mode=mode, jobs=jobs))
+            assert full.files.equals(res.files), f"{mode}: lean and full readings differ"
+            ms[f"{mode} {jobs} uproot only"] = 1e3 * t / n
+        target(
+            f"fast, {jobs} workers >= 3x uproot.num_entries",
+            f"fast {jobs}",
+            "uproot.num_entries",
+            3,
+        )
+        target(
+            f"fast, {jobs} workers >= 5x PyROOT GetEntries", f"fast {jobs}", "PyROOT GetEntries", 5
+        )
+        target(
+            f"auto, {jobs} workers >= 50x metadata read", f"auto {jobs}", "uproot metadata read", 50
+        )
+        target(
+            f"deep, {jobs} workers >= 10x metadata read", f"deep {jobs}", "uproot metadata read", 10
+        )
 
-    if 3 in only:
-        print("3. unchanged rerun with the cache")
+    if "cache" in only:
         with tempfile.TemporaryDirectory() as tmp:
             db = Path(tmp) / "counts.sqlite"
-            first_s, first = best_of(
-                1, lambda: count_events(prod, mode="auto", jobs=args.jobs, cache=db)
-            )
+            first_s, first = best_of(1, lambda: count_events(top, mode="auto", jobs=jobs, cache=db))
             again_s, again = best_of(
-                args.repeat, lambda: count_events(prod, mode="auto", jobs=args.jobs, cache=db)
+                args.repeat, lambda: count_events(top, mode="auto", jobs=jobs, cache=db)
             )
             assert again.stats["read"] == 0, again.stats
             assert again.files.equals(first.files)
-        results.append(report("rerun with cache vs first run", first_s, again_s, 20, n))
+        ms["first run with cache"], ms["cached rerun"] = 1e3 * first_s / n, 1e3 * again_s / n
+        target("unchanged rerun >= 20x the first run", "cached rerun", "first run with cache", 20)
 
-    if 4 in only:
+    if "latency" in only:
         delay = args.latency_ms / 1000
         subset = paths[: args.latency_files]
         func = partial(count_file, mode="fast", timeout=60)
-        print(f"4a. {args.latency_ms:g} ms per request, fsspec wrapper ({len(subset)} files)")
         fs = delayed_fs(delay)
         urls = [f"delayed://{p}" for p in subset]
         fs.requests = 0
-        base, seq = best_of(1, lambda: map_files(func, urls, inflight=1))
-        per_file = fs.requests / len(urls)
-        ours, par = best_of(args.repeat, lambda: map_files(func, urls, jobs=args.jobs))
+        t, seq = best_of(1, lambda: map_files(func, urls, inflight=1))
+        out["requests_per_file"] = fs.requests / len(urls)
+        ms["latency sequential"] = 1e3 * t / len(urls)
+        t, par = best_of(args.repeat, lambda: map_files(func, urls, jobs=jobs))
         assert [r.n_entries for r in par] == [r.n_entries for r in seq]
-        assert all(r.status == "ok" for r in par), {r.status for r in par}
-        print(f"  ({per_file:.1f} requests per file)")
-        results.append(
-            report(f"many in flight (jobs={args.jobs}) vs one at a time", base, ours, 20, len(urls))
-        )
-        print(f"4b. {args.latency_ms:g} ms per request over HTTP ({len(subset)} files)")
-        with delaying_server(prod, delay) as url:
-            urls = [f"{url}/{Path(p).relative_to(prod).as_posix()}" for p in subset]
-            base, seq = best_of(1, lambda: map_files(func, urls, inflight=1))
-            ours, par = best_of(args.repeat, lambda: map_files(func, urls, jobs=args.jobs))
+        ms["latency in flight"] = 1e3 * t / len(urls)
+        with delaying_server(top, delay) as url:
+            urls = [f"{url}/{Path(p).relative_to(top).as_posix()}" for p in subset]
+            t, seq = best_of(1, lambda: map_files(func, urls, inflight=1))
+            ms["HTTP latency sequential"] = 1e3 * t / len(urls)
+            t, par = best_of(args.repeat, lambda: map_files(func, urls, jobs=jobs))
             assert [r.n_entries for r in par] == [r.n_entries for r in seq]
             assert all(r.status == "ok" for r in par), {r.status for r in par}
-        results.append(
-            report(
-                f"HTTP: many in flight (jobs={args.jobs}) vs one at a time",
-                base,
-                ours,
-                20,
-                len(urls),
-            )
+            ms["HTTP latency in flight"] = 1e3 * t / len(urls)
+        target(
+            f"{args.latency_ms:g} ms latency >= 20x sequential",
+            "latency in flight",
+            "latency sequential",
+            20,
+        )
+        target(
+            f"{args.latency_ms:g} ms HTTP latency >= 20x sequential",
+            "HTTP latency in flight",
+            "HTTP latency sequential",
+            20,
         )
 
-    if 5 in only:
-        import pickle
-
-        print(f"5. peak memory for {args.memory_files} files")
-        with tempfile.TemporaryDirectory() as tmp:
-            records = Path(tmp) / "records.pickle"
-            sample = map_files(partial(count_file, mode="auto"), paths[:400], jobs=args.jobs)
-            records.write_bytes(pickle.dumps(sample))
-            mem = run_json(
-                MEMORY_SCRIPT.format(repo=str(REPO), records=str(records), n=args.memory_files)
-            )
-            print(
-                f"  records + cache + tables for {mem['n']} files: peak RSS "
-                f"{mem['peak_mb']:.0f} MB (target < 1024 MB: "
-                f"{'ok' if mem['peak_mb'] < 1024 else 'ABOVE TARGET'})"
-            )
-            lists = Path(tmp) / "small.json", Path(tmp) / "large.json"
-            lists[0].write_text(json.dumps(paths[: n // 4]))
-            lists[1].write_text(json.dumps(paths))
-            small = run_json(COUNT_MEMORY_SCRIPT.format(repo=str(REPO), paths=str(lists[0])))
-            large = run_json(COUNT_MEMORY_SCRIPT.format(repo=str(REPO), paths=str(lists[1])))
-        slope = (large["peak_mb"] - small["peak_mb"]) / (large["files"] - small["files"])
-        extrapolated = large["peak_mb"] + slope * (args.memory_files - large["files"])
-        print(
-            f"  count_events peak RSS: {small['peak_mb']:.0f} MB for {small['files']} files, "
-            f"{large['peak_mb']:.0f} MB for {large['files']}; linear extrapolation to "
-            f"{args.memory_files}: {extrapolated:.0f} MB"
-        )
-        results.append(
+    if "memory" in only:
+        small = ensure_many_small(args.dir, args.memory_files)
+        mem = memory(small, jobs)
+        out["memory"] = mem
+        peak = mem["main_peak_mb"] + jobs * mem["largest_worker_peak_mb"]
+        mem["bound_mb"] = peak
+        targets.append(
             {
-                "label": "memory",
-                **mem,
-                "count_events_small": small,
-                "count_events_large": large,
-                "extrapolated_mb": extrapolated,
+                "target": f"peak memory <= 1 GB for {mem['files']} real files",
+                "peak_mb": peak,
+                "verdict": "met" if peak <= 1024 else "NOT MET",
             }
         )
 
+    out["ms_per_file"], out["targets"] = ms, targets
+    print_table(ms, targets, jobs, out)
+    if args.profile:
+        for mode in ("fast", "auto", "deep"):
+            print(f"\nprofile of count_file, mode={mode}, {min(n, 400)} files (cProfile, tottime)")
+            print(profile(paths[:400], mode, args.profile))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps(out, indent=2))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(f"(peak RSS of this script: {rss} MB)")
     return 0
+
+
+def print_table(
+    ms: dict[str, float | None], targets: list[dict[str, Any]], jobs: int, out: dict[str, Any]
+) -> None:
+    def cell(key: str) -> str:
+        value = ms.get(key)
+        return "" if value is None else f"{value:.3f}"
+
+    print(f"\nms per file ({out['files']} files, {out['branches']} branches, {out['writer']})")
+    print(f"| | 1 worker | {jobs} workers |\n|---|---|---|")
+    rows = [
+        ("`uproot.num_entries` (sequential)", "uproot.num_entries", None),
+        (
+            f"PyROOT `TFile::Open` + `GetEntries` ({out.get('root_version', 'not measured')})",
+            "PyROOT GetEntries",
+            None,
+        ),
+        (
+            "plain uproot read of `FileMetaData/m_nEvents` + `EventMetaData/m_run`",
+            "uproot metadata read",
+            None,
+        ),
+    ]
+    for mode in ("fast", "auto", "deep"):
+        rows.append((f"lumiaudit {mode}", f"{mode} 1", f"{mode} {jobs}"))
+        rows.append(
+            (f"lumiaudit {mode}, lean reader off (uproot only)", None, f"{mode} {jobs} uproot only")
+        )
+    rows += [
+        ("first run with an empty cache (auto)", None, "first run with cache"),
+        ("unchanged rerun with the cache (auto)", None, "cached rerun"),
+        (
+            "20 ms latency, fsspec: one at a time / in flight",
+            "latency sequential",
+            "latency in flight",
+        ),
+        (
+            "20 ms latency, HTTP: one at a time / in flight",
+            "HTTP latency sequential",
+            "HTTP latency in flight",
+        ),
+    ]
+    for label, one, many in rows:
+        if (one and one in ms) or (many and many in ms):
+            print(f"| {label} | {cell(one) if one else ''} | {cell(many) if many else ''} |")
+    print("\n| target | measured | verdict |\n|---|---|---|")
+    for t in targets:
+        got = (
+            f"{t['ratio']:.1f}x"
+            if t.get("ratio")
+            else f"{t.get('peak_mb', 0):.0f} MB"
+            if "peak_mb" in t
+            else "-"
+        )
+        print(f"| {t['target']} | {got} | {t['verdict']} |")
+    if "memory" in out:
+        m = out["memory"]
+        print(
+            f"memory: {m['files']} files in {m['runs']} runs counted in {m['seconds']:.0f} s; "
+            f"peak RSS main {m['main_peak_mb']:.0f} MB, "
+            f"largest worker {m['largest_worker_peak_mb']:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -144,3 +144,64 @@ def test_outputs_through_links_and_fifos_are_never_replaced(
     assert _rows(received[0])[0]["n_offline"] == "4"
     dash = CliRunner().invoke(cli, ["count", path, "-o", "-"])
     assert _rows(dash.stdout)[0]["n_entries"] == "4"
+
+
+def _empty_sources(tmp_path: Path, elog_dir: Path) -> dict[str, list[str]]:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "mount" / "e0010" / "4S").mkdir(parents=True)  # an unmounted area: dirs only
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "README.txt").write_text("not data\n")
+    return {
+        "empty_dir": [str(tmp_path / "empty")],
+        "unmounted": [str(tmp_path / "mount")],
+        "elog_dir": [str(elog_dir)],
+        "text_only": [str(tmp_path / "texts")],
+    }
+
+
+@pytest.mark.parametrize("kind", ["empty_dir", "unmounted", "elog_dir", "text_only"])
+def test_a_source_without_root_files_is_exit_2_unless_allowed(
+    tmp_path: Path, elog_dir: Path, b2_file: MakeFile, kind: str
+) -> None:
+    sources = _empty_sources(tmp_path, elog_dir)[kind]
+    result = CliRunner().invoke(cli, ["count", *sources, "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert sources[0] in result.stderr
+    assert "no ROOT files" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    # together with a real file the empty source is still named
+    mixed = CliRunner().invoke(cli, ["count", str(b2_file()), *sources, "--no-progress"])
+    assert mixed.exit_code == 2
+    assert sources[0] in mixed.stderr
+    allowed = CliRunner().invoke(cli, ["count", *sources, "--allow-empty", "--no-progress"])
+    assert allowed.exit_code == 0, allowed.output
+    assert _rows(allowed.stdout) == []
+
+
+def test_audit_with_an_empty_offline_source_is_exit_2_unless_allowed(
+    tmp_path: Path, elog_dir: Path, b2_sample: Path
+) -> None:
+    import lumiaudit
+    from lumiaudit.errors import InputNotFoundError
+
+    (tmp_path / "empty").mkdir()
+    online = str(b2_sample / "online_truth.csv")
+    args = ["audit", "--online", online, "--offline", str(tmp_path / "empty"), "--no-plots"]
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "a")])
+    assert result.exit_code == 2, result.output
+    assert str(tmp_path / "empty") in result.stderr
+    assert not (tmp_path / "a").exists()
+    allowed = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "b"), "--allow-empty"])
+    assert allowed.exit_code == 0, allowed.output
+    with pytest.raises(InputNotFoundError, match="no ROOT files"):
+        lumiaudit.audit(online, str(tmp_path / "empty"))
+
+
+def test_cache_pointed_at_an_input_is_refused_and_the_input_kept(b2_file: MakeFile) -> None:
+    path = b2_file()
+    content = path.read_bytes()
+    result = CliRunner().invoke(cli, ["count", str(path), "--cache", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "count cache" in result.stderr
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import subprocess
@@ -110,6 +111,10 @@ def test_unchanged_rerun_reads_nothing_and_changed_files_are_recounted(
         {"size": 1},
         {"mtime_ns": 1},
         {"inode": 1},
+        {"ctime_ns": 1},
+        {"dev": 1},
+        {"mtime_ns": -1},
+        {"ctime_ns": 1, "mtime_ns": 1, "size": 1, "inode": 1, "dev": 1},
         {"tree": "events"},
         {"mode": "fast"},
     ],
@@ -120,19 +125,51 @@ def test_any_difference_in_the_key_is_a_miss(
     key = file_key(files[0])
     assert key is not None
     record = count_file(files[0], mode="deep")
-    wanted: dict[str, Any] = {
-        "size": key.size,
-        "mtime_ns": key.mtime_ns,
-        "inode": key.inode,
-        "tree": "tree",
-        "mode": "deep",
-    }
     with CountCache.open(tmp_path / "c.sqlite") as cache:
         cache.store([record], tree="tree", mode="deep", keys=[key])
-        assert cache.lookup(key.path, **wanted) == record
+        assert cache.lookup(key, tree="tree", mode="deep") == record
+        where = {"tree": "tree", "mode": "deep"}
+        fields = {}
         for name, delta in change.items():
-            wanted[name] = wanted[name] + delta
-        assert cache.lookup(key.path, **wanted) is None
+            if name in where:
+                where[name] = delta
+            else:
+                fields[name] = getattr(key, name) + delta
+        assert cache.lookup(dataclasses.replace(key, **fields), **where) is None
+
+
+def _rewrite_in_place(path: Path, data: bytes) -> None:
+    """Write ``data`` into the same inode and put size and mtime back as they were."""
+    st = path.stat()
+    with path.open("r+b") as fh:
+        fh.write(data)
+        fh.truncate(len(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_rewrite_in_place_restoring_size_and_mtime_is_a_miss(
+    tmp_path: Path, b2_file: Callable[..., Path]
+) -> None:
+    """Seen: 296 returned where the file now has 301 (same size, mtime and inode)."""
+    path = b2_file("mdst.physics.0012.00101.HLT1.f00000.root", n_events=296)
+    other = b2_file("other/mdst.physics.0012.00101.HLT1.f00000.root", n_events=301)
+    # same size: pad both to one length (bytes after a ROOT file's fEND are never read)
+    before, after = path.read_bytes(), other.read_bytes()
+    width = max(len(before), len(after))
+    before, after = before.ljust(width, b"\0"), after.ljust(width, b"\0")
+    path.write_bytes(before)
+    db = tmp_path / "c.sqlite"
+    from lumiaudit.offline import count_events
+
+    assert count_events(path, cache=db).files["n_entries"].tolist() == [296]
+    st = path.stat()
+    time.sleep(0.01)  # a later ctime, even on coarse clocks
+    _rewrite_in_place(path, after)
+    now = path.stat()
+    assert (now.st_size, now.st_mtime_ns, now.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
+    result = count_events(path, cache=db)
+    assert result.stats["cached"] == 0
+    assert result.files["n_entries"].tolist() == [301]
 
 
 def test_a_file_replaced_by_another_with_same_size_and_mtime_is_a_miss(
@@ -176,7 +213,7 @@ def test_records_of_another_version_are_ignored(tmp_path: Path, files: list[str]
         assert cache.lookup_many([file_key(files[0])], tree="tree", mode="auto") == [None]
 
 
-def test_a_cache_of_another_layout_is_cleared(tmp_path: Path, files: list[str]) -> None:
+def test_a_cache_of_an_older_layout_is_rebuilt(tmp_path: Path, files: list[str]) -> None:
     db = tmp_path / "c.sqlite"
     with CountCache.open(db) as cache:
         cache.store([count_file(files[0])], tree="tree", mode="auto")
@@ -187,19 +224,84 @@ def test_a_cache_of_another_layout_is_cleared(tmp_path: Path, files: list[str]) 
         assert len(cache) == 0
 
 
-def test_garbage_cache_file_is_moved_aside_and_rebuilt(tmp_path: Path, files: list[str]) -> None:
-    db = tmp_path / "counts.sqlite"
-    db.write_bytes(b"\x00garbage, not SQLite\xff" * 300)
-    with pytest.warns(LumiauditWarning, match=r"counts\.sqlite.*unusable.*rebuilt"):
-        cache = CountCache.open(db)
-    with cache:
-        assert len(cache) == 0
-        assert cache.store([count_file(files[0])], tree="tree", mode="auto") == 1
-    aside = [p for p in tmp_path.iterdir() if p.name.startswith("counts.sqlite.corrupt-")]
-    assert len(aside) == 1
-    assert aside[0].read_bytes().startswith(b"\x00garbage")
-    with CountCache.open(db) as cache:  # no second warning: the rebuilt file is fine
-        assert len(cache) == 1
+V1_LAYOUT = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE records (
+    path TEXT NOT NULL, tree TEXT NOT NULL, mode TEXT NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, record_version TEXT NOT NULL,
+    payload BLOB NOT NULL, stored_at REAL NOT NULL, PRIMARY KEY (path, tree, mode)
+) WITHOUT ROWID;
+INSERT INTO meta VALUES ('schema', '1');
+"""
+
+
+def test_a_cache_of_layout_1_is_rebuilt_not_a_crash(tmp_path: Path, files: list[str]) -> None:
+    """Layout 1 (lumiaudit 0.1, no ctime_ns): was sqlite3.OperationalError on store."""
+    db = tmp_path / "c.sqlite"
+    with sqlite3.connect(db) as raw:
+        raw.executescript(V1_LAYOUT)
+        raw.execute(
+            "INSERT INTO records VALUES ('/x.root', 'tree', 'auto', 1, 2, 3, 'v', x'00', 0.0)"
+        )
+    raw.close()
+    from lumiaudit.offline import count_events
+
+    result = count_events(files[:2], cache=db)
+    assert result.stats["cached"] == 0
+    with CountCache.open(db) as cache:
+        assert len(cache) == 2
+    assert count_events(files[:2], cache=db).stats["cached"] == 2
+
+
+@pytest.mark.parametrize("layout", ["3", "99", "two"])
+def test_a_cache_of_a_newer_layout_is_refused_and_kept(
+    tmp_path: Path, files: list[str], layout: str
+) -> None:
+    db = tmp_path / "c.sqlite"
+    with CountCache.open(db) as cache:
+        cache.store([count_file(files[0])], tree="tree", mode="auto")
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (layout,))
+    raw.close()
+    with sqlite3.connect(db) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw.close()
+    content = db.read_bytes()
+    with pytest.raises(OutputError, match=f"layout {layout}"):
+        CountCache.open(db)
+    assert db.read_bytes() == content
+    assert [p.name for p in tmp_path.iterdir() if "corrupt" in p.name] == []
+
+
+def _foreign_files(tmp_path: Path, b2: Callable[..., Path]) -> dict[str, Path]:
+    made = {
+        "root_file": b2("mdst.physics.0012.00101.HLT1.f00000.root"),
+        "text": tmp_path / "files.txt",
+        "garbage": tmp_path / "counts.sqlite",
+        "other_sqlite": tmp_path / "elog.sqlite",
+    }
+    made["text"].write_text("/data/a.root\n")
+    made["garbage"].write_bytes(b"\x00garbage, not SQLite\xff" * 300)
+    with sqlite3.connect(made["other_sqlite"]) as raw:
+        raw.execute("CREATE TABLE entries (id INTEGER, text TEXT)")
+        raw.execute("INSERT INTO entries VALUES (1, 'Beam run')")
+    raw.close()
+    return made
+
+
+@pytest.mark.parametrize("kind", ["root_file", "text", "garbage", "other_sqlite"])
+def test_a_path_that_is_not_a_lumiaudit_cache_is_refused_never_renamed(
+    tmp_path: Path, b2_file: Callable[..., Path], kind: str
+) -> None:
+    target = _foreign_files(tmp_path, b2_file)[kind]
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    content = target.read_bytes()
+    with pytest.raises(OutputError, match="not a lumiaudit count cache") as info:
+        CountCache.open(target)
+    assert str(target) in str(info.value)
+    assert "\n" not in str(info.value)
+    assert target.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
 def test_damaged_pages_are_detected(tmp_path: Path, files: list[str]) -> None:
@@ -234,7 +336,7 @@ def test_closed_cache_says_so(tmp_path: Path) -> None:
     cache.close()
     cache.close()
     with pytest.raises(ValueError, match="closed"):
-        cache.lookup_many([FileKey("/a", 1, 1, 1)], tree="tree", mode="auto")
+        cache.lookup_many([FileKey("/a", 1, 1, 1, 1, 1)], tree="tree", mode="auto")
 
 
 WRITER = """
@@ -253,7 +355,7 @@ WRITER = """
                 FileRecord(path=f"/{tag}/{b}/{i}.root", status="ok", n_entries=i, error="x" * 400)
                 for i in range(size)
             ]
-            keys = [FileKey(r.path, 100 + i, 7, i) for i, r in enumerate(recs)]
+            keys = [FileKey(r.path, 100 + i, 7, i, 8, 9) for i, r in enumerate(recs)]
             cache.store(recs, tree="tree", mode="deep", keys=keys)
             print(b, flush=True)
 """
@@ -265,7 +367,7 @@ def _check_intact(db: Path) -> int:
     raw.close()
     with CountCache.open(db) as cache:  # a warning here would fail the test (filterwarnings)
         n = len(cache)
-        rows = [FileKey(f"/w/0/{i}.root", 100 + i, 7, i) for i in range(5)]
+        rows = [FileKey(f"/w/0/{i}.root", 100 + i, 7, i, 8, 9) for i in range(5)]
         found = cache.lookup_many(rows, tree="tree", mode="deep")
         assert [None if r is None else r.n_entries for r in found] == list(range(5))
         cache.store([FileRecord(path="/after", status="ok")], tree="t", mode="m", keys=[rows[0]])
@@ -302,3 +404,31 @@ def test_two_processes_storing_at_once_do_not_corrupt_it(tmp_path: Path) -> None
         assert proc.returncode == 0, err
         assert out.split() == [str(b) for b in range(30)]
     assert _check_intact(db) == 2 * 30 * 200
+
+
+@pytest.mark.parametrize(
+    "where", ["input_file", "zero_byte_input", "list_file", "listed", "inside"]
+)
+def test_count_events_refuses_a_cache_among_its_inputs(
+    tmp_path: Path, b2_file: Callable[..., Path], where: str
+) -> None:
+    from lumiaudit.errors import ParameterError
+    from lumiaudit.offline import count_events
+
+    good = b2_file("prod/e0012/4S/r00101/all/mdst/sub00/mdst.physics.0012.00101.HLT1.f00000.root")
+    empty = good.with_name("mdst.physics.0012.00101.HLT1.f00001.root")
+    empty.touch()
+    listing = tmp_path / "files.txt"
+    listing.write_text(f"{good}\n{empty}\n")
+    prod = tmp_path / "prod"
+    inputs, cache = {
+        "input_file": ([good, empty], good),
+        "zero_byte_input": ([good, empty], empty),
+        "list_file": ([listing], listing),
+        "listed": ([listing], empty),
+        "inside": ([prod], prod / "e0012" / "counts.sqlite"),
+    }[where]
+    tree = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(ParameterError, match="count cache"):
+        count_events(inputs, cache=cache)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == tree

@@ -135,3 +135,141 @@ def test_duplicates_by_name_keep_first_path_or_first_readable(tmp_path: Path) ->
     dups = find_duplicates(found, readable=readable)
     assert {Path(k).parent.name for k in dups} == {"sub00", "sub02"}
     assert all("sub01" in v for v in dups.values())
+
+
+_COUNT_FILES = """
+import json, sys
+from lumiaudit.offline import count_events
+r = count_events(sys.argv[1:], mode="fast")
+print(r.files[["path", "run", "status", "error", "n_entries"]].to_json(orient="records"))
+"""
+
+
+def _count_without_dac(paths: list[Path]) -> list[dict[str, object]]:
+    """count_events in a child that obeys file modes (even as root; see tests/support/faults.py)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.faults import can_bypass_permissions, drop_dac_capabilities
+
+    repo = Path(__file__).parent.parent
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _COUNT_FILES, *map(str, paths)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=repo,
+            env={**os.environ, "PYTHONPATH": str(repo)},
+            preexec_fn=drop_dac_capabilities if can_bypass_permissions() else None,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:  # prctl refused (no CAP_SETPCAP)
+        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE to make a directory unreadable: {exc}")
+    assert proc.returncode == 0, proc.stderr
+    rows: list[dict[str, object]] = json.loads(proc.stdout)
+    return rows
+
+
+# (directory made unreadable, mode): no listing (0o300), no search (0o600), neither (0o000)
+@pytest.mark.parametrize(
+    "given", ["prod", "prod/**/*.root", "prod/e0012/4S/r*/all/mdst/sub*/*.root"]
+)
+@pytest.mark.parametrize("where", ["sub00", "mdst", "r00101"])
+@pytest.mark.parametrize("mode", [0o000, 0o300, 0o600])
+def test_an_unreadable_directory_is_an_io_error_row(
+    b2_file: MakeFile, tmp_path: Path, where: str, mode: int, given: str
+) -> None:
+    good = b2_file(
+        "prod/e0012/4S/r00102/all/mdst/sub00/mdst.physics.0012.00102.HLT1.f00000.root", run=102
+    )
+    hidden = b2_file(f"prod/{RUN_DIR}/mdst.physics.0012.00101.HLT2.f00000.root")
+    closed = next(p for p in hidden.parents if p.name == where)
+    closed.chmod(mode)
+    try:
+        rows = _count_without_dac([tmp_path / given])
+    finally:
+        closed.chmod(0o755)
+    by_status: dict[object, list[dict[str, object]]] = {}
+    for row in rows:
+        by_status.setdefault(row["status"], []).append(row)
+    ok = [r["path"] for r in by_status.get("ok", [])]
+    if str(hidden) in ok:
+        # reached through the closed directory (it only lacked read, not search, permission
+        # and the pattern names the way literally): counted, nothing is hidden
+        assert (mode, given) == (0o300, "prod/e0012/4S/r*/all/mdst/sub*/*.root")
+        assert sorted(ok) == sorted([str(good), str(hidden)])
+        return
+    assert ok == [str(good)]
+    errors = by_status.get("io_error", [])
+    assert errors, rows
+    assert all(r["n_entries"] is None for r in errors)
+    assert all("Permission" in str(r["error"]) for r in errors)
+    # the row is where the missing files are: the unreadable directory or below, run 101
+    assert all(r["run"] == 101 for r in errors)
+    assert all(str(r["path"]).startswith(str(closed)) for r in errors)
+
+
+@pytest.mark.parametrize("suffix", [".root", ".ROOT", ".Root", ".SROOT"])
+def test_root_suffix_in_any_case_is_counted_with_a_warning(
+    b2_file: MakeFile, tmp_path: Path, suffix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    made = b2_file(f"prod/{RUN_DIR}/mdst.physics.0012.00101.HLT1.f00000.root")
+    renamed = made.with_name(made.name[: -len(".root")] + suffix)
+    made.rename(renamed)
+    for given in (tmp_path / "prod", renamed):  # walked, and named on the command line
+        caplog.clear()
+        found = discover(given)
+        assert [f.path for f in found] == [str(renamed)]
+        assert (found[0].name.run, found[0].name.file_index) == (101, 0)
+        warned = any("upper-case ROOT suffix" in r.getMessage() for r in caplog.records)
+        assert warned == (suffix != suffix.lower())
+
+
+def test_a_run_with_an_unreadable_subdirectory_is_blamed_on_it_not_on_a_missing_unit(
+    b2_sample: Path, tmp_path: Path
+) -> None:
+    """Seen: the files vanished (a log warning) and the deficit became ``missing_hlt_unit``."""
+    import csv
+    import os
+    import shutil
+    import subprocess
+
+    from tests.support.faults import can_bypass_permissions, cli_argv, drop_dac_capabilities
+
+    rel = Path("release-03-02-04/DB00000677/bucket7/e0010/4S/r03000/all/mdst")
+    prod = tmp_path / "prod"
+    shutil.copytree(b2_sample / "prod" / rel, prod / rel)
+    hidden = prod / rel / "sub01"
+    hidden.mkdir()
+    for path in (prod / rel / "sub00").glob("*HLT4*"):
+        path.rename(hidden / path.name)
+    hidden.chmod(0)
+    out = tmp_path / "audit"
+    repo = Path(__file__).parent.parent
+    online = b2_sample / "online_truth.csv"
+    args = ["audit", "--online", str(online), "--offline", str(prod), "--out", str(out)]
+    try:
+        proc = subprocess.run(
+            [*cli_argv(), *args, "--no-plots", "--no-progress"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PYTHONPATH": str(repo)},
+            preexec_fn=drop_dac_capabilities if can_bypass_permissions() else None,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE to make a directory unreadable: {exc}")
+    finally:
+        hidden.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with (out / "files.csv").open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["status"] == "io_error"]
+    assert [(r["path"], r["run"]) for r in rows] == [(str(hidden), "3000")]
+    with (out / "runs.csv").open(newline="") as fh:
+        run = next(r for r in csv.DictReader(fh) if r["run"] == "3000")
+    assert "unreadable_file" in run["reasons"], run
+    assert "missing_hlt_unit" not in run["reasons"], run

@@ -14,7 +14,7 @@ import pytest
 
 from lumiaudit.errors import ParameterError
 from lumiaudit.offline.count import FileRecord, count_file
-from lumiaudit.offline.executors import is_remote, map_files
+from lumiaudit.offline.executors import is_remote, map_files, usable_cpus, worker_processes
 
 REPO = Path(__file__).parent.parent
 
@@ -69,7 +69,36 @@ def test_process_pool_gives_the_sequential_records_in_order(b2_files: list[str])
 def test_local_paths_run_in_worker_processes() -> None:
     out = map_files(_pid_of, list(range(200)), jobs=2)
     assert [i for i, _ in out] == list(range(200))
-    assert os.getpid() not in {pid for _, pid in out}
+    if usable_cpus() >= 2:  # with one CPU, one process: this one
+        assert os.getpid() not in {pid for _, pid in out}
+
+
+def _children(pid: int) -> set[str]:
+    """Child process ids of ``pid`` (Linux /proc)."""
+    children: set[str] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children.update((task / "children").read_text().split())
+    return children
+
+
+def _siblings(item: int) -> frozenset[str]:
+    """The processes the pool's owner has started (read in a worker)."""
+    return frozenset(_children(os.getppid()))
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+@pytest.mark.parametrize(("jobs", "n_files"), [(48, 3), (48, 2), (3, 40), (2, 2)])
+def test_workers_are_bounded_by_files_and_cpus(jobs: int, n_files: int) -> None:
+    """Seen: --jobs 48 on 3 files started 49 processes."""
+    before = _children(os.getpid())  # earlier tests' helpers, not this pool's
+    seen = map_files(_siblings, list(range(n_files)), jobs=jobs)
+    started = set().union(*seen) - before
+    bound = min(jobs, n_files, usable_cpus())
+    assert bound == worker_processes(jobs, n_files)
+    if bound > 1:
+        assert 1 <= len(started) <= bound, (started, bound)
+    else:  # one worker: the files are counted in this process
+        assert map_files(_pid_of, list(range(n_files)), jobs=jobs)[0][1] == os.getpid()
 
 
 def test_jobs_zero_means_one_per_cpu() -> None:

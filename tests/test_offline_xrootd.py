@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,8 +86,12 @@ def _write_production(root: Path) -> None:
     (bad / "mdst.physics.0012.00101.HLT3.f00002.root").write_bytes(whole[: len(whole) // 2])
 
 
-@pytest.fixture(scope="module")
-def xrootd_server() -> Iterator[Server]:
+@contextlib.contextmanager
+def run_xrootd(write: Callable[[Path], object]) -> Iterator[tuple[Server, subprocess.Popen[bytes]]]:
+    """Start a real xrootd on a free port of 127.0.0.1 serving what ``write`` puts in ``data``.
+
+    No ``XRD_*`` variable is set: the library's own bounds are what the tests see.
+    """
     binary = shutil.which("xrootd")
     need(binary is not None, "xrootd server binary (Debian package xrootd-server)")
     assert binary is not None
@@ -92,7 +100,8 @@ def xrootd_server() -> Iterator[Server]:
     base = Path(tempfile.mkdtemp(prefix="lumiaudit-xrootd-"))
     data, admin = base / "data", base / "admin"
     admin.mkdir()
-    _write_production(data)
+    data.mkdir()
+    write(data)
     for path in [base, data, *data.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     admin.chmod(0o777)
@@ -109,9 +118,6 @@ def xrootd_server() -> Iterator[Server]:
     cmd = [binary, "-c", str(config), "-l", str(log), "-n", "lumiaudit"]
     if os.geteuid() == 0:
         cmd[1:1] = ["-R", "nobody"]
-    # fail fast instead of XRootD's default minutes of retries when something is wrong
-    os.environ.setdefault("XRD_CONNECTIONRETRY", "2")
-    os.environ.setdefault("XRD_REQUESTTIMEOUT", "30")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=base)
     try:
         deadline = time.monotonic() + 15
@@ -127,8 +133,10 @@ def xrootd_server() -> Iterator[Server]:
                 if time.monotonic() > deadline:
                     pytest.fail(f"xrootd did not listen on port {port} within 15 s")
                 time.sleep(0.1)
-        yield Server(data, port)
+        yield Server(data, port), proc
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGCONT)  # a stopped server cannot terminate
         proc.terminate()
         try:
             proc.wait(timeout=10)
@@ -138,6 +146,12 @@ def xrootd_server() -> Iterator[Server]:
         if proc.stdout is not None:
             proc.stdout.close()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def xrootd_server() -> Iterator[Server]:
+    with run_xrootd(_write_production) as (server, _):
+        yield server
 
 
 def _comparable(frame: pd.DataFrame, drop: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -200,3 +214,101 @@ def test_a_missing_remote_file_is_an_io_error_not_a_hang(xrootd_server: Server) 
     assert record.status == "io_error"
     assert record.n_entries is None
     assert time.monotonic() - start < 20
+
+
+#: Counts in a child process: one file while the server is alive (a live connection), then,
+#: once the parent has stopped the server (SIGSTOP), everything with the given options.
+_STALLED_CHILD = """
+import json, sys
+from lumiaudit.offline import count_events, count_file
+options, urls = json.loads(sys.argv[1]), sys.argv[2:]
+print(count_file(urls[0]).status, flush=True)
+sys.stdin.readline()
+result = count_events(urls, **options)
+rows = result.files[["path", "status", "error", "n_entries"]].astype(object)
+print(json.dumps(rows.where(rows.notna(), None).to_dict("records")), flush=True)
+"""
+
+
+def _write_files(n: int) -> Callable[[Path], None]:
+    def write(data: Path) -> None:
+        for i in range(n):
+            write_basf2_file(
+                data / f"mdst.physics.0012.00101.HLT1.f{i:05d}.root",
+                experiment=12,
+                run=101,
+                n_events=5 + i,
+            )
+
+    return write
+
+
+def _count_stopped(
+    n_files: int, options: dict[str, object], guard: float
+) -> list[dict[str, object]]:
+    """Count ``n_files`` URLs of a real xrootd that is SIGSTOPped mid-count."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XRD_")}
+    env["PYTHONPATH"] = str(Path(__file__).parent.parent)
+    with run_xrootd(_write_files(n_files)) as (server, proc):
+        urls = [server.url(p) for p in sorted(server.root.glob("*.root"))]
+        child = subprocess.Popen(
+            [sys.executable, "-c", _STALLED_CHILD, json.dumps(options), *urls],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            assert child.stdout is not None
+            assert child.stdin is not None
+            assert child.stdout.readline().strip() == "ok"
+            os.kill(proc.pid, signal.SIGSTOP)
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            out, err = child.communicate(timeout=guard)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            pytest.fail(
+                f"count of {n_files} files against a stopped xrootd still ran after {guard} s"
+            )
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert child.returncode == 0, err[-2000:]
+    rows: list[dict[str, object]] = json.loads(out.strip().splitlines()[-1])
+    assert sorted(r["path"] for r in rows) == sorted(urls)  # every file is a row
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("n_files", "options", "says"),
+    [
+        (1, {"timeout": 2, "retries": 0}, "timed out after 2 s"),
+        (
+            20,
+            {"timeout": 2, "retries": 1, "backoff": 0.1},
+            "timed out after 2 s (after 2 attempts)",
+        ),
+    ],
+    ids=["1-file", "20-files-retried"],
+)
+def test_a_stopped_xrootd_gives_io_errors_bounded_by_the_timeout(
+    n_files: int, options: dict[str, object], says: str
+) -> None:
+    """Seen: --timeout 3 --retries 0 took 31 s for one file; 60 files ran for ever."""
+    rows = _count_stopped(n_files, options, guard=120)
+    assert {r["status"] for r in rows} == {"io_error"}
+    assert all(r["n_entries"] is None for r in rows)
+    assert all(says in str(r["error"]) for r in rows), rows[0]["error"]
+
+
+def test_a_stopped_xrootd_without_timeout_is_bounded_by_the_default() -> None:
+    """Without --timeout a read hung for ever; now DEFAULT_TIMEOUT bounds every attempt."""
+    from lumiaudit.offline.count import DEFAULT_TIMEOUT
+
+    rows = _count_stopped(1, {"retries": 0}, guard=DEFAULT_TIMEOUT * 4)
+    assert [r["status"] for r in rows] == ["io_error"]
+    assert f"timed out after {DEFAULT_TIMEOUT:g} s" in str(rows[0]["error"])

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from lumiaudit.cli._common import handle_errors, progress_default, progress_option
+from lumiaudit.cli._common import echo, handle_errors, progress_default, progress_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,18 +29,25 @@ def run_audit_command(
     plots: bool = True,
     formats: tuple[str, ...] = ("png", "svg", "pdf"),
     progress: bool | None = None,
+    kind: str = "audit",
     **options: Any,
 ) -> None:
     """Shared body of ``audit`` and ``demo``: audit, write, print the summary, exit."""
     import lumiaudit
+    from lumiaudit.store.outdir import check_output, check_output_file
 
+    # before anything is read or counted: an output that is not ours, or an input, is refused
+    inputs = [*online, *offline, *(str(options[k]) for k in ("mask", "waivers") if options.get(k))]
+    check_output(out, kind=kind, inputs=inputs, what="--out")
+    if junit is not None:
+        check_output_file(junit, inputs=inputs, what="--junit")
     result = lumiaudit.audit(
         online=list(online),
         offline=list(offline),
         progress=progress_default() if progress is None else progress,
         **options,
     )
-    result.write(out, plots=plots, formats=formats, junit=junit)
+    result.write(out, plots=plots, formats=formats, junit=junit, kind=kind)
     echo_summary(result, out)
     flagged = result.flagged
     if "waived" in flagged.columns:
@@ -63,6 +70,16 @@ def echo_summary(result: Any, out: Path) -> None:
         f"{_FOLLOWS.get(str(result.summary.get('follows')), 'offline')} count",
         err=True,
     )
+    sources = result.summary.get("stats", {}).get("sources") or {}
+    if len(sources) > 1:
+        for info in sources.values():
+            click.echo(f"lumiaudit: source: {info.get('text')}", err=True)
+    lumi = result.summary.get("stats", {}).get("lumi") or {}
+    if lumi.get("recorded_nb"):
+        click.echo(f"lumiaudit: luminosity: {lumi.get('text')}", err=True)
+    rule = result.summary.get("stats", {}).get("flag_rule")
+    if rule:
+        click.echo(f"lumiaudit: flag rule: {rule}", err=True)
     if not len(result.runs):
         click.echo(f"lumiaudit: warning: {_why_empty(result.summary)}", err=True)
     not_applied = (result.summary.get("mask") or {}).get("ls_not_applied") or []
@@ -78,7 +95,7 @@ def echo_summary(result: Any, out: Path) -> None:
         online = "n/a" if _missing(row.n_online) else f"{int(row.n_online):,}"
         compared = getattr(row, "n_offline_def", row.n_offline)
         offline = "n/a" if _missing(compared) else f"{int(compared):,}"
-        click.echo(
+        echo(
             f"  flagged: e{_int(row.experiment)} r{_int(row.run)} {row.status}: online {online}, "
             f"offline {offline}; {row.reasons}",
             err=True,
@@ -167,8 +184,9 @@ def audit_options(func: Any) -> Any:
             type=click.Choice(["auto", "fast", "deep"]),
             default="auto",
             show_default=True,
-            help="fast: entries only; deep: also FileMetaData, run split and error flags; "
-            "auto: deep where it is needed.",
+            help="auto: FileMetaData and error-free counts, events read where a file spans "
+            "runs; deep: events of every file; fast (entries only) is refused by audit/report: "
+            "it cannot measure what the comparison needs.",
         ),
         click.option(
             "-j",
@@ -176,7 +194,7 @@ def audit_options(func: Any) -> Any:
             type=click.IntRange(min=1),
             default=1,
             show_default=True,
-            help="Local workers.",
+            help="Local worker processes (never more than the local files or usable CPUs).",
         ),
         click.option(
             "--scheduler", default=None, help="Dask scheduler address (count on a cluster)."
@@ -232,7 +250,8 @@ def audit_options(func: Any) -> Any:
             "--timeout",
             type=click.FloatRange(min=0.1),
             default=None,
-            help="Seconds before one file is given up as io_error.",
+            help="Seconds one attempt at one remote file may take (then abandoned; io_error "
+            "once the retries are spent). [default: 30]",
         ),
         click.option(
             "--retries",
@@ -256,7 +275,8 @@ def audit_options(func: Any) -> Any:
     "out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Output directory (replaced atomically when complete).",
+    help="Output directory: absent, empty or an earlier lumiaudit audit (.lumiaudit marker); "
+    "swapped in when complete, never an input.",
 )
 @click.option(
     "--fail-on-flagged", is_flag=True, help="Exit 1 when a run is flagged (and not waived)."
@@ -268,6 +288,18 @@ def audit_options(func: Any) -> Any:
     help="Also write JUnit XML: one testcase per run, failures for flagged runs.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the plots (faster).")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Accept an offline source without any ROOT file (default: exit 2 naming it).",
+)
+@click.option(
+    "--production",
+    default=None,
+    metavar="TEXT",
+    help="Where a run has several productions (release/DB/proc paths), audit the one whose "
+    "path contains TEXT (default: the newest); the others are reported, never summed.",
+)
 @audit_options
 @handle_errors
 def command(
@@ -284,6 +316,10 @@ def command(
     Writes OUT/online.csv, files.csv, runs.csv, summary.json, good_runs.json, bad_runs.json,
     plots/ and more (see the README). Exit 0 when the audit ran, 1 with --fail-on-flagged when
     a run is flagged, 2 on usage or input errors.
+
+    Flag rule: an unexplained difference of more than 5 events and more than 0.1 % of the online
+    count is flagged (counts are exact; see docs/statistics.md); explained losses are flagged
+    too, differences explained by a non-loss (error-flag definition, off-by-one) are not.
 
     Example: lumiaudit audit --online elog/ --offline /group/belle2/.../e0010 --out audit/
     """

@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lumiaudit.cli._common import handle_errors, progress_default, progress_option
+from lumiaudit.cli._common import (
+    check_output_files,
+    handle_errors,
+    progress_default,
+    progress_option,
+)
 from lumiaudit.cli.audit import runs_option
 
 if TYPE_CHECKING:
@@ -66,7 +71,8 @@ _out = click.Path(dir_okay=False, path_type=Path)
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
-    help="Local workers (0: one per CPU).",
+    help="Local worker processes (0: one per CPU); never more than the local files or the "
+    "usable CPUs (logged when bounded).",
 )
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786).")
 @click.option(
@@ -83,10 +89,17 @@ _out = click.Path(dir_okay=False, path_type=Path)
     "runs are dropped from the runs table. (--runs names the runs-table output here.)",
 )
 @click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Accept a source without any ROOT file (default: exit 2 naming it).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Seconds per remote (root://, https://) request.",
+    help="Seconds one attempt at one remote (root://, http(s)://) file may take, each request "
+    "included; then it is abandoned (io_error 'timed out after N s' once the retries are "
+    "spent). A file costs at most (retries + 1) x timeout plus the backoff. [default: 30]",
 )
 @click.option(
     "--retries",
@@ -110,6 +123,7 @@ def command(
     scheduler: str | None,
     cache: Path | None,
     include_skims: bool,
+    allow_empty: bool,
     runs: Any,
     timeout: float | None,
     retries: int,
@@ -122,6 +136,7 @@ def command(
     """
     from lumiaudit.offline import count_events
 
+    check_output_files([output, runs_path, gaps_path, contributions_path], inputs=paths)
     result = count_events(
         list(paths),
         tree=tree,
@@ -130,6 +145,7 @@ def command(
         scheduler=scheduler,
         cache=cache,
         include_skims=include_skims,
+        allow_empty=allow_empty,
         progress=progress_default() if progress is None else progress,
         timeout=timeout,
         retries=retries,

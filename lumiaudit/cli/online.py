@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from lumiaudit.cli._common import handle_errors
+from lumiaudit.cli._common import check_output_files, handle_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,6 +115,7 @@ def command(
     """
     from lumiaudit.online import HttpOptions, read_online
 
+    check_output_files([output, conflicts_path, problems_path], inputs=paths)
     http = HttpOptions(connect_timeout=min(timeout, 30.0), read_timeout=timeout, deadline=deadline)
     result = read_online(
         list(paths), format=fmt, mapping=mapping, policy=policy, strict=strict, http=http

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -26,9 +27,11 @@ from lumiaudit.offline.count import (
     FileRecord,
     check_retries,
     count_file,
+    is_url,
 )
-from lumiaudit.offline.discover import discover, find_duplicates
+from lumiaudit.offline.discover import Found, discover, find_duplicates
 from lumiaudit.offline.runs import contributions_frame, files_frame, find_gaps, runs_frame
+from lumiaudit.schema import FileStatus
 
 __all__ = ["FileRecord", "OfflineResult", "count_events", "count_file"]
 
@@ -163,6 +166,37 @@ def _count_all(
     return [r for r in records if r is not None]
 
 
+def _inputs(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
+    if isinstance(paths, str | os.PathLike):
+        return [os.fspath(paths)]
+    return [os.fspath(p) for p in paths]
+
+
+def _check_cache_path(
+    cache: Path,
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    found: list[Found],
+) -> None:
+    """Refuse a cache path that is an input, a discovered file or inside an input directory.
+
+    The cache is written: it must never land on or among the inputs ("never touch inputs").
+    """
+    real = Path(os.path.realpath(cache))
+    hint = "put the count cache outside the production (e.g. ~/.cache/lumiaudit/counts.sqlite)"
+    for item in _inputs(paths):
+        if is_url(item):
+            continue
+        local = Path(os.path.realpath(item.removeprefix("file://")))
+        if real == local:
+            raise ParameterError("the count cache is one of the inputs", path=cache, hint=hint)
+        if local.is_dir() and real.is_relative_to(local):
+            raise ParameterError(
+                f"the count cache lies inside the input directory {local}", path=cache, hint=hint
+            )
+    if any(f.path == str(real) for f in found):
+        raise ParameterError("the count cache is one of the files to count", path=cache, hint=hint)
+
+
 def count_events(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
@@ -178,6 +212,7 @@ def count_events(
     branch_names: Mapping[str, str] | None = None,
     retries: int = DEFAULT_RETRIES,
     backoff: float = DEFAULT_BACKOFF,
+    allow_empty: bool = False,
     runs: Any = None,
 ) -> OfflineResult:
     """Discover, count and check offline ROOT files; aggregate per run.
@@ -203,7 +238,10 @@ def count_events(
     progress
         Progress bar on stderr.
     timeout
-        Seconds per remote request.
+        Seconds one attempt at one remote file may take (default
+        :data:`~lumiaudit.offline.count.DEFAULT_TIMEOUT`, 30 s); then it is abandoned. A
+        remote file costs at most ``(retries + 1) * timeout`` plus the backoff waits, and it
+        is an ``io_error`` row ("timed out after N s") when every attempt timed out.
     branch_names
         Overrides of :data:`lumiaudit.offline.count.DEFAULT_BRANCHES`.
     retries, backoff
@@ -212,6 +250,10 @@ def count_events(
         ... seconds (default 3 retries after 0.5, 1 and 2 s); see
         :func:`~lumiaudit.offline.count.count_file`. Local files are read once. Files still
         not read are ``io_error`` and listed in ``stats["not_counted"]``.
+    allow_empty
+        Accept an input that holds no ROOT file at all (by default that is an error naming
+        the input: an empty directory, an unmounted area or the wrong directory would
+        otherwise pass as "every run is missing offline").
     runs
         A :class:`~lumiaudit.runselect.RunSelection` (or its text): files whose name gives a
         run outside it are not opened (``stats["not_selected"]`` counts them); files whose name
@@ -226,9 +268,13 @@ def count_events(
     Raises
     ------
     InputNotFoundError
-        If an input path, glob or list line names nothing.
+        If an input path, glob or list line names nothing, or an input holds no ROOT file
+        (unless ``allow_empty``).
     ParameterError
-        For an unknown mode or a bad option combination.
+        For an unknown mode, a bad option combination, or a ``cache`` path that is an input,
+        one of the files or inside an input directory.
+    OutputError
+        If ``cache`` is not a lumiaudit count cache (it is left untouched).
     """
     check_retries(retries, backoff)
     if mode not in MODES:
@@ -238,7 +284,9 @@ def count_events(
     if jobs < 0:
         raise ParameterError(f"jobs must be 0 (one per CPU) or more, got {jobs}")
     start = time.perf_counter()
-    found = discover(paths)
+    found = discover(paths, allow_empty=allow_empty)
+    if cache is not None and isinstance(cache, str | os.PathLike):
+        _check_cache_path(Path(cache), paths, found)
     stats: dict[str, Any] = {"files": len(found), "mode": mode, "tree": tree}
     selection = None
     if runs is not None:
@@ -251,8 +299,10 @@ def count_events(
         stats.update(files=len(kept), not_selected=len(found) - len(kept), runs=str(selection))
         found = kept
     logger.info("%d files to count (mode %s, tree %r)", len(found), mode, tree)
-    records = _count_all(
-        [f.path for f in found],
+    # paths that could not be listed or examined are rows too, never dropped
+    unlisted = {i: f for i, f in enumerate(found) if f.error}
+    counted = _count_all(
+        [f.path for f in found if not f.error],
         tree=tree,
         mode=mode,
         jobs=jobs,
@@ -266,6 +316,15 @@ def count_events(
         backoff=backoff,
         stats=stats,
     )
+    fresh = iter(counted)
+    records = [
+        FileRecord(
+            path=f.path, status=str(FileStatus.IO_ERROR), error=f.error, mode=mode, tree=tree
+        )
+        if i in unlisted
+        else next(fresh)
+        for i, f in enumerate(found)
+    ]
     stats["not_counted"] = _not_counted(records)
     if stats["not_counted"]:
         shown = stats["not_counted"][:NOT_COUNTED_SHOWN]

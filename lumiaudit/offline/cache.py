@@ -1,17 +1,27 @@
 """Persistent per-file count cache (SQLite), so that a nightly rerun reads only new files.
 
 A cached result is reused only when the file looks exactly as it did when it was counted:
-same path, size, modification time (ns) and inode, counted with the same tree name and
-mode, by the same version of the record type. Anything else is a miss and the file is read
-again.
+same path, size, modification time (ns), inode, device and status-change time (ns), counted
+with the same tree name and mode, by the same version of the record type. Anything else is a
+miss and the file is read again. ``st_ctime_ns`` is what catches a rewrite in place that
+restores size and mtime (``cp`` + ``touch -r``, ``rsync --inplace``): no user can set it, and
+every write, rename into place, ``chmod`` or ``utime`` moves it. A spurious change (a
+``chmod``) costs one re-read, never a wrong count.
 
 Safety
 ------
 - The database runs in WAL mode; every :meth:`CountCache.store` is one transaction. A process
   killed with ``kill -9`` in the middle of storing leaves the previous state; concurrent runs
   wait for each other's write lock (``busy_timeout``) instead of failing or corrupting.
-- A cache file that is not a SQLite database, or whose integrity check fails, is renamed to
-  ``<name>.corrupt-<UTC time>`` and a new one is built; a :class:`LumiauditWarning` says so.
+- Only a lumiaudit count cache is ever written or moved. A path that holds anything else
+  (an input ROOT file, a list file, another program's SQLite database) is refused with an
+  :class:`~lumiaudit.errors.OutputError` and left as it is. An empty file (0 bytes: nothing
+  to lose, and what a concurrent run's ``sqlite3.connect`` leaves for an instant) is used;
+  :func:`~lumiaudit.offline.count_events` refuses a cache path that is one of its inputs.
+- A lumiaudit cache whose integrity check fails is renamed to ``<name>.corrupt-<UTC time>``
+  and a new one is built; a :class:`LumiauditWarning` says so. A cache of an older layout is
+  rebuilt in place (its rows are dropped: every file is counted again); one written by a newer
+  lumiaudit (a higher layout number) is refused, not downgraded.
 - Records are stored as pickles together with a version string of their type (its qualified
   name and field names). A cache written by another version of lumiaudit is ignored, not
   misread. As with any pickle, only use cache files you (or your production) wrote.
@@ -40,8 +50,14 @@ __all__ = ["CACHE_SCHEMA", "CountCache", "FileKey", "file_key"]
 
 log = logging.getLogger(__name__)
 
-#: Layout version of the cache database; a different layout is rebuilt.
-CACHE_SCHEMA = 1
+#: Layout version of the cache database; an older layout is rebuilt, a newer one refused.
+#: 2: ``ctime_ns`` and ``dev`` in the key, ``meta.application``.
+CACHE_SCHEMA = 2
+
+#: ``meta.application`` of a lumiaudit count cache (layout 1 had only ``meta.schema``).
+APPLICATION = "lumiaudit count cache"
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 #: Seconds a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT_S = 60.0
@@ -58,6 +74,8 @@ CREATE TABLE IF NOT EXISTS records (
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     inode INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    dev INTEGER NOT NULL,
     record_version TEXT NOT NULL,
     payload BLOB NOT NULL,
     stored_at REAL NOT NULL,
@@ -68,12 +86,26 @@ CREATE TABLE IF NOT EXISTS records (
 
 @dataclass(frozen=True)
 class FileKey:
-    """What identifies one version of a local file: path, size, mtime (ns) and inode."""
+    """What identifies one version of a local file (see the module docstring).
+
+    Attributes
+    ----------
+    path
+        The file as it is counted.
+    size, mtime_ns, inode, ctime_ns, dev
+        ``st_size``, ``st_mtime_ns``, ``st_ino``, ``st_ctime_ns`` and ``st_dev``.
+    """
 
     path: str
     size: int
     mtime_ns: int
     inode: int
+    ctime_ns: int
+    dev: int
+
+    def stat_key(self) -> tuple[int, int, int, int, int]:
+        """The part compared with a stored row."""
+        return (self.size, self.mtime_ns, self.inode, self.ctime_ns, self.dev)
 
 
 def file_key(path: str | os.PathLike[str]) -> FileKey | None:
@@ -94,7 +126,7 @@ def file_key(path: str | os.PathLike[str]) -> FileKey | None:
         st = os.stat(local)  # noqa: PTH116 (hot path: pathlib costs a third of a rerun here)
     except OSError:
         return None
-    return FileKey(text, st.st_size, st.st_mtime_ns, st.st_ino)
+    return FileKey(text, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
 
 
 _VERSIONS: dict[type, str] = {}
@@ -115,7 +147,7 @@ def record_version(cls: type) -> str:
 
 
 class CountCache:
-    """Per-file results keyed by path, size, mtime, inode, tree name and counting mode.
+    """Per-file results keyed by path, size, mtime, inode, ctime, device, tree and mode.
 
     Open with :meth:`CountCache.open`, preferably as a context manager.
 
@@ -124,9 +156,9 @@ class CountCache:
     >>> import tempfile, pathlib
     >>> tmp = pathlib.Path(tempfile.mkdtemp())
     >>> with CountCache.open(tmp / "counts.sqlite") as cache:
-    ...     key = FileKey(str(tmp / "a.root"), size=10, mtime_ns=1, inode=2)
+    ...     key = FileKey(str(tmp / "a.root"), size=10, mtime_ns=1, inode=2, ctime_ns=3, dev=4)
     ...     cache.store(["record"], tree="tree", mode="fast", keys=[key])
-    ...     cache.lookup(key.path, size=10, mtime_ns=1, inode=2, tree="tree", mode="fast")
+    ...     cache.lookup(key, tree="tree", mode="fast")
     1
     'record'
     """
@@ -141,8 +173,9 @@ class CountCache:
     def open(cls, path: str | os.PathLike[str]) -> CountCache:
         """Open (or create) the cache database at ``path``.
 
-        A file that is not a usable cache is moved aside and rebuilt, with a
-        :class:`~lumiaudit.errors.LumiauditWarning`.
+        A damaged lumiaudit cache is moved aside and rebuilt, with a
+        :class:`~lumiaudit.errors.LumiauditWarning`; anything that is not a lumiaudit cache
+        is refused and left untouched.
 
         Parameters
         ----------
@@ -156,9 +189,11 @@ class CountCache:
         Raises
         ------
         OutputError
-            If the file cannot be created or opened (permissions, missing disk).
+            If ``path`` holds something that is not a lumiaudit count cache, a cache of a
+            newer lumiaudit, or cannot be created or opened (permissions, missing disk).
         """
         target = Path(path)
+        _refuse_foreign(target)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -168,6 +203,7 @@ class CountCache:
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and not _looks_corrupt(exc):
                 raise OutputError(f"cannot open the count cache: {exc}", path=target) from exc
+            # _refuse_foreign saw our tables: this is our own damaged cache
             aside = _move_aside(target)
             message = (
                 f"{target}: count cache unusable ({exc}); moved to {aside.name} "
@@ -209,23 +245,12 @@ class CountCache:
 
     # -- reading -----------------------------------------------------------------------
 
-    def lookup(
-        self,
-        path: str,
-        *,
-        size: int,
-        mtime_ns: int,
-        inode: int,
-        tree: str,
-        mode: str,
-    ) -> Any:
-        """Return the cached record of this version of ``path``, or ``None``.
+    def lookup(self, key: FileKey, *, tree: str, mode: str) -> Any:
+        """Return the cached record of this version of a file, or ``None``.
 
         Parameters
         ----------
-        path
-            The file as it is counted.
-        size, mtime_ns, inode
+        key
             What ``os.stat`` says now (see :func:`file_key`). Any difference is a miss.
         tree, mode
             The event tree name and counting mode of the wanted result.
@@ -234,8 +259,7 @@ class CountCache:
         -------
         FileRecord or None
         """
-        found = self.lookup_many([FileKey(path, size, mtime_ns, inode)], tree=tree, mode=mode)
-        return found[0]
+        return self.lookup_many([key], tree=tree, mode=mode)[0]
 
     def lookup_many(self, keys: Iterable[FileKey | None], *, tree: str, mode: str) -> list[Any]:
         """Look up many files at once (one query per few hundred paths).
@@ -263,15 +287,15 @@ class CountCache:
             batch = paths[start : start + _BATCH]
             marks = ",".join("?" * len(batch))
             rows = self.db.execute(
-                "SELECT path, size, mtime_ns, inode, record_version, payload FROM records "
-                f"WHERE tree = ? AND mode = ? AND path IN ({marks})",
+                "SELECT path, size, mtime_ns, inode, ctime_ns, dev, record_version, payload "
+                f"FROM records WHERE tree = ? AND mode = ? AND path IN ({marks})",
                 (tree, mode, *batch),
             ).fetchall()
-            for path, size, mtime_ns, inode, version, payload in rows:
+            for path, *stored, version, payload in rows:
                 for i in wanted[path]:
                     key = keys[i]
                     assert key is not None
-                    if (key.size, key.mtime_ns, key.inode) != (size, mtime_ns, inode):
+                    if key.stat_key() != tuple(stored):
                         continue
                     record = _load(payload, version, path=path)
                     if record is not None:
@@ -322,13 +346,11 @@ class CountCache:
                 continue
             payload = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
             version = record_version(type(record))
-            rows.append(
-                (key.path, tree, mode, key.size, key.mtime_ns, key.inode, version, payload, now)
-            )
+            rows.append((key.path, tree, mode, *key.stat_key(), version, payload, now))
         if not rows:
             return 0
         with self._transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         return len(rows)
 
     def forget(self, paths: Iterable[str]) -> None:
@@ -401,16 +423,89 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 def _ensure_schema(db: sqlite3.Connection) -> None:
     with _Transaction(db):
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        layout = None
+        if "meta" in tables:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            layout = None if row is None else row[0]
+        if layout is not None and layout != str(CACHE_SCHEMA):
+            # only older layouts get here (_refuse_foreign refuses newer ones)
+            log.info(
+                "count cache layout %s != %s: rebuilt (every file is counted again)",
+                layout,
+                CACHE_SCHEMA,
+            )
+            db.execute("DROP TABLE IF EXISTS records")
+            db.execute("DROP TABLE IF EXISTS meta")
         for statement in _DDL.split(";"):
             if statement.strip():
                 db.execute(statement)
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        if row is None:
-            db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(CACHE_SCHEMA),))
-        elif row[0] != str(CACHE_SCHEMA):
-            log.info("count cache layout %s != %s: cleared", row[0], CACHE_SCHEMA)
-            db.execute("DELETE FROM records")
-            db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(CACHE_SCHEMA),))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(CACHE_SCHEMA),))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('application', ?)", (APPLICATION,))
+
+
+def _refuse_foreign(path: Path) -> None:
+    """Raise :class:`OutputError` unless ``path`` is absent or a lumiaudit cache we may write.
+
+    Read-only: the file is opened with ``mode=ro`` and never changed here. A lumiaudit cache
+    is an SQLite file with the tables ``meta`` (``schema`` row) and ``records``; an empty
+    file or an SQLite file without any table (nothing to lose) may be initialised.
+    """
+    hint = "give --cache a path of its own (a new file, or a lumiaudit count cache)"
+    try:
+        if not path.exists():
+            return
+        if not path.is_file():
+            raise OutputError("the count cache path is not a regular file", path=path, hint=hint)
+        with path.open("rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise OutputError(f"cannot read the count cache: {exc}", path=path) from exc
+    if not head:
+        # nothing to lose, and what a concurrent run's sqlite3.connect leaves for an instant
+        return
+    if head != _SQLITE_MAGIC:
+        raise OutputError(
+            "not a lumiaudit count cache (not an SQLite database); refusing to touch it",
+            path=path,
+            hint=hint,
+        )
+    try:
+        ro = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in ro.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            layout = None
+            if {"meta", "records"} <= tables:
+                row = ro.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                layout = None if row is None else str(row[0])
+        finally:
+            ro.close()
+    except sqlite3.DatabaseError as exc:
+        if _looks_corrupt(exc):
+            # its first page (the table list) cannot be read: whose it is cannot be known
+            raise OutputError(
+                f"damaged SQLite file ({exc}); cannot tell whether it is a lumiaudit count "
+                "cache, so it is left as it is",
+                path=path,
+                hint="remove it if it is one",
+            ) from exc
+        raise OutputError(f"cannot open the count cache: {exc}", path=path) from exc
+    if not tables:
+        return
+    if layout is None:
+        names = ", ".join(sorted(tables))
+        raise OutputError(
+            f"not a lumiaudit count cache (an SQLite database with tables {names}); "
+            "refusing to touch it",
+            path=path,
+            hint=hint,
+        )
+    if not layout.isdigit() or int(layout) > CACHE_SCHEMA:
+        raise OutputError(
+            f"count cache of layout {layout}, newer than this lumiaudit's {CACHE_SCHEMA}",
+            path=path,
+            hint="upgrade lumiaudit, or give --cache another path",
+        )
 
 
 def _looks_corrupt(exc: sqlite3.Error) -> bool:

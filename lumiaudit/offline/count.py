@@ -35,13 +35,17 @@ from typing import Any
 import numpy as np
 
 from lumiaudit.errors import ParameterError
+from lumiaudit.offline.deadline import with_deadline
 from lumiaudit.offline.names import FileName, parse_path
+from lumiaudit.offline.rootio import LeanFile
+from lumiaudit.offline.roottree import LeanTree
 from lumiaudit.schema import FileStatus
 
 __all__ = [
     "DEFAULT_BACKOFF",
     "DEFAULT_BRANCHES",
     "DEFAULT_RETRIES",
+    "DEFAULT_TIMEOUT",
     "FLAG_BITS",
     "MODES",
     "FileRecord",
@@ -174,14 +178,31 @@ def _header_problem(header: bytes, size: int | None) -> _Bad | None:
 
 
 def _http_handler(path: str) -> Any:
-    """uproot's own HTTP source when fsspec's (which needs aiohttp) is not installed."""
-    import importlib.util
+    """uproot's own HTTP source for ``http(s)://``: it honours ``timeout`` per request.
 
-    if path.startswith(("http://", "https://")) and importlib.util.find_spec("aiohttp") is None:
+    (fsspec's HTTP filesystem, uproot's default when aiohttp is installed, passes the
+    option to aiohttp, whose meaning of a bare number differs between versions.)
+    """
+    if path.startswith(("http://", "https://")):
         from uproot.source.http import HTTPSource
 
         return HTTPSource
     return None
+
+
+#: Seconds one attempt at one remote file may take when no ``timeout`` is given: its open,
+#: its reads and, after a failure, the header probe, together. Never unbounded: XRootD's own
+#: default request timeout is 1800 s and a stalled server would hold a count for hours.
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """Internal: a failed attempt, with what the header probe saw (``None``: not probed)."""
+
+    exc: BaseException
+    size: int | None
+    header: bytes | None
 
 
 def _probe_local(path: str, size: int | None) -> tuple[int | None, bytes | None]:
@@ -329,7 +350,12 @@ def count_file(
     mode
         ``auto``, ``fast`` or ``deep`` (see the module docstring).
     timeout
-        Seconds for remote requests (passed to uproot's HTTP/XRootD sources).
+        For URLs: seconds one attempt at the file may take, all of it (open, reads and,
+        after a failure, the header probe); each request to the server gets the same
+        timeout. Default :data:`DEFAULT_TIMEOUT`. An attempt still running then is abandoned
+        and counts as timed out (``io_error``, "timed out after N s"), so a file costs at
+        most ``(retries + 1) * timeout`` plus the backoff waits. Local files are not bounded
+        (a FIFO or device is refused before opening).
     branch_names
         Overrides of :data:`DEFAULT_BRANCHES` (for other experiments' files).
     retries
@@ -350,7 +376,8 @@ def count_file(
     Raises
     ------
     ParameterError
-        If ``mode`` is not one of :data:`MODES`, or ``retries`` or ``backoff`` is negative.
+        If ``mode`` is not one of :data:`MODES`, ``retries`` or ``backoff`` is negative, or
+        ``timeout`` is not positive.
 
     Examples
     --------
@@ -366,7 +393,6 @@ def count_file(
     path = str(path)
     remote = is_url(path)
     local = path[len("file://") :] if path.startswith("file://") else path
-    header_bad: _Bad | None = None
     if not remote:
         try:
             st = Path(local).stat()
@@ -383,51 +409,100 @@ def count_file(
             return FileRecord(status=str(FileStatus.IO_ERROR), error=_oserror(exc), **base)
         if st.st_size == 0:
             return FileRecord(status=str(FileStatus.ZERO_BYTES), error="file has 0 bytes", **base)
+    if remote:
+        timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        if not timeout > 0:
+            raise ParameterError(f"timeout must be more than 0 seconds, got {timeout}")
+    elif lean_enabled():
+        try:
+            return _read(path, local, remote, tree, mode, timeout, branches, dict(base), lean=True)
+        except Exception as exc:  # Unsure, or anything unusual: the full reading decides
+            logger.debug("%s: lean reading gave up (%s); reading it with uproot", path, exc)
     attempt = 0
     while True:
         attempt += 1
-        try:
-            return _read(path, local, remote, tree, mode, timeout, branches, dict(base))
-        except _Bad as bad:  # what the file holds: reading it again changes nothing
-            return FileRecord(status=str(bad.status), error=bad.error, **base)
-        except Exception as exc:  # a bad file may raise anything from deep inside uproot
-            transient = remote and _transient(exc)
-            if transient and isinstance(exc, TimeoutError) and attempt <= retries:
-                # a stalled server: probing it would only wait for the timeout again
-                logger.info("%s: attempt %d of %d timed out (%s)", path, attempt, retries + 1, exc)
-                time.sleep(backoff * 2 ** (attempt - 1))
-                continue
-            # only now look at the header (magic bytes, fEND vs size) to tell why
-            size, probed = (
-                _probe_remote(path, timeout) if remote else _probe_local(local, base["size_bytes"])
-            )
-            header_seen = probed is not None
-            if probed is not None:
-                header_bad = _header_problem(probed, size)
-            # a network, server or timeout error, or a server that did not even give the
-            # first bytes, may pass; a file that is not ROOT or cut will not
-            retry = (transient or (remote and not header_seen and not _permanent(exc))) and (
-                header_bad is None
-            )
-            if retry and attempt <= retries:
-                delay = backoff * 2 ** (attempt - 1)
-                logger.info(
-                    "%s: attempt %d of %d failed (%s: %s); retrying in %g s",
+        if remote:
+            assert timeout is not None
+            try:
+                outcome = with_deadline(
+                    functools.partial(
+                        _attempt, path, local, remote, tree, mode, timeout, branches, base
+                    ),
+                    timeout,
                     path,
-                    attempt,
-                    retries + 1,
-                    type(exc).__name__,
-                    " ".join(str(exc).split()),
-                    delay,
                 )
-                time.sleep(delay)
-                continue
-            base["size_bytes"] = size
-            failure = _classify(exc, header_bad, header_seen=header_seen and not transient)
-            error = failure.error
-            if retry:
-                error = f"{error} (after {attempt} attempt{'s' * (attempt != 1)})"
-            return FileRecord(status=str(failure.status), error=error, **base)
+            except TimeoutError as exc:  # only the deadline: _attempt catches the rest
+                outcome = _Failure(exc, None, None)
+        else:
+            outcome = _attempt(path, local, remote, tree, mode, timeout, branches, base)
+        if isinstance(outcome, FileRecord):
+            return outcome
+        error_exc, size, probed = outcome.exc, outcome.size, outcome.header
+        transient = remote and _transient(error_exc)
+        header_seen = probed is not None
+        header_bad = _header_problem(probed, size) if probed is not None else None
+        # a network, server or timeout error, or a server that did not even give the
+        # first bytes, may pass; a file that is not ROOT or cut will not
+        retry = (transient or (remote and not header_seen and not _permanent(error_exc))) and (
+            header_bad is None
+        )
+        if retry and attempt <= retries:
+            delay = backoff * 2 ** (attempt - 1)
+            logger.info(
+                "%s: attempt %d of %d failed (%s: %s); retrying in %g s",
+                path,
+                attempt,
+                retries + 1,
+                type(error_exc).__name__,
+                " ".join(str(error_exc).split()),
+                delay,
+            )
+            time.sleep(delay)
+            continue
+        record = dict(base)
+        record["size_bytes"] = size if remote else base["size_bytes"]
+        failure = _classify(error_exc, header_bad, header_seen=header_seen and not transient)
+        error = failure.error
+        if retry:
+            error = f"{error} (after {attempt} attempt{'s' * (attempt != 1)})"
+        return FileRecord(status=str(failure.status), error=error, **record)
+
+
+def _attempt(
+    path: str,
+    local: str,
+    remote: bool,
+    tree: str,
+    mode: str,
+    timeout: float | None,
+    branches: Mapping[str, str],
+    base: dict[str, Any],
+) -> FileRecord | _Failure:
+    """One attempt at a file: its record, or the failure and what the header probe saw."""
+    try:
+        return _read(path, local, remote, tree, mode, timeout, branches, dict(base))
+    except _Bad as bad:  # what the file holds: reading it again changes nothing
+        return FileRecord(status=str(bad.status), error=bad.error, **base)
+    except Exception as exc:  # a bad file may raise anything from deep inside uproot
+        if remote and isinstance(exc, TimeoutError):
+            # a stalled server: probing it would only wait for the timeout again
+            return _Failure(exc, None, None)
+        # only now look at the header (magic bytes, fEND vs size) to tell why
+        size, probed = (
+            _probe_remote(path, timeout) if remote else _probe_local(local, base["size_bytes"])
+        )
+        return _Failure(exc, size, probed)
+
+
+def lean_enabled() -> bool:
+    """Whether local files are read by the lean reader first (``LUMIAUDIT_LEAN=0``: never).
+
+    The lean reader (:mod:`lumiaudit.offline.rootio`, :mod:`lumiaudit.offline.roottree`)
+    reads only the bytes a count needs and hands back only records of readable files; every
+    file it cannot read with certainty, and every file with a problem, is read again by
+    uproot. Turning it off changes the speed, never a result.
+    """
+    return os.environ.get("LUMIAUDIT_LEAN", "1") != "0"
 
 
 def check_retries(retries: int, backoff: float) -> None:
@@ -500,6 +575,8 @@ def _leaves(tree: Any, names: list[str], present: set[str] | None = None) -> dic
     (a third of the time for these small per-file reads); otherwise by ``filter_name``, which
     also finds leaf-only names and the parts of split branches.
     """
+    if isinstance(tree, LeanTree):  # every name a branch of plain numbers, or Unsure
+        return tree.arrays(names)
     if present is None:
         present = set(tree.keys())
     if names and all(n in present for n in names):
@@ -536,19 +613,103 @@ def _baskets(tree: Any, names: list[str]) -> dict[str, Any] | None:
     return out
 
 
+#: Classes of a ROOT event tree: ``TNtuple``/``TNtupleD`` derive from ``TTree`` (ROOT's
+#: ``TNtuple::Class()->InheritsFrom(TTree::Class())``) and are counted like one.
+TREE_CLASSES = ("TTree", "TNtuple", "TNtupleD")
+
+#: The first ``TTree`` class version whose ``fEntries`` is a ``Long64_t``; older versions
+#: (ROOT 3/4, e.g. scikit-hep-testdata's ``uproot-from-geant4.root``: ``TTree`` v5) stored a
+#: ``Double_t``. ``uproot.num_entries`` reads 8 bytes as an integer whatever the version and
+#: so returns the bit pattern of the double (4607182418800017408 for 1.0). uproot's oldest
+#: hand-written TTree model is v16; below it uproot follows the file's streamers.
+TTREE_LONG64_ENTRIES = 16
+
+#: Entries per byte of file that no ROOT file can exceed: a basket holds at most 2**31 bytes
+#: (``Int_t`` buffer), every entry of a branch takes at least one byte, and every basket costs
+#: a ``TKey`` of at least 64 bytes on disk. A count above ``size * MAX_ENTRIES_PER_BYTE`` is
+#: not a count (a misread header) and is never reported.
+MAX_ENTRIES_PER_BYTE = 2**31 // 64
+
+
+def _is_tree(kind: str) -> bool:
+    return kind in TREE_CLASSES or kind.startswith("TTree")
+
+
+def _entries_value(value: Any, *, what: str) -> int:
+    """An entry count as an ``int``; a float (old ``Double_t`` ``fEntries``) must be integral."""
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        if not math.isfinite(number) or number != math.floor(number):
+            raise _Bad(FileStatus.TRUNCATED, f"{what} is {number!r}, not a number of entries")
+        return int(number)
+    return int(value)
+
+
 def _num_entries(f: Any, tree: str, kind: str) -> int:
-    """``fEntries`` without reading the branch list (what ``uproot.num_entries`` does)."""
+    """``fEntries`` without reading the branch list (what ``uproot.num_entries`` does).
+
+    The shortcut is taken only for ``TTree`` class versions whose ``fEntries`` is a
+    ``Long64_t``; older ones (``Double_t``) and ``TNtuple``/``TNtupleD`` are read through the
+    file's streamers.
+    """
+    if isinstance(f, LeanFile):  # TTree v16+ (Long64_t fEntries), TNtuple(D); or Unsure
+        return LeanTree(f, tree).num_entries
     if kind.startswith("TTree"):
         from uproot.models.TTree import Model_TTree_NumEntries
 
         f.file.custom_classes = {"TTree": Model_TTree_NumEntries}
         try:
-            return int(f[tree].all_members["fEntries"][0])
+            short = f[tree]
+            if getattr(short, "instance_version", 0) >= TTREE_LONG64_ENTRIES:
+                return int(short.all_members["fEntries"][0])
+            logger.debug(
+                "%s: TTree v%s stores fEntries as a double: reading its streamer",
+                f.file.file_path,
+                getattr(short, "instance_version", "?"),
+            )
         except Exception as exc:  # e.g. memberwise streaming: read the whole TTree
             logger.debug("fEntries shortcut failed for %s: %s", f.file.file_path, exc)
         finally:
             f.file.custom_classes = None
-    return int(f[tree].num_entries)
+    return _tree_entries(f[tree])
+
+
+def _tree_entries(events: Any) -> int:
+    """Entries of a fully read tree object, as the streamer gave its ``fEntries``."""
+    return _entries_value(events.num_entries, what=f"fEntries of {events.object_path!r}")
+
+
+def _check_entries(n_entries: int, size: int | None, tree: str) -> None:
+    """Refuse an entry count that no file of ``size`` bytes can hold (see above)."""
+    if n_entries < 0 or (size is not None and n_entries > size * MAX_ENTRIES_PER_BYTE):
+        raise _Bad(
+            FileStatus.TRUNCATED,
+            f"TTree {tree!r} claims {n_entries} entries, impossible for a file of "
+            f"{size if size is not None else 'unknown'} bytes: its header is misread or corrupt",
+        )
+
+
+def _open(
+    path: str, local: str, remote: bool, timeout: float | None, *, lean: bool, size: int | None
+) -> Any:
+    """The lean reader's :class:`LeanFile` (local files), or uproot's file."""
+    if lean:
+        # Unsure for a header that disagrees with the size, and for what it cannot read
+        return LeanFile(local, size=size)
+    import uproot  # not imported by the lean path: a third of a second per worker process
+
+    options: dict[str, Any] = {"object_cache": None, "array_cache": None}
+    if remote and _is_xrootd(path):
+        _tune_xrootd()
+    if remote:
+        options["timeout"] = _source_timeout(path, DEFAULT_TIMEOUT if timeout is None else timeout)
+    if remote and (handler := _http_handler(path)) is not None:
+        options["handler"] = handler
+    return uproot.open(local if not remote else path, **options)
+
+
+def _tree(f: Any, name: str) -> Any:
+    return LeanTree(f, name) if isinstance(f, LeanFile) else f[name]
 
 
 def _read(
@@ -560,31 +721,24 @@ def _read(
     timeout: float | None,
     branches: Mapping[str, str],
     base: dict[str, Any],
+    *,
+    lean: bool = False,
 ) -> FileRecord:
-    import uproot
-
     name: FileName = parse_path(path)
-    options: dict[str, Any] = {"object_cache": None, "array_cache": None}
-    if remote and _is_xrootd(path):
-        _tune_xrootd()
-    if remote and timeout is not None:
-        options["timeout"] = _source_timeout(path, timeout)
-    if remote and (handler := _http_handler(path)) is not None:
-        options["handler"] = handler
-    with uproot.open(local if not remote else path, **options) as f:
+    with _open(path, local, remote, timeout, lean=lean, size=base.get("size_bytes")) as f:
         if remote:
             try:
                 base["size_bytes"] = int(f.file.source.num_bytes)
             except Exception:  # size is a nicety for URLs
                 base["size_bytes"] = None
-        if base.get("size_bytes") is not None and f.file.fEND > base["size_bytes"]:
+        if not lean and base.get("size_bytes") is not None and f.file.fEND > base["size_bytes"]:
             raise _Bad(
                 FileStatus.TRUNCATED,
                 f"file has {base['size_bytes']} bytes but its ROOT header says {f.file.fEND}",
             )
         keys = {k.split(";")[0]: v for k, v in f.classnames().items()}
         kind = keys.get(tree, "")
-        if not kind.startswith("TTree") and kind != "ROOT::RNTuple":
+        if not _is_tree(kind) and kind != "ROOT::RNTuple":
             there = ", ".join(f"{k} ({v})" for k, v in sorted(keys.items())) or "nothing"
             raise _Bad(FileStatus.NO_TREE, f"no TTree {tree!r} in file; it holds {there}")
         problems: list[str] = []
@@ -593,7 +747,7 @@ def _read(
         if mode != "fast":
             persistent = branches["persistent"]
             if keys.get(persistent, "").startswith("TTree"):
-                meta_tree = f[persistent]
+                meta_tree = _tree(f, persistent)
                 if meta_tree.num_entries != 1:
                     # e.g. after hadd: b2file-check rejects it, FileMetaData is ambiguous
                     problems.append(
@@ -631,16 +785,19 @@ def _read(
         flag_counts: tuple[tuple[int, int], ...] = ()
         run_flags: tuple[tuple[int | None, int, int, int], ...] = ()
         # per-event reads are for TTrees; an RNTuple is counted by its entries
-        need_events = kind.startswith("TTree") and (
-            mode == "deep" or (mode == "auto" and ambiguous)
-        )
+        need_events = _is_tree(kind) and (mode == "deep" or (mode == "auto" and ambiguous))
         if need_events:
-            events = f[tree]
-            n_entries = int(events.num_entries)
+            events = _tree(f, tree)
+            n_entries = _tree_entries(events)
         else:
             n_entries = _num_entries(f, tree, kind)
+        _check_entries(n_entries, base.get("size_bytes"), tree)
         if need_events and n_entries > 0:
-            present = set(events.keys())
+            present = (
+                events.keys_present([branches[k] for k in ("run", "error_flag", "experiment")])
+                if isinstance(events, LeanTree)
+                else set(events.keys())
+            )
             wanted = [branches["run"], branches["error_flag"]]
             if multi_exp or experiment is None:
                 wanted.append(branches["experiment"])

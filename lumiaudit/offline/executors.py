@@ -40,7 +40,7 @@ from lumiaudit.errors import ParameterError
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-__all__ = ["is_remote", "map_files"]
+__all__ = ["is_remote", "map_files", "usable_cpus", "worker_processes"]
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,10 @@ def map_files(
     items
         Paths or URLs.
     jobs
-        Local workers. ``1`` runs in this process; ``N > 1`` uses a pool of N processes for
-        local paths. ``0`` or a negative value means one per CPU.
+        Local workers. ``1`` runs in this process; ``N > 1`` uses a pool of processes for
+        local paths, at most N and never more than the local files or the usable CPUs
+        (:func:`worker_processes`; logged when it bounds ``jobs``). ``0`` or a negative value
+        means one per CPU.
     client
         A ``dask.distributed.Client``: run on its cluster (``jobs`` is then ignored).
     scheduler
@@ -187,9 +189,19 @@ def _map_local(
     remote = [i for i, item in enumerate(items) if is_remote(item)]
     local = [i for i, item in enumerate(items) if not is_remote(item)]
     n_threads = inflight if inflight is not None else INFLIGHT_PER_JOB * jobs
-    with _Pools(
-        n_threads=min(n_threads, len(remote)), n_procs=jobs if len(local) > 1 else 1
-    ) as pools:
+    n_procs = worker_processes(jobs, len(local))
+    if n_procs != jobs and local:
+        log.info(
+            "%d worker process%s for %d local file%s (--jobs %d bounded by the files and "
+            "the %d usable CPUs)",
+            n_procs,
+            "es" * (n_procs != 1),
+            len(local),
+            "s" * (len(local) != 1),
+            jobs,
+            usable_cpus(),
+        )
+    with _Pools(n_threads=min(n_threads, len(remote)), n_procs=n_procs) as pools:
         pending: dict[Future[list[R]], Sequence[int]] = {}
         if local and pools.n_procs > 1:
             proc_pool = pools.processes()
@@ -214,6 +226,28 @@ def _map_local(
             if bar is not None:
                 bar.update(len(where))
     return results
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_processes(jobs: int, n_local: int) -> int:
+    """Processes for ``n_local`` local files: ``jobs``, but never more than files or CPUs.
+
+    Counting a local file is CPU-bound, so a process beyond the usable CPUs only adds a
+    fork and memory; one beyond the files (``--jobs 48`` on 3 files) has nothing to do.
+
+    Examples
+    --------
+    >>> worker_processes(48, 3) <= 3, worker_processes(4, 1), worker_processes(1, 100)
+    (True, 1, 1)
+    """
+    return max(1, min(jobs, n_local, usable_cpus()))
 
 
 def _as_completed(pending: dict[Future[list[R]], Sequence[int]]) -> Iterator[Future[list[R]]]:

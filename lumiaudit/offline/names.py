@@ -30,11 +30,11 @@ _RAW = re.compile(
     (?:p(?P<process>\d{1,3})\.)?
     f(?P<index>\d{5})
     (?:[._](?P<skim>[A-Za-z0-9][A-Za-z0-9_-]*))?
-    \.s?root$""",
+    (?i:\.s?root)$""",  # suffix in any case (see discover)
     re.VERBOSE,
 )
 _GRID = re.compile(
-    r"^(?P<level>[A-Za-z]+)_(?P<seq>\d+)_prod(?P<prod>\d+)_task(?P<task>\d+)\.s?root$"
+    r"^(?P<level>[A-Za-z]+)_(?P<seq>\d+)_prod(?P<prod>\d+)_task(?P<task>\d+)(?i:\.s?root)$"
 )
 _EXP_DIR = re.compile(r"^e(\d{4})$")
 _RUN_DIR = re.compile(r"^r(\d{5})(_bad)?$")
