@@ -500,11 +500,12 @@ def run_report(
 
     Examples
     --------
-    >>> from lumiaudit.report import run_report
-    >>> r = run_report(online="data/example/elog", offline="data/example/prod",
-    ...                out="reports/example")  # doctest: +SKIP
-    >>> r.html  # doctest: +SKIP
-    PosixPath('reports/example/audit_overview.html')
+    Not a doctest (it starts a Jupyter kernel and writes a report)::
+
+        from lumiaudit.report import run_report
+        r = run_report(online="data/example/elog", offline="data/example/prod",
+                       out="reports/example")
+        r.html  # PosixPath('reports/example/audit_overview.html')
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError

@@ -571,3 +571,41 @@ def test_a_junit_file_that_cannot_be_written_leaves_the_previous_audit(
     assert result.exit_code == 2, result.output
     assert "cannot write" in _one_line(result)
     assert _tree(audit_dir) == before
+
+
+def test_an_input_given_as_a_symlink_inside_the_output_is_protected(world: Path) -> None:
+    """``--offline OUT/prod-link``: replacing OUT would remove the link the user gave."""
+    out = _marked(world / "out", "audit")
+    (out / "prod-link").symlink_to(world / "prod", target_is_directory=True)
+    before = _tree(world)
+    result = _invoke(
+        ["audit", "--online", str(world / "elog"), "--offline", str(out / "prod-link"),
+         "--out", str(out), "--no-plots"]
+    )  # fmt: skip
+    _check(result, world, before, REFUSED, "contains the input")
+
+
+@pytest.mark.parametrize("failure", ["missing input", "bad mask", "no such kernel"])
+def test_a_failed_run_leaves_the_earlier_output_byte_identical(
+    world: Path, audit_dir: Path, echo_notebook: Path, failure: str
+) -> None:
+    before = _tree(world)
+    if failure == "missing input":
+        args = ["audit", "--online", str(world / "nope"), "--offline", str(world / "prod"),
+                "--out", str(audit_dir), "--no-plots"]  # fmt: skip
+    elif failure == "bad mask":
+        (world / "mask.json").write_text("[1,", encoding="utf-8")
+        before = _tree(world)
+        mask = str(world / "mask.json")
+        args = ["audit", "--online", str(world / "elog"), "--offline", str(world / "prod"),
+                "--out", str(audit_dir), "--no-plots", "--mask", mask]  # fmt: skip
+    else:
+        report = _marked(world / "report", "report")
+        before = _tree(world)
+        args = ["report", "--notebook", str(echo_notebook), "--out", str(report),
+                "--kernel", "no-such-kernel"]  # fmt: skip
+    result = _invoke(args)
+    assert result.exit_code == 2, result.output
+    _one_line(result)
+    assert _tree(world) == before
+    assert not list(world.rglob(".*.tmp-*"))

@@ -427,7 +427,7 @@ def test_report_view_shows_sources_rule_and_luminosity(audited: Any) -> None:
 
 
 def test_audit_directory_has_source_defects(audited: Any, tmp_path: Path) -> None:
-    from lumiaudit.audit import Audit
+    from lumiaudit.pipeline import Audit
 
     out = audited.write(tmp_path / "a", plots=False)
     table = pd.read_csv(out / "source_defects.csv")

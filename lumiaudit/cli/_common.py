@@ -96,7 +96,7 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def sanitize_terminal(text: str) -> str:
-    """``text`` without terminal control sequences (ANSI escapes, other C0/C1 controls).
+    r"""``text`` without terminal control sequences (ANSI escapes, other C0/C1 controls).
 
     Elog text, file names and reasons are untrusted: an escape sequence in them could move
     the cursor, retitle the window or hide lines when printed. TAB and newline are kept.

@@ -499,6 +499,8 @@ class LeanTree:
     def _basket(
         self, nbytes: int, seek: int, n: int, dtype: np.dtype[np.generic], name: str
     ) -> np.ndarray:
+        if seek <= 0 or nbytes <= 0 or seek + nbytes > self.file.size:
+            raise Unsure(f"basket of {name!r} at {seek} ({nbytes} bytes) is not inside the file")
         raw = self.file.pread(nbytes, seek)
         try:
             key, at = read_key(raw, 0)

@@ -114,7 +114,9 @@ def _absolute(path: str | os.PathLike[str], what: str) -> Path:
 
 
 def _input_paths(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Local inputs, resolved; a glob stands for the directory before its first wildcard."""
+    """Local inputs, resolved and as written (a symlink given as an input is an input too: it
+    must not be removed with a directory holding it); a glob stands for the directory before
+    its first wildcard."""
     out: list[Path] = []
     for item in inputs:
         text = os.fspath(item)
@@ -124,7 +126,9 @@ def _input_paths(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
             if ch in "*?[":
                 text = str(Path(text[:i] + "x").parent)
                 break
-        out.append(Path(text).expanduser().resolve())
+        given = Path(os.path.abspath(Path(text).expanduser()))  # noqa: PTH100 - lexical
+        lexical = given.parent.resolve() / given.name if given.name else given
+        out += dict.fromkeys([given.resolve(), lexical])
     return out
 
 
@@ -313,8 +317,10 @@ def build_dir(
 
     Examples
     --------
-    >>> with build_dir("reports/x", kind="audit") as tmp:  # doctest: +SKIP
-    ...     (tmp / "runs.csv").write_text("...")
+    Not a doctest (it writes a directory)::
+
+        with build_dir("reports/x", kind="audit") as tmp:
+            (tmp / "runs.csv").write_text("...")
     """
     target = check_output(out, kind=kind, inputs=inputs)
     tmp = new_build_dir(target)
