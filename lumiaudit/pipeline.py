@@ -422,8 +422,11 @@ def audit(
     Raises
     ------
     ParameterError
-        If ``run_range`` is not a pair of integers with ``first <= last``, no input is given,
-        or ``mode="fast"``.
+        If ``run_range`` is not a pair of integers with ``first <= last``, ``runs`` is not a
+        valid selection, no input is given, or ``mode="fast"``.
+    ConfigError
+        If the mask file cannot be read, or (``mask_ls="refuse"``) certifies only some
+        lumisections of a run; raised before any file is counted.
     """
     from lumiaudit.masks import PARTIAL_LS
     from lumiaudit.offline import OfflineResult, count_events
@@ -442,6 +445,24 @@ def audit(
     online_ls = None
     if mask_ls not in PARTIAL_LS:
         raise ParameterError(f"mask_ls: {mask_ls!r} is not one of {', '.join(PARTIAL_LS)}")
+    mask_label = (
+        None if mask is None else (str(mask) if isinstance(mask, str | os.PathLike) else "given")
+    )
+    # a mask file is read (and its LS ranges judged) before any file is counted: a bad mask
+    # fails in a second, not after an hour of counting
+    mask_set: Any = None
+    ls_not_applied: list[str] = []
+    if mask is not None and not isinstance(mask, pd.DataFrame):
+        from lumiaudit.masks import check_lumis
+        from lumiaudit.runlist_io import read_runlist
+        from lumiaudit.runsets import RunLumiSet
+
+        mask_set = read_runlist(mask) if isinstance(mask, str | os.PathLike) else mask
+        if isinstance(mask_set, RunLumiSet):
+            src = mask if isinstance(mask, str | os.PathLike) else None
+            ls_not_applied = check_lumis(mask_set, partial_ls=mask_ls, source=src)
+        else:
+            mask_set = None
 
     if isinstance(online, OnlineResult):
         on = online
@@ -514,20 +535,10 @@ def audit(
     tables = {k: _select(v, experiment=experiment, run_range=run_range) for k, v in tables.items()}
     if selection is not None:
         tables = {k: selection.filter(v) for k, v in tables.items()}
-    mask_label = (
-        None if mask is None else (str(mask) if isinstance(mask, str | os.PathLike) else "given")
-    )
-    ls_not_applied: list[str] = []
-    if mask is not None and not isinstance(mask, pd.DataFrame):
-        from lumiaudit.masks import check_lumis, mask_keys
-        from lumiaudit.runlist_io import read_runlist
-        from lumiaudit.runsets import RunLumiSet
+    if mask_set is not None:
+        from lumiaudit.masks import mask_keys
 
-        mask_set = read_runlist(mask) if isinstance(mask, str | os.PathLike) else mask
-        if isinstance(mask_set, RunLumiSet):
-            src = mask if isinstance(mask, str | os.PathLike) else None
-            ls_not_applied = check_lumis(mask_set, partial_ls=mask_ls, source=src)
-            mask = mask_keys(mask_set, [tables["online"], tables["offline_runs"]])
+        mask = mask_keys(mask_set, [tables["online"], tables["offline_runs"]])
     rec = reconcile(
         online=tables["online"],
         online_entries=tables["online_entries"],
