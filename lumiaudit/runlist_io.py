@@ -295,7 +295,7 @@ def _read_grl(text: str, path: Path) -> RunLumiSet:
     try:
         root = ET.fromstring(text)
     except ET.ParseError as exc:
-        line = exc.position[0] if exc.position else None
+        line = exc.position[0]
         raise ConfigError(f"not well-formed XML ({exc})", path=path, line=line) from None
     if root.tag != "LumiRangeCollection":
         raise ConfigError(f"XML root element is <{root.tag}>, not <LumiRangeCollection>", path=path)
