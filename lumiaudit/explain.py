@@ -1132,7 +1132,9 @@ def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
     exp = _int(r["experiment"])
     follows = str(g("follows")) if isinstance(g("follows"), str) else "full"
     lines: list[str] = []
-    where = "" if exp is None else f"experiment {exp}, "  # a run-only key has none
+    # a run-only key (profile) has no experiment at all; a Belle II row without one says so
+    run_only = _table(tables, "runs")["experiment"].isna().all()
+    where = f"experiment {exp}, " if exp is not None else ("" if run_only else "experiment n/a, ")
     head = f"Run {run} ({where}{_fmt(g('run_type'))}): {g('status')}"
     if _truthy(g("flagged")):
         head += ", FLAGGED"
