@@ -357,8 +357,10 @@ def make_root_corpus(
 
     Examples
     --------
-    >>> faults = make_root_corpus(tmp_path, n_truncations=5)  # doctest: +SKIP
-    >>> sorted({f.kind for f in faults})[:3]  # doctest: +SKIP
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     faults = make_root_corpus(pathlib.Path(tmp), n_truncations=5)
+    ...     sorted({f.kind for f in faults})[:3]
     ['bitflip:baskets', 'bitflip:directory', 'bitflip:header']
     """
     from lumiaudit.example import write_basf2_file
