@@ -136,7 +136,7 @@ def command(
     """
     from lumiaudit.offline import count_events
 
-    check_output_files([output, runs_path, gaps_path, contributions_path], inputs=paths)
+    check_output_files([output, runs_path, gaps_path, contributions_path], inputs=paths, kind="csv")
     result = count_events(
         list(paths),
         tree=tree,
