@@ -165,6 +165,25 @@ def test_junit_replaces_only_junit(tmp_path: Path) -> None:
     assert '<testsuites name="lumiaudit"' in junit.read_text(encoding="utf-8")
 
 
+def test_junit_dash_is_stdout(tmp_path: Path) -> None:
+    result = _invoke(["demo", "--out", str(tmp_path / "d"), "--junit", "-"], cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "-").exists()
+    assert '<testsuites name="lumiaudit"' in result.stdout
+
+
+def test_junit_does_not_replace_another_lumiaudit_output(tmp_path: Path) -> None:
+    """An online CSV is lumiaudit's, but not JUnit: --junit leaves it alone."""
+    csv = tmp_path / "online.csv"
+    csv.write_text(
+        "experiment,run,run_type,n_online,lumi_nb,start_time,stop_time,source,source_line\n"
+    )
+    before = csv.read_bytes()
+    result = _invoke(["demo", "--out", str(tmp_path / "d"), "--junit", str(csv)])
+    assert result.exit_code == 2, result.output
+    assert csv.read_bytes() == before
+
+
 def test_devices_are_written_through(example: dict[str, Path]) -> None:
     result = _invoke(["online", str(example["elog"]), "-o", os.devnull])
     assert result.exit_code == 0, result.output
