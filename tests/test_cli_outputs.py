@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lumiaudit.cli import cli
 from lumiaudit.store.outdir import write_marker
@@ -287,3 +289,38 @@ def test_a_closed_pipe_is_not_a_finding(tmp_path: Path, streams: str) -> None:
     if streams == "stdout":
         assert b"Traceback" not in proc.stderr
         assert b"Error" not in proc.stderr
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    runs=st.dictionaries(
+        st.integers(min_value=1, max_value=99999),
+        st.one_of(
+            st.none(),
+            st.lists(
+                st.tuples(st.integers(1, 500), st.integers(0, 50)).map(
+                    lambda t: (t[0], t[0] + t[1])
+                ),
+                min_size=1,
+                max_size=3,
+            ),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    fmt=st.sampled_from(["golden-json", "grl-xml", "json"]),
+)
+def test_every_run_list_lumiaudit_writes_is_recognised(
+    runs: dict[int, list[tuple[int, int]] | None], fmt: str
+) -> None:
+    """Whatever run list lumiaudit writes, a rerun may replace it; a plain file never."""
+    from lumiaudit.runlist_io import format_runlist
+    from lumiaudit.runsets import RunLumiSet
+    from lumiaudit.store.recognise import recognise
+
+    whole = RunLumiSet.from_runs((12, r) for r, ls in runs.items() if ls is None)
+    parts = RunLumiSet.from_mapping({(12, r): ls for r, ls in runs.items() if ls is not None})
+    text = format_runlist(whole | parts, fmt)
+    assert recognise(text.encode(), "runlist"), text
+    assert not recognise(text.encode(), "junit")
+    assert not recognise(("% notes\n" + text).encode(), "runlist")
