@@ -130,6 +130,11 @@ def test_outputs_through_links_and_fifos_are_never_replaced(
     target.write_text("old\n")
     link = tmp_path / "link.csv"
     link.symlink_to(target)
+    # a link is judged by its target: "old" is not lumiaudit's, so it is refused and kept
+    refused = CliRunner().invoke(cli, ["count", path, "-o", str(link)])
+    assert refused.exit_code == 2, refused.output
+    assert target.read_text() == "old\n"
+    target.write_text("")  # an empty file may be replaced
     fifo = tmp_path / "runs.fifo"
     os.mkfifo(fifo)
     received: list[str] = []

@@ -316,10 +316,16 @@ def test_a_damaged_previous_night_skips_the_diff_and_tonight_lands(
     assert result.exit_code in (0, 1), result.output
     assert "Traceback" not in result.output
     assert f"no diff: {previous / 'runs.csv'}" in result.output
+    # no "N newly flagged ... since <date>": there was no diff to count them against
+    assert f"since {previous.name}" not in result.output
     tonight = (reports / LATEST).resolve()
     assert tonight != previous.resolve()
     record = json.loads((tonight / RESULT_NAME).read_text(encoding="utf-8"))
     assert record["status"] == "ok"
     assert str(previous / "runs.csv") in record["diff_skipped"]
     assert record["newly_flagged"], "without a diff every flagged run alerts"
+    assert (
+        f"no diff tonight (previous report damaged): {len(record['newly_flagged'])} flagged"
+        in result.output
+    )
     assert (tonight / ".lumiaudit").is_file()

@@ -32,15 +32,14 @@ def _invoke(args: list[str]) -> Result:
 
 
 def _one_error_line(result: Result) -> str:
-    """The single error line of a failed command (click usage errors add a usage header)."""
+    """The single error line of a failed command (usage errors included)."""
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(
         result.exception
     )
     text = result.output
     assert "Traceback" not in text, text
     lines = [line for line in text.splitlines() if line.strip()]
-    if lines and lines[0].startswith("Usage:"):
-        lines = [line for line in lines if line.startswith("Error:")]
+    # usage errors too are one line (lumiaudit.cli.LazyGroup), not click's Usage/Try/Error
     assert len(lines) == 1, text
     return lines[0]
 

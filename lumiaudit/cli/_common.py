@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -40,6 +41,8 @@ def handle_errors(func: F) -> F:
             raise
         except LumiauditError as exc:
             raise InputError(str(exc)) from None
+        except BrokenPipeError:
+            raise  # a reader closed stdout/stderr: not bad input (see lumiaudit.cli.main)
         except OSError as exc:
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
             raise InputError(f"{where}{exc.strerror or exc}") from None
@@ -114,8 +117,35 @@ def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
     click.echo(sanitize_terminal(text), err=err, nl=nl)
 
 
-def check_output_files(outputs: Iterable[Path | None], *, inputs: Iterable[str]) -> None:
-    """Refuse, before anything is read, output files that are, hold or lie inside an input.
+def is_stdout(output: str | os.PathLike[str] | None) -> bool:
+    """Whether a file option means stdout: not given, or ``-`` (every ``-o``, ``--runs`` ...)."""
+    return output is None or os.fspath(output) == "-"
+
+
+def write_output(
+    text: str, output: str | os.PathLike[str] | None, *, untrusted: bool = False
+) -> None:
+    """Write ``text`` to the file ``output`` (atomically) or to stdout (``None`` or ``-``).
+
+    ``untrusted`` text (elog quotes in tickets) loses terminal control sequences on stdout.
+    """
+    if is_stdout(output):
+        if untrusted:
+            echo(text, nl=False)
+        else:
+            sys.stdout.write(text)
+        return
+    from lumiaudit.store.atomic import write_text
+
+    assert output is not None
+    write_text(output, text)
+
+
+def check_output_files(
+    outputs: Iterable[Path | None], *, inputs: Iterable[str], kind: str | None = None
+) -> None:
+    """Refuse, before anything is read, output files that are, hold or lie inside an input,
+    or that exist and are not lumiaudit outputs of ``kind``.
 
     Raises
     ------
@@ -127,4 +157,4 @@ def check_output_files(outputs: Iterable[Path | None], *, inputs: Iterable[str])
     sources = list(inputs)
     for output in outputs:
         if output is not None:
-            check_output_file(output, inputs=sources, what="output file")
+            check_output_file(output, inputs=sources, what="output file", kind=kind)

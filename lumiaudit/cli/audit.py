@@ -9,7 +9,14 @@ from typing import Any, TypeVar
 
 import click
 
-from lumiaudit.cli._common import echo, handle_errors, progress_default, progress_option
+from lumiaudit.cli._common import (
+    echo,
+    handle_errors,
+    is_stdout,
+    progress_default,
+    progress_option,
+    write_output,
+)
 from lumiaudit.cli.profile import profile_option
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,15 +48,22 @@ def run_audit_command(
     inputs = [*online, *offline, *(str(options[k]) for k in ("mask", "waivers") if options.get(k))]
     check_output(out, kind=kind, inputs=inputs, what="--out")
     if junit is not None:
-        check_output_file(junit, inputs=inputs, what="--junit")
+        check_output_file(junit, inputs=inputs, what="--junit", kind="junit")
+    junit_to_stdout = junit is not None and is_stdout(junit)  # --junit -: after the directory
     result = lumiaudit.audit(
         online=list(online),
         offline=list(offline),
         progress=progress_default() if progress is None else progress,
         **options,
     )
-    result.write(out, plots=plots, formats=formats, junit=junit, kind=kind)
+    result.write(
+        out, plots=plots, formats=formats, junit=None if junit_to_stdout else junit, kind=kind
+    )
     echo_summary(result, out)
+    if junit_to_stdout:
+        from lumiaudit.tickets import junit_xml
+
+        write_output(junit_xml(result.runs), None)
     flagged = result.flagged
     if "waived" in flagged.columns:
         flagged = flagged[~flagged["waived"].fillna(False).astype(bool)]

@@ -152,7 +152,9 @@ def command(
     from lumiaudit.offline import count_events
     from lumiaudit.profiles import load_profile
 
-    check_output_files([output, runs_path, gaps_path, contributions_path, lumis_path], inputs=paths)
+    check_output_files(
+        [output, runs_path, gaps_path, contributions_path, lumis_path], inputs=paths, kind="csv"
+    )
     prof = load_profile(profile)
     if lumis_path is not None and prof.lumis is None:
         raise click.UsageError(

@@ -55,9 +55,14 @@ def command(config: Path, wait: bool, progress: bool | None) -> None:
     click.echo(str(result.report_dir))
     cache = result.cache
     click.echo(
-        f"lumiaudit nightly: {len(result.newly_flagged)} newly flagged, "
-        f"{len(result.resolved)} resolved, {len(result.changed)} changed"
-        + ("" if result.previous is None else f" since {result.previous.name}")
+        (
+            f"lumiaudit nightly: no diff tonight (previous report damaged): "
+            f"{len(result.newly_flagged)} flagged"
+            if result.diff_skipped is not None
+            else f"lumiaudit nightly: {len(result.newly_flagged)} newly flagged, "
+            f"{len(result.resolved)} resolved, {len(result.changed)} changed"
+            + ("" if result.previous is None else f" since {result.previous.name}")
+        )
         + f"; files {cache.get('files')}, from cache {cache.get('hits')}, "
         f"read {cache.get('counted')}",
         err=True,

@@ -115,7 +115,7 @@ def command(
     """
     from lumiaudit.online import HttpOptions, read_online
 
-    check_output_files([output, conflicts_path, problems_path], inputs=paths)
+    check_output_files([output, conflicts_path, problems_path], inputs=paths, kind="csv")
     http = HttpOptions(connect_timeout=min(timeout, 30.0), read_timeout=timeout, deadline=deadline)
     result = read_online(
         list(paths), format=fmt, mapping=mapping, policy=policy, strict=strict, http=http

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from lumiaudit.cli._common import handle_errors
+from lumiaudit.cli._common import handle_errors, is_stdout, write_output
 
 
 @click.command(name="runlist")
@@ -49,7 +48,7 @@ from lumiaudit.cli._common import handle_errors
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Write the list to FILE instead of stdout.",
+    help="Write the list to FILE instead of stdout (`-`: stdout).",
 )
 @click.option(
     "--symlink-view",
@@ -81,7 +80,7 @@ def command(
     from lumiaudit.store.outdir import check_output, check_output_file
 
     if output is not None:
-        check_output_file(output, inputs=[audit_dir], what="--output")
+        check_output_file(output, inputs=[audit_dir], what="--output", kind="runlist")
     if symlink_view is not None:
         check_output(
             symlink_view, kind="views", inputs=[audit_dir], what="--symlink-view directory"
@@ -101,10 +100,12 @@ def command(
     table = table[table["category"].notna()]
     if category is None:
         category = "all" if fmt in ("json", "csv") else "good"
-    if category != "all":
-        table = table[table["category"] == category]
     if experiment is not None:
         table = table[table["experiment"] == experiment]
+    # the summary counts every category of the audit, whichever list is written
+    counts = table["category"].value_counts().to_dict()
+    if category != "all":
+        table = table[table["category"] == category]
     if fmt == "csv":
         from lumiaudit.store.tables import write_csv
 
@@ -117,15 +118,14 @@ def command(
             from lumiaudit.cli.runlist_ops import peer_text
 
             text = peer_text(table, fmt, name=f"{audit_dir.name} {category} runs")
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            from lumiaudit.store.atomic import write_text
-
-            write_text(output, text)
-    counts = table["category"].value_counts().to_dict()
+        write_output(text, output)
+    where = "stdout" if is_stdout(output) else str(output)
+    scope = "" if experiment is None else f" of experiment {experiment}"
     click.echo(
-        "runs: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("good", "ugly", "bad")), err=True
+        f"runs{scope}: "
+        + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("good", "ugly", "bad"))
+        + f"; wrote {category} ({len(table)} runs, {fmt}) to {where}",
+        err=True,
     )
     if symlink_view is not None:
         files = tables.get("files", pd.DataFrame())

@@ -7,7 +7,6 @@ argument is not one of these subcommands.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,21 +65,11 @@ def _render(runs: RunLumiSet, fmt: str, *, name: str) -> str:
     return format_runlist(runs, fmt, name=name)
 
 
-def _check_output(output: Path | None, inputs: list[Path]) -> None:
-    """``-o`` is never one of the run lists read (never destroy an input)."""
-    if output is not None:
-        from lumiaudit.store.outdir import check_output_file
+def _emit(text: str, output: Path | None, *, inputs: list[Path]) -> None:
+    from lumiaudit.cli._common import check_output_files, write_output
 
-        check_output_file(output, inputs=inputs, what="--output")
-
-
-def _emit(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        from lumiaudit.store.atomic import write_text
-
-        write_text(output, text)
+    check_output_files([output], inputs=[str(p) for p in inputs], kind="runlist")
+    write_output(text, output)
 
 
 def peer_text(table: pd.DataFrame, fmt: str, *, name: str) -> str:
@@ -131,7 +120,7 @@ _common = [
         "--output",
         type=click.Path(path_type=Path, dir_okay=False),
         default=None,
-        help="Write the run list to FILE instead of stdout.",
+        help="Write the run list to FILE instead of stdout (`-`: stdout).",
     ),
     click.option(
         "--experiment",
@@ -165,10 +154,9 @@ def _make_op(op: str, method: str, help_text: str) -> None:
     def run(
         a: Path, b: Path, fmt: str | None, output: Path | None, experiment: int | None, name: str
     ) -> None:
-        _check_output(output, [a, b])
         left, right = _load(a, experiment), _load(b, experiment)
         result = getattr(left, method)(right)
-        _emit(_render(result, _out_format(fmt, a), name=name), output)
+        _emit(_render(result, _out_format(fmt, a), name=name), output, inputs=[a, b])
         _note(f"{op}: A {_summary(left)}, B {_summary(right)} -> {_summary(result)}")
 
 
@@ -184,7 +172,6 @@ def convert(
     a: Path, fmt: str | None, output: Path | None, experiment: int | None, name: str
 ) -> None:
     """Write run list A in another format (e.g. a golden JSON as basf2 IoVs)."""
-    _check_output(output, [a])
     runs = _load(a, experiment)
-    _emit(_render(runs, _out_format(fmt, a), name=name), output)
+    _emit(_render(runs, _out_format(fmt, a), name=name), output, inputs=[a])
     _note(f"convert: {_summary(runs)}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lumiaudit.cli._common import echo, handle_errors
+from lumiaudit.cli._common import handle_errors, write_output
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,15 +26,6 @@ def _plot_names(audit_dir: Path) -> list[str]:
     if not plots.is_dir():
         return []
     return sorted(p.name for p in plots.iterdir() if p.suffix == ".png")
-
-
-def _write(text: str, output: Path | None) -> None:
-    if output is None:
-        echo(text, nl=False)
-        return
-    from lumiaudit.store.atomic import write_text
-
-    write_text(output, text)
 
 
 @click.command(name="ticket")
@@ -81,7 +72,7 @@ def _write(text: str, output: Path | None) -> None:
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write to FILE instead of stdout.",
+    help="Write to FILE instead of stdout (`-`: stdout).",
 )
 @handle_errors
 def command(
@@ -100,7 +91,7 @@ def command(
     if output is not None:
         from lumiaudit.store.outdir import check_output_file
 
-        check_output_file(output, inputs=[audit_dir], what="--output")
+        check_output_file(output, inputs=[audit_dir], what="--output", kind="ticket")
     runs, files, gaps, summary = _load(audit_dir)
     selected = select_runs(runs, run_numbers or None, experiment=experiment)
     plots = _plot_names(audit_dir)
@@ -120,4 +111,4 @@ def command(
             )
     separator = "\n" + "-" * 72 + "\n\n" if fmt == "both" or per_run else ""
     text = separator.join(parts)
-    _write(text, output)
+    write_output(text, output, untrusted=True)

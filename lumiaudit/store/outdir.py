@@ -97,6 +97,11 @@ def write_marker(
     return write_text(Path(directory) / MARKER, json.dumps(doc, indent=1) + "\n")
 
 
+def _article(word: object) -> str:
+    """``a`` or ``an`` before ``word`` (audit, report, nightly, views, demo)."""
+    return "an" if str(word)[:1] in "aeiou" else "a"
+
+
 def _refuse(path: Path, message: str, hint: str | None = None) -> OutputRefusedError:
     return OutputRefusedError(message, path=path, hint=hint)
 
@@ -218,7 +223,8 @@ def check_output(
             if _FAMILY[str(marker["kind"])] != _FAMILY[kind]:
                 raise _refuse(
                     path,
-                    f"a lumiaudit {marker['kind']} output, not a {kind} output",
+                    f"{_article(marker['kind'])} lumiaudit {marker['kind']} output, "
+                    f"not {_article(kind)} {kind} output",
                     hint=f"choose another {what}",
                 )
     return path
@@ -229,13 +235,37 @@ def check_output_file(
     *,
     inputs: Iterable[str | os.PathLike[str]] = (),
     what: str = "output file",
+    kind: str | None = None,
 ) -> Path:
-    """Check a single output file (``--junit``, ``-o``): not a directory, not an input.
+    """Check a single output file (``--junit``, ``-o``) before anything is read or counted.
+
+    ``-`` is stdout. Anything that is not a regular file (a device such as ``/dev/null``, a
+    FIFO, ``/dev/stdout``) is written through as it is. An existing regular file (also at the
+    end of a symlink) is replaced only if it is empty or recognisably a lumiaudit output of
+    ``kind`` (:mod:`lumiaudit.store.recognise`; ``None``: of any kind): lumiaudit replaces
+    only what it created.
+
+    Parameters
+    ----------
+    out
+        The output file (need not exist), or ``-``.
+    inputs
+        Input paths of the command.
+    what
+        How messages name ``out`` (``"--junit"``, ``"--output"`` ...).
+    kind
+        ``csv``, ``junit``, ``runlist`` or ``ticket`` (see :data:`FILE_KINDS`).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out`` as an absolute path (``Path("-")`` for stdout).
 
     Raises
     ------
     OutputRefusedError
-        If ``out`` is a directory, lies below a file, or is, contains or lies inside an input.
+        If ``out`` is a directory, lies below a file, is, contains or lies inside an input,
+        or is an existing file that lumiaudit did not write.
     """
     text = os.fspath(out)
     if text == "-":
@@ -245,7 +275,36 @@ def check_output_file(
         raise _refuse(path, f"{what} is a directory", hint="give a file name")
     _check_parent(path, what)
     _check_inputs(path, inputs, what)
+    _check_replaceable(path, what, kind)
     return path
+
+
+def _check_replaceable(path: Path, what: str, kind: str | None) -> None:
+    """Refuse an existing non-empty regular file that is not a lumiaudit output of ``kind``."""
+    from lumiaudit.store.recognise import HEAD_BYTES, recognise
+
+    # /dev/stdout, /dev/fd/N, /proc/self/fd/N name whatever the shell gave: written through
+    if path.parts[1:2] in (("dev",), ("proc",)):
+        return
+    try:
+        info = path.stat()  # a symlink is followed: its target is what would be written
+    except FileNotFoundError:
+        return  # absent, or a dangling symlink (the writer reports it)
+    except OSError as exc:
+        raise OutputError(f"cannot read {what}: {exc.strerror or exc}", path=path) from None
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        return
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(HEAD_BYTES)
+    except OSError as exc:
+        raise OutputError(f"cannot read {what}: {exc.strerror or exc}", path=path) from None
+    if not recognise(head, kind):
+        raise _refuse(
+            path,
+            f"{what} exists and is not a lumiaudit output",
+            hint=f"remove it or choose another {what}",
+        )
 
 
 def new_build_dir(out: Path) -> Path:
