@@ -142,7 +142,11 @@ def write_output(
 
 
 def check_output_files(
-    outputs: Iterable[Path | None], *, inputs: Iterable[str], kind: str | None = None
+    outputs: Iterable[Path | None],
+    *,
+    inputs: Iterable[str],
+    kind: str | None = None,
+    what: str = "output file",
 ) -> None:
     """Refuse, before anything is read, output files that are, hold or lie inside an input,
     or that exist and are not lumiaudit outputs of ``kind``.
@@ -157,4 +161,4 @@ def check_output_files(
     sources = list(inputs)
     for output in outputs:
         if output is not None:
-            check_output_file(output, inputs=sources, what="output file", kind=kind)
+            check_output_file(output, inputs=sources, what=what, kind=kind)

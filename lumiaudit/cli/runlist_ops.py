@@ -68,7 +68,7 @@ def _render(runs: RunLumiSet, fmt: str, *, name: str) -> str:
 def _emit(text: str, output: Path | None, *, inputs: list[Path]) -> None:
     from lumiaudit.cli._common import check_output_files, write_output
 
-    check_output_files([output], inputs=[str(p) for p in inputs], kind="runlist")
+    check_output_files([output], inputs=[str(p) for p in inputs], kind="runlist", what="--output")
     write_output(text, output)
 
 
