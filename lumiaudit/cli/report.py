@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from lumiaudit.cli._common import handle_errors, progress_default
-from lumiaudit.cli.audit import audit_options, source_options
+from lumiaudit.cli.audit import audit_options_except, source_options
 
 
 def _parse_value(text: str) -> Any:
@@ -69,7 +69,8 @@ def _parse_value(text: str) -> Any:
     is_flag=True,
     help="Print the notebook's parameters (name, type, default, help) and exit.",
 )
-@audit_options
+# the AuditOptions fields that are not notebook parameters
+@audit_options_except("allow_empty", "production", "experiment_label")
 @handle_errors
 def command(
     online: tuple[str, ...],
