@@ -102,11 +102,12 @@ def test_every_cli_option_of_audit_comes_from_the_dataclass() -> None:
     assert "-j, --jobs" in helptext
 
 
-def test_report_options_are_the_notebook_parameters_among_the_fields() -> None:
+@pytest.mark.parametrize("notebook", ["audit_overview", "run_drilldown", "file_health"])
+def test_report_options_are_the_notebook_parameters_among_the_fields(notebook: str) -> None:
     """`report` has a flag for each field the notebooks take, with the notebook's default."""
     from lumiaudit.report import notebook_parameters
 
-    spec = notebook_parameters("audit_overview")
+    spec = notebook_parameters(notebook)
     from lumiaudit.cli.report import command
 
     params = {p.name for p in command.params}
