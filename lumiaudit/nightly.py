@@ -217,6 +217,19 @@ def read_config(path: str | os.PathLike[str]) -> NightlyConfig:
     for key in ("notebook", "kernel"):
         if key in night and not isinstance(night[key], str):
             raise ConfigError(f"[nightly] {key} must be a string", path=source)
+    if "cache" in audit:
+        if cache is not None:
+            raise ConfigError("cache is given in both [nightly] and [audit]", path=source)
+        cache = audit.pop("cache")
+    # the audit options are checked here, by their one declaration (lumiaudit.options), so
+    # a bad value is refused before a reports directory, a lock or a kernel exists; names
+    # that are only notebook parameters (run, ...) are checked by validate_parameters
+    from lumiaudit.options import AuditOptions
+
+    names = AuditOptions.names()
+    AuditOptions.from_mapping(
+        {k: v for k, v in audit.items() if k in names}, source=source, base=base
+    )
     return NightlyConfig(
         online=_paths(night["online"], base, "online", source),
         offline=_paths(night["offline"], base, "offline", source),
@@ -226,7 +239,7 @@ def read_config(path: str | os.PathLike[str]) -> NightlyConfig:
         notebook=night.get("notebook", "audit_overview"),
         kernel=night.get("kernel"),
         html=night.get("html", True),
-        audit=dict(audit),
+        audit=_absolute(dict(audit), base),
         path=source,
     )
 
@@ -428,6 +441,33 @@ def _prepare_reports(cfg: NightlyConfig) -> None:
         ) from exc
 
 
+def _absolute(audit: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative path options of ``[audit]`` made relative to the configuration file."""
+    for key in ("mask", "waivers"):
+        if isinstance(audit.get(key), str):
+            audit[key] = str(base / Path(audit[key]).expanduser())
+    return audit
+
+
+def _check_parameters(cfg: NightlyConfig, options: Mapping[str, Any]) -> None:
+    """The notebook parameters of tonight's report, checked as ``run_report`` will check them.
+
+    Raises
+    ------
+    ConfigError
+        Naming the configuration file, for anything :func:`lumiaudit.report.validate_parameters`
+        refuses (an unknown name, a bad value, a missing input, a cache that is not one).
+    """
+    from lumiaudit.report import validate_parameters
+
+    params = {"online": list(cfg.online), "offline": list(cfg.offline), **options}
+    try:
+        validate_parameters(cfg.notebook, params)
+    except (ParameterError, OutputError) as exc:
+        where = f"{cfg.path}: " if cfg.path is not None else ""
+        raise ConfigError(f"{where}[audit]: {exc}") from exc
+
+
 def _mark_reports(reports: Path) -> None:
     if read_marker(reports) is None:
         write_marker(reports, "nightly")
@@ -485,8 +525,12 @@ def run_nightly(
     from lumiaudit.report import run_report
 
     cfg = config if isinstance(config, NightlyConfig) else read_config(config)
-    _prepare_reports(cfg)
     cache = cfg.cache or cfg.reports / "counts.sqlite"
+    options = dict(cfg.audit)
+    if cfg.waivers is not None:
+        options["waivers"] = str(cfg.waivers)
+    _check_parameters(cfg, {"cache": str(cache), **options})  # before anything is created
+    _prepare_reports(cfg)
     with _locked(cfg.reports, wait=wait):
         _mark_reports(cfg.reports)
         previous = _previous(cfg.reports)
@@ -498,9 +542,6 @@ def run_nightly(
             "started": datetime.fromtimestamp(started, UTC).isoformat(),
             "previous": None if previous is None else previous.name,
         }
-        options = dict(cfg.audit)
-        if cfg.waivers is not None:
-            options["waivers"] = str(cfg.waivers)
         try:
             report = run_report(
                 online=cfg.online,

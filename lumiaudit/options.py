@@ -18,6 +18,7 @@ lumiaudit.errors.ParameterError: mode: 'sideways' is not one of auto, fast, deep
 from __future__ import annotations
 
 import dataclasses
+import operator
 import os
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lumiaudit.errors import ConfigError, ParameterError
+from lumiaudit.stats import Thresholds
 
 __all__ = ["MODES", "POLICIES", "AuditOptions", "click_options"]
 
@@ -43,18 +45,29 @@ def _opt(
     *,
     choices: Iterable[str] | None = None,
     flag: str | None = None,
+    short: str | None = None,
     metavar: str | None = None,
     minimum: float | None = None,
+    exists: bool = False,
+    default_text: str | None = None,
     cli: bool = True,
     toml: bool = True,
 ) -> dict[str, Any]:
-    """Field metadata: how the option reads on the command line and in configuration files."""
+    """Field metadata: how the option reads on the command line and in configuration files.
+
+    ``exists`` (paths): the file must exist; ``default_text``: the default shown by ``--help``
+    when the field's default (None) means "decided later"; ``cli``/``toml``: whether the
+    option has a command-line flag / may be given in a TOML table or as a notebook parameter.
+    """
     return {
         "help": help,
         "choices": None if choices is None else tuple(choices),
         "flag": flag,
+        "short": short,
         "metavar": metavar,
         "minimum": minimum,
+        "exists": exists,
+        "default_text": default_text,
         "cli": cli,
         "toml": toml,
     }
@@ -95,15 +108,19 @@ class AuditOptions:
     mode: str = field(
         default="auto",
         metadata=_opt(
-            "fast: tree entries only (cannot audit; for `count`); deep: also FileMetaData, "
-            "run split and error flags of every file; auto: FileMetaData everywhere, events "
-            "where they are needed.",
+            "auto: FileMetaData and error-free counts, events read where a file spans "
+            "runs; deep: events of every file; fast (entries only) is refused by audit/report: "
+            "it cannot measure what the comparison needs.",
             choices=MODES,
         ),
     )
     jobs: int = field(
         default=1,
-        metadata=_opt("Local workers (bounded by the number of files and CPUs).", minimum=1),
+        metadata=_opt(
+            "Local worker processes (never more than the local files or usable CPUs).",
+            short="-j",
+            minimum=1,
+        ),
     )
     scheduler: str | None = field(
         default=None, metadata=_opt("Dask scheduler address (count on a cluster).")
@@ -118,7 +135,8 @@ class AuditOptions:
     mask: Path | None = field(
         default=None,
         metadata=_opt(
-            "Run list (golden JSON, GRL XML, basf2 IoVs, JSON, CSV, text): audit only these runs."
+            "Run list (golden JSON, GRL XML, basf2 IoVs, JSON, CSV, text): audit only these runs.",
+            exists=True,
         ),
     )
     mask_ls: str = field(
@@ -132,14 +150,17 @@ class AuditOptions:
     runs: str | None = field(
         default=None,
         metadata=_opt(
-            "Audit only these runs, e.g. '101-124,130,^127' or 'e12:101-124' "
-            "(docs/runlists.md); files whose name gives another run are not opened.",
+            "Audit only these runs: ranges, lists, exclusions, experiments, e.g. "
+            "'101-124,130,^127' or 'e12:101-124' (docs/runlists.md). Files whose name gives "
+            "another run are not opened.",
             metavar="SPEC",
         ),
     )
     waivers: Path | None = field(
         default=None,
-        metadata=_opt("Waivers file (TOML or CSV): waived runs do not fail --fail-on-flagged."),
+        metadata=_opt(
+            "Waivers file (TOML or CSV): waived runs do not fail --fail-on-flagged.", exists=True
+        ),
     )
     experiment: int | None = field(
         default=None, metadata=_opt("Audit only this experiment.", minimum=0)
@@ -152,7 +173,13 @@ class AuditOptions:
     )
     timeout: float | None = field(
         default=None,
-        metadata=_opt("Seconds before one remote read is given up as io_error.", minimum=0.1),
+        metadata=_opt(
+            "Seconds one attempt at one remote file may take (then abandoned; io_error once "
+            "the retries are spent), and the read timeout of live online sources "
+            "(rundb+https://, elog+https://).",
+            minimum=0.1,
+            default_text="30 for files, 60 for online",
+        ),
     )
     retries: int = field(
         default=3,
@@ -173,6 +200,36 @@ class AuditOptions:
         default=None,
         metadata=_opt("Run types reported as NOT_AUDITED (default: the profile's).", cli=False),
     )
+    run_range: tuple[int, int] | None = field(
+        default=None,
+        metadata=_opt(
+            "Audit only runs first..last (a pair, first <= last); on the command line: --runs.",
+            cli=False,
+        ),
+    )
+    thresholds: Thresholds | None = field(
+        default=None,
+        metadata=_opt(
+            "Statistical thresholds (docs/statistics.md); a table of Thresholds fields.",
+            cli=False,
+        ),
+    )
+    allow_empty: bool = field(
+        default=False,
+        metadata=_opt(
+            "Accept an offline source without any ROOT file (default: exit 2 naming it).",
+            toml=False,
+        ),
+    )
+    production: str | None = field(
+        default=None,
+        metadata=_opt(
+            "Where a run has several productions (release/DB/proc paths), audit the one whose "
+            "path contains TEXT (default: the newest); the others are reported, never summed.",
+            metavar="TEXT",
+            toml=False,
+        ),
+    )
 
     def __post_init__(self) -> None:
         hints = _hints()
@@ -181,10 +238,54 @@ class AuditOptions:
             checked = _check(f.name, value, hints[f.name], f.metadata)
             if checked is not value:
                 object.__setattr__(self, f.name, checked)
+        if self.run_range is not None and self.run_range[0] > self.run_range[1]:
+            raise ParameterError(
+                f"run_range: first run {self.run_range[0]} is greater than last run "
+                f"{self.run_range[1]}",
+                hint="give (first, last) with first <= last",
+            )
         if self.runs is not None:
             from lumiaudit.runselect import RunSelection
 
             RunSelection.parse(self.runs)  # the grammar's error names the item
+
+    def check_auditable(self) -> None:
+        """Refuse options an audit cannot run with (``count`` accepts them).
+
+        Raises
+        ------
+        ParameterError
+            ``mode="fast"``: it counts tree entries only (no error-free counts, FileMetaData
+            or run split of multi-run files), so the comparison cannot be made (issue 11).
+        """
+        if self.mode == "fast":
+            raise ParameterError(
+                "mode 'fast' counts tree entries only (no error-free counts, FileMetaData or "
+                "run split of multi-run files): the comparison cannot be made",
+                hint="audit with --mode auto (the default) or --mode deep; "
+                "`lumiaudit count --mode fast` lists entry counts",
+            )
+
+    def check_paths(self) -> None:
+        """Check, read-only, the paths an audit will read or write before anything starts.
+
+        Raises
+        ------
+        ParameterError
+            ``mask``/``waivers`` do not exist.
+        OutputError
+            ``cache`` holds something that is not a lumiaudit count cache (it would be refused
+            only when counting starts, e.g. inside a report's kernel).
+        """
+        for name in ("mask", "waivers"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ParameterError(f"{name}: no such file", path=path)
+        if self.cache is not None:
+            # read-only: the same refusal CountCache.open applies, before any kernel starts
+            from lumiaudit.offline.cache import _refuse_foreign
+
+            _refuse_foreign(Path(self.cache))
 
     # ------------------------------------------------------------------ derived forms
     @classmethod
@@ -230,6 +331,19 @@ class AuditOptions:
             _raise(exc.message, source, hint=exc.hint)
             raise  # pragma: no cover - _raise always raises
 
+    @classmethod
+    def from_cli(cls, values: Mapping[str, Any]) -> AuditOptions:
+        """Options from a click command's keyword arguments (other names are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    @classmethod
+    def names(cls, *, toml: bool = False) -> frozenset[str]:
+        """The field names (``toml=True``: those allowed in a TOML table or notebook)."""
+        return frozenset(
+            f.name for f in dataclasses.fields(cls) if not toml or f.metadata.get("toml", True)
+        )
+
     def replace(self, **changes: Any) -> AuditOptions:
         """A copy with some options changed (validated again)."""
         return dataclasses.replace(self, **changes)
@@ -243,6 +357,8 @@ class AuditOptions:
                 value = str(value)
             elif isinstance(value, tuple):
                 value = list(value)
+            elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+                value = dataclasses.asdict(value)
             out[f.name] = value
         return out
 
@@ -267,6 +383,14 @@ def _check(name: str, value: Any, hint: Any, meta: Mapping[str, Any]) -> Any:
         raise ParameterError(f"{name}: a value is required")
     base = next((a for a in args if a is not type(None)), hint) if args else hint
     origin = typing.get_origin(base)
+    if name == "runs" and not isinstance(value, str):
+        from lumiaudit.runselect import RunSelection
+
+        value = str(RunSelection.coerce(value))  # a RunSelection or (first, last): its text
+    if base is Thresholds:
+        return _thresholds(value)
+    if origin is tuple and typing.get_args(base)[-1] is not Ellipsis:
+        return _int_pair(name, value)
     if base is bool:
         if not isinstance(value, bool):
             raise ParameterError(f"{name}: expected true or false, got {value!r}")
@@ -298,12 +422,46 @@ def _check(name: str, value: Any, hint: Any, meta: Mapping[str, Any]) -> Any:
     return value
 
 
+def _thresholds(value: Any) -> Thresholds:
+    if isinstance(value, Thresholds):
+        return value
+    if not isinstance(value, Mapping):
+        raise ParameterError(f"thresholds: expected a table of thresholds, got {value!r}")
+    known = {f.name for f in dataclasses.fields(Thresholds)}
+    for key, item in value.items():
+        if key not in known:
+            raise ParameterError(
+                f"thresholds: unknown threshold {key!r}", hint=f"known: {', '.join(sorted(known))}"
+            )
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            raise ParameterError(f"thresholds: {key!r} must be a number, got {item!r}")
+    return Thresholds(**value)
+
+
+def _int_pair(name: str, value: Any) -> tuple[int, int]:
+    try:
+        first, last = value
+        if isinstance(first, bool) or isinstance(last, bool):
+            raise TypeError
+        return (operator.index(first), operator.index(last))
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"{name}: expected a pair (first, last) of run numbers, got {value!r}"
+        ) from None
+
+
 def click_options(*, exclude: Iterable[str] = ()) -> Callable[[F], F]:
     """A decorator adding one click option per :class:`AuditOptions` field.
 
-    Defaults, choices, ranges and help texts come from the dataclass; the command receives
-    the values as keyword arguments named like the fields (build the options with
-    ``AuditOptions(**{k: v for k, v in kwargs.items() if k in names})``).
+    Defaults, choices, ranges and help texts come from the dataclass, and every value is
+    checked by the dataclass's own validation (a bad value is a usage error, exit 2); the
+    command receives the values as keyword arguments named like the fields (build the options
+    with :meth:`AuditOptions.from_cli`).
+
+    Parameters
+    ----------
+    exclude
+        Fields without a flag on this command.
     """
     import click
 
@@ -314,14 +472,22 @@ def click_options(*, exclude: Iterable[str] = ()) -> Callable[[F], F]:
         meta = f.metadata
         if not meta.get("cli", True) or f.name in skip:
             continue
-        flag = meta.get("flag") or "--" + f.name.replace("_", "-")
+        flags = [meta.get("flag") or "--" + f.name.replace("_", "-")]
+        if meta.get("short"):
+            flags.insert(0, meta["short"])
         hint = hints[f.name]
         args = typing.get_args(hint)
         base = next((a for a in args if a is not type(None)), hint) if args else hint
-        kwargs: dict[str, Any] = {"help": meta["help"], "show_default": f.default is not None}
         if base is bool:
-            params.append(click.option(flag, f.name, is_flag=True, help=meta["help"]))
+            params.append(
+                click.option(*flags, f.name, is_flag=True, default=f.default, help=meta["help"])
+            )
             continue
+        kwargs: dict[str, Any] = {
+            "help": meta["help"],
+            "show_default": meta.get("default_text") or f.default is not None,
+            "callback": _validator(f.name),
+        }
         if meta.get("choices"):
             kwargs["type"] = click.Choice(list(meta["choices"]))
         elif base is int:
@@ -329,10 +495,12 @@ def click_options(*, exclude: Iterable[str] = ()) -> Callable[[F], F]:
         elif base is float:
             kwargs["type"] = click.FloatRange(min=meta.get("minimum"))
         elif base is Path:
-            kwargs["type"] = click.Path(dir_okay=False, path_type=Path)
+            kwargs["type"] = click.Path(
+                exists=bool(meta.get("exists")), dir_okay=False, path_type=Path
+            )
         if meta.get("metavar"):
             kwargs["metavar"] = meta["metavar"]
-        params.append(click.option(flag, f.name, default=f.default, **kwargs))
+        params.append(click.option(*flags, f.name, default=f.default, **kwargs))
 
     def decorate(func: F) -> F:
         for param in reversed(params):
@@ -340,3 +508,21 @@ def click_options(*, exclude: Iterable[str] = ()) -> Callable[[F], F]:
         return func
 
     return decorate
+
+
+def _validator(name: str) -> Callable[[Any, Any, Any], Any]:
+    """A click callback applying the field's validation (the message without the name)."""
+    import click
+
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            AuditOptions(**{name: value})
+        except ParameterError as exc:
+            raise click.BadParameter(
+                exc.message.removeprefix(f"{name}: "), ctx=ctx, param=param
+            ) from None
+        return value
+
+    return check

@@ -12,9 +12,11 @@ Example (not a doctest: it counts the bundled example and writes a directory)::
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import operator
 import os
+import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +28,7 @@ import pandas as pd
 from lumiaudit import schema
 from lumiaudit._version import __version__
 from lumiaudit.errors import ParameterError
+from lumiaudit.options import AuditOptions
 from lumiaudit.store import audit_dir as _audit_dir
 from lumiaudit.store.audit_dir import jsonable as _jsonable
 from lumiaudit.store.tables import write_csv
@@ -33,7 +36,6 @@ from lumiaudit.store.tables import write_csv
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from lumiaudit.stats import Thresholds
 
 __all__ = ["TABLES", "Audit", "audit", "write_csv"]
 
@@ -334,33 +336,11 @@ def audit(
     online: Any,
     offline: Any,
     *,
-    tree: str | None = None,
-    mode: str = "auto",
-    jobs: int = 1,
-    scheduler: str | None = None,
+    options: AuditOptions | None = None,
     client: Any = None,
-    cache: str | os.PathLike[str] | None = None,
-    thresholds: Thresholds | None = None,
-    non_physics: Sequence[str] | None = None,
-    mask: str | os.PathLike[str] | pd.DataFrame | Iterable[Runs] | None = None,
-    waivers: str | os.PathLike[str] | pd.DataFrame | None = None,
-    policy: str = "latest",
-    online_format: str | None = None,
-    mapping: Any = None,
-    strict: bool = False,
-    include_skims: bool = False,
-    experiment: int | None = None,
-    run_range: tuple[int, int] | None = None,
-    runs: Any = None,
-    mask_ls: str = "refuse",
-    timeout: float | None = None,
-    retries: int = 3,
     progress: bool = False,
-    experiment_label: str | None = None,
-    allow_empty: bool = False,
-    production: str | None = None,
-    profile: Any = None,
-    golden: str | os.PathLike[str] | None = None,
+    mapping: Any = None,
+    **kwargs: Any,
 ) -> Audit:
     """Run a whole audit: read online sources, count offline files, reconcile per run.
 
@@ -372,6 +352,13 @@ def audit(
     offline
         Files, directories, globs, list files or URLs of offline ROOT files, or an
         :class:`~lumiaudit.offline.OfflineResult`.
+    options
+        The audit's options (:class:`lumiaudit.options.AuditOptions`, where every option below
+        is declared once with its default, help text and validation).
+    **kwargs
+        Any :class:`~lumiaudit.options.AuditOptions` field, overriding ``options`` (or
+        building them). ``mask`` may also be a run-list object and ``waivers`` a table (they
+        are passed through, not declared).
     tree, mode, jobs, scheduler, client, cache, include_skims, timeout, retries, progress
     allow_empty
         Passed to :func:`lumiaudit.offline.count_events`. ``mode="fast"`` is refused (it
@@ -422,8 +409,9 @@ def audit(
     Raises
     ------
     ParameterError
-        If ``run_range`` is not a pair of integers with ``first <= last``, ``runs`` is not a
-        valid selection, no input is given, or ``mode="fast"``.
+        If an option is unknown or has a bad value (the message names it), ``run_range`` is not
+        a pair of integers with ``first <= last``, ``runs`` is not a valid selection, no input
+        is given, or ``mode="fast"``.
     ConfigError
         If the mask file cannot be read, or (``mask_ls="refuse"``) certifies only some
         lumisections of a run; raised before any file is counted.
@@ -435,19 +423,50 @@ def audit(
     from lumiaudit.reconcile import reconcile
     from lumiaudit.runselect import RunSelection
 
+    # objects that are not declarable options (a run-list object, a waivers table) pass by
+    mask: Any = kwargs.pop("mask", None) if options is None else options.mask
+    waivers: Any = kwargs.pop("waivers", None) if options is None else options.waivers
+    if "mask" in kwargs:
+        mask = kwargs.pop("mask")
+    if "waivers" in kwargs:
+        waivers = kwargs.pop("waivers")
+    declared = {
+        "mask": mask if isinstance(mask, str | os.PathLike) else None,
+        "waivers": waivers if isinstance(waivers, str | os.PathLike) else None,
+    }
+    unknown = sorted(set(kwargs) - AuditOptions.names())
+    if unknown:
+        raise ParameterError(
+            f"unknown option {unknown[0]!r}",
+            hint=f"known: {', '.join(sorted(AuditOptions.names()))}",
+        )
+    try:
+        opts = (options or AuditOptions()).replace(**kwargs, **declared)
+    except TypeError as exc:  # pragma: no cover - names are checked above
+        raise ParameterError(str(exc)) from None
+    tree, mode, jobs, scheduler = opts.tree, opts.mode, opts.jobs, opts.scheduler
+    cache, policy, online_format, strict = opts.cache, opts.policy, opts.online_format, opts.strict
+    include_skims, experiment, run_range = opts.include_skims, opts.experiment, opts.run_range
+    mask_ls, timeout, retries = opts.mask_ls, opts.timeout, opts.retries
+    experiment_label, allow_empty, production = (
+        opts.experiment_label,
+        opts.allow_empty,
+        opts.production,
+    )
+    profile, golden = opts.profile, opts.golden
+    selection = RunSelection.coerce(opts.runs)
+    if not isinstance(offline, OfflineResult):
+        opts.check_auditable()  # before reading: fast counts cannot be compared (issue 11)
     run_range = _check_run_range(run_range)
-    selection = RunSelection.coerce(runs)
     prof = load_profile(profile)
     if mapping is None and prof.online:
         mapping = prof.mapping()
-    non_physics = prof.non_physics if non_physics is None else non_physics
-    thresholds = prof.thresholds if thresholds is None else thresholds
+    non_physics = prof.non_physics if opts.non_physics is None else opts.non_physics
+    thresholds = prof.thresholds if opts.thresholds is None else opts.thresholds
     online_ls = None
     if mask_ls not in PARTIAL_LS:
         raise ParameterError(f"mask_ls: {mask_ls!r} is not one of {', '.join(PARTIAL_LS)}")
-    mask_label = (
-        None if mask is None else (str(mask) if isinstance(mask, str | os.PathLike) else "given")
-    )
+    mask_label = None if mask is None else _label(mask)
     # a mask file is read (and its LS ranges judged) before any file is counted: a bad mask
     # fails in a second, not after an hour of counting
     mask_set: Any = None
@@ -494,16 +513,6 @@ def audit(
         offline_inputs: list[str] = []
     else:
         offline_inputs = _as_paths(offline, "offline")
-        if mode == "fast":
-            # fast mode reads only fEntries: no error-free counts (online follows them in most
-            # productions), no FileMetaData, no run split of grid files; an audit on it reports
-            # error-flag runs as excesses and grid runs as missing (issue 11)
-            raise ParameterError(
-                "mode 'fast' counts tree entries only (no error-free counts, FileMetaData or "
-                "run split of multi-run files): the comparison cannot be made",
-                hint="audit with --mode auto (the default) or --mode deep; "
-                "`lumiaudit count --mode fast` lists entry counts",
-            )
         off = count_events(
             offline_inputs,
             tree=tree,
@@ -589,9 +598,9 @@ def audit(
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "inputs": {"online": _online_digest(online_inputs, on), "offline": _digest(offline_inputs)},
         "options": {
+            **opts.as_dict(),
+            # the values in effect where the option's None means "the default"
             "tree": tree,
-            "mode": mode,
-            "policy": policy,
             "non_physics": list(non_physics),
             "include_skims": include_skims,
             "production": production,
@@ -600,6 +609,7 @@ def audit(
             "runs": None if selection is None else str(selection),
             "mask": mask_label,
             "mask_ls": mask_ls,
+            "waivers": None if waivers is None else _label(waivers),
             # a Belle II audit's summary stays as it was without a profile
             **({} if prof.name == "belle2" else {"profile": prof.name, "key": list(prof.key)}),
         },
@@ -677,6 +687,27 @@ def _http_options(timeout: float | None, retries: int) -> Any:
     )
 
 
+def _signature() -> inspect.Signature:
+    """``audit``'s signature with every AuditOptions field as a keyword (help(), IDEs)."""
+    import dataclasses
+
+    base = inspect.signature(audit)
+    params = [p for p in base.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    hints = typing.get_type_hints(AuditOptions)
+    for f in dataclasses.fields(AuditOptions):
+        params.append(
+            inspect.Parameter(
+                f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name]
+            )
+        )
+    return base.replace(parameters=params)
+
+
+def _label(value: Any) -> str:
+    """A path as text, ``given`` for an object (a table, a run list built in Python)."""
+    return str(value) if isinstance(value, str | os.PathLike) else "given"
+
+
 def _check_run_range(run_range: Any) -> tuple[int, int] | None:
     """Validate ``run_range``: None or a pair ``(first, last)`` of integers with first <= last."""
     if run_range is None:
@@ -699,7 +730,7 @@ def _check_run_range(run_range: Any) -> tuple[int, int] | None:
 def _select(
     frame: pd.DataFrame, *, experiment: int | None, run_range: tuple[int, int] | None
 ) -> pd.DataFrame:
-    if frame is None or len(frame) == 0:
+    if len(frame) == 0:
         return frame
     keep = pd.Series(True, index=frame.index)
     if experiment is not None and "experiment" in frame.columns:
@@ -708,3 +739,7 @@ def _select(
         lo, hi = run_range
         keep &= ((frame["run"] >= lo) & (frame["run"] <= hi)).fillna(True)
     return frame[keep].reset_index(drop=True)
+
+
+# inspect.signature(audit) and help(audit) show every option, from the one declaration
+audit.__signature__ = _signature()  # type: ignore[attr-defined]

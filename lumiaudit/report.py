@@ -367,7 +367,27 @@ def validate_parameters(
             raise ParameterError(
                 f"give {' and '.join(missing)} sources (or audit_dir, an audit directory)"
             )
+    _check_audit_options(out)
     return out
+
+
+def _check_audit_options(params: Mapping[str, Any]) -> None:
+    """The audit options among the parameters, checked by :class:`AuditOptions` (the rules
+    :func:`lumiaudit.audit` applies in the kernel), so a bad ``jobs``, a ``fast`` mode or a
+    cache that is not a count cache fails here, before any kernel starts or directory is made.
+    """
+    from lumiaudit.options import AuditOptions
+
+    names = AuditOptions.names()
+    try:
+        options = AuditOptions.from_mapping(
+            {k: v for k, v in params.items() if k in names and v is not None}
+        )
+    except ParameterError as exc:  # "jobs: -3 is below ..." -> "parameter jobs: -3 ..."
+        raise ParameterError(f"parameter {exc.message}", path=exc.path, hint=exc.hint) from None
+    if not params.get("audit_dir"):  # a stored audit is rendered, nothing is counted
+        options.check_auditable()
+        options.check_paths()
 
 
 # ------------------------------------------------------------------------------ execution

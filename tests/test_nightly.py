@@ -329,3 +329,61 @@ def test_a_damaged_previous_night_skips_the_diff_and_tonight_lands(
         in result.output
     )
     assert (tonight / ".lumiaudit").is_file()
+
+
+# (the [audit] line, what the one-line error names): each refused before anything is created
+REFUSED_AUDIT = [
+    ('mode = "sideways"', "mode: 'sideways' is not one of auto, fast, deep"),
+    ('mode = "fast"', "mode 'fast' counts tree entries only"),
+    ("jobs = -3", "jobs: -3 is below the minimum 1"),
+    ('jobs = "2"', "jobs: expected an integer"),
+    ('cache = "thesis.tex"', "not a lumiaudit count cache"),
+    ('policy = "newest"', "policy: 'newest' is not one of"),
+    ("run_range = [9, 3]", "run_range: first run 9 is greater than last run 3"),
+    ('runs = "10-x"', "runs:"),
+    ("thresholds = { z_fial = 6 }", "unknown threshold 'z_fial'"),
+    ('mask = "no-such.json"', "no-such.json"),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), REFUSED_AUDIT)
+def test_refused_audit_table_creates_nothing(tmp_path: Path, line: str, message: str) -> None:
+    """A bad [audit] value is refused (exit 2, one line naming the file) before the reports
+    directory, its marker, its lock or any kernel exists; inputs are left as they were."""
+    (tmp_path / "elog").mkdir()
+    thesis = tmp_path / "thesis.tex"
+    thesis.write_text("\\documentclass{book}\n", encoding="utf-8")
+    path = _write_config(
+        tmp_path / "n.toml",
+        f'[nightly]\nonline = "elog"\noffline = "elog"\nreports = "reps3"\n[audit]\n{line}\n',
+    )
+    result = CliRunner().invoke(cli, ["nightly", "--config", str(path)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "n.toml" in lines[0]
+    assert message in lines[0]
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "reps3").exists()
+    assert thesis.read_text(encoding="utf-8") == "\\documentclass{book}\n"
+
+
+def test_audit_keys_of_the_config_are_the_audit_options(tmp_path: Path) -> None:
+    """Every TOML-able AuditOptions field that is a notebook parameter is accepted in [audit]."""
+    from lumiaudit.options import AuditOptions
+    from lumiaudit.report import notebook_parameters
+
+    spec = notebook_parameters("audit_overview")
+    shared = sorted(AuditOptions.names(toml=True) & set(spec))
+    assert {"mode", "jobs", "cache", "policy", "mask_ls", "retries", "timeout"} <= set(shared)
+    (tmp_path / "elog").mkdir()
+    body = '[nightly]\nonline = "elog"\noffline = "elog"\nreports = "r"\n[audit]\n'
+    body += 'mode = "deep"\njobs = 2\nretries = 0\ntimeout = 5.0\nmask_ls = "whole-runs"\n'
+    cfg = read_config(_write_config(tmp_path / "n.toml", body))
+    assert cfg.audit == {
+        "mode": "deep",
+        "jobs": 2,
+        "retries": 0,
+        "timeout": 5.0,
+        "mask_ls": "whole-runs",
+    }

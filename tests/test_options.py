@@ -19,7 +19,10 @@ def test_defaults_validate_and_round_trip() -> None:
     opts = AuditOptions()
     assert opts.mode == "auto"
     assert opts.jobs == 1
-    again = AuditOptions.from_mapping({k: v for k, v in opts.as_dict().items() if v is not None})
+    toml = AuditOptions.names(toml=True)
+    again = AuditOptions.from_mapping(
+        {k: v for k, v in opts.as_dict().items() if v is not None and k in toml}
+    )
     assert again == opts
 
 
@@ -76,3 +79,90 @@ def test_click_options_carry_the_dataclass_defaults_and_help() -> None:
     assert bad.exit_code == 2
     assert "sideways" in bad.output
     AuditOptions(**seen)  # type: ignore[arg-type]  # the CLI's values build valid options
+
+
+# ------------------------------------------------------------------ one declaration
+
+
+def _fields(*, cli: bool = False) -> list[dataclasses.Field[object]]:
+    return [f for f in dataclasses.fields(AuditOptions) if not cli or f.metadata.get("cli", True)]
+
+
+def test_every_cli_option_of_audit_comes_from_the_dataclass() -> None:
+    """`lumiaudit audit` has one flag per field, with the field's default and help text."""
+    from lumiaudit.cli import cli
+    from lumiaudit.cli.audit import command
+
+    params = {p.name: p for p in command.params}
+    helptext = " ".join(CliRunner().invoke(cli, ["audit", "--help"]).output.split())
+    for f in _fields(cli=True):
+        assert f.name in params, f.name
+        assert params[f.name].default == f.default, f.name
+        assert " ".join(f.metadata["help"].split()) in helptext, f.name
+    assert "-j, --jobs" in helptext
+
+
+@pytest.mark.parametrize("notebook", ["audit_overview", "run_drilldown", "file_health"])
+def test_report_options_are_the_notebook_parameters_among_the_fields(notebook: str) -> None:
+    """`report` has a flag for each field the notebooks take, with the notebook's default."""
+    from lumiaudit.report import notebook_parameters
+
+    spec = notebook_parameters(notebook)
+    from lumiaudit.cli.report import command
+
+    params = {p.name for p in command.params}
+    for f in _fields(cli=True):
+        assert (f.name in params) == (f.name in spec), f.name
+    for f in _fields():
+        if f.name in spec:
+            default = spec[f.name].default
+            assert default == f.default, f.name  # the notebook cell agrees with the dataclass
+
+
+def test_api_signature_lists_every_option_with_its_default() -> None:
+    import inspect
+
+    import lumiaudit
+
+    sig = inspect.signature(lumiaudit.audit)
+    for f in _fields():
+        param = sig.parameters[f.name]
+        assert param.kind is inspect.Parameter.KEYWORD_ONLY
+        assert param.default == f.default, f.name
+    assert {"online", "offline", "options", "client", "progress", "mapping"} <= set(sig.parameters)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"jobz": 2}, "unknown option 'jobz'"),
+        ({"jobs": 0}, "jobs: 0 is below the minimum 1"),
+        ({"mode": "fast"}, "mode 'fast' counts tree entries only"),
+        ({"mask_ls": "half"}, "mask_ls: 'half' is not one of"),
+        ({"run_range": (9, 3)}, "run_range: first run 9 is greater"),
+        ({"runs": "1-2,x"}, "runs:"),
+        ({"thresholds": {"z_fial": 6}}, "unknown threshold 'z_fial'"),
+    ],
+)
+def test_audit_validates_its_options(kwargs: dict[str, object], message: str) -> None:
+    import lumiaudit
+
+    with pytest.raises(ParameterError, match=message.replace("(", r"\(")):
+        lumiaudit.audit("no-such-online", "no-such-offline", **kwargs)
+
+
+def test_audit_takes_options_and_keyword_overrides(bundled_example: Path) -> None:
+    """``options=`` and keywords give the same audit; ``summary["options"]`` is ``as_dict``."""
+    import lumiaudit
+    from lumiaudit.runselect import RunSelection
+
+    online, offline = str(bundled_example / "elog"), str(bundled_example / "prod")
+    opts = AuditOptions(mode="deep", runs="101-104")
+    a = lumiaudit.audit(online, offline, options=opts, runs=RunSelection.parse("101-103"))
+    b = lumiaudit.audit(online, offline, mode="deep", runs="101-103")
+    assert list(a.runs["run"]) == list(b.runs["run"]) == [101, 102, 103]
+    expected = opts.replace(runs="101-103").as_dict()
+    for name, value in expected.items():
+        if name != "non_physics":
+            assert a.summary["options"][name] == value, name
+    assert a.summary["options"]["non_physics"]  # the defaults in effect, not None

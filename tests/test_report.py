@@ -363,3 +363,40 @@ def test_temporary_directories_do_not_leak_on_bad_input(tmp_path: Path) -> None:
             online=[inputs], offline=[inputs], out=tmp_path / "r", kernel_name="no-such-kernel"
         )
     assert {p.name for p in tmp_path.iterdir()} == before
+
+
+# (-p NAME VALUE, what the one-line error names): audit options checked before any kernel
+REFUSED_PARAMETERS = [
+    (("jobs", "-3"), "parameter jobs: -3 is below the minimum 1"),
+    (("mode", "fast"), "mode 'fast' counts tree entries only"),
+    (("retries", "-1"), "parameter retries: -1 is below the minimum 0"),
+    (("timeout", "0"), "parameter timeout: 0.0 is below the minimum 0.1"),
+    (("run_range", "[9, 3]"), "run_range: first run 9 is greater than last run 3"),
+    (("cache", "THESIS"), "not a lumiaudit count cache"),
+]
+
+
+@pytest.mark.parametrize(("param", "message"), REFUSED_PARAMETERS)
+def test_audit_option_parameters_are_checked_before_the_kernel(
+    tmp_path: Path, param: tuple[str, str], message: str
+) -> None:
+    """`report -p jobs -3` used to fail in cell [4] after the kernel started; now it is a
+    usage error before any kernel starts and before the report directory is created."""
+    from click.testing import CliRunner
+
+    from lumiaudit.cli import cli
+
+    (tmp_path / "elog").mkdir()
+    thesis = tmp_path / "thesis.tex"
+    thesis.write_text("not a cache\n", encoding="utf-8")
+    name, value = param
+    value = str(thesis) if value == "THESIS" else value
+    out = tmp_path / "rep"
+    args = ["report", "--online", str(tmp_path / "elog"), "--offline", str(tmp_path / "elog")]
+    result = CliRunner().invoke(cli, [*args, "--out", str(out), "-p", name, value])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not out.exists()
+    assert not list(tmp_path.glob(".rep*"))  # no build directory beside it either
+    assert thesis.read_text(encoding="utf-8") == "not a cache\n"

@@ -17,7 +17,6 @@ from lumiaudit.cli._common import (
     progress_option,
     write_output,
 )
-from lumiaudit.cli.profile import profile_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -197,100 +196,21 @@ def source_options(*, required: bool) -> Callable[[F], F]:
     return decorate
 
 
-def audit_options(func: Any) -> Any:
-    """Options shared by ``audit``, ``demo`` and ``report``."""
-    opts = [
-        click.option(
-            "--tree", default=None, help="Name of the event tree (default: the profile's, tree)."
-        ),
-        click.option(
-            "--mode",
-            type=click.Choice(["auto", "fast", "deep"]),
-            default="auto",
-            show_default=True,
-            help="auto: FileMetaData and error-free counts, events read where a file spans "
-            "runs; deep: events of every file; fast (entries only) is refused by audit/report: "
-            "it cannot measure what the comparison needs.",
-        ),
-        click.option(
-            "-j",
-            "--jobs",
-            type=click.IntRange(min=1),
-            default=1,
-            show_default=True,
-            help="Local worker processes (never more than the local files or usable CPUs).",
-        ),
-        click.option(
-            "--scheduler", default=None, help="Dask scheduler address (count on a cluster)."
-        ),
-        click.option(
-            "--cache",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=None,
-            help="SQLite count cache: reruns read only new or changed files.",
-        ),
-        click.option(
-            "--policy",
-            type=click.Choice(["latest", "first", "max", "error"]),
-            default="latest",
-            show_default=True,
-            help="Which online entry wins when several name the same run.",
-        ),
-        click.option(
-            "--mask",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            default=None,
-            help="Run list (golden JSON, GRL XML, basf2 IoVs, JSON, CSV, text): audit only "
-            "these runs.",
-        ),
-        click.option(
-            "--waivers",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            default=None,
-            help="Waivers file (TOML or CSV): waived runs do not fail --fail-on-flagged.",
-        ),
-        click.option("--experiment", type=int, default=None, help="Audit only this experiment."),
-        runs_option(
-            "--runs",
-            help="Audit only these runs: ranges, lists, exclusions, experiments, e.g. "
-            "'101-124,130,^127' or 'e12:101-124' (docs/runlists.md). Files whose name gives "
-            "another run are not opened.",
-        ),
-        click.option(
-            "--mask-ls",
-            type=click.Choice(["refuse", "whole-runs"]),
-            default="refuse",
-            show_default=True,
-            help="A --mask run certified for only some lumisections: refuse (error), or audit "
-            "it whole (whole-runs; the runs are listed in summary.json and on stderr).",
-        ),
-        click.option(
-            "--include-skims", is_flag=True, help="Count skim files too (they are subsets)."
-        ),
-        click.option(
-            "--strict", is_flag=True, help="Any problem in the online input is fatal (exit 2)."
-        ),
-        click.option(
-            "--timeout",
-            type=click.FloatRange(min=0.1),
-            default=None,
-            help="Seconds one attempt at one remote file may take (then abandoned; io_error "
-            "once the retries are spent), and the read timeout of live online sources "
-            "(rundb+https://, elog+https://). [default: 30 for files, 60 for online]",
-        ),
-        click.option(
-            "--retries",
-            type=click.IntRange(min=0),
-            default=3,
-            show_default=True,
-            help="Retries of a remote read that failed for a network/server reason "
-            "(backoff 0.5 s, doubled each time); local files are read once.",
-        ),
-        progress_option,
-    ]
-    for opt in reversed(opts):
-        func = opt(func)
-    return func
+def audit_options_except(*exclude: str) -> Callable[[F], F]:
+    """Options shared by ``audit`` and ``report``: one per :class:`AuditOptions` field but
+    ``exclude`` (flags, defaults, help and validation from :mod:`lumiaudit.options`), and
+    ``--progress``."""
+    from lumiaudit.options import click_options
+
+    def decorate(func: F) -> F:
+        return click_options(exclude=exclude)(progress_option(func))
+
+    return decorate
+
+
+def audit_options(func: F) -> F:
+    """Every :class:`AuditOptions` field as an option, and ``--progress``."""
+    return audit_options_except()(func)
 
 
 @click.command(name="audit")
@@ -313,26 +233,6 @@ def audit_options(func: Any) -> Any:
     help="Also write JUnit XML: one testcase per run, failures for flagged runs.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the plots (faster).")
-@click.option(
-    "--allow-empty",
-    is_flag=True,
-    help="Accept an offline source without any ROOT file (default: exit 2 naming it).",
-)
-@click.option(
-    "--production",
-    default=None,
-    metavar="TEXT",
-    help="Where a run has several productions (release/DB/proc paths), audit the one whose "
-    "path contains TEXT (default: the newest); the others are reported, never summed.",
-)
-@profile_option
-@click.option(
-    "--golden",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help='Golden JSON {"run": [[first_ls, last_ls], ...]}: lumisections outside are not '
-    "audited (profiles with lumisections, e.g. cms-nanoaod).",
-)
 @audit_options
 @handle_errors
 def command(

@@ -9,8 +9,7 @@ from typing import Any
 import click
 
 from lumiaudit.cli._common import handle_errors, progress_default
-from lumiaudit.cli.audit import audit_options, source_options
-from lumiaudit.cli.profile import profile_option
+from lumiaudit.cli.audit import audit_options_except, source_options
 
 
 def _parse_value(text: str) -> Any:
@@ -70,15 +69,8 @@ def _parse_value(text: str) -> Any:
     is_flag=True,
     help="Print the notebook's parameters (name, type, default, help) and exit.",
 )
-@profile_option
-@click.option(
-    "--golden",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help='Golden JSON {"run": [[first_ls, last_ls], ...]}: lumisections outside are not '
-    "audited (profiles with lumisections).",
-)
-@audit_options
+# the AuditOptions fields that are not notebook parameters
+@audit_options_except("allow_empty", "production", "experiment_label")
 @handle_errors
 def command(
     online: tuple[str, ...],

@@ -196,12 +196,15 @@ def interpret(
     subject, _ = _lookup(attrs, fields.subject)
     run_text, run_name = _lookup(attrs, fields.run)
     run, run_reason = parse_run(run_text)
-    if run is None and subject:
+    # The Subject names the run only when the run attribute is absent or empty: a typed but
+    # unreadable value ("1I4", "0x74") is the author's run number misread, and the Subject's
+    # number (often a copy-paste from an older entry) would be a silent guess.
+    if run is None and run_reason in {"absent", "empty"} and subject:
         m = _rx(fields.run_regex, re.IGNORECASE).search(subject)
         if m:
             run = int(m.group(1))
     if run is None:
-        if run_text is not None and run_text.strip() and run_reason:
+        if run_text is not None and run_text.strip() and _reportable(run_reason):
             problems.add(
                 raw.source,
                 _line(raw, run_name),
@@ -215,11 +218,15 @@ def interpret(
                 raw.source, raw.line, f"{label}: no run number; row skipped", run_text or ""
             )
         return None
-    exp_text, _ = _lookup(attrs, fields.experiment)
+    exp_text, exp_name = _lookup(attrs, fields.experiment)
     experiment, exp_reason = parse_experiment(exp_text)
     if experiment is None and fields.experiment:  # a run-only key (profile) names none
+        # never taken from the Subject or a default: missing, with the attribute's line
         problems.add(
-            raw.source, raw.line, f"{label}: run {run}: experiment {exp_reason}", exp_text or ""
+            raw.source,
+            _line(raw, exp_name),
+            f"{label}: run {run}: {exp_name or 'experiment'} {exp_reason}",
+            exp_text or "",
         )
     count_text, count_name = _lookup(attrs, fields.events)
     n_online, count_reason = parse_count(count_text)
