@@ -181,3 +181,22 @@ def test_impossible_entry_counts_are_refused(
             _check_entries(n_entries, size, "tree")
     else:
         _check_entries(n_entries, size, "tree")
+
+
+@pytest.mark.parametrize(
+    ("kind", "tree"),
+    [
+        ("TTree", True),
+        ("TNtuple", True),
+        ("TNtupleD", True),
+        ("ROOT::RNTuple", False),  # counted by its own branch of _read, not as a TTree
+        ("TH1F", False),
+        ("TDirectory", False),
+        ("", False),
+    ],
+)
+def test_tree_classes(kind: str, tree: bool) -> None:
+    """TNtupleD has no file in the corpus (uproot cannot write one): its class name is here."""
+    from lumiaudit.offline.count import _is_tree
+
+    assert _is_tree(kind) is tree

@@ -22,6 +22,7 @@ import errno
 import glob
 import logging
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +154,66 @@ def _read_list(path: str) -> list[tuple[str, int]]:
     return out
 
 
+def _unlistable_under(pattern: str) -> list[Reached]:
+    """Directories a glob needed to list but could not, and entries it could not examine.
+
+    ``glob`` skips them without a word, so the files in there would vanish. A directory
+    must be listed where the next component of the pattern has wildcards (``*``, ``**``,
+    ...); those levels are globbed and every directory found is tried once. A name seen
+    there that cannot be examined (a directory without search permission) is reported too,
+    unless it is a ROOT name (then it is a match, and :func:`count_file` reports it).
+    """
+    parts = Path(pattern).parts
+    seen: set[str] = set()
+    out: list[Reached] = []
+    for depth in range(1, len(parts)):
+        literal = not _GLOB_CHARS & set(parts[depth])
+        prefix = str(Path(*parts[:depth]))
+        for directory in glob.glob(prefix, recursive=True):  # noqa: PTH207
+            if directory in seen:
+                continue
+            seen.add(directory)
+            try:
+                if not stat.S_ISDIR(Path(directory).stat().st_mode):
+                    continue
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ELOOP) and not is_root_name(directory):
+                    out.append(
+                        (directory, os.path.realpath(directory), f"cannot stat: {_oserror(exc)}")
+                    )
+                continue
+            try:
+                if literal:  # glob looks the next name up: needs search permission only
+                    Path(directory, parts[depth]).stat()
+                else:
+                    with os.scandir(directory):
+                        pass
+            except FileNotFoundError:
+                continue  # the pattern's next name is not there: nothing hidden
+            except OSError as exc:
+                logger.warning("cannot list %s: %s", directory, exc)
+                real = os.path.realpath(directory)
+                out.append((directory, real, f"{_UNLISTED}: {_oserror(exc)}"))
+    return out
+
+
+def _expand_glob(pattern: str, out: list[Reached]) -> bool:
+    """Add what ``pattern`` matches (and the directories it cannot see into); any found?"""
+    matches = sorted(glob.glob(pattern, recursive=True))  # noqa: PTH207 (absolute patterns)
+    hidden = _unlistable_under(pattern)
+    out.extend(hidden)
+    for match in matches:
+        try:
+            is_dir = stat.S_ISDIR(Path(match).stat().st_mode)
+        except OSError:  # cannot be examined: a ROOT name is counted as what it is
+            is_dir = False
+        if is_dir:
+            out.extend(_walk(match))
+        elif is_root_name(match):
+            out.append((match, os.path.realpath(match), ""))
+    return bool(matches or hidden)
+
+
 def _expand(item: str, *, source: str | None, line: int | None, out: list[Reached]) -> None:
     if _is_url(item):
         out.append((item, item, ""))
@@ -166,14 +227,8 @@ def _expand(item: str, *, source: str | None, line: int | None, out: list[Reache
         else:
             for entry, lineno in _read_list(local):
                 _expand(entry, source=local, line=lineno, out=out)
-    elif _GLOB_CHARS & set(local) and (
-        matches := sorted(glob.glob(local, recursive=True))  # noqa: PTH207 (absolute patterns)
-    ):
-        for match in matches:
-            if Path(match).is_dir():
-                out.extend(_walk(match))
-            elif is_root_name(match):
-                out.append((match, os.path.realpath(match), ""))
+    elif _GLOB_CHARS & set(local) and _expand_glob(local, out):
+        pass
     elif Path(local).is_symlink():
         # a dangling link is a file that cannot be read: count it as such
         out.append((local, os.path.realpath(local), ""))
