@@ -13,8 +13,8 @@ from lumiaudit._version import __version__
 
 #: public name -> module that defines it
 _LAZY = {
-    "Audit": "lumiaudit.audit",
-    "audit": "lumiaudit.audit",
+    "Audit": "lumiaudit.pipeline",
+    "audit": "lumiaudit.pipeline",
     "read_online": "lumiaudit.online",
     "count_events": "lumiaudit.offline",
     "compare": "lumiaudit.compare",

@@ -32,7 +32,7 @@ def _vote(
     full: pd.Series,
     *,
     abs_floor: int = 5,
-    rel_floor: float = 0.005,
+    rel_floor: float = 0.001,
 ) -> pd.Series:
     """Per run: ``full``/``entries`` when the online count agrees (within the floors) with
     exactly one of them, else NA (a run with a loss or with no error-flagged events does not
@@ -56,7 +56,7 @@ def detect_follows(
     *,
     default: str = "full",
     abs_floor: int = 5,
-    rel_floor: float = 0.005,
+    rel_floor: float = 0.001,
 ) -> tuple[str, pd.Series]:
     """Which offline definition the online numbers follow, globally and per run.
 
@@ -96,7 +96,7 @@ def compare(
     non_physics: Iterable[str] = schema.NON_PHYSICS_RUN_TYPES,
     follows: str = "auto",
     abs_floor: int = 5,
-    rel_floor: float = 0.005,
+    rel_floor: float = 0.001,
 ) -> tuple[pd.DataFrame, str]:
     """Join the online table and the per-run offline counts into a runs table.
 
@@ -119,8 +119,9 @@ def compare(
     (DataFrame, str)
         The runs table (``schema.RUNS`` columns, then ``n_offline_def``, ``diff_entries``,
         ``ratio_entries``, ``diff_full``, ``ratio_full``, ``follows``, ``follows_run``,
-        ``lumi_nb``, ``start_time``, ``markers``, ``in_online``, ``in_offline``) and the
-        global definition followed.
+        ``lumi_nb``, ``start_time``, ``markers``, ``in_online``, ``in_offline``,
+        ``experiment_filled``: ``offline``/``online`` when a row without experiment got the
+        only experiment the other side has for that run) and the global definition followed.
     """
     if follows not in ("auto", *FOLLOWS):
         from lumiaudit.errors import ParameterError
@@ -147,6 +148,7 @@ def compare(
 
     left = on[["experiment", "run", "run_type", "n_online", "lumi_nb", "start_time"]].copy()
     left["in_online"] = True
+    left, off = _fill_experiment(left, off)
     right = off[
         [
             "experiment",
@@ -157,10 +159,15 @@ def compare(
             "n_files",
             "n_files_bad",
             "markers",
+            "experiment_filled",
         ]
-    ].rename(columns={"run_type": "run_type_off"})
+    ].rename(columns={"run_type": "run_type_off", "experiment_filled": "experiment_filled_off"})
     right["in_offline"] = True
     df = left.merge(right, on=["experiment", "run"], how="outer", sort=True)
+    df["experiment_filled"] = (
+        df["experiment_filled"].astype("string").fillna(df["experiment_filled_off"])
+    )
+    df = df.drop(columns=["experiment_filled_off"])
     df["in_online"] = df["in_online"].astype("boolean").fillna(False)
     df["in_offline"] = df["in_offline"].astype("boolean").fillna(False)
     df["run_type"] = (
@@ -213,6 +220,38 @@ def compare(
     return runs, follows
 
 
+def _fill_experiment(left: pd.DataFrame, right: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give a row without experiment (an elog entry without ``Exp number``, a production keyed
+    by run alone) the experiment of the other side when exactly one experiment has that run
+    there and this side has no row of that (experiment, run); else it stays missing (its own
+    key). ``experiment_filled`` names the side the experiment was taken from."""
+    left = left.copy()
+    right = right.copy()
+    left["experiment_filled"] = pd.array([pd.NA] * len(left), dtype="string")
+    right["experiment_filled"] = pd.array([pd.NA] * len(right), dtype="string")
+    for this, other, where in ((left, right, "offline"), (right, left, "online")):
+        missing = this["experiment"].isna() & this["run"].notna()
+        if not missing.any():
+            continue
+        known = other.dropna(subset=["experiment", "run"])
+        exps = known.groupby("run")["experiment"].unique()
+        taken = set(
+            zip(
+                this["experiment"].dropna().astype(int),
+                this.loc[this["experiment"].notna(), "run"].astype(int),
+                strict=True,
+            )
+        )
+        for idx in this.index[missing]:
+            run = int(this.loc[idx, "run"])
+            cands = list(exps.get(run, []))
+            if len(cands) == 1 and (int(cands[0]), run) not in taken:
+                this.loc[idx, "experiment"] = int(cands[0])
+                this.loc[idx, "experiment_filled"] = where
+                taken.add((int(cands[0]), run))
+    return left, right
+
+
 def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
     a = num.astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
     b = den.astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
@@ -232,6 +271,9 @@ def _status(row: Any, nonphys: set[str], abs_floor: int, rel_floor: float) -> st
     n_bad = row.n_files_bad
     if pd.isna(n_online):
         return RunStatus.MISSING_ONLINE.value
+    if int(n_online) == 0 and (pd.isna(n_def) or int(n_def) == 0):
+        # an aborted run: nothing was written, nothing is missing (reason aborted_run)
+        return RunStatus.OK.value
     if pd.isna(n_def):
         return RunStatus.MISSING_OFFLINE.value
     all_bad = pd.isna(n_files) or int(n_files) == 0 or (not pd.isna(n_bad) and n_bad >= n_files)

@@ -20,6 +20,7 @@ __all__ = [
     "LumiauditWarning",
     "OnlineFormatError",
     "OutputError",
+    "OutputRefusedError",
     "ParameterError",
     "ReportError",
 ]
@@ -83,6 +84,13 @@ class ParameterError(LumiauditError, ValueError):
 
 class OutputError(LumiauditError, OSError):
     """An output could not be written (permissions, disk full, ...)."""
+
+
+class OutputRefusedError(OutputError):
+    """An output path that lumiaudit will not write: not its own, an input, or not a directory.
+
+    Raised before anything is read or written (see :mod:`lumiaudit.store.outdir`).
+    """
 
 
 class ReportError(LumiauditError, RuntimeError):

@@ -44,6 +44,7 @@ FUNNEL_BUCKETS: tuple[str, ...] = (
     "unreadable_file",
     "file_index_gap",
     "missing_hlt_unit",
+    "processing_loss",
     "error_flag_events",
     "duplicate_file",
     "elog_typo",
@@ -156,6 +157,16 @@ def _i(x: Any) -> int:
     return int(x)
 
 
+#: (experiment, run): the experiment is None when the source does not give it (an elog entry
+#: without ``Exp number``, a production keyed by run alone): a key value, never an int(NA).
+Key = tuple[int | None, int]
+
+
+def _key(experiment: Any, run: Any) -> Key:
+    """The (experiment, run) key of a row (experiment None when missing)."""
+    return (_int(experiment), _i(run))
+
+
 def _key_frame(
     df: pd.DataFrame | None, cols: tuple[str, ...] = ("experiment", "run")
 ) -> pd.DataFrame:
@@ -168,22 +179,24 @@ def _key_frame(
     return out
 
 
-def _groups(df: pd.DataFrame) -> dict[tuple[int, int], pd.DataFrame]:
+def _groups(df: pd.DataFrame) -> dict[Key, pd.DataFrame]:
     if len(df) == 0 or "run" not in df or "experiment" not in df:
         return {}
-    ok = df[df["run"].notna() & df["experiment"].notna()]
-    return {(_i(k[0]), _i(k[1])): g for k, g in ok.groupby(["experiment", "run"], sort=False)}
+    ok = df[df["run"].notna()]
+    return {
+        _key(k[0], k[1]): g for k, g in ok.groupby(["experiment", "run"], sort=False, dropna=False)
+    }
 
 
-def _records(df: pd.DataFrame) -> dict[tuple[int, int], list[dict[str, Any]]]:
+def _records(df: pd.DataFrame) -> dict[Key, list[dict[str, Any]]]:
     """Rows grouped by (experiment, run) as plain dicts (much faster than iterrows)."""
-    out: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    out: dict[Key, list[dict[str, Any]]] = {}
     if len(df) == 0 or "run" not in df or "experiment" not in df:
         return out
-    ok = df[df["run"].notna() & df["experiment"].notna()]
+    ok = df[df["run"].notna()]
     for rec in ok.to_dict("records"):
         row = {str(k): v for k, v in rec.items()}
-        out.setdefault((_i(row["experiment"]), _i(row["run"])), []).append(row)
+        out.setdefault(_key(row["experiment"], row["run"]), []).append(row)
     return out
 
 
@@ -280,10 +293,10 @@ def explain_runs(
         global_median = float(np.median(ev[good])) if good.any() else math.nan
     expected = _expected_units(files_k)
 
-    online_of: dict[tuple[int, int], int] = {}
-    offline_of: dict[tuple[int, int], int] = {}
+    online_of: dict[Key, int] = {}
+    offline_of: dict[Key, int] = {}
     for row in runs.itertuples(index=False):
-        key = (_i(row.experiment), _i(row.run))
+        key = _key(row.experiment, row.run)
         if _int(row.n_online) is not None:
             online_of[key] = _i(row.n_online)
         if _int(row.n_offline_def) is not None:
@@ -291,7 +304,7 @@ def explain_runs(
 
     results: list[_RunResult] = []
     for row in runs.itertuples(index=False):
-        key = (_i(row.experiment), _i(row.run))
+        key = _key(row.experiment, row.run)
         res = _attribute(
             row,
             key,
@@ -306,7 +319,7 @@ def explain_runs(
             th=th,
             cap=cap,
             global_median=global_median,
-            expected_units=expected.get(key[0]),
+            expected_units=None if key[0] is None else expected.get(key[0]),
             online_of=online_of,
             offline_of=offline_of,
         )
@@ -324,7 +337,7 @@ def explain_runs(
     alloc_rows = [
         (key_e, key_r, bucket, events)
         for (key_e, key_r), r in zip(
-            zip(runs["experiment"].astype(int), runs["run"].astype(int), strict=True),
+            (_key(e, r) for e, r in zip(runs["experiment"], runs["run"], strict=True)),
             results,
             strict=True,
         )
@@ -338,24 +351,24 @@ def explain_runs(
     return out, allocation
 
 
-def _multi_run(files: pd.DataFrame, contributions: pd.DataFrame) -> set[tuple[int, int]]:
+def _multi_run(files: pd.DataFrame, contributions: pd.DataFrame) -> set[Key]:
     """Runs that receive events from a file spanning several runs (grid files, merges)."""
-    out: set[tuple[int, int]] = set()
+    out: set[Key] = set()
     if len(contributions) and "path" in contributions:
-        c = contributions.dropna(subset=["run", "experiment"])
+        c = contributions.dropna(subset=["run"])
         counts = c.groupby("path")["run"].nunique()
         multi_paths = set(counts[counts > 1].index)
         if len(files) and "markers" in files:
             grid = files[files["markers"].astype("string").str.contains("grid", na=False)]
             multi_paths |= set(grid["path"])
         for row in c[c["path"].isin(multi_paths)].itertuples(index=False):
-            out.add((_i(row.experiment), _i(row.run)))
+            out.add(_key(row.experiment, row.run))
     return out
 
 
 def _attribute(
     row: Any,
-    key: tuple[int, int],
+    key: Key,
     *,
     files: list[dict[str, Any]] | None,
     gaps: list[dict[str, Any]] | None,
@@ -368,8 +381,8 @@ def _attribute(
     th: Thresholds,
     cap: float,
     global_median: float,
-    online_of: dict[tuple[int, int], int],
-    offline_of: dict[tuple[int, int], int],
+    online_of: dict[Key, int],
+    offline_of: dict[Key, int],
     expected_units: set[int] | None = None,
 ) -> _RunResult:
     res = _RunResult()
@@ -388,6 +401,12 @@ def _attribute(
     side = _yield_side(row, th)
     if side:
         res.notes.append(side)
+    filled = getattr(row, "experiment_filled", None)
+    if isinstance(filled, str):
+        res.notes.append(
+            f"experiment: not given by the {'online' if filled == 'offline' else 'offline'} "
+            f"side; {key[0]} taken from the {filled} side, the only experiment with run {key[1]}"
+        )
     causes, notes = _evidence(
         row, files=files, gaps=gaps, daq=daq, follows=follows, cap=cap, global_median=global_median
     )
@@ -400,7 +419,7 @@ def _attribute(
             if (in_online or has_entry)
             else Reason.NO_ONLINE_ENTRY.value
         )
-        _notes(res, notes, row, offline, conflicts, multi)
+        _notes(res, notes, row, offline, conflicts, multi, entries)
         return res
 
     if status == RunStatus.MISSING_OFFLINE.value:
@@ -410,13 +429,27 @@ def _attribute(
         if n_online is not None:
             res.alloc["unreadable_file" if unreadable else "missing_offline"] = n_online
             res.explained, res.unexplained = n_online, 0
-        _notes(res, notes, row, offline, conflicts, multi)
+        _notes(res, notes, row, offline, conflicts, multi, entries)
         return res
 
     assert n_online is not None
+    if n_online == 0 and not n_def:
+        # a physics run aborted before writing anything: nothing to produce, nothing missing
+        res.add(Reason.ABORTED_RUN.value)
+        res.notes.append("aborted run: 0 events online" + ("" if n_def == 0 else ", no file"))
+        res.explained, res.unexplained = 0, 0
+        _notes(res, notes, row, offline, conflicts, multi, entries)
+        return res
     assert n_def is not None
     diff = n_online - n_def
     tol = th.tolerance(n_online)
+    # per-file DAQ evidence is a cause only in the direction it explains
+    causes = [
+        c
+        for c in causes
+        if not (c.code == Reason.PROCESSING_LOSS.value and diff <= tol)
+        and not (c.code == Reason.UNLISTED_FILE.value and diff >= -tol)
+    ]
 
     # error-flagged events explain a difference when this run's online count follows the
     # other definition than the global one
@@ -521,7 +554,7 @@ def _attribute(
     # a negative allocation cannot happen for diff >= 0; for diff < 0 nothing but matched is online
     if diff < 0:
         res.alloc = {k: v for k, v in res.alloc.items() if k in ("matched", "error_flag_events")}
-    _notes(res, notes, row, offline, conflicts, multi)
+    _notes(res, notes, row, offline, conflicts, multi, entries)
     return res
 
 
@@ -798,6 +831,7 @@ def _evidence(
                     detail=f"HLT{unit} {'' if idx is None else f'f{idx:05d}'}",
                 )
             )
+    causes += _per_file_daq(files, daq)
     # files the DAQ catalogue lists that the production does not have at all
     units_seen = {u for u, _ in seen}
     for (unit, idx), v in sorted(daq_map.items()):
@@ -809,6 +843,99 @@ def _evidence(
     return causes, notes
 
 
+def _unreadable_counts(entries: pd.DataFrame | None) -> list[str]:
+    """Entries of the run whose count was typed (or summed) but could not be read."""
+    if entries is None or len(entries) == 0 or "problem" not in entries:
+        return []
+    out = []
+    for e in entries.to_dict("records"):
+        text, problem = e.get("count_text"), e.get("problem")
+        if (
+            pd.isna(e.get("n_online"))
+            and isinstance(problem, str)
+            and problem
+            and isinstance(text, str)
+            and text.strip()
+        ):
+            out.append(f"{e.get('source')}:{e.get('source_line')} typed {text!r} ({problem})")
+    return out
+
+
+def _per_file_daq(
+    files: list[dict[str, Any]] | None, daq: list[dict[str, Any]] | None
+) -> list[Cause]:
+    """Each readable offline file against the raw file it came from (DAQ catalogue ``nevents``).
+
+    A file shorter than its raw file lost events in processing (``processing_loss``, the exact
+    shortfall); a file the catalogue does not list (a merge left behind, a resubmitted job with
+    a new index) is ``unlisted_file`` with its entries (an excess). The raw file is matched by
+    (HLT unit, file index) within the run; like is compared with like: error-free with
+    ``nfullevents`` when both are known, else entries with ``nevents``.
+    """
+    if not files or not daq:
+        return []
+    raw: dict[tuple[int, int], tuple[int | None, int | None]] = {}
+    for d in daq:
+        unit, idx = _int(d.get("hlt_unit")), _int(d.get("file_index"))
+        if unit is not None and idx is not None:
+            raw[(unit, idx)] = (_int(d.get("n_online")), _int(d.get("n_online_full")))
+    if not raw:
+        return []
+    short: list[tuple[str, int]] = []
+    unlisted: list[tuple[str, int]] = []
+    for f in files:
+        st = str(f.get("status"))
+        if st not in _READABLE or st == FileStatus.EMPTY.value:
+            continue
+        if isinstance(f.get("duplicate_of"), str) and f.get("duplicate_of"):
+            continue
+        unit, idx = _int(f.get("hlt_unit")), _int(f.get("file_index"))
+        ent, full = _int(f.get("n_entries")), _int(f.get("n_full"))
+        name = "HLT? f?????" if unit is None or idx is None else f"HLT{unit} f{idx:05d}"
+        if unit is None or idx is None or (unit, idx) not in raw:
+            n = full if full is not None else ent
+            if n:
+                unlisted.append((f"{name} ({f.get('path')})", n))
+            continue
+        d_ent, d_full = raw[(unit, idx)]
+        if d_full is not None and full is not None:
+            lost = d_full - full
+        elif d_ent is not None and ent is not None:
+            lost = d_ent - ent
+        else:
+            continue
+        if lost > 0:
+            short.append((name, lost))
+    out: list[Cause] = []
+    if short:
+        total = float(sum(n for _, n in short))
+        detail = ", ".join(f"{name} -{n:,}" for name, n in short[:8])
+        if len(short) > 8:
+            detail += f" (+{len(short) - 8} more files)"
+        out.append(
+            Cause(
+                Reason.PROCESSING_LOSS.value,
+                total,
+                total,
+                total,
+                f"{len(short)} file(s) shorter than their raw file: {detail}",
+            )
+        )
+    if unlisted:
+        total = float(sum(n for _, n in unlisted))
+        detail = ", ".join(f"{name} {n:,} entries" for name, n in unlisted[:8])
+        out.append(
+            Cause(
+                Reason.UNLISTED_FILE.value,
+                -total,
+                -total,
+                -total,
+                f"{len(unlisted)} file(s) the DAQ catalogue does not list: {detail}",
+            )
+        )
+    return out
+
+
 def _notes(
     res: _RunResult,
     notes: list[tuple[str, float]],
@@ -816,9 +943,16 @@ def _notes(
     offline: pd.DataFrame | None,
     conflicts: pd.DataFrame | None,
     multi: bool,
+    entries: pd.DataFrame | None = None,
 ) -> None:
     for code, amount in notes:
         res.add(code, amount if math.isfinite(amount) else None)
+    unreadable = _unreadable_counts(entries)
+    if unreadable:
+        # the count some source gave could not be read: the comparison rests on the other
+        # entries only, so the run is never good on their word alone (issue 11)
+        res.add(Reason.ONLINE_COUNT_UNREADABLE.value)
+        res.notes += [f"online count unreadable: {u}" for u in unreadable]
     if conflicts is not None and len(conflicts):
         res.add(Reason.ELOG_CONFLICT.value)
     if _has_marker(row.markers, "bad_suffix", "badruns_dir"):
@@ -830,10 +964,10 @@ def _notes(
 def _typo(
     n_online: int,
     candidates: tuple[int | None, ...],
-    key: tuple[int, int],
+    key: Key,
     th: Thresholds,
-    online_of: dict[tuple[int, int], int],
-    offline_of: dict[tuple[int, int], int],
+    online_of: dict[Key, int],
+    offline_of: dict[Key, int],
 ) -> str | None:
     for true in candidates:
         if true is not None and (p := typo_pattern(n_online, true)):
@@ -901,20 +1035,33 @@ def funnel(allocation: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         ``bucket, events, runs`` in :data:`FUNNEL_BUCKETS` order (every bucket listed, 0 when
         empty); the events add up exactly to the online total of the runs with an online count.
+        With a ``lumi_nb`` column in ``allocation`` also ``lumi_nb``: the recorded luminosity
+        of those events (``events / n_online x lumi`` per run; runs without a known luminosity
+        add nothing, so the column adds up to the luminosity of the runs that have one).
     """
+    has_lumi = "lumi_nb" in allocation.columns
     if len(allocation):
         agg = allocation.groupby("bucket")["events"].agg(["sum", "count"])
+        lumi = (
+            allocation.groupby("bucket")["lumi_nb"].sum(min_count=1)
+            if has_lumi
+            else pd.Series(dtype="float64")
+        )
     else:
         agg = pd.DataFrame({"sum": [], "count": []})
+        lumi = pd.Series(dtype="float64")
     rows = []
     for bucket in FUNNEL_BUCKETS:
+        lum = _fnum(lumi.get(bucket, 0.0)) if has_lumi else math.nan
+        lum = 0.0 if has_lumi and not math.isfinite(lum) else lum
         if bucket in agg.index:
-            rows.append((bucket, _i(agg.loc[bucket, "sum"]), _i(agg.loc[bucket, "count"])))
+            rows.append((bucket, _i(agg.loc[bucket, "sum"]), _i(agg.loc[bucket, "count"]), lum))
         else:
-            rows.append((bucket, 0, 0))
-    return pd.DataFrame(rows, columns=["bucket", "events", "runs"]).astype(
-        {"bucket": "string", "events": "Int64", "runs": "Int64"}
+            rows.append((bucket, 0, 0, lum))
+    out = pd.DataFrame(rows, columns=["bucket", "events", "runs", "lumi_nb"]).astype(
+        {"bucket": "string", "events": "Int64", "runs": "Int64", "lumi_nb": "Float64"}
     )
+    return out if has_lumi else out.drop(columns=["lumi_nb"])
 
 
 # ---------------------------------------------------------------------------- one run in words
@@ -982,10 +1129,10 @@ def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
         raise ParameterError(f"run {run} exists in experiments {exps}", hint="pass --experiment")
     r = runs.iloc[0]
     g = r.get
-    exp = _i(r["experiment"])
+    exp = _int(r["experiment"])
     follows = str(g("follows")) if isinstance(g("follows"), str) else "full"
     lines: list[str] = []
-    head = f"Run {run} (experiment {exp}, {_fmt(g('run_type'))}): {g('status')}"
+    head = f"Run {run} (experiment {_fmt(exp)}, {_fmt(g('run_type'))}): {g('status')}"
     if _truthy(g("flagged")):
         head += ", FLAGGED"
     if _truthy(g("waived")):
@@ -1026,6 +1173,15 @@ def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
             f"  luminosity {_fmt(g('lumi_nb'))} nb^-1: yield online {_fmt(g('yield_online'))}, "
             f"offline {_fmt(g('yield_offline'))} events/nb^-1"
         )
+        if not pd.isna(g("lumi_affected_nb")) and _fnum(g("lumi_affected_nb")) > 0:
+            lines.append(
+                f"  luminosity affected by losses {_fmt(g('lumi_affected_nb'))} nb^-1, "
+                f"unexplained {_fmt(g('lumi_unexplained_nb'))} nb^-1"
+            )
+    if isinstance(g("sources"), str):
+        lines.append(f"  online sources: {g('sources')} ({_fmt(g('source_verdict'))})")
+    if isinstance(g("productions"), str):
+        lines.append(f"  productions (never summed): {g('productions')}")
     lines += _file_lines(tables, run, exp, r)
     lines += _gap_lines(tables, run, exp)
     lines += _elog_lines(tables, run, exp)
@@ -1036,7 +1192,7 @@ def _truthy(x: object) -> bool:
     return str(x) == "True"
 
 
-def _file_lines(tables: Any, run: int, exp: int, r: pd.Series) -> list[str]:
+def _file_lines(tables: Any, run: int, exp: int | None, r: pd.Series) -> list[str]:
     files = _select(_table(tables, "files"), run, exp)
     contrib = _select(_table(tables, "contributions"), run, exp)
     all_files = _table(tables, "files")
@@ -1080,7 +1236,7 @@ def _file_lines(tables: Any, run: int, exp: int, r: pd.Series) -> list[str]:
     return lines
 
 
-def _gap_lines(tables: Any, run: int, exp: int) -> list[str]:
+def _gap_lines(tables: Any, run: int, exp: int | None) -> list[str]:
     gaps = _select(_table(tables, "gaps"), run, exp)
     lines = ["", f"Gaps ({len(gaps)})"]
     for _, gp in gaps.iterrows():
@@ -1094,7 +1250,7 @@ def _gap_lines(tables: Any, run: int, exp: int) -> list[str]:
     return lines
 
 
-def _elog_lines(tables: Any, run: int, exp: int) -> list[str]:
+def _elog_lines(tables: Any, run: int, exp: int | None) -> list[str]:
     entries = _select(_table(tables, "online_entries"), run, exp)
     lines = ["", f"Elog entries ({len(entries)})"]
     for _, e in entries.iterrows():

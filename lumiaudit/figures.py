@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from lumiaudit import plots
 from lumiaudit.errors import OutputError, ParameterError
+from lumiaudit.store.atomic import atomic_path
 
 __all__ = ["FORMATS", "drilldown_name", "plot_names", "write_plots"]
 
@@ -114,15 +115,10 @@ def _save(fig: Figure, out_dir: Path, stem: str, formats: Sequence[str], dpi: in
     written = []
     for fmt in formats:
         path = out_dir / f"{stem}.{fmt}"
-        tmp = out_dir / f".{stem}.tmp.{fmt}"
-        try:
+        with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=dpi)
-            tmp.replace(path)
-            # the layout is solved once; the other formats reuse it (same look, less time)
-            fig.set_layout_engine("none")
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise OutputError(f"cannot write figure: {exc.strerror or exc}", path=path) from exc
+        # the layout is solved once; the other formats reuse it (same look, less time)
+        fig.set_layout_engine("none")
         written.append(path)
     return written
 

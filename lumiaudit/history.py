@@ -1,8 +1,8 @@
 """Audit history: what changed between two audit directories.
 
-:func:`read_audit_tables` reads an audit directory through ``lumiaudit.audit.Audit.load`` when
-it is available and falls back to the CSV files (``runs.csv``, ``files.csv`` ...) otherwise, so
-the ``explain``, ``runlist`` and ``diff`` commands work on any written audit.
+:func:`read_audit_tables` reads an audit directory through the one reader of
+:mod:`lumiaudit.store.audit_dir` (the same as ``Audit.load``), for the ``explain``, ``runlist``
+and ``diff`` commands.
 """
 
 from __future__ import annotations
@@ -11,111 +11,31 @@ import logging
 import math
 from dataclasses import dataclass
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from lumiaudit.errors import InputNotFoundError, OnlineFormatError
 
 __all__ = ["AuditDiff", "diff_audits", "read_audit_tables"]
 
 log = logging.getLogger(__name__)
 
-_TABLES = (
-    "runs",
-    "files",
-    "gaps",
-    "online",
-    "online_entries",
-    "conflicts",
-    "contributions",
-    "funnel",
-    "daq_files",
-    "problems",
-)
-
-_INT = (
-    "experiment",
-    "run",
-    "n_online",
-    "n_offline",
-    "n_offline_full",
-    "diff",
-    "n_files",
-    "n_files_bad",
-    "explained_events",
-    "unexplained_diff",
-    "hlt_unit",
-    "file_index",
-    "n_entries",
-    "n_meta",
-    "n_full",
-    "size_bytes",
-    "chosen_value",
-)
-_BOOL = ("flagged", "waived", "chosen", "outlier")
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    for col in df.columns:
-        if col in _INT:
-            df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
-        elif col in _BOOL:
-            df[col] = df[col].str.lower().map({"true": True, "false": False}).astype("boolean")
-        elif df[col].notna().any():
-            num = pd.to_numeric(df[col], errors="coerce")
-            if num.notna().sum() == df[col].notna().sum() and col not in ("reasons", "path"):
-                df[col] = num.astype("Float64")
-            else:
-                df[col] = df[col].astype("string")
-        else:
-            df[col] = df[col].astype("string")
-    return df
-
 
 def read_audit_tables(audit_dir: str | PathLike[str]) -> dict[str, pd.DataFrame]:
     """The tables of a written audit directory, by name (``runs``, ``files``, ``gaps`` ...).
+
+    The one reader of :mod:`lumiaudit.store.audit_dir` (also behind ``Audit.load``): dtypes
+    are restored, a damaged table is an error, never read leniently.
 
     Raises
     ------
     InputNotFoundError
         The directory or its ``runs.csv`` does not exist.
+    AuditDirError
+        A table is damaged (the message names the file and the cause).
     """
-    d = Path(audit_dir)
-    if not d.is_dir():
-        raise InputNotFoundError("audit directory not found", path=d)
-    if not (d / "runs.csv").is_file():
-        raise InputNotFoundError(
-            "not an audit directory (no runs.csv)",
-            path=d,
-            hint="lumiaudit audit --out DIR writes one",
-        )
-    try:
-        from lumiaudit.audit import Audit  # type: ignore[attr-defined,unused-ignore]
+    from lumiaudit.store.audit_dir import read_tables
 
-        audit: Any = Audit.load(d)
-        tables = {
-            n: getattr(audit, n)
-            for n in _TABLES
-            if isinstance(getattr(audit, n, None), pd.DataFrame)
-        }
-        if "runs" in tables:
-            return tables
-    except (ImportError, AttributeError):
-        log.debug("lumiaudit.audit.Audit.load not available; reading CSV files")
-    except (OSError, ValueError) as exc:
-        log.warning("Audit.load failed (%s); reading CSV files", exc)
-    out: dict[str, pd.DataFrame] = {}
-    for name in _TABLES:
-        path = d / f"{name}.csv"
-        if path.is_file():
-            try:
-                out[name] = _read_csv(path)
-            except (ValueError, pd.errors.ParserError) as exc:
-                raise OnlineFormatError(f"cannot read table: {exc}", path=path) from None
-    return out
+    return read_tables(audit_dir)
 
 
 _CATEGORIES = ("newly_flagged", "resolved", "changed", "added", "removed")

@@ -31,9 +31,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lumiaudit._io import read_config_text
 from lumiaudit._version import __version__
-from lumiaudit.errors import ConfigError, LumiauditError, OutputError, ParameterError
+from lumiaudit.errors import (
+    ConfigError,
+    LumiauditError,
+    OutputError,
+    OutputRefusedError,
+    ParameterError,
+)
+from lumiaudit.store.atomic import write_text
+from lumiaudit.store.config import read_config_text
+from lumiaudit.store.outdir import check_output, read_marker, write_marker
 
 __all__ = [
     "EXIT_FAILURE",
@@ -122,6 +130,8 @@ class NightlyResult:
         read tonight.
     exit_code
         0 nothing new, 1 new flags.
+    diff_skipped
+        Why there is no diff against the previous night (its report is damaged), or ``None``.
     """
 
     report_dir: Path
@@ -132,6 +142,7 @@ class NightlyResult:
     waived: list[dict[str, Any]]
     cache: dict[str, Any]
     exit_code: int
+    diff_skipped: str | None = None
 
 
 # ------------------------------------------------------------------------------ config
@@ -365,13 +376,10 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _waived_runs(audit_dir: Path) -> set[tuple[int, int]]:
-    import pandas as pd
-
-    runs = pd.read_csv(audit_dir / "runs.csv", keep_default_na=False, na_values=[""])
+def _waived_runs(runs: Any) -> set[tuple[int, int]]:
     if "waived" not in runs.columns:
         return set()
-    waived = runs["waived"].astype("string").str.lower().isin(["true", "1"]).fillna(False)
+    waived = runs["waived"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     return {(int(e), int(r)) for e, r in runs.loc[waived, ["experiment", "run"]].to_numpy()}
 
 
@@ -383,9 +391,50 @@ def _key(row: Mapping[str, Any]) -> tuple[int, int] | None:
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _prepare_reports(cfg: NightlyConfig) -> None:
+    """Check and create the reports directory (a lumiaudit output of kind ``nightly``).
+
+    A directory holding the lock file of an earlier nightly run (written before the marker
+    existed) is taken as lumiaudit's own; the marker is written once the lock is held
+    (:func:`_mark_reports`), so a run refused by the lock changes nothing.
+    """
+    reports = cfg.reports
+    inputs = [*cfg.online, *cfg.offline, *([] if cfg.waivers is None else [str(cfg.waivers)])]
+    check_output(
+        reports, kind="nightly", inputs=inputs, what="reports directory", adopt_if=LOCK_NAME
+    )
+    link = reports / LATEST
+    if link.exists() and not link.is_symlink():
+        raise OutputRefusedError(
+            "not a symlink; lumiaudit moves only the link it made",
+            path=link,
+            hint="remove it or choose another reports directory",
+        )
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create the reports directory: {exc.strerror}", path=reports
+        ) from exc
+
+
+def _mark_reports(reports: Path) -> None:
+    if read_marker(reports) is None:
+        write_marker(reports, "nightly")
+
+
+def _diff(previous: Path, out: Path) -> tuple[Any, str | None]:
+    """diff_audits(previous, out), or (None, why) when the previous report is damaged."""
+    from lumiaudit.history import diff_audits
+
+    try:
+        return diff_audits(previous, out), None
+    except LumiauditError as exc:
+        log.warning("no diff tonight: the previous report is damaged: %s", exc)
+        return None, str(exc)
 
 
 # ------------------------------------------------------------------------------ the run
@@ -429,14 +478,10 @@ def run_nightly(
     from lumiaudit.report import run_report
 
     cfg = config if isinstance(config, NightlyConfig) else read_config(config)
-    try:
-        cfg.reports.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create the reports directory: {exc.strerror}", path=cfg.reports
-        ) from exc
+    _prepare_reports(cfg)
     cache = cfg.cache or cfg.reports / "counts.sqlite"
     with _locked(cfg.reports, wait=wait):
+        _mark_reports(cfg.reports)
         previous = _previous(cfg.reports)
         out = _dated_dir(cfg.reports, now or datetime.now(UTC))
         started = time.time()
@@ -469,24 +514,25 @@ def run_nightly(
                 record.update(status="failed", error=str(exc), exit_code=EXIT_FAILURE)
                 _write_json(out / RESULT_NAME, record)
             raise
-        import pandas as pd
+        from lumiaudit.store.audit_dir import read_tables
 
-        files = pd.read_csv(out / "files.csv", keep_default_na=False, na_values=[""])
+        tonight = read_tables(out, ["runs", "files"])
+        files = tonight["files"]
         cache_counts = _cache_counts(cache, [str(p) for p in files["path"].dropna()], started)
         offline_stats = (report.summary or {}).get("offline_stats")
         if offline_stats:
             cache_counts["offline_stats"] = offline_stats
-        if previous is not None:
-            from lumiaudit.history import diff_audits
-
-            diff = diff_audits(previous, out)
+        diff, diff_skipped = (None, None) if previous is None else _diff(previous, out)
+        if diff is not None:
             newly = _records(_part(diff, "newly_flagged"))
             resolved = _records(_part(diff, "resolved"))
             changed = _records(_part(diff, "changed"))
-        else:  # first night: everything flagged is new
+        else:  # first night, or last night unreadable: everything flagged alerts
             flagged = (report.summary or {}).get("flagged_runs", [])
             newly, resolved, changed = _records(flagged), [], []
-        waived_keys = _waived_runs(out)
+        if diff_skipped is not None:
+            record["diff_skipped"] = diff_skipped
+        waived_keys = _waived_runs(tonight["runs"])
         waived = [r for r in newly if _key(r) in waived_keys]
         alerting = [r for r in newly if _key(r) not in waived_keys]
         exit_code = EXIT_NEW_FLAGS if alerting else EXIT_OK
@@ -521,4 +567,5 @@ def run_nightly(
             waived=waived,
             cache=cache_counts,
             exit_code=exit_code,
+            diff_skipped=diff_skipped,
         )

@@ -19,7 +19,7 @@ from lumiaudit.errors import ParameterError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from lumiaudit.audit import Audit
+    from lumiaudit.pipeline import Audit
 
 __all__ = [
     "NOTEBOOKS",
@@ -166,7 +166,7 @@ def open_audit(
 
     Returns
     -------
-    lumiaudit.audit.Audit
+    lumiaudit.pipeline.Audit
 
     Raises
     ------
@@ -174,7 +174,7 @@ def open_audit(
         If neither ``audit_dir`` nor both ``online`` and ``offline`` are given, or a threshold
         name is unknown.
     """
-    from lumiaudit.audit import Audit, audit
+    from lumiaudit.pipeline import Audit, audit
 
     if audit_dir is not None:
         return Audit.load(audit_dir)

@@ -98,7 +98,26 @@ class AuditOptions:
         metadata=_opt("Which online entry wins when several name the same run.", choices=POLICIES),
     )
     mask: Path | None = field(
-        default=None, metadata=_opt("Run list (JSON or CSV): audit only these runs.")
+        default=None,
+        metadata=_opt(
+            "Run list (golden JSON, GRL XML, basf2 IoVs, JSON, CSV, text): audit only these runs."
+        ),
+    )
+    mask_ls: str = field(
+        default="refuse",
+        metadata=_opt(
+            "A --mask run certified for only some lumisections: refuse (error), or audit it "
+            "whole (whole-runs; the runs are listed in summary.json and on stderr).",
+            choices=("refuse", "whole-runs"),
+        ),
+    )
+    runs: str | None = field(
+        default=None,
+        metadata=_opt(
+            "Audit only these runs, e.g. '101-124,130,^127' or 'e12:101-124' "
+            "(docs/runlists.md); files whose name gives another run are not opened.",
+            metavar="SPEC",
+        ),
     )
     waivers: Path | None = field(
         default=None,
@@ -144,6 +163,10 @@ class AuditOptions:
             checked = _check(f.name, value, hints[f.name], f.metadata)
             if checked is not value:
                 object.__setattr__(self, f.name, checked)
+        if self.runs is not None:
+            from lumiaudit.runselect import RunSelection
+
+            RunSelection.parse(self.runs)  # the grammar's error names the item
 
     # ------------------------------------------------------------------ derived forms
     @classmethod

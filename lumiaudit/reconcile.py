@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from os import PathLike
@@ -19,14 +19,25 @@ import pandas as pd
 from lumiaudit import schema
 from lumiaudit.compare import compare
 from lumiaudit.explain import explain_runs, funnel
+from lumiaudit.productions import by_production
 from lumiaudit.schema import Reason, RunStatus
 from lumiaudit.stats import Thresholds, flag_outliers, within_floors
+from lumiaudit.witnesses import vote_sources
 
-__all__ = ["BENIGN_REASONS", "RUNS_COLUMNS", "Reconciliation", "reconcile"]
+__all__ = [
+    "BENIGN_REASONS",
+    "DOUBT_REASONS",
+    "LOSS_REASONS",
+    "RUNS_COLUMNS",
+    "Reconciliation",
+    "reconcile",
+]
 
 log = logging.getLogger(__name__)
 
-#: Reasons that never make a run need a look on their own (the counts agree once applied).
+#: Reasons that never make a run need a look on their own: they explain a difference without
+#: anything lost or wrong in the data (a count definition, an off-by-one, a catalogue that lost
+#: a row while the other witnesses agree), or they are informational.
 BENIGN_REASONS = frozenset(
     {
         Reason.OFF_BY_ONE.value,
@@ -35,9 +46,26 @@ BENIGN_REASONS = frozenset(
         Reason.METADATA_MISMATCH.value,
         Reason.MULTI_RUN_FILE.value,
         Reason.BAD_RUN_MARKER.value,
-        Reason.ELOG_CONFLICT.value,
+        Reason.ELOG_CONFLICT.value,  # only informational ones: one that explains has an amount
+        Reason.DAQ_CATALOGUE_INCOMPLETE.value,
+        Reason.ABORTED_RUN.value,
+        Reason.SEVERAL_PRODUCTIONS.value,
     }
 )
+
+#: Reasons of a loss: events the production should have and has not (never a good run).
+LOSS_REASONS = frozenset(
+    {
+        Reason.UNREADABLE_FILE.value,
+        Reason.FILE_INDEX_GAP.value,
+        Reason.MISSING_HLT_UNIT.value,
+        Reason.PROCESSING_LOSS.value,
+        Reason.NO_OFFLINE_FILES.value,
+    }
+)
+
+#: Reasons that make even an ``OK`` run need a look: the online evidence is itself in doubt.
+DOUBT_REASONS = frozenset({Reason.ONLINE_COUNT_UNREADABLE.value, Reason.SOURCE_DISAGREEMENT.value})
 
 #: Column order of the runs table (schema.RUNS first, then the documented extras).
 RUNS_COLUMNS: tuple[str, ...] = (
@@ -69,6 +97,12 @@ RUNS_COLUMNS: tuple[str, ...] = (
     "z_yield_offline",
     "waiver",
     "evidence",
+    "experiment_filled",
+    "sources",
+    "source_verdict",
+    "lumi_affected_nb",
+    "lumi_unexplained_nb",
+    "productions",
 )
 
 
@@ -84,6 +118,9 @@ class Reconciliation:
         ``bucket, events, runs``: exclusive buckets adding up to the online total.
     allocation
         ``experiment, run, bucket, events``: the funnel per run.
+    source_defects
+        One row per (run, online source) that is the odd one out among the witnesses
+        (:data:`lumiaudit.witnesses.SOURCE_DEFECT_COLUMNS`).
     stats
         For summary.json: ``follows``, ``votes``, baselines, ``thresholds``, ``online_total``.
     """
@@ -92,6 +129,7 @@ class Reconciliation:
     funnel: pd.DataFrame
     stats: dict[str, Any]
     allocation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    source_defects: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _mask_frame(mask: Any, read_mask: Any) -> pd.DataFrame:
@@ -155,6 +193,8 @@ def reconcile(
     mask: pd.DataFrame | str | PathLike[str] | Iterable[Any] | None = None,
     today: date | None = None,
     follows: str = "auto",
+    formats: Mapping[str, str] | None = None,
+    production: str | None = None,
 ) -> Reconciliation:
     """Compare online and offline per run, test the differences and attribute them to causes.
 
@@ -177,6 +217,12 @@ def reconcile(
         Date the waiver expiries are compared with (default: today, UTC).
     follows
         ``auto`` (detect), ``full`` or ``entries``: the offline definition compared.
+    formats
+        Input path -> format of the online inputs (:attr:`lumiaudit.online.OnlineResult.formats`):
+        which witness (elog, run database, DAQ catalogue) each entry is; guessed when None.
+    production
+        Where a run has files of several productions (``release/DB/proc`` paths), audit the one
+        whose path contains this text; default: the newest (:mod:`lumiaudit.productions`).
 
     Returns
     -------
@@ -203,6 +249,18 @@ def reconcile(
         offline_runs = _restrict(offline_runs, keys)  # type: ignore[assignment]
         log.info("mask keeps %d online and %d offline runs", len(online), len(offline_runs))
 
+    prods = by_production(files, contributions, offline_runs, production=production)
+    offline_runs, files, contributions = prods.offline_runs, prods.files, prods.contributions
+    vote = vote_sources(
+        online,
+        online_entries,
+        offline_runs,
+        daq_files=daq_files,
+        files=files,
+        formats=formats,
+        thresholds=th,
+    )
+    online = vote.online
     runs, follows_used = compare(
         online,
         offline_runs,
@@ -225,6 +283,8 @@ def reconcile(
         follows=follows_used,
         thresholds=th,
     )
+    runs = _with_votes(runs, vote.verdicts, vote.defects)
+    runs = _with_productions(runs, prods.notes)
     runs = _verdict(runs, th)
     runs["waived"] = pd.array([False] * len(runs), dtype="boolean")
     runs["waiver"] = pd.array([pd.NA] * len(runs), dtype="string")
@@ -243,6 +303,7 @@ def reconcile(
             extra["run"] = extra["run"].astype("Int64")
             extra = extra.drop_duplicates(["experiment", "run"], keep="last")
             runs = runs.merge(extra, on=["experiment", "run"], how="left")
+    allocation, lumi = _lumi(runs, allocation)
     runs = runs[[c for c in RUNS_COLUMNS if c in runs.columns] + flag_cols]
     runs = runs.sort_values(["experiment", "run"], kind="stable").reset_index(drop=True)
 
@@ -254,15 +315,20 @@ def reconcile(
         "follows": follows_used,
         "votes": {str(k): int(v) for k, v in votes.items()},
         "thresholds": th.as_dict(),
+        "flag_rule": th.flag_rule(),
         "online_total": online_total,
         "runs": len(runs),
         "runs_flagged": int(runs["flagged"].fillna(False).sum()),
         "runs_waived": int(runs["waived"].fillna(False).sum()),
         "status_counts": {str(k): int(v) for k, v in runs["status"].value_counts().items()},
         **base_stats,
+        "sources": vote.summary,
+        "lumi": lumi,
     }
     stats = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in stats.items()}
-    return Reconciliation(runs=runs, funnel=fun, stats=stats, allocation=allocation)
+    return Reconciliation(
+        runs=runs, funnel=fun, stats=stats, allocation=allocation, source_defects=vote.defects
+    )
 
 
 def _num(x: Any) -> float:
@@ -275,33 +341,200 @@ def _num(x: Any) -> float:
         return math.nan
 
 
+#: Funnel buckets of events the production should have and has not (luminosity "affected").
+LOST_BUCKETS = (
+    "missing_offline",
+    "unreadable_file",
+    "file_index_gap",
+    "missing_hlt_unit",
+    "processing_loss",
+    "unexplained",
+)
+
+
+def _lumi_text(nb: float) -> str:
+    """A luminosity in nb^-1 in the unit that reads best (nb^-1, pb^-1, fb^-1)."""
+    for unit, scale in (("fb^-1", 1e6), ("pb^-1", 1e3)):
+        if abs(nb) >= scale:
+            return f"{nb / scale:.3g} {unit}"
+    return f"{nb:.3g} nb^-1"
+
+
+def _lumi(runs: pd.DataFrame, allocation: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Every loss also in luminosity: ``lost events / online events x recorded lumi`` per run.
+
+    Adds ``lumi_affected_nb`` / ``lumi_unexplained_nb`` to ``runs`` (in place) and ``lumi_nb``
+    to the allocation; returns the totals for summary.json. A run without a known luminosity
+    stays <NA> (never 0) and is counted in ``runs_without_lumi``.
+    """
+    lumi = pd.to_numeric(runs["lumi_nb"], errors="coerce").astype("float64")
+    n_on = pd.to_numeric(runs["n_online"], errors="coerce").astype("float64")
+    per_event = (lumi / n_on).where(n_on > 0)
+    key = list(zip(runs["experiment"], runs["run"], strict=True))
+    scale = dict(zip(key, per_event, strict=True))
+    alloc = allocation.copy()
+    alloc["lumi_nb"] = pd.array(
+        [
+            float(ev) * scale.get((e, r), math.nan)
+            for e, r, ev in zip(alloc["experiment"], alloc["run"], alloc["events"], strict=True)
+        ],
+        dtype="Float64",
+    )
+    lost = alloc[alloc["bucket"].isin(LOST_BUCKETS)]
+    unexpl = alloc[alloc["bucket"] == "unexplained"]
+
+    def per_run(frame: pd.DataFrame) -> pd.Series:
+        sums: dict[tuple[Any, Any], float] = {}
+        for e, r, v in zip(frame["experiment"], frame["run"], frame["lumi_nb"], strict=True):
+            sums[(e, r)] = sums.get((e, r), 0.0) + (0.0 if pd.isna(v) else float(v))
+        known = [math.isfinite(scale.get(k, math.nan)) for k in key]
+        values = [sums.get(k, 0.0) if ok else math.nan for k, ok in zip(key, known, strict=True)]
+        out = pd.Series(values, index=runs.index, dtype="Float64")
+        return out.mask(~pd.Series(known, index=runs.index))
+
+    runs["lumi_affected_nb"] = per_run(lost)
+    runs["lumi_unexplained_nb"] = per_run(unexpl)
+    audited = runs["status"] != RunStatus.NOT_AUDITED.value
+    recorded = float(lumi[audited & lumi.notna()].sum())
+    affected = float(lost["lumi_nb"].sum(skipna=True))
+    unexplained = float(unexpl["lumi_nb"].sum(skipna=True))
+    without = int((audited & ~lumi.notna()).sum())
+    text = (
+        f"{_lumi_text(affected)} of {_lumi_text(recorded)} recorded is affected, "
+        f"{_lumi_text(unexplained)} of it unexplained"
+        + (f" ({without} audited runs without a luminosity)" if without else "")
+    )
+    totals = {
+        "recorded_nb": recorded,
+        "affected_nb": affected,
+        "unexplained_nb": unexplained,
+        "runs_without_lumi": without,
+        "text": text,
+    }
+    return alloc, totals
+
+
+def _with_votes(runs: pd.DataFrame, verdicts: pd.DataFrame, defects: pd.DataFrame) -> pd.DataFrame:
+    """The witnesses' verdict per run: columns, reasons and evidence.
+
+    Two online sources agreeing with offline confirm the run: an unreadable count of a third is
+    that source's defect, not the run's. Without a majority the run is ``source_disagreement``
+    (flagged: one online witness is not two). A DAQ catalogue that lost a file's row is
+    ``daq_catalogue_incomplete`` (benign).
+    """
+    out = runs.copy()
+    out["sources"] = pd.array([pd.NA] * len(out), dtype="string")
+    out["source_verdict"] = pd.array([pd.NA] * len(out), dtype="string")
+    if len(verdicts) == 0:
+        return out
+    key = ["experiment", "run"]
+    v = verdicts.drop_duplicates(key).set_index(key)
+    kinds: dict[tuple[Any, Any], set[str]] = {}
+    for d in defects.to_dict("records"):
+        kinds.setdefault((d["experiment"], d["run"]), set()).add(str(d["kind"]))
+    reasons = out["reasons"].astype("object").tolist()
+    evidence = out["evidence"].astype("object").tolist()
+    for i, (e, r) in enumerate(zip(out["experiment"], out["run"], strict=True)):
+        k = (e, r)
+        if k not in v.index:
+            continue
+        rec = v.loc[k]
+        out.loc[out.index[i], "sources"] = rec["sources"]
+        out.loc[out.index[i], "source_verdict"] = rec["source_verdict"]
+        codes = [c for c in str(reasons[i]).split(";") if c] if isinstance(reasons[i], str) else []
+        if bool(rec["confirmed"]):
+            codes = [c for c in codes if c != Reason.ONLINE_COUNT_UNREADABLE.value]
+        if bool(rec["disputed"]):
+            codes.append(Reason.SOURCE_DISAGREEMENT.value)
+        if Reason.DAQ_CATALOGUE_INCOMPLETE.value in kinds.get(k, set()):
+            codes.append(Reason.DAQ_CATALOGUE_INCOMPLETE.value)
+        reasons[i] = ";".join(dict.fromkeys(codes)) or pd.NA
+        note = f"sources: {rec['sources']} ({rec['source_verdict']})"
+        evidence[i] = note if not isinstance(evidence[i], str) else f"{evidence[i]} | {note}"
+    out["reasons"] = pd.array(reasons, dtype="string")
+    out["evidence"] = pd.array(evidence, dtype="string")
+    return out
+
+
+def _with_productions(runs: pd.DataFrame, notes: pd.DataFrame) -> pd.DataFrame:
+    """``several_productions`` and the ``productions`` column for runs with several."""
+    out = runs.copy()
+    out["productions"] = pd.array([pd.NA] * len(out), dtype="string")
+    if len(notes) == 0:
+        return out
+    by = {
+        (e, r): t
+        for e, r, t in zip(notes["experiment"], notes["run"], notes["productions"], strict=True)
+    }
+    reasons = out["reasons"].astype("object").tolist()
+    evidence = out["evidence"].astype("object").tolist()
+    for i, key in enumerate(zip(out["experiment"], out["run"], strict=True)):
+        text = by.get(key)
+        if text is None:
+            continue
+        out.loc[out.index[i], "productions"] = text
+        codes = str(reasons[i]).split(";") if isinstance(reasons[i], str) else []
+        reasons[i] = ";".join(dict.fromkeys([*codes, Reason.SEVERAL_PRODUCTIONS.value]))
+        note = f"several productions, never summed: {text}"
+        evidence[i] = note if not isinstance(evidence[i], str) else f"{evidence[i]} | {note}"
+    out["reasons"] = pd.array(reasons, dtype="string")
+    out["evidence"] = pd.array(evidence, dtype="string")
+    return out
+
+
+def _amounts(text: object) -> dict[str, int]:
+    """``code=events;...`` of ``reason_events`` as a dict."""
+    out: dict[str, int] = {}
+    if isinstance(text, str):
+        for part in text.split(";"):
+            code, _, value = part.partition("=")
+            if value.lstrip("-").isdigit():
+                out[code] = int(value)
+    return out
+
+
 def _verdict(runs: pd.DataFrame, th: Thresholds) -> pd.DataFrame:
-    """Final ``flagged`` and ``severity`` from the statistics and the attribution."""
+    """Final ``flagged`` and ``severity`` (docs/statistics.md section 5).
+
+    Counts are exact, so the rule is on the attribution, not on the spread of the other runs:
+    an unexplained difference beyond the floors is flagged (``fail`` when significant), an
+    explained loss is flagged ``warn``, a difference explained by a non-loss is not flagged.
+    The robust z and the q-value rank and grade; they never clear a real loss.
+    """
     flagged: list[bool] = []
     severity: list[str] = []
     for row in runs.itertuples(index=False):
         status = str(row.status)
         reasons = set(str(row.reasons).split(";")) if isinstance(row.reasons, str) else set()
+        amounts = _amounts(getattr(row, "reason_events", None))
         unexplained = _num(row.unexplained_diff)
         n_on = _num(row.n_online)
         open_diff = not math.isnan(unexplained) and not within_floors(unexplained, n_on, th)
+        q = _num(getattr(row, "q_value", math.nan))
         z = abs(_num(row.z_robust))
+        # an elog_conflict with an amount explains the difference: a wrong entry was chosen
+        quiet = set(BENIGN_REASONS)
+        if amounts.get(Reason.ELOG_CONFLICT.value):
+            quiet.discard(Reason.ELOG_CONFLICT.value)
         if status == RunStatus.NOT_AUDITED.value:
             flag, sev = False, "ok"
         elif status == RunStatus.MISSING_OFFLINE.value:
             flag, sev = True, "fail"
         elif status == RunStatus.MISSING_ONLINE.value:
             flag, sev = True, "warn"
+        elif open_diff or Reason.UNEXPLAINED.value in reasons:
+            significant = (not math.isnan(q) and q <= th.q_fail) or z >= th.z_fail
+            flag, sev = True, ("fail" if significant or math.isnan(z) else "warn")
+        elif status in (RunStatus.DEFICIT.value, RunStatus.EXCESS.value):
+            # explained: a loss or a wrong online number needs a look, a non-loss does not
+            flag = bool(reasons - quiet)
+            sev = "warn" if flag else "ok"
         else:
-            outlier = row.outlier is True or str(row.outlier) == "True"
-            benign = reasons <= BENIGN_REASONS and not open_diff
-            flag = outlier and not (benign and status == RunStatus.OK.value)
-            if not flag:
-                sev = "ok"
-            elif open_diff or Reason.UNEXPLAINED.value in reasons:
-                sev = "fail" if (math.isnan(z) or z >= th.z_fail) else "warn"
-            else:
-                sev = "warn"
+            # within the floors, but a loss is a loss: events of a lost or unreadable file are
+            # never good, however few (issue 13)
+            lost = any(amounts.get(c, 0) > 0 for c in LOSS_REASONS)
+            flag = bool(reasons & DOUBT_REASONS) or lost
+            sev = "warn" if flag else "ok"
         flagged.append(flag)
         severity.append(sev)
     out = runs.copy()

@@ -8,7 +8,7 @@ opens offline. Parameters are data: they are checked against the annotated ``par
 of the template before a kernel starts and are handed to papermill, which writes them as
 literals; nothing from the input (elog text, paths) is ever spliced into code.
 
-:func:`audit_html` is the rich HTML view of an :class:`~lumiaudit.audit.Audit` in JupyterLab
+:func:`audit_html` is the rich HTML view of an :class:`~lumiaudit.pipeline.Audit` in JupyterLab
 (its ``_repr_html_``). Every value in it is escaped: elog text and file names are untrusted.
 """
 
@@ -18,12 +18,9 @@ import ast
 import contextlib
 import glob
 import html
-import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +29,16 @@ from typing import Any, Protocol
 from lumiaudit._version import __version__
 from lumiaudit.errors import OutputError, ParameterError, ReportError
 from lumiaudit.notebooks import notebook_path
+from lumiaudit.store.atomic import write_text
+from lumiaudit.store.audit_dir import read_summary
+from lumiaudit.store.outdir import (
+    MARKER,
+    check_output,
+    commit_dir,
+    discard_dir,
+    new_build_dir,
+    read_marker,
+)
 
 __all__ = [
     "NotebookParameter",
@@ -47,6 +54,11 @@ log = logging.getLogger(__name__)
 
 #: parameters naming inputs that must exist (each element, for lists) before a kernel starts
 PATH_PARAMETERS: frozenset[str] = frozenset({"online", "offline", "audit_dir", "waivers", "mask"})
+#: parameters whose value must be one of a few words (checked before a kernel starts)
+CHOICE_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "mode": ("auto", "fast", "deep"),  # lumiaudit.offline.count.MODES
+    "policy": ("latest", "first", "max", "error"),  # lumiaudit.online.resolve.POLICIES
+}
 #: parameters the report sets itself
 RESERVED_PARAMETERS: frozenset[str] = frozenset({"out_dir"})
 #: where the notebook writes the audit directory, relative to the report being built
@@ -337,6 +349,11 @@ def validate_parameters(
             checked = _existing_paths(name, checked)
         if name == "thresholds" and checked:
             _check_thresholds(checked)
+        choices = CHOICE_PARAMETERS.get(name)
+        if choices is not None and checked is not None and checked not in choices:
+            raise ParameterError(
+                f"parameter {name!r}: {_short(checked)} is not one of {', '.join(choices)}"
+            )
         out[name] = checked
     for name, param in spec.items():
         if param.required and out.get(name, param.default) is None:
@@ -381,21 +398,12 @@ def _kernel_env() -> Iterator[None]:
             os.environ["PYTHONPATH"] = old
 
 
-def _is_replaceable(out: Path) -> bool:
-    """An existing output directory is replaced only if it is empty or a lumiaudit report."""
-    if not out.exists():
-        return True
-    if not out.is_dir() or out.is_symlink():
-        return False
-    entries = list(out.iterdir())
-    return not entries or (out / "summary.json").is_file() or any(out.glob("*.ipynb"))
-
-
 def _merge_audit_dir(report_dir: Path) -> None:
     """Move the audit directory the notebook wrote up into the report directory."""
     audit_dir = report_dir / _AUDIT_SUBDIR
     if not audit_dir.is_dir():
         return
+    (audit_dir / MARKER).unlink(missing_ok=True)  # the report's own marker is written last
     for child in audit_dir.iterdir():
         target = report_dir / child.name
         if target.exists():
@@ -408,15 +416,28 @@ def _merge_audit_dir(report_dir: Path) -> None:
         audit_dir.rmdir()
 
 
-def _move_into_place(tmp: Path, out: Path) -> None:
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        old.rmdir()
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out)
+def _input_parameters(params: Mapping[str, Any]) -> list[str]:
+    """The input paths among the parameters (the report directory must stay clear of them)."""
+    out: list[str] = []
+    for name in sorted(PATH_PARAMETERS):
+        value = params.get(name)
+        if value is None:
+            continue
+        out += [str(v) for v in (value if isinstance(value, list) else [value])]
+    return out
+
+
+def _keep_failed(tmp: Path, out: Path) -> Path:
+    """Where a report that failed in a cell goes: ``out`` if it holds no report yet, else
+    ``<out>.failed`` beside it, so that the previous complete report stays as it was."""
+    previous = read_marker(out) if out.is_dir() else None
+    target = out if previous is None else out.with_name(f"{out.name}.failed")
+    try:
+        check_output(target, kind="report")
+        return commit_dir(tmp, target, kind="report", marker={"failed": True})
+    except OutputError as exc:  # nowhere safe to put it: leave the build directory
+        log.warning("%s: the failed notebook stays in %s (%s)", out, tmp, exc)
+        return tmp
 
 
 def run_report(
@@ -439,8 +460,11 @@ def run_report(
     online, offline
         Audit inputs (the notebook's ``online`` / ``offline`` parameters).
     out
-        Report directory. It is built under a temporary name beside ``out`` and renamed when
-        complete; an existing ``out`` is replaced only if it is empty or a lumiaudit report.
+        Report directory. It is built under a temporary name beside ``out`` and swapped in
+        when complete; an existing ``out`` is replaced only if it is empty or a lumiaudit
+        report (``.lumiaudit`` marker), never if it is, holds or lies inside an input. A
+        report that fails in a cell is kept in ``out`` when there was no report there, else
+        in ``<out>.failed`` beside it: the previous complete report stays as it was.
     notebook
         Template name (``audit_overview``, ``run_drilldown``, ``file_health``) or path.
     parameters
@@ -466,18 +490,22 @@ def run_report(
     ParameterError
         Before any kernel starts: unknown parameter, wrong type, missing input path.
     ReportError
-        A cell failed (the message names it; the partially executed notebook, with the error
-        visible, is kept in ``out``) or the kernel could not be started.
+        A cell failed (the message names it and where the partially executed notebook, with
+        the error visible, is kept) or the kernel could not be started.
+    OutputRefusedError
+        Before any kernel starts: ``out`` is not lumiaudit's to replace (see
+        :func:`lumiaudit.store.outdir.check_output`).
     OutputError
-        ``out`` cannot be written or is an existing directory that is not a report.
+        ``out`` cannot be written.
 
     Examples
     --------
-    >>> from lumiaudit.report import run_report
-    >>> r = run_report(online="data/example/elog", offline="data/example/prod",
-    ...                out="reports/example")  # doctest: +SKIP
-    >>> r.html  # doctest: +SKIP
-    PosixPath('reports/example/audit_overview.html')
+    Not a doctest (it starts a Jupyter kernel and writes a report)::
+
+        from lumiaudit.report import run_report
+        r = run_report(online="data/example/elog", offline="data/example/prod",
+                       out="reports/example")
+        r.html  # PosixPath('reports/example/audit_overview.html')
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -497,25 +525,19 @@ def run_report(
             f"parameter {sorted(reserved)[0]!r} is set by the report (use out=...)"
         )
     params = validate_parameters(source, given)
+    if params.get("runs") is not None:
+        from lumiaudit.runselect import RunSelection
+
+        RunSelection.parse(params["runs"])  # a bad selection fails here, before any kernel
     spec = notebook_parameters(source)
     if "out_dir" in spec:
         # relative to the kernel's working directory (the report directory being built); the
         # audit directory is merged into the report directory afterwards
         params["out_dir"] = _AUDIT_SUBDIR
 
-    out_dir = Path(out).expanduser().absolute()
-    if not _is_replaceable(out_dir):
-        raise OutputError(
-            "exists and is not a lumiaudit report; choose another output directory",
-            path=out_dir,
-        )
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create the report directory: {exc.strerror}", path=out_dir
-        ) from exc
+    out_dir = check_output(out, kind="report", inputs=_input_parameters(params), what="--out")
+    requested = out_dir
+    tmp = new_build_dir(out_dir)
     executed = tmp / f"{name}.ipynb"
     failure: PapermillExecutionError | None = None
     log.info("executing %s into %s", source, out_dir)
@@ -534,20 +556,20 @@ def run_report(
     except PapermillExecutionError as exc:
         failure = exc
     except Exception as exc:  # kernel missing or dead: nothing useful to keep
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard_dir(tmp)
         raise ReportError(
             f"notebook {name} could not be executed: {type(exc).__name__}: {exc}",
             path=source,
             hint="is the Jupyter kernel installed? (`jupyter kernelspec list`)",
         ) from exc
 
-    _merge_audit_dir(tmp)
-    summary_path = tmp / "summary.json"
-    summary = (
-        json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else None
-    )
     html_path: Path | None = None
     try:
+        _merge_audit_dir(tmp)
+        summary_path = tmp / "summary.json"
+        summary = read_summary(tmp) if summary_path.is_file() else None
+        if summary is None and params.get("audit_dir"):  # a stored audit, rendered as it is
+            summary = read_summary(params["audit_dir"]) or None
         if executed.is_file():
             book = nbformat.read(executed, as_version=4)
             book.metadata[METADATA_KEY] = {
@@ -560,10 +582,16 @@ def run_report(
             nbformat.write(book, executed)
             if html:
                 html_path = export_html(executed, tmp / f"{name}.html")
-        _move_into_place(tmp, out_dir)
+        if failure is not None:
+            out_dir = _keep_failed(tmp, requested)
+        else:
+            commit_dir(tmp, out_dir, kind="report")
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard_dir(tmp)
         raise OutputError(f"cannot write the report: {exc.strerror or exc}", path=out_dir) from exc
+    except BaseException:
+        discard_dir(tmp)
+        raise
     final_nb = out_dir / executed.name
     final_html = None if html_path is None else out_dir / html_path.name
     if failure is not None:
@@ -572,7 +600,10 @@ def run_report(
             f"notebook {name} failed in cell [{failure.exec_count}] "
             f"({first[0][:60] if first else 'empty'}): {failure.ename}: {failure.evalue}",
             path=final_nb,
-            hint="the partially executed notebook with the error is kept there",
+            hint="the partially executed notebook with the error is kept there"
+            + (
+                "" if out_dir == requested else f"; the previous report in {requested} is unchanged"
+            ),
         )
     log.info("report written to %s", out_dir)
     return ReportResult(
@@ -617,11 +648,7 @@ def export_html(notebook: str | os.PathLike[str], out: str | os.PathLike[str]) -
     )
     body, _ = exporter.from_notebook_node(book)
     body = re.sub(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>', "", body)
-    path = Path(out)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text(out, body)
 
 
 # ------------------------------------------------------------------------------ rich repr
@@ -659,7 +686,7 @@ def audit_html(audit: _AuditLike, *, max_rows: int = 50) -> str:
     Parameters
     ----------
     audit
-        An :class:`~lumiaudit.audit.Audit` (anything with ``summary``, ``runs``, ``funnel``).
+        An :class:`~lumiaudit.pipeline.Audit` (anything with ``summary``, ``runs``, ``funnel``).
     max_rows
         Flagged runs shown; the rest are counted as "+N more".
 
@@ -687,6 +714,15 @@ def audit_html(audit: _AuditLike, *, max_rows: int = 50) -> str:
         ("offline follows", summary.get("follows")),
     ]
     parts.append("<p>" + "; ".join(f"{html.escape(k)} {_cell(v)}" for k, v in meta if v) + "</p>")
+    stats = summary.get("stats") or {}
+    said = [
+        ("flag rule", stats.get("flag_rule")),
+        ("luminosity", (stats.get("lumi") or {}).get("text")),
+    ]
+    said += [("source", (v or {}).get("text")) for v in (stats.get("sources") or {}).values()]
+    for name, text in said:
+        if text:
+            parts.append(f"<p>{html.escape(name)}: {html.escape(str(text))}</p>")
     if totals:  # one row each: the page stays short enough to see the plots below it
         parts.append("<h4>Summary</h4>")
         parts.append(_table(list(totals), [list(totals.values())]))
@@ -698,7 +734,7 @@ def audit_html(audit: _AuditLike, *, max_rows: int = 50) -> str:
     funnel = audit.funnel
     if isinstance(funnel, pd.DataFrame) and len(funnel) and "events" in funnel.columns:
         parts.append("<h4>Accounting funnel</h4>")
-        cols = [c for c in ("bucket", "events", "runs") if c in funnel.columns]
+        cols = [c for c in ("bucket", "events", "runs", "lumi_nb") if c in funnel.columns]
         events = pd.to_numeric(funnel["events"], errors="coerce")
         shown = funnel[(events != 0).fillna(True).astype(bool)]
         parts.append(_table(cols, shown[cols].astype(object).to_numpy().tolist()))
@@ -731,5 +767,10 @@ def audit_html(audit: _AuditLike, *, max_rows: int = 50) -> str:
                 parts.append(f"<p>+{len(flagged) - max_rows} more</p>")
         else:
             parts.append("<p>No run is flagged.</p>")
+    defects = getattr(audit, "source_defects", None)
+    if isinstance(defects, pd.DataFrame) and len(defects):
+        parts.append(f"<h4>Online source defects ({len(defects)})</h4>")
+        cols = [c for c in ("run", "source", "value", "expected", "kind", "detail") if c in defects]
+        parts.append(_table(cols, defects[cols].head(max_rows).astype(object).to_numpy().tolist()))
     parts.append("</div>")
     return "\n".join(parts)

@@ -2,37 +2,30 @@
 
 Categories (of audited runs; ``NOT_AUDITED`` runs are in no list):
 
-* **good**: not flagged (waived runs included);
+* **good**: not flagged (waived runs included), not marked bad by the production, every online
+  count readable;
 * **ugly**: flagged, and the attribution explains the whole difference (a typo, a lost file ...);
-* **bad**: flagged with an unexplained difference, or no comparison possible (missing online or
-  offline count).
+* **bad**: marked bad by the production (``rNNNNN_bad/``, ``BadRuns/``), flagged with an
+  unexplained difference, or no comparison possible (missing online or offline count).
+
+Writing the lists and the views is :mod:`lumiaudit.store.runlists`' job (re-exported here).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
-from collections.abc import Iterable
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from lumiaudit._io import read_config_text
-from lumiaudit.errors import ConfigError, OutputError
+from lumiaudit.errors import ConfigError
 from lumiaudit.schema import Reason, RunStatus
+from lumiaudit.store.runlists import VIEWS, symlink_view, write_runlists
 
 __all__ = ["VIEWS", "classify_runs", "read_mask", "symlink_view", "write_runlists"]
 
 log = logging.getLogger(__name__)
-
-#: Directory name of each category in a symlink view.
-VIEWS: dict[str, str] = {"good": "GoodRuns", "bad": "BadRuns", "ugly": "UglyRuns"}
-
-_RUN_DIR = re.compile(r"^r(\d{4,6})(?:_bad)?$")
 
 
 def _true(x: object) -> bool:
@@ -53,8 +46,19 @@ def classify_runs(runs: pd.DataFrame) -> pd.Series:
     for row in runs.itertuples(index=False):
         status = str(row.status)
         reasons = set(str(row.reasons).split(";")) if isinstance(row.reasons, str) else set()
+        markers = getattr(row, "markers", None)
+        marked_bad = Reason.BAD_RUN_MARKER.value in reasons or (
+            isinstance(markers, str)
+            and bool({m.strip() for m in markers.split(";")} & {"bad_suffix", "badruns_dir"})
+        )
         if status == RunStatus.NOT_AUDITED.value:
             out.append(pd.NA)
+        elif marked_bad:
+            # production itself marked the run bad (rNNNNN_bad/, BadRuns/): never good
+            out.append("bad")
+        elif Reason.ONLINE_COUNT_UNREADABLE.value in reasons and not _true(row.flagged):
+            # a waived run whose online count could not be read is still not certain
+            out.append("ugly")
         elif not _true(row.flagged):
             out.append("good")
         elif status in (RunStatus.MISSING_ONLINE.value, RunStatus.MISSING_OFFLINE.value):
@@ -66,74 +70,21 @@ def classify_runs(runs: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=runs.index, dtype="string")
 
 
-def _records(runs: pd.DataFrame, cats: pd.Series, wanted: Iterable[str]) -> list[dict[str, Any]]:
-    sel = runs[cats.isin(list(wanted)).fillna(False)]
-    recs = []
-    for (_, row), cat in zip(sel.iterrows(), cats[sel.index], strict=True):
-        reasons = str(row["reasons"]).split(";") if isinstance(row["reasons"], str) else []
-        rec: dict[str, Any] = {
-            "experiment": int(row["experiment"]),
-            "run": int(row["run"]),
-            "status": str(row["status"]),
-            "category": str(cat),
-            "reasons": reasons,
-        }
-        for col in ("n_online", "n_offline", "diff", "unexplained_diff"):
-            if col in row and not pd.isna(row[col]):
-                rec[col] = int(row[col])
-        if "severity" in row and isinstance(row["severity"], str):
-            rec["severity"] = row["severity"]
-        recs.append(rec)
-    return recs
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write run list: {exc.strerror or exc}", path=path) from None
-
-
-def write_runlists(runs: pd.DataFrame, out_dir: str | PathLike[str]) -> dict[str, Path]:
-    """Write ``good_runs.json``, ``bad_runs.json`` (bad and ugly runs, with their reasons),
-    ``good_runs.csv`` and ``bad_runs.csv`` into ``out_dir``.
-
-    The JSON files are a list of ``{"experiment", "run", "status", "category", "reasons", ...}``
-    objects, readable back by :func:`read_mask`.
-
-    Returns
-    -------
-    dict
-        File key (``good_runs.json`` ...) to path.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cats = classify_runs(runs)
-    written: dict[str, Path] = {}
-    for name, wanted in (("good_runs", ("good",)), ("bad_runs", ("bad", "ugly"))):
-        recs = _records(runs, cats, wanted)
-        path = out / f"{name}.json"
-        _write_atomic(path, json.dumps(recs, indent=1) + "\n")
-        written[path.name] = path
-        table = pd.DataFrame(
-            [{**r, "reasons": ";".join(r["reasons"])} for r in recs],
-            columns=["experiment", "run", "status", "category", "reasons"],
-        )
-        path = out / f"{name}.csv"
-        _write_atomic(path, table.to_csv(index=False))
-        written[path.name] = path
-    return written
-
-
-def read_mask(path: str | PathLike[str]) -> pd.DataFrame:
+def read_mask(path: str | PathLike[str], *, partial_ls: str = "refuse") -> pd.DataFrame:
     """Read a run list to restrict an audit to.
 
-    Accepted: JSON (a list of run numbers, a list of ``{"experiment", "run"}`` objects such as
-    ``good_runs.json``, ``{"runs": [...]}``, or a CMS golden-JSON-like ``{"3000": [[1, 9]]}``),
-    CSV with a ``run`` (and optional ``experiment``) column, or plain text with one run per line.
+    Any format of :func:`lumiaudit.runlist_io.read_runlist`: CMS golden JSON, ATLAS GRL XML,
+    basf2 IoVs, JSON (a list of run numbers, of ``{"experiment", "run"}`` objects such as
+    ``good_runs.json``, or ``{"runs": [...]}``), CSV with a ``run`` (and optional
+    ``experiment``) column, or plain text with one run per line.
+
+    Parameters
+    ----------
+    path
+        The run list.
+    partial_ls
+        A run with only some lumisections: ``refuse`` (default, a ConfigError naming the runs)
+        or ``whole-runs`` (kept whole, with a warning); see :mod:`lumiaudit.masks`.
 
     Returns
     -------
@@ -143,173 +94,19 @@ def read_mask(path: str | PathLike[str]) -> pd.DataFrame:
     Raises
     ------
     InputNotFoundError, ConfigError
-        Missing file or unreadable content (file and line named).
+        Missing file or unreadable content (file and line named), lumisection ranges refused,
+        or an open run range (use the IoV file as ``audit(mask=...)``, which needs no list).
     """
-    p = Path(path)
-    text = read_config_text(p, what="run list", hint="expected JSON, CSV or one run per line")
-    rows: list[tuple[int | None, int]] = []
-    stripped = text.lstrip()
-    if stripped.startswith(("[", "{")):
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"not valid JSON: {exc.msg}", path=p, line=exc.lineno) from None
-        if isinstance(doc, dict) and "runs" in doc:
-            doc = doc["runs"]
-        if isinstance(doc, dict):
-            for key in doc:
-                rows.append((None, _as_int(key, p, f"key {key!r}")))
-        elif isinstance(doc, list):
-            for i, item in enumerate(doc):
-                if isinstance(item, dict):
-                    if "run" not in item:
-                        raise ConfigError("run list entry without 'run'", path=p, line=f"item {i}")
-                    exp = item.get("experiment")
-                    rows.append(
-                        (
-                            None if exp is None else _as_int(exp, p, f"item {i}"),
-                            _as_int(item["run"], p, f"item {i}"),
-                        )
-                    )
-                else:
-                    rows.append((None, _as_int(item, p, f"item {i}")))
-        else:
-            raise ConfigError("a run list must be a JSON list or object", path=p)
-    else:
-        lines = text.splitlines()
-        header = lines[0].lower().replace(" ", "").split(",") if lines else []
-        if "run" in header:
-            try:
-                df = pd.read_csv(p, dtype=str)
-            except pd.errors.ParserError as exc:
-                raise ConfigError(f"not a valid CSV run list: {exc}", path=p) from None
-            df.columns = [c.strip().lower() for c in df.columns]
-            rec: Any
-            for i, rec in enumerate(df.itertuples(index=False), start=2):
-                col_exp: Any = getattr(rec, "experiment", None)
-                exp_v = (
-                    None
-                    if col_exp is None or pd.isna(col_exp) or not str(col_exp).strip()
-                    else col_exp
-                )
-                rows.append(
-                    (
-                        None if exp_v is None else _as_int(exp_v, p, i),
-                        _as_int(rec.run, p, i),
-                    )
-                )
-        else:
-            for i, ln in enumerate(lines, start=1):
-                item = ln.split("#")[0].strip().strip(",")
-                if item:
-                    rows.append((None, _as_int(item, p, i)))
+    from lumiaudit.errors import ParameterError
+    from lumiaudit.masks import check_lumis
+    from lumiaudit.runlist_io import read_runlist
+
+    runs = read_runlist(path)
+    check_lumis(runs, partial_ls=partial_ls, source=path)
+    try:
+        rows = [(exp, run) for exp, run, _ in runs.runs()]
+    except ParameterError as exc:
+        raise ConfigError(exc.message, path=path, hint=exc.hint) from None
     df = pd.DataFrame(rows, columns=["experiment", "run"])
-    return df.astype({"experiment": "Int64", "run": "Int64"}).drop_duplicates(ignore_index=True)
-
-
-def _as_int(value: Any, path: Path, where: int | str) -> int:
-    try:
-        return int(str(value).strip().lstrip("r"))
-    except ValueError:
-        raise ConfigError(f"not a run number: {value!r}", path=path, line=where) from None
-
-
-def _run_dirs(files: pd.DataFrame) -> dict[tuple[int, int], list[Path]]:
-    """Run directories (``rNNNNN`` or ``rNNNNN_bad``) holding each run's files."""
-    out: dict[tuple[int, int], list[Path]] = {}
-    if len(files) == 0 or "path" not in files:
-        return out
-    row: Any
-    for row in files.itertuples(index=False):
-        if pd.isna(row.run) or pd.isna(row.experiment) or not isinstance(row.path, str):
-            continue
-        if "://" in row.path:
-            continue
-        p = Path(row.path)
-        for parent in p.parents:
-            m = _RUN_DIR.match(parent.name)
-            if m and int(m.group(1)) == int(row.run):
-                dirs = out.setdefault((int(row.experiment), int(row.run)), [])
-                if parent not in dirs:
-                    dirs.append(parent)
-                break
-    return out
-
-
-def symlink_view(
-    runs: pd.DataFrame, files: pd.DataFrame, out_dir: str | PathLike[str]
-) -> dict[str, int]:
-    """Materialize ``GoodRuns/``, ``BadRuns/`` and ``UglyRuns/`` as symlinks to run directories.
-
-    Idempotent: links already right are kept, links of runs that changed category are moved,
-    stale links removed. Only symlinks inside ``out_dir/<view>`` are created or removed; the data
-    is never touched.
-
-    Parameters
-    ----------
-    runs
-        Runs table (``experiment, run, status, flagged, reasons``).
-    files
-        Files table (``path, experiment, run``): where the run directories are.
-    out_dir
-        Where the three view directories go.
-
-    Returns
-    -------
-    dict
-        Number of links per view directory name (plus ``removed`` and ``created``).
-
-    Raises
-    ------
-    OutputError
-        A non-symlink entry is in the way, or the links cannot be written.
-    """
-    out = Path(out_dir)
-    cats = classify_runs(runs)
-    dirs = _run_dirs(files)
-    experiments = {e for e, _ in dirs}
-    wanted: dict[Path, Path] = {}
-    for (_, row), cat in zip(runs.iterrows(), cats, strict=True):
-        if pd.isna(cat):
-            continue
-        key = (int(row["experiment"]), int(row["run"]))
-        for n, target in enumerate(dirs.get(key, [])):
-            name = target.name if len(experiments) <= 1 else f"e{key[0]:04d}_{target.name}"
-            if n:
-                name = f"{name}.{n}"
-            wanted[out / VIEWS[str(cat)] / name] = target.resolve()
-    counts = dict.fromkeys(VIEWS.values(), 0) | {"created": 0, "removed": 0}
-    try:
-        for view in VIEWS.values():
-            vdir = out / view
-            vdir.mkdir(parents=True, exist_ok=True)
-            for entry in vdir.iterdir():
-                if entry in wanted:
-                    continue
-                if not entry.is_symlink():
-                    raise OutputError(
-                        "not a symlink, refusing to remove it",
-                        path=entry,
-                        hint="symlink views may only contain links",
-                    )
-                entry.unlink()
-                counts["removed"] += 1
-        for link, target in sorted(wanted.items()):
-            if link.is_symlink():
-                if link.readlink() == target:
-                    counts[link.parent.name] += 1
-                    continue
-                link.unlink()
-            elif link.exists():
-                raise OutputError("not a symlink, refusing to replace it", path=link)
-            link.symlink_to(target, target_is_directory=True)
-            counts["created"] += 1
-            counts[link.parent.name] += 1
-    except OutputError:
-        raise
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write the symlink view: {exc.strerror or exc}", path=exc.filename or out
-        ) from None
-    log.info("symlink view in %s: %s", out, counts)
-    return counts
+    df = df.astype({"experiment": "Int64", "run": "Int64"}).drop_duplicates(ignore_index=True)
+    return df.sort_values(["run", "experiment"], ignore_index=True)

@@ -106,6 +106,13 @@ class Reason(StrEnum):
     NO_OFFLINE_FILES = "no_offline_files"
     NO_ONLINE_ENTRY = "no_online_entry"
     NO_ONLINE_COUNT = "no_online_count"
+    ONLINE_COUNT_UNREADABLE = "online_count_unreadable"  # an entry's count could not be read
+    ABORTED_RUN = "aborted_run"  # physics run, 0 events online and no offline file
+    PROCESSING_LOSS = "processing_loss"  # offline files shorter than their raw (DAQ) files
+    UNLISTED_FILE = "unlisted_file"  # an offline file the DAQ catalogue does not list
+    DAQ_CATALOGUE_INCOMPLETE = "daq_catalogue_incomplete"  # the catalogue lost a file's row
+    SOURCE_DISAGREEMENT = "source_disagreement"  # online sources disagree, no majority
+    SEVERAL_PRODUCTIONS = "several_productions"  # the run exists in several productions
     OUTLIER = "outlier"
     UNEXPLAINED = "unexplained"
 

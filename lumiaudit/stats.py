@@ -49,9 +49,11 @@ class Thresholds:
     Parameters
     ----------
     abs_floor
-        Absolute floor in events: a deviation of at most this many events is never an outlier.
+        Absolute floor in events: a difference of at most this many events is ``OK``.
     rel_floor
-        Relative floor: a deviation of at most this fraction is never an outlier; also the
+        Relative floor: a difference of at most this fraction of the online count is ``OK``
+        (0.1 %). Beyond both floors an unexplained difference is flagged, whatever the
+        spread of the other runs (counts are exact: a real loss is never noise). Also the
         smallest spread used for the robust z (counts that agree exactly have a MAD of 0).
     z_warn, z_fail
         Robust z above which a run is a warning / a failure.
@@ -66,7 +68,7 @@ class Thresholds:
     """
 
     abs_floor: int = 5
-    rel_floor: float = 0.005
+    rel_floor: float = 0.001
     z_warn: float = 3.0
     z_fail: float = 5.0
     q_fail: float = 0.01
@@ -77,6 +79,14 @@ class Thresholds:
     def tolerance(self, n: float) -> float:
         """Largest deviation (events) that is never an outlier for a count ``n``."""
         return max(float(self.abs_floor), self.rel_floor * abs(n))
+
+    def flag_rule(self) -> str:
+        """The flag rule in words, with these thresholds (summary, report, ``--help``)."""
+        return (
+            f"an unexplained difference of more than {self.abs_floor} events and more than "
+            f"{100 * self.rel_floor:g} % of the online count is flagged; explained losses are "
+            "flagged (ugly), differences explained by a non-loss are not"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The thresholds as a plain dict (for summary.json)."""

@@ -307,11 +307,15 @@ def _context(summary: Mapping[str, Any] | None, audited: int | None) -> str:
     if run_range:
         parts.append(f"runs {run_range}")
     if summary.get("follows"):
-        parts.append(f"online follows offline {summary['follows']}")
+        how = _DEFINITION.get(str(summary["follows"]), str(summary["follows"]))
+        parts.append(f"online follows the {how} offline count")
     if summary.get("created"):
         parts.append(f"created {str(summary['created'])[:19]}")
     if summary.get("lumiaudit_version"):
         parts.append(f"lumiaudit {summary['lumiaudit_version']}")
+    lumi = (summary.get("stats") or {}).get("lumi") or {}
+    if lumi.get("recorded_nb"):
+        parts.append(str(lumi.get("text")))
     return "; ".join(str(p) for p in parts)
 
 
@@ -327,18 +331,46 @@ _PLOT_ORDER = (
 )
 
 _RUN_HEADER = ("exp", "run", "status", "online", "offline", "diff", "ratio", "q-value", "reasons")
+
+#: What the compared offline count is, by the definition the online number follows.
+_DEFINITION = {"full": "error-free", "entries": "tree entries"}
+
+
+def _compared(row: Mapping[str, Any], follows: object) -> tuple[object, str]:
+    """The offline count the ``diff`` was computed from and its name (issue 11: a ticket row
+    printed the tree entries beside a diff computed from the error-free count)."""
+    value = _get(row, "n_offline_def")
+    how = str(follows) if isinstance(follows, str) and follows in _DEFINITION else None
+    if _is_na(value):
+        full, entries = _get(row, "n_offline_full"), _get(row, "n_offline")
+        if how == "entries" or (how is None and _is_na(full)):
+            value, how = entries, "entries"
+        else:
+            value, how = (entries, "entries") if _is_na(full) else (full, "full")
+    return value, _DEFINITION.get(how or "full", "error-free")
+
+
+def _run_header(runs: pd.DataFrame, summary: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The run-table header, with the offline column named after the compared count."""
+    follows = (summary or {}).get("follows")
+    names = {_compared(r, follows)[1] for r in _records(runs)}
+    label = f"offline {names.pop()}" if len(names) == 1 else "offline (compared)"
+    return tuple(label if c == "offline" else c for c in _RUN_HEADER)
+
+
 _FILE_HEADER = ("run", "file", "status", "entries", "detail")
 _GAP_HEADER = ("run", "HLT unit", "file index", "est. events", "kind")
 
 
-def _run_cells(row: Mapping[str, Any], escape: Any) -> list[str]:
+def _run_cells(row: Mapping[str, Any], escape: Any, follows: object = None) -> list[str]:
     exp = _get(row, "experiment")
+    compared, _ = _compared(row, follows)
     return [
         _NA if _is_na(exp) else str(int(exp)),
         str(int(row["run"])),
         escape(_get(row, "status")),
         _int_text(_get(row, "n_online")),
-        _int_text(_get(row, "n_offline")),
+        _int_text(compared),
         _int_text(_get(row, "diff")),
         _ratio_text(_get(row, "ratio")),
         _q_text(_get(row, "q_value")),
@@ -371,6 +403,25 @@ def _gap_cells(row: Mapping[str, Any], escape: Any) -> list[str]:
     ]
 
 
+#: Evidence notes a ticket repeats: the per-file amounts and the witnesses' verdicts.
+_FINDINGS = ("processing_loss:", "unlisted_file:", "sources:", "several productions")
+
+
+def _findings(runs: pd.DataFrame) -> list[str]:
+    """``run N: <note>`` for the evidence notes of :data:`_FINDINGS` (per-file losses ...)."""
+    if "evidence" not in runs.columns:
+        return []
+    out = []
+    for r in _records(runs):
+        ev = _get(r, "evidence")
+        if _is_na(ev):
+            continue
+        for note in str(ev).split(" | "):
+            if note.startswith(_FINDINGS):
+                out.append(f"run {_plain_int(_get(r, 'run'))}: {note}")
+    return out
+
+
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(frame.columns, values, strict=True)) for values in frame.itertuples(False)]
 
@@ -393,12 +444,12 @@ def _snippet(
             return ["||" + "||".join(cells) + "||"]
         align = [
             "---:"
-            if c
+            if c.startswith("offline")
+            or c
             in (
                 "exp",
                 "run",
                 "online",
-                "offline",
                 "diff",
                 "ratio",
                 "q-value",
@@ -430,8 +481,9 @@ def _snippet(
     if runs.empty:
         lines.append("No runs selected (no flagged runs in this audit).")
         return "\n".join(lines) + "\n"
-    lines += header(_RUN_HEADER)
-    lines += [row(_run_cells(r, esc)) for r in _records(runs)]
+    lines += header(_run_header(runs, summary))
+    follows = (summary or {}).get("follows")
+    lines += [row(_run_cells(r, esc, follows)) for r in _records(runs)]
     keys = _keys(runs)
 
     bad = _bad_files(files, keys)
@@ -448,6 +500,12 @@ def _snippet(
         lines += [row(_gap_cells(r, esc)) for r in _records(gap_rows.head(max_files))]
         if len(gap_rows) > max_files:
             lines.append(f"+{len(gap_rows) - max_files} more (see gaps.csv)")
+    found = _findings(runs)
+    if found:
+        lines += ["", bold("Per-file and per-source findings"), ""]
+        lines += [f"- {esc(text)}" for text in found[:max_files]]
+        if len(found) > max_files:
+            lines.append(f"+{len(found) - max_files} more (see runs.csv evidence)")
     attach = _plots_for(plots, keys)
     if attach:
         lines += ["", bold("Plots to attach") + ":"]
@@ -595,13 +653,14 @@ def junit_xml(runs: pd.DataFrame, *, name: str = "lumiaudit") -> str:
         elif not _is_na(flagged) and bool(flagged):
             failures += 1
             pairs = reason_amounts(_get(row, "reasons"), _get(row, "reason_events"))
+            compared, compared_name = _compared(row, None)
             message = "; ".join(f"{c}={a}" if a else c for c, a in pairs) or status
             failure = ET.SubElement(
                 case, "failure", {"message": _one_line(message), "type": _one_line(status)}
             )
             failure.text = _one_line(
                 f"status {status}; online {_int_text(_get(row, 'n_online'))}; "
-                f"offline {_int_text(_get(row, 'n_offline'))}; "
+                f"offline {compared_name} {_int_text(compared)}; "
                 f"diff {_int_text(_get(row, 'diff'))}; ratio {_ratio_text(_get(row, 'ratio'))}; "
                 f"q-value {_q_text(_get(row, 'q_value'))}"
             )

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 import lumiaudit
-from lumiaudit.audit import Audit
 from lumiaudit.cli import cli
 from lumiaudit.errors import AuditDirError, ParameterError
+from lumiaudit.pipeline import Audit
 
 #: what the bundled example's injected faults must produce (see data/README.md)
 EXPECTED = {
@@ -151,6 +151,7 @@ def test_audit_cli_writes_directory_and_exit_codes(
 
 def test_audit_cli_missing_input_is_one_line_exit_2(tmp_path: Path) -> None:
     runner = CliRunner()
+    (tmp_path / "in").mkdir()
     res = runner.invoke(
         cli,
         [
@@ -158,7 +159,7 @@ def test_audit_cli_missing_input_is_one_line_exit_2(tmp_path: Path) -> None:
             "--online",
             str(tmp_path / "nope"),
             "--offline",
-            str(tmp_path),
+            str(tmp_path / "in"),
             "--out",
             str(tmp_path / "o"),
         ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -149,3 +150,94 @@ def test_diff(audits: tuple[Path, Path]) -> None:
     assert doc["resolved"][0]["run"] == 5
     res = runner.invoke(cli, ["diff", str(audits[0]), str(audits[0].parent / "missing")])
     assert res.exit_code == 2
+
+
+# ---------------------------------------------------------------- issue 11, end to end
+
+
+def test_audit_refuses_fast_mode(example: dict[str, Path], tmp_path: Path) -> None:
+    # fast mode cannot measure the error-free counts nor split multi-run files: the audit
+    # flagged error-flag runs as EXCESS while saying "online follows the error-free count"
+    out = tmp_path / "audit"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "audit",
+            "--online",
+            str(example["elog"]),
+            "--offline",
+            str(example["prod"]),
+            "--out",
+            str(out),
+            "--mode",
+            "fast",
+            "--no-plots",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "--mode auto" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+_ENTRY = """$@MID@$: {mid}
+Date: Wed, 03 Mar 2021 23:5{mid}:00 +0900
+Author: test
+Subject: physics run {run}
+Type: Run summary
+Category: Physics
+Exp number: {exp}
+Run number: {run}
+Num events: {count}
+Run time: 00:51:00
+Solenoid: ON
+Attachment:{space}
+Encoding: plain
+========================================
+Run summary
+"""
+
+
+def test_audit_with_an_entry_without_experiment(example: dict[str, Path], tmp_path: Path) -> None:
+    # issue 11/15: one elog entry without `Exp number` crashed audit (int(NA) in explain.py)
+    elog = tmp_path / "elog"
+    shutil.copytree(example["elog"], elog)
+    with (elog / "210310a.log").open("w", encoding="utf-8") as fh:
+        fh.write(_ENTRY.format(mid=7, exp="", run=130, count="1267", space=" "))
+    out = tmp_path / "audit"
+    args = ["audit", "--online", str(elog), "--offline", str(example["prod"]), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--no-plots"])
+    assert result.exit_code == 0, result.output
+    runs = pd.read_csv(out / "runs.csv")
+    row = runs[runs["run"] == 130].iloc[0]
+    assert pd.isna(row["experiment"])  # missing stays missing
+    assert row["status"] == "MISSING_OFFLINE"
+    bad = json.loads((out / "bad_runs.json").read_text())
+    assert {"experiment": None, "run": 130} in [
+        {"experiment": r["experiment"], "run": r["run"]} for r in bad
+    ]
+    shown = CliRunner().invoke(cli, ["explain", "130", "--audit", str(out)])
+    assert shown.exit_code == 0, shown.output
+    assert "experiment n/a" in shown.output
+
+
+def test_an_unreadable_count_keeps_the_run_out_of_the_good_list(
+    example: dict[str, Path], tmp_path: Path
+) -> None:
+    # issue 11: a later entry typed `12k` (the online side leaves it missing with a problem);
+    # the earlier entry's count matches offline, yet the run is not certain: never good
+    elog = tmp_path / "elog"
+    shutil.copytree(example["elog"], elog)
+    with (elog / "210310a.log").open("w", encoding="utf-8") as fh:
+        fh.write(_ENTRY.format(mid=8, exp="12", run=102, count="12k", space=" "))
+    out = tmp_path / "audit"
+    args = ["audit", "--online", str(elog), "--offline", str(example["prod"]), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--no-plots"])
+    assert result.exit_code == 0, result.output
+    good = {r["run"] for r in json.loads((out / "good_runs.json").read_text())}
+    assert 102 not in good
+    assert 101 in good
+    runs = pd.read_csv(out / "runs.csv")
+    row = runs[runs["run"] == 102].iloc[0]
+    assert "online_count_unreadable" in row["reasons"]
+    assert "12k" in row["evidence"]

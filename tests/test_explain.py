@@ -184,7 +184,7 @@ def test_copied_count_and_wrong_conflict_choice() -> None:
             {
                 "experiment": [10],
                 "run": [8],
-                "values": ["1,500;988"],
+                "values": ["1,500;983"],
                 "sources": ["MID 1;MID 2"],
                 "chosen": [1500],
                 "policy": ["first"],
@@ -337,3 +337,90 @@ def test_run_number_typed_as_count() -> None:
     row = reconcile(**_tables(f, online)).runs.set_index("run").loc[3046]
     assert row["reasons"] == "elog_typo"
     assert "run number" in row["evidence"]
+
+
+# ---------------------------------------------------------------- issue 11 / 15
+
+
+@pytest.mark.parametrize("side", ["online", "offline"])
+def test_missing_experiment_is_a_key_value(side: str) -> None:
+    # an elog entry without `Exp number`, or a production keyed by run alone (issue 15):
+    # no int(NA); the run is matched by its number when only one experiment has it
+    from lumiaudit.runlists import classify_runs
+
+    f, online = _filler(1, 12)
+    tables = _tables(f, online)
+    if side == "online":
+        on = tables["online"]
+        on.loc[on["run"] == 3, "experiment"] = pd.NA
+        on.loc[len(on)] = {**on.iloc[0].to_dict(), "experiment": pd.NA, "run": 99}
+        tables["online"] = schema.enforce(on, schema.ONLINE)
+    else:
+        for name in ("files", "contributions", "offline_runs"):
+            t = tables[name].copy()
+            t["experiment"] = pd.array([pd.NA] * len(t), dtype="Int64")
+            tables[name] = t
+    rec = reconcile(**tables)
+    runs = rec.runs
+    row3 = runs[runs["run"] == 3].iloc[0]
+    assert row3["experiment"] == 10
+    assert row3["status"] == "OK"
+    assert row3["experiment_filled"] == ("offline" if side == "online" else "online")
+    assert "experiment" in str(row3["evidence"])
+    assert len(runs[runs["run"] == 3]) == 1
+    if side == "online":
+        row99 = runs[runs["run"] == 99].iloc[0]
+        assert row99["experiment"] is pd.NA
+        assert row99["status"] == "MISSING_OFFLINE"
+        assert classify_runs(runs[runs["run"] == 99]).tolist() == ["bad"]
+    text = explain_run({"runs": runs}, 3)
+    assert "Run 3 (experiment 10" in text
+
+
+def test_unreadable_online_count_is_never_good() -> None:
+    # issue 11: a count the online side could not read (typed `12k`: missing + problem) while an
+    # older entry gave a count that matches offline; the run must not be in the good list
+    from lumiaudit.runlists import classify_runs
+
+    f, online = _filler(1, 12)
+    tables = _tables(f, online)
+    base = tables["online"][tables["online"]["run"] == 4].iloc[0].to_dict()
+    entries = pd.DataFrame(
+        [
+            {**base, "entry_id": "2", "count_text": "985", "problem": pd.NA, "chosen": True},
+            {
+                **base,
+                "n_online": pd.NA,
+                "entry_id": "9",
+                "count_text": "12k",
+                "problem": "not a number",
+                "chosen": False,
+            },
+        ]
+    )
+    rec = reconcile(**tables, online_entries=entries)
+    row = rec.runs.set_index("run").loc[4]
+    assert row["status"] == "OK"
+    assert "online_count_unreadable" in str(row["reasons"])
+    assert "12k" in str(row["evidence"])
+    assert bool(row["flagged"])
+    assert classify_runs(rec.runs[rec.runs["run"] == 4]).tolist() != ["good"]
+
+
+@pytest.mark.parametrize(
+    ("markers", "reasons"),
+    [("bad_suffix", "bad_run_marker"), ("badruns_dir", None), (None, "bad_run_marker")],
+)
+def test_production_marked_bad_is_never_good(markers: str | None, reasons: str | None) -> None:
+    from lumiaudit.runlists import classify_runs
+
+    runs = pd.DataFrame(
+        {
+            "status": ["OK"],
+            "flagged": pd.array([False], dtype="boolean"),
+            "reasons": [reasons],
+            "markers": [markers],
+            "unexplained_diff": [0],
+        }
+    )
+    assert classify_runs(runs).tolist() == ["bad"]

@@ -287,3 +287,39 @@ def test_binary_config_is_a_config_error(tmp_path: Path) -> None:
     assert result.output.strip().splitlines() == [
         f"Error: {path}: not a text configuration (byte 10 is not UTF-8) (expected TOML)"
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["cut", "garbled"])
+def test_a_damaged_previous_night_skips_the_diff_and_tonight_lands(
+    example: dict[str, Path], tmp_path: Path, damage: str
+) -> None:
+    """Last night's runs.csv cut or garbled: a warning naming it, tonight's report, latest moved."""
+    from lumiaudit.store.outdir import write_marker
+
+    reports = tmp_path / "reports"
+    previous = reports / "2026-11-27T023000Z"
+    previous.mkdir(parents=True)
+    write_marker(reports, "nightly")
+    write_marker(previous, "report")
+    if damage == "cut":
+        (previous / "runs.csv").write_text('experiment,run,status\n12,"105', encoding="utf-8")
+    else:
+        (previous / "runs.csv").write_bytes(bytes(range(256)) * 4)
+    (reports / LATEST).symlink_to(previous.name)
+    config = _write_config(
+        tmp_path / "nightly.toml",
+        f'[nightly]\nonline = ["{example["elog"]}"]\noffline = ["{example["prod"]}"]\n'
+        'reports = "reports"\nhtml = false\n',
+    )
+    result = CliRunner().invoke(cli, ["nightly", "--config", str(config)])
+    assert result.exit_code in (0, 1), result.output
+    assert "Traceback" not in result.output
+    assert f"no diff: {previous / 'runs.csv'}" in result.output
+    tonight = (reports / LATEST).resolve()
+    assert tonight != previous.resolve()
+    record = json.loads((tonight / RESULT_NAME).read_text(encoding="utf-8"))
+    assert record["status"] == "ok"
+    assert str(previous / "runs.csv") in record["diff_skipped"]
+    assert record["newly_flagged"], "without a diff every flagged run alerts"
+    assert (tonight / ".lumiaudit").is_file()

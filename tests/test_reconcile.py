@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import uproot
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lumiaudit import schema
 from lumiaudit.reconcile import RUNS_COLUMNS, reconcile
@@ -376,3 +378,188 @@ def test_thresholds_change_the_verdict(vendored: dict[str, pd.DataFrame]) -> Non
     assert row["status"] == "OK"
     assert not bool(row["flagged"])
     assert rec.stats["thresholds"]["rel_floor"] == 0.05
+
+
+# ---------------------------------------------------------------- the flag rule (issue 13)
+
+SYN = "/p/e0010/4S/r{run:05d}/all/mdst/sub00/mdst.physics.0010.{run:05d}.HLT{u}.f{i:05d}.root"
+
+
+def synthetic(
+    counts: dict[int, list[int | None]],
+    online: dict[int, int],
+    *,
+    full: dict[int, list[int]] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """reconcile() inputs: per run the entries of its files (None = truncated) and online."""
+    rows = []
+    for run, files in counts.items():
+        for i, n in enumerate(files):
+            nf = n if full is None or run not in full else full[run][i]
+            rows.append(
+                {
+                    "path": SYN.format(run=run, u=1 + i % 4, i=i // 4),
+                    "experiment": 10,
+                    "run": run,
+                    "run_type": "physics",
+                    "hlt_unit": 1 + i % 4,
+                    "file_index": i // 4,
+                    "n_entries": n,
+                    "n_full": nf,
+                    "status": "ok" if n is not None else "truncated",
+                }
+            )
+    files = schema.enforce(pd.DataFrame(rows), schema.FILES)
+    ok = files[files["status"] == "ok"]
+    contrib = ok[["path", "experiment", "run", "n_entries", "n_full"]]
+    per = contrib.groupby(["experiment", "run"]).agg(
+        n_offline=("n_entries", "sum"), n_offline_full=("n_full", "sum")
+    )
+    nf = files.groupby(["experiment", "run"]).agg(
+        n_files=("path", "size"), n_files_bad=("status", lambda s: int((s != "ok").sum()))
+    )
+    offline_runs = per.join(nf, how="outer").reset_index()
+    on = schema.enforce(
+        pd.DataFrame(
+            {
+                "experiment": 10,
+                "run": list(online),
+                "run_type": "physics",
+                "n_online": pd.array(list(online.values()), dtype="Int64"),
+                "lumi_nb": [1000.0] * len(online),
+            }
+        ),
+        schema.ONLINE,
+    )
+    return {"online": on, "files": files, "contributions": contrib, "offline_runs": offline_runs}
+
+
+def _clean(n: int = 20) -> tuple[dict[int, list[int | None]], dict[int, int]]:
+    counts: dict[int, list[int | None]] = {r: [2523 + r, 2523, 2523, 2523] for r in range(n)}
+    return counts, {r: sum(v for v in c if v is not None) for r, c in counts.items()}
+
+
+@pytest.mark.parametrize("fraction", [0.005, 0.0121, 0.03])
+def test_an_unexplained_loss_beyond_the_floor_is_flagged(fraction: float) -> None:
+    # issue 13: 122 of 10,092 events lost (1.2 %), p = q = 0, yet flagged False and in
+    # good_runs.json: the flag needed three times a floored spread (~1.5 %)
+    from lumiaudit.runlists import classify_runs
+
+    counts, online = _clean()
+    lost = round(online[7] * fraction)
+    online[7] += lost
+    rec = reconcile(**synthetic(counts, online))
+    row = _row(rec.runs, 7)
+    assert row["status"] == "DEFICIT"
+    assert "unexplained" in _reasons(row)
+    assert row["unexplained_diff"] == lost
+    assert bool(row["flagged"])
+    assert row["severity"] == "fail"
+    assert classify_runs(rec.runs).loc[rec.runs["run"] == 7].tolist() == ["bad"]
+    assert not rec.runs.loc[rec.runs["run"] != 7, "flagged"].any()
+
+
+def test_an_explained_loss_is_ugly_even_when_small() -> None:
+    # a truncated file of 30 events in a 10,000-event run is far below any z threshold
+    from lumiaudit.runlists import classify_runs
+
+    counts, online = _clean()
+    counts[5] = [*counts[5], None]
+    online[5] += 30
+    rec = reconcile(**synthetic(counts, online))
+    row = _row(rec.runs, 5)
+    assert row["status"] == "DEFICIT"
+    assert "unreadable_file" in _reasons(row)
+    assert row["unexplained_diff"] == 0
+    assert bool(row["flagged"])
+    assert classify_runs(rec.runs).loc[rec.runs["run"] == 5].tolist() == ["ugly"]
+
+
+def test_a_difference_explained_by_a_non_loss_is_not_flagged() -> None:
+    # most runs' online count follows the error-free count; run 3's follows the tree entries:
+    # error_flag_events accounts for the whole difference, nothing is lost
+    counts, online = _clean()
+    full = {r: [c - 20 for c in counts[r]] for r in (2, 3, 4, 9)}  # type: ignore[operator]
+    for r in (2, 4, 9):
+        online[r] = sum(full[r])
+    rec = reconcile(**synthetic(counts, online, full=full))
+    assert rec.stats["follows"] == "full"
+    row = _row(rec.runs, 3)
+    assert row["status"] == "DEFICIT"  # online counts 80 flagged events offline drops
+    assert "error_flag_events" in _reasons(row)
+    assert row["unexplained_diff"] == 0
+    assert not bool(row["flagged"])
+    assert row["severity"] == "ok"
+
+
+def test_an_aborted_run_is_not_missing_offline() -> None:
+    counts, online = _clean()
+    online[50] = 0  # physics run, 0 events online, no file
+    rec = reconcile(**synthetic(counts, online))
+    row = _row(rec.runs, 50)
+    assert row["status"] == "OK"
+    assert "aborted_run" in _reasons(row)
+    assert not bool(row["flagged"])
+    assert row["n_offline"] is pd.NA
+
+
+def test_the_flag_threshold_is_the_documented_floor() -> None:
+    # what the docs say is what flags: beyond abs_floor and rel_floor, never within
+    th = Thresholds()
+    counts, online = _clean()
+    n = online[7]
+    just_in = max(th.abs_floor, int(th.rel_floor * n))
+    online[7] += just_in
+    online[8] += just_in + 1
+    rec = reconcile(**synthetic(counts, online))
+    assert not bool(_row(rec.runs, 7)["flagged"])
+    assert _row(rec.runs, 7)["status"] == "OK"
+    assert bool(_row(rec.runs, 8)["flagged"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(min_value=2_000, max_value=2_000_000), permille=st.integers(1, 60))
+def test_flag_rule_property(n: int, permille: int) -> None:
+    # an unexplained loss is flagged exactly when it is beyond both documented floors
+    th = Thresholds()
+    lost = n * permille // 1000
+    counts, online = _clean(12)
+    counts[3] = [n - lost]
+    online[3] = n
+    rec = reconcile(**synthetic(counts, online))
+    row = _row(rec.runs, 3)
+    beyond = lost > th.abs_floor and lost > th.rel_floor * n
+    assert bool(row["flagged"]) is beyond
+    assert (row["status"] == "DEFICIT") is beyond
+
+
+def test_runs_marked_bad_by_production_are_not_good(vendored: dict[str, pd.DataFrame]) -> None:
+    # issue 11: r03041_bad/ and BadRuns/r03042 agree with online (OK, not flagged) but the
+    # production marked them bad: they are in bad_runs, never in good_runs
+    from lumiaudit.runlists import classify_runs
+
+    runs = reconcile(**vendored).runs
+    cats = dict(zip(runs["run"], classify_runs(runs), strict=True))
+    assert cats[3041] == "bad"
+    assert cats[3042] == "bad"
+    assert cats[3040] == "good"  # a duplicate copy is counted once: nothing marked bad
+
+
+def test_a_loss_within_the_floors_is_still_not_good() -> None:
+    # 40 events of a truncated file in a 100,000-event run: within 0.1 %, status OK, but the
+    # offline count misses events it should have
+    from lumiaudit.runlists import classify_runs
+
+    counts: dict[int, list[int | None]] = {
+        r: [25_000 + r, 25_000, 25_000, 25_000] for r in range(12)
+    }
+    online = {r: sum(v for v in c if v is not None) for r, c in counts.items()}
+    counts[4] = [*counts[4], None]
+    online[4] += 40
+    rec = reconcile(**synthetic(counts, online))
+    row = _row(rec.runs, 4)
+    assert row["status"] == "OK"
+    assert "unreadable_file" in _reasons(row)
+    assert bool(row["flagged"])
+    assert classify_runs(rec.runs).loc[rec.runs["run"] == 4].tolist() == ["ugly"]
+    assert not rec.runs.loc[rec.runs["run"] != 4, "flagged"].any()

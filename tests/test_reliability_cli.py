@@ -129,8 +129,7 @@ BAD_VALUES: list[tuple[str, list[str]]] = [
             "--out",
             "{out}",
             "--runs",
-            "9",
-            "1",
+            "9-1",
             "--no-plots",
         ],
     ),
@@ -311,8 +310,8 @@ ODD_NAMES = [
 
 def test_odd_file_names_round_trip(tmp_path: Path) -> None:
     """Commas, quotes, newlines, tabs, backslashes in names: CSV and audit keep them exact."""
-    from lumiaudit.audit import Audit
     from lumiaudit.example import write_basf2_file
+    from lumiaudit.pipeline import Audit
     from tests.support.faults import run_entry, write_elog_day
 
     prod = tmp_path / "prod"

@@ -179,7 +179,7 @@ def _assert_inert(page: str, *, where: str) -> _Scan:
 def test_audit_html_escapes_elog_text_and_file_names(
     hostile: dict[str, Path], audited: tuple[Path, dict[str, tuple[str, int, str]]]
 ) -> None:
-    from lumiaudit.audit import Audit
+    from lumiaudit.pipeline import Audit
     from lumiaudit.report import audit_html
 
     out, _ = audited
@@ -198,7 +198,7 @@ def test_audit_html_escapes_elog_text_and_file_names(
 def test_hostile_values_never_become_counts(
     audited: tuple[Path, dict[str, tuple[str, int, str]]],
 ) -> None:
-    from lumiaudit.audit import Audit
+    from lumiaudit.pipeline import Audit
 
     audit = Audit.load(audited[0])
     online = audit.online.set_index("run")
@@ -279,8 +279,10 @@ def test_inputs_unchanged_by_audit_and_symlink_view(
     assert _tree_digest(out) == audit_before
     made = _tree_digest(view)
     assert made, "the symlink view is empty"
+    # links and directories only, besides the view's own marker (it records the links made)
+    files = sorted(p for p, v in made.items() if v[0] == "file")
+    assert files == [str(view / ".lumiaudit")], files
     kinds = {kind for kind, _, _ in made.values()}
-    assert kinds <= {"link", "dir"}, sorted(p for p, v in made.items() if v[0] == "file")
     assert "link" in kinds
     # links point at the run directories of the inputs, never into the view itself
     for path, (kind, _, target) in made.items():
@@ -303,7 +305,7 @@ def test_view_inside_inputs_is_refused_or_link_only(
     changed = {p for p in before if before[p] != after.get(p)}
     assert not changed, sorted(changed)[:3]
     added = {p: v for p, v in after.items() if p not in before}
-    assert all(v[0] in ("link", "dir") for v in added.values())
+    assert all(v[0] in ("link", "dir") or p == str(view / ".lumiaudit") for p, v in added.items())
 
 
 def test_junit_xml_stays_well_formed(
@@ -312,7 +314,7 @@ def test_junit_xml_stays_well_formed(
     """Hostile run types and reasons in JUnit XML: well-formed, markup only as text."""
     import xml.etree.ElementTree as ET
 
-    from lumiaudit.audit import Audit
+    from lumiaudit.pipeline import Audit
     from lumiaudit.tickets import junit_xml
 
     audit = Audit.load(audited[0])

@@ -132,8 +132,10 @@ def test_an_existing_directory_that_is_not_a_report_is_kept(tmp_path: Path) -> N
     precious = tmp_path / "thesis"
     precious.mkdir()
     (precious / "chapter1.tex").write_text("do not delete", encoding="utf-8")
-    with pytest.raises(OutputError, match="not a lumiaudit report"):
-        run_report(online=[tmp_path], offline=[tmp_path], out=precious)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    with pytest.raises(OutputError, match="not a lumiaudit output"):
+        run_report(online=[inputs], offline=[inputs], out=precious)
     assert (precious / "chapter1.tex").read_text(encoding="utf-8") == "do not delete"
 
 
@@ -350,12 +352,14 @@ def test_audit_repr_uses_audit_html(example: dict[str, Path]) -> None:
 
 
 def test_temporary_directories_do_not_leak_on_bad_input(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
     before = {p.name for p in tmp_path.iterdir()}
     with pytest.raises(ParameterError):
-        run_report(online=[tmp_path / "x"], offline=[tmp_path], out=tmp_path / "r")
+        run_report(online=[tmp_path / "x"], offline=[inputs], out=tmp_path / "r")
     assert {p.name for p in tmp_path.iterdir()} == before
     with pytest.raises(ReportError, match="could not be executed"):
         run_report(
-            online=[tmp_path], offline=[tmp_path], out=tmp_path / "r", kernel_name="no-such-kernel"
+            online=[inputs], offline=[inputs], out=tmp_path / "r", kernel_name="no-such-kernel"
         )
     assert {p.name for p in tmp_path.iterdir()} == before

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumiaudit.audit import write_csv
 from lumiaudit.cli import cli
 from lumiaudit.errors import ParameterError
+from lumiaudit.pipeline import write_csv
 from lumiaudit.schema import FILES, GAPS, RUNS, enforce
 from lumiaudit.tickets import (
     escape_jira,
@@ -197,7 +197,8 @@ def test_markdown_escapes_untrusted_text(runs, files):
 def test_jira_snippet(runs, files, gaps):
     text = jira_snippet(select_runs(runs), files=files, gaps=gaps, plots=PLOTS)
     assert text.startswith("h3. ")
-    assert "||exp||run||status||online||offline||diff||ratio||q-value||reasons||" in text
+    head = "||exp||run||status||online||offline tree entries||diff||ratio||q-value||reasons||"
+    assert head in text
     assert "|10|3020|DEFICIT|2,112|1,623|489|1.3013|1.2e-07|" in text
     assert "!ratio_vs_run.png|thumbnail!" in text
     assert "!drilldown_e0010_r03020.png|thumbnail!" in text
@@ -343,3 +344,39 @@ def test_cli_errors_are_one_line(audit_dir, tmp_path):
     assert result.exit_code == 2
     assert "4242" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("jira", [False, True])
+def test_ticket_row_adds_up_with_the_compared_count(jira: bool) -> None:
+    # issue 11 (run 1915): the offline cell showed the tree entries (63,100) while the diff was
+    # computed from the error-free count; online - offline must give the diff that is printed
+    runs = enforce(
+        {
+            "experiment": [8],
+            "run": [1915],
+            "run_type": ["physics"],
+            "n_online": [56790],
+            "n_offline": [63100],
+            "n_offline_full": [50285],
+            "n_offline_def": [50285],
+            "diff": [6505],
+            "ratio": [56790 / 50285],
+            "status": ["DEFICIT"],
+            "flagged": [True],
+            "reasons": ["unreadable_file"],
+        },
+        RUNS,
+    )
+    snippet = jira_snippet if jira else markdown_snippet
+    text = snippet(runs, summary={"follows": "full"})
+    sep = "||" if jira else " | "
+    assert f"online{sep}offline error-free{sep}diff" in text
+    row = next(line for line in text.splitlines() if line.startswith("|") and "1915" in line)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    online, offline, diff = (int(c.replace(",", "")) for c in cells[3:6])
+    assert (online, offline, diff) == (56790, 50285, 6505)
+    assert online - offline == diff
+    assert "63,100" not in row
+    xml = junit_xml(runs)
+    assert "offline error-free 50,285" in xml
+    assert "diff 6,505" in xml

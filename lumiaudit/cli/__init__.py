@@ -20,7 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("lumiaudit.cli.audit", "Compare online and offline counts per run."),
     "demo": ("lumiaudit.cli.demo", "Run the audit on the bundled example in data/."),
     "explain": ("lumiaudit.cli.explain", "Print the evidence for one run of an audit."),
-    "runlist": ("lumiaudit.cli.runlist", "Good/bad run lists and GoodRuns/BadRuns symlink views."),
+    "runlist": (
+        "lumiaudit.cli.runlist_ops",
+        "Good/bad run lists (golden JSON, GRL XML, IoVs), run-list algebra, symlink views.",
+    ),
     "diff": ("lumiaudit.cli.diff", "What changed between two audits."),
     "ticket": ("lumiaudit.cli.ticket", "Markdown / Jira snippets for flagged runs."),
     "report": ("lumiaudit.cli.report", "Execute the overview notebook into an HTML report."),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -53,10 +55,20 @@ def configure_logging(*, verbose: int = 0, quiet: bool = False) -> None:
     level = (
         logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     )
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="lumiaudit: %(levelname)s: %(message)s"
-    )
+    root = logging.getLogger()
+    if not root.handlers:  # as logging.basicConfig, with a formatter that strips controls
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_TerminalFormatter("lumiaudit: %(levelname)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(level)
     logging.getLogger("lumiaudit").setLevel(level)
+
+
+class _TerminalFormatter(logging.Formatter):
+    """Log lines name files and quote input: no escape sequence of theirs reaches stderr."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return sanitize_terminal(super().format(record))
 
 
 def progress_default() -> bool:
@@ -69,3 +81,50 @@ progress_option = click.option(
     default=None,
     help="Show a progress bar on stderr (default: when stderr is a terminal).",
 )
+
+
+# ECMA-48 escape sequences: CSI (ESC [ ... final), OSC / DCS / APC / PM / SOS strings (ended by
+# BEL or ESC \\), and two-character escapes; then every other C0/C1 control but TAB and LF.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|[\x1b][\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\|$)"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|[\x9d\x90\x98\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c|$)"
+    r"|\x1b[@-_ -/]?[0-~]?"
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def sanitize_terminal(text: str) -> str:
+    r"""``text`` without terminal control sequences (ANSI escapes, other C0/C1 controls).
+
+    Elog text, file names and reasons are untrusted: an escape sequence in them could move
+    the cursor, retitle the window or hide lines when printed. TAB and newline are kept.
+
+    Examples
+    --------
+    >>> sanitize_terminal("run 105\x1b[2J\x1b]0;owned\x07 ok\r")
+    'run 105 ok'
+    """
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` of untrusted text, control sequences removed."""
+    click.echo(sanitize_terminal(text), err=err, nl=nl)
+
+
+def check_output_files(outputs: Iterable[Path | None], *, inputs: Iterable[str]) -> None:
+    """Refuse, before anything is read, output files that are, hold or lie inside an input.
+
+    Raises
+    ------
+    OutputRefusedError
+        See :func:`lumiaudit.store.outdir.check_output_file`.
+    """
+    from lumiaudit.store.outdir import check_output_file
+
+    sources = list(inputs)
+    for output in outputs:
+        if output is not None:
+            check_output_file(output, inputs=sources, what="output file")

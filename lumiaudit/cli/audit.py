@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from lumiaudit.cli._common import handle_errors, progress_default, progress_option
+from lumiaudit.cli._common import echo, handle_errors, progress_default, progress_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,18 +29,25 @@ def run_audit_command(
     plots: bool = True,
     formats: tuple[str, ...] = ("png", "svg", "pdf"),
     progress: bool | None = None,
+    kind: str = "audit",
     **options: Any,
 ) -> None:
     """Shared body of ``audit`` and ``demo``: audit, write, print the summary, exit."""
     import lumiaudit
+    from lumiaudit.store.outdir import check_output, check_output_file
 
+    # before anything is read or counted: an output that is not ours, or an input, is refused
+    inputs = [*online, *offline, *(str(options[k]) for k in ("mask", "waivers") if options.get(k))]
+    check_output(out, kind=kind, inputs=inputs, what="--out")
+    if junit is not None:
+        check_output_file(junit, inputs=inputs, what="--junit")
     result = lumiaudit.audit(
         online=list(online),
         offline=list(offline),
         progress=progress_default() if progress is None else progress,
         **options,
     )
-    result.write(out, plots=plots, formats=formats, junit=junit)
+    result.write(out, plots=plots, formats=formats, junit=junit, kind=kind)
     echo_summary(result, out)
     flagged = result.flagged
     if "waived" in flagged.columns:
@@ -63,13 +70,32 @@ def echo_summary(result: Any, out: Path) -> None:
         f"{_FOLLOWS.get(str(result.summary.get('follows')), 'offline')} count",
         err=True,
     )
+    sources = result.summary.get("stats", {}).get("sources") or {}
+    if len(sources) > 1:
+        for info in sources.values():
+            click.echo(f"lumiaudit: source: {info.get('text')}", err=True)
+    lumi = result.summary.get("stats", {}).get("lumi") or {}
+    if lumi.get("recorded_nb"):
+        click.echo(f"lumiaudit: luminosity: {lumi.get('text')}", err=True)
+    rule = result.summary.get("stats", {}).get("flag_rule")
+    if rule:
+        click.echo(f"lumiaudit: flag rule: {rule}", err=True)
     if not len(result.runs):
         click.echo(f"lumiaudit: warning: {_why_empty(result.summary)}", err=True)
+    not_applied = (result.summary.get("mask") or {}).get("ls_not_applied") or []
+    if not_applied:
+        click.echo(
+            f"lumiaudit: warning: mask LS ranges not applied, {len(not_applied)} run"
+            f"{'s' * (len(not_applied) != 1)} audited whole: {', '.join(not_applied[:5])}"
+            f"{f' and {len(not_applied) - 5} more' if len(not_applied) > 5 else ''} "
+            "(summary.json: mask.ls_not_applied)",
+            err=True,
+        )
     for row in result.flagged.itertuples():
         online = "n/a" if _missing(row.n_online) else f"{int(row.n_online):,}"
         compared = getattr(row, "n_offline_def", row.n_offline)
         offline = "n/a" if _missing(compared) else f"{int(compared):,}"
-        click.echo(
+        echo(
             f"  flagged: e{_int(row.experiment)} r{_int(row.run)} {row.status}: online {online}, "
             f"offline {offline}; {row.reasons}",
             err=True,
@@ -84,9 +110,11 @@ def _why_empty(summary: Any) -> str:
         filters.append(f"--mask {options['mask']}")
     if options.get("experiment") is not None:
         filters.append(f"--experiment {options['experiment']}")
-    if options.get("run_range"):
+    if options.get("runs"):
+        filters.append(f"--runs {options['runs']}")
+    elif options.get("run_range"):
         first, last = options["run_range"]
-        filters.append(f"--runs {first} {last}")
+        filters.append(f"--runs {first}-{last}")
     if filters:
         return f"no run matched the selection ({', '.join(filters)}); the audit is empty"
     return "no run found in the online or offline inputs; the audit is empty"
@@ -102,17 +130,24 @@ def _int(value: Any) -> str:
     return "?" if _missing(value) else str(int(value))
 
 
-def _check_run_range(
-    ctx: click.Context, param: click.Parameter, value: tuple[int, int] | None
-) -> tuple[int, int] | None:
-    """``--runs FIRST LAST``: FIRST > LAST is a usage error, not an empty audit."""
-    if value is not None and value[0] > value[1]:
-        raise click.BadParameter(
-            f"FIRST ({value[0]}) is greater than LAST ({value[1]}); give FIRST <= LAST",
-            ctx=ctx,
-            param=param,
-        )
-    return value
+def _parse_runs(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """``--runs SPEC``: a bad selection is a usage error (exit 2), not an empty audit."""
+    if value is None:
+        return None
+    from lumiaudit.errors import ParameterError
+    from lumiaudit.runselect import RunSelection
+
+    try:
+        return RunSelection.parse(value)
+    except ParameterError as exc:
+        raise click.BadParameter(exc.message.removeprefix("runs: "), ctx=ctx, param=param) from None
+
+
+def runs_option(*names: str, help: str) -> Callable[[F], F]:
+    """A run-selection option (``audit --runs``, ``count --select-runs``)."""
+    return click.option(
+        *names, "runs", default=None, metavar="SPEC", callback=_parse_runs, help=help
+    )
 
 
 def source_options(*, required: bool) -> Callable[[F], F]:
@@ -132,7 +167,8 @@ def source_options(*, required: bool) -> Callable[[F], F]:
             multiple=True,
             required=required,
             help="Online source (ELOG logbook dir/file/export, run DB JSON, DAQ catalogue, "
-            "CSV). Repeatable.",
+            "CSV, a live rundb+https:// or elog+https:// URL, or an online_snapshots/ dir). "
+            "Repeatable.",
         )(func)
         return decorated
 
@@ -148,8 +184,9 @@ def audit_options(func: Any) -> Any:
             type=click.Choice(["auto", "fast", "deep"]),
             default="auto",
             show_default=True,
-            help="fast: entries only; deep: also FileMetaData, run split and error flags; "
-            "auto: deep where it is needed.",
+            help="auto: FileMetaData and error-free counts, events read where a file spans "
+            "runs; deep: events of every file; fast (entries only) is refused by audit/report: "
+            "it cannot measure what the comparison needs.",
         ),
         click.option(
             "-j",
@@ -179,7 +216,8 @@ def audit_options(func: Any) -> Any:
             "--mask",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             default=None,
-            help="Run list (JSON or CSV): audit only these runs.",
+            help="Run list (golden JSON, GRL XML, basf2 IoVs, JSON, CSV, text): audit only "
+            "these runs.",
         ),
         click.option(
             "--waivers",
@@ -188,14 +226,19 @@ def audit_options(func: Any) -> Any:
             help="Waivers file (TOML or CSV): waived runs do not fail --fail-on-flagged.",
         ),
         click.option("--experiment", type=int, default=None, help="Audit only this experiment."),
-        click.option(
+        runs_option(
             "--runs",
-            "run_range",
-            type=(int, int),
-            default=None,
-            metavar="FIRST LAST",
-            callback=_check_run_range,
-            help="Audit only runs FIRST..LAST (inclusive, FIRST <= LAST).",
+            help="Audit only these runs: ranges, lists, exclusions, experiments, e.g. "
+            "'101-124,130,^127' or 'e12:101-124' (docs/runlists.md). Files whose name gives "
+            "another run are not opened.",
+        ),
+        click.option(
+            "--mask-ls",
+            type=click.Choice(["refuse", "whole-runs"]),
+            default="refuse",
+            show_default=True,
+            help="A --mask run certified for only some lumisections: refuse (error), or audit "
+            "it whole (whole-runs; the runs are listed in summary.json and on stderr).",
         ),
         click.option(
             "--include-skims", is_flag=True, help="Count skim files too (they are subsets)."
@@ -208,7 +251,8 @@ def audit_options(func: Any) -> Any:
             type=click.FloatRange(min=0.1),
             default=None,
             help="Seconds one attempt at one remote file may take (then abandoned; io_error "
-            "once the retries are spent). [default: 30]",
+            "once the retries are spent), and the read timeout of live online sources "
+            "(rundb+https://, elog+https://). [default: 30 for files, 60 for online]",
         ),
         click.option(
             "--retries",
@@ -232,7 +276,8 @@ def audit_options(func: Any) -> Any:
     "out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Output directory (replaced atomically when complete).",
+    help="Output directory: absent, empty or an earlier lumiaudit audit (.lumiaudit marker); "
+    "swapped in when complete, never an input.",
 )
 @click.option(
     "--fail-on-flagged", is_flag=True, help="Exit 1 when a run is flagged (and not waived)."
@@ -248,6 +293,13 @@ def audit_options(func: Any) -> Any:
     "--allow-empty",
     is_flag=True,
     help="Accept an offline source without any ROOT file (default: exit 2 naming it).",
+)
+@click.option(
+    "--production",
+    default=None,
+    metavar="TEXT",
+    help="Where a run has several productions (release/DB/proc paths), audit the one whose "
+    "path contains TEXT (default: the newest); the others are reported, never summed.",
 )
 @audit_options
 @handle_errors
@@ -265,6 +317,10 @@ def command(
     Writes OUT/online.csv, files.csv, runs.csv, summary.json, good_runs.json, bad_runs.json,
     plots/ and more (see the README). Exit 0 when the audit ran, 1 with --fail-on-flagged when
     a run is flagged, 2 on usage or input errors.
+
+    Flag rule: an unexplained difference of more than 5 events and more than 0.1 % of the online
+    count is flagged (counts are exact; see docs/statistics.md); explained losses are flagged
+    too, differences explained by a non-loss (error-flag definition, off-by-one) are not.
 
     Example: lumiaudit audit --online elog/ --offline /group/belle2/.../e0010 --out audit/
     """

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lumiaudit.cli._common import handle_errors, progress_default, progress_option
+from lumiaudit.cli._common import (
+    check_output_files,
+    handle_errors,
+    progress_default,
+    progress_option,
+)
+from lumiaudit.cli.audit import runs_option
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,6 +82,12 @@ _out = click.Path(dir_okay=False, path_type=Path)
     help="SQLite count cache: unchanged files are not read again.",
 )
 @click.option("--include-skims", is_flag=True, help="Count skim files in the per-run totals.")
+@runs_option(
+    "--select-runs",
+    help="Count only these runs, e.g. '101-124,130,^127' or 'e12:101-124' (docs/runlists.md): "
+    "files whose name gives another run are not opened; grid files are, and their other "
+    "runs are dropped from the runs table. (--runs names the runs-table output here.)",
+)
 @click.option(
     "--allow-empty",
     is_flag=True,
@@ -112,6 +124,7 @@ def command(
     cache: Path | None,
     include_skims: bool,
     allow_empty: bool,
+    runs: Any,
     timeout: float | None,
     retries: int,
     progress: bool | None,
@@ -123,6 +136,7 @@ def command(
     """
     from lumiaudit.offline import count_events
 
+    check_output_files([output, runs_path, gaps_path, contributions_path], inputs=paths)
     result = count_events(
         list(paths),
         tree=tree,
@@ -135,6 +149,7 @@ def command(
         progress=progress_default() if progress is None else progress,
         timeout=timeout,
         retries=retries,
+        runs=runs,
     )
     if runs_path is not None:
         _write_csv(result.runs, runs_path)
@@ -143,4 +158,8 @@ def command(
     if contributions_path is not None:
         _write_csv(result.contributions, contributions_path)
     _write_csv(result.files, output)
-    click.echo(f"lumiaudit count: {summary_line(result.summary())}", err=True)
+    line = summary_line(result.summary())
+    skipped = result.stats.get("not_selected")
+    if skipped:
+        line += f"; {skipped} file{'s' * (skipped != 1)} of unselected runs not opened"
+    click.echo(f"lumiaudit count: {line}", err=True)

@@ -39,7 +39,7 @@ def example_dir() -> Path:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("reports/demo"),
     show_default=True,
-    help="Output directory.",
+    help="Output directory: absent, empty or an earlier lumiaudit demo or audit.",
 )
 @click.option("--fail-on-flagged", is_flag=True, help="Exit 1 when a run is flagged.")
 @click.option(
@@ -61,4 +61,5 @@ def command(out: Path, fail_on_flagged: bool, junit: Path | None) -> None:
         out=out,
         fail_on_flagged=fail_on_flagged,
         junit=junit,
+        kind="demo",
     )

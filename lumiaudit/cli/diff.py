@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lumiaudit.cli._common import handle_errors
+from lumiaudit.cli._common import echo, handle_errors
 
 
 @click.command(name="diff")
@@ -33,7 +33,7 @@ def command(old: Path, new: Path, as_json: bool) -> None:
         for row in frame.to_dict("records"):
             old_s, new_s = row.get("status_old"), row.get("status_new")
             reasons = row.get("reasons_new") if name != "removed" else row.get("reasons_old")
-            click.echo(
+            echo(
                 f"  {row['experiment']}/{row['run']}: {_s(old_s)} -> {_s(new_s)}"
                 f" (online {_s(row.get('n_online_old'))} -> {_s(row.get('n_online_new'))},"
                 f" offline {_s(row.get('n_offline_old'))} -> {_s(row.get('n_offline_new'))})"

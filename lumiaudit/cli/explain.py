@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lumiaudit.cli._common import handle_errors
+from lumiaudit.cli._common import echo, handle_errors
 
 
 @click.command(name="explain")
@@ -29,4 +29,4 @@ def command(audit_dir: Path, run: int, experiment: int | None) -> None:
     from lumiaudit.history import read_audit_tables
 
     tables = read_audit_tables(audit_dir)
-    click.echo(explain_run(tables, run, experiment=experiment), nl=False)
+    echo(explain_run(tables, run, experiment=experiment), nl=False)

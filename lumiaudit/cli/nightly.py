@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lumiaudit.cli._common import handle_errors, progress_default, progress_option
+from lumiaudit.cli._common import echo, handle_errors, progress_default, progress_option
 
 
 def _run(row: dict[str, Any]) -> str:
@@ -69,5 +69,7 @@ def command(config: Path, wait: bool, progress: bool | None) -> None:
         ("changed", result.changed),
     ):
         for row in rows:
-            click.echo(f"  {title}: {_run(row)}", err=True)
+            echo(f"  {title}: {_run(row)}", err=True)
+    if result.diff_skipped is not None:
+        echo(f"lumiaudit nightly: warning: no diff: {result.diff_skipped}", err=True)
     sys.exit(result.exit_code)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from lumiaudit.cli._common import handle_errors
+from lumiaudit.cli._common import check_output_files, handle_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,6 +68,28 @@ def _write_csv(frame: pd.DataFrame, path: Path | None) -> None:
     default=None,
     help="Also write the problems table (CSV) here.",
 )
+@click.option(
+    "--snapshots",
+    "snapshots_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write every response of a live source (rundb+https://, elog+https://) into this "
+    "directory, with its URL and sha256; give the directory as PATH to rerun offline.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for a live server to connect or send the next bytes.",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds for reading all live sources (every page, retry and backoff).",
+)
 @handle_errors
 def command(
     paths: tuple[str, ...],
@@ -78,15 +100,30 @@ def command(
     strict: bool,
     conflicts_path: Path | None,
     problems_path: Path | None,
+    snapshots_path: Path | None,
+    timeout: float,
+    deadline: float,
 ) -> None:
     """Read elog day files or exports, run-DB JSON, DAQ catalogues or CSV tables (PATH...).
+
+    PATH may also be a live system, rundb+https://host/rest/v1/runs/?min_experiment=10 or
+    elog+https://host/Logbook/ (credentials from LUMIAUDIT_HTTP_TOKEN,
+    LUMIAUDIT_HTTP_USER/LUMIAUDIT_HTTP_PASSWORD or ~/.netrc), or a --snapshots directory.
 
     Writes one row per (experiment, run) with its online count and provenance. A summary line
     and every problem (file:line: reason, the first 20) go to stderr.
     """
-    from lumiaudit.online import read_online
+    from lumiaudit.online import HttpOptions, read_online
 
-    result = read_online(list(paths), format=fmt, mapping=mapping, policy=policy, strict=strict)
+    check_output_files([output, conflicts_path, problems_path], inputs=paths)
+    http = HttpOptions(connect_timeout=min(timeout, 30.0), read_timeout=timeout, deadline=deadline)
+    result = read_online(
+        list(paths), format=fmt, mapping=mapping, policy=policy, strict=strict, http=http
+    )
+    if snapshots_path is not None:
+        written = result.write_snapshots(snapshots_path)
+        if written is None:
+            click.echo("lumiaudit online: no live source read, no snapshot written", err=True)
     if conflicts_path is not None:
         _write_csv(result.conflicts, conflicts_path)
     if problems_path is not None:

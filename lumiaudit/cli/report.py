@@ -27,7 +27,16 @@ def _parse_value(text: str) -> Any:
     "out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Report directory (required) (built under a temporary name, renamed when complete).",
+    help="Report directory (required): absent, empty or an earlier lumiaudit report "
+    "(.lumiaudit marker); built beside it and swapped in when complete.",
+)
+@click.option(
+    "--audit",
+    "audit_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Render this stored audit directory (lumiaudit audit --out DIR) without recounting "
+    "(the notebook's audit_dir parameter).",
 )
 @click.option(
     "--notebook",
@@ -66,6 +75,7 @@ def command(
     online: tuple[str, ...],
     offline: tuple[str, ...],
     out: Path | None,
+    audit_dir: Path | None,
     notebook: str,
     parameters: tuple[tuple[str, str], ...],
     kernel_name: str | None,
@@ -85,6 +95,8 @@ def command(
 
     Example: lumiaudit report --online data/example/elog --offline data/example/prod
     --out reports/example/
+
+    Or, from an audit written before: lumiaudit report --audit audit/ --out reports/audit/
     """
     from lumiaudit.report import notebook_parameters, run_report
 
@@ -101,7 +113,13 @@ def command(
         for name, value in options.items()
         if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
     }
+    if given.get("runs") is not None:
+        given["runs"] = str(given["runs"])  # a notebook parameter is plain text
     extra = {name: _parse_value(value) for name, value in parameters}
+    if audit_dir is not None:
+        from lumiaudit.store.audit_dir import require_audit_dir
+
+        extra["audit_dir"] = str(require_audit_dir(audit_dir))
     result = run_report(
         online=list(online) or None,
         offline=list(offline) or None,

@@ -23,17 +23,26 @@ from lumiaudit.cli._common import handle_errors
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["json", "csv"]),
+    type=click.Choice(["json", "csv", "golden-json", "grl-xml", "iov"]),
     default="json",
     show_default=True,
-    help="Output format of the run list.",
+    help="Output format: lumiaudit json/csv (with category, status, reasons), CMS golden-json, "
+    "ATLAS grl-xml or basf2 iov (docs/runlists.md).",
 )
 @click.option(
+    "--list",
     "--category",
+    "category",
     type=click.Choice(["all", "good", "bad", "ugly"]),
-    default="all",
-    show_default=True,
-    help="Which runs to list (ugly = flagged but explained).",
+    default=None,
+    help="Which runs to list (ugly = flagged but explained). Default: all for json/csv, good "
+    "for golden-json/grl-xml/iov.",
+)
+@click.option(
+    "--experiment",
+    type=int,
+    default=None,
+    help="Only this experiment (golden JSON and GRL XML hold one experiment).",
 )
 @click.option(
     "-o",
@@ -47,19 +56,36 @@ from lumiaudit.cli._common import handle_errors
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
     help="Also create DIR/GoodRuns, DIR/BadRuns, DIR/UglyRuns symlinks to the run directories "
-    "(idempotent; the data is never touched).",
+    "(idempotent; only links recorded in DIR/.lumiaudit are ever removed; a symlinked view "
+    "directory is never followed; the data is never touched).",
 )
 @handle_errors
 def command(
-    audit_dir: Path, fmt: str, category: str, output: Path | None, symlink_view: Path | None
+    audit_dir: Path,
+    fmt: str,
+    category: str | None,
+    experiment: int | None,
+    output: Path | None,
+    symlink_view: Path | None,
 ) -> None:
-    """List the audited runs by category (good, bad, ugly) from an audit directory."""
+    """List the audited runs by category (good, bad, ugly) from an audit directory.
+
+    Also `lumiaudit runlist and|or|sub|diff A B` and `lumiaudit runlist convert A` on run
+    lists in any format (see `lumiaudit runlist and --help`).
+    """
     import pandas as pd
 
     from lumiaudit.history import read_audit_tables
     from lumiaudit.runlists import classify_runs
     from lumiaudit.runlists import symlink_view as make_view
+    from lumiaudit.store.outdir import check_output, check_output_file
 
+    if output is not None:
+        check_output_file(output, inputs=[audit_dir], what="--output")
+    if symlink_view is not None:
+        check_output(
+            symlink_view, kind="views", inputs=[audit_dir], what="--symlink-view directory"
+        )
     tables = read_audit_tables(audit_dir)
     runs = tables["runs"]
     cats = classify_runs(runs)
@@ -73,26 +99,37 @@ def command(
         }
     )
     table = table[table["category"].notna()]
+    if category is None:
+        category = "all" if fmt in ("json", "csv") else "good"
     if category != "all":
         table = table[table["category"] == category]
+    if experiment is not None:
+        table = table[table["experiment"] == experiment]
     if fmt == "csv":
-        text = table.to_csv(index=False, na_rep="", lineterminator="\n")
-    else:
-        recs = [_record(r) for r in table.to_dict("records")]
-        text = json.dumps(recs, indent=1) + "\n"
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        from lumiaudit._io import write_text
+        from lumiaudit.store.tables import write_csv
 
-        write_text(output, text)
+        write_csv(table, output)
+    else:
+        if fmt == "json":
+            recs = [_record(r) for r in table.to_dict("records")]
+            text = json.dumps(recs, indent=1) + "\n"
+        else:
+            from lumiaudit.cli.runlist_ops import peer_text
+
+            text = peer_text(table, fmt, name=f"{audit_dir.name} {category} runs")
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            from lumiaudit.store.atomic import write_text
+
+            write_text(output, text)
     counts = table["category"].value_counts().to_dict()
     click.echo(
         "runs: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("good", "ugly", "bad")), err=True
     )
     if symlink_view is not None:
         files = tables.get("files", pd.DataFrame())
-        made = make_view(runs, files, symlink_view)
+        made = make_view(runs, files, symlink_view, inputs=[audit_dir])
         click.echo(
             f"symlink view {symlink_view}: " + ", ".join(f"{k} {v}" for k, v in made.items()),
             err=True,
@@ -100,9 +137,11 @@ def command(
 
 
 def _record(r: dict[Any, Any]) -> dict[str, Any]:
+    import pandas as pd
+
     reasons = r.get("reasons")
     return {
-        "experiment": int(r["experiment"]),
+        "experiment": None if pd.isna(r["experiment"]) else int(r["experiment"]),
         "run": int(r["run"]),
         "category": str(r["category"]),
         "status": str(r["status"]),

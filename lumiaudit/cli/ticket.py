@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lumiaudit.cli._common import handle_errors
+from lumiaudit.cli._common import echo, handle_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def _load(audit_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Read runs, files, gaps and summary of an audit directory (through ``Audit.load``)."""
-    from lumiaudit.audit import Audit
+    from lumiaudit.pipeline import Audit
 
     result = Audit.load(audit_dir)
     return result.runs, result.files, result.gaps, dict(result.summary)
@@ -30,9 +30,9 @@ def _plot_names(audit_dir: Path) -> list[str]:
 
 def _write(text: str, output: Path | None) -> None:
     if output is None:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
         return
-    from lumiaudit._io import write_text
+    from lumiaudit.store.atomic import write_text
 
     write_text(output, text)
 
@@ -97,6 +97,10 @@ def command(
     plots to attach) for the flagged runs of an audit, or for the runs given with --run."""
     from lumiaudit.tickets import jira_snippet, markdown_snippet, select_runs
 
+    if output is not None:
+        from lumiaudit.store.outdir import check_output_file
+
+        check_output_file(output, inputs=[audit_dir], what="--output")
     runs, files, gaps, summary = _load(audit_dir)
     selected = select_runs(runs, run_numbers or None, experiment=experiment)
     plots = _plot_names(audit_dir)

@@ -1,8 +1,10 @@
 """Offline counting: discover ROOT files, count and check each one, aggregate per run.
 
->>> from lumiaudit.offline import count_events
->>> result = count_events("prod/", mode="auto", jobs=4)  # doctest: +SKIP
->>> result.runs[["run", "n_offline", "n_offline_full", "n_files_bad"]]  # doctest: +SKIP
+Example (not a doctest: it needs a production)::
+
+    from lumiaudit.offline import count_events
+    result = count_events("prod/", mode="auto", jobs=2)
+    result.runs[["run", "n_offline", "n_offline_full", "n_files_bad"]]
 """
 
 from __future__ import annotations
@@ -213,6 +215,7 @@ def count_events(
     retries: int = DEFAULT_RETRIES,
     backoff: float = DEFAULT_BACKOFF,
     allow_empty: bool = False,
+    runs: Any = None,
 ) -> OfflineResult:
     """Discover, count and check offline ROOT files; aggregate per run.
 
@@ -253,6 +256,11 @@ def count_events(
         Accept an input that holds no ROOT file at all (by default that is an error naming
         the input: an empty directory, an unmounted area or the wrong directory would
         otherwise pass as "every run is missing offline").
+    runs
+        A :class:`~lumiaudit.runselect.RunSelection` (or its text): files whose name gives a
+        run outside it are not opened (``stats["not_selected"]`` counts them); files whose name
+        gives no run (grid files, ``r00000``) are opened, and the per-run tables keep only the
+        selected runs (by EventMetaData).
 
     Returns
     -------
@@ -282,6 +290,16 @@ def count_events(
     if cache is not None and isinstance(cache, str | os.PathLike):
         _check_cache_path(Path(cache), paths, found)
     stats: dict[str, Any] = {"files": len(found), "mode": mode, "tree": tree}
+    selection = None
+    if runs is not None:
+        from lumiaudit.runselect import RunSelection
+
+        selection = RunSelection.coerce(runs)
+    if selection is not None:
+        # the pre-open hook: a two-run audit does not open a whole production
+        kept = [f for f in found if selection.keeps_file(f.name)]
+        stats.update(files=len(kept), not_selected=len(found) - len(kept), runs=str(selection))
+        found = kept
     logger.info("%d files to count (mode %s, tree %r)", len(found), mode, tree)
     # paths that could not be listed or examined are rows too, never dropped
     unlisted = {i: f for i, f in enumerate(found) if f.error}
@@ -328,5 +346,13 @@ def count_events(
         gaps=find_gaps(found, records, duplicates, include_skims=include_skims),
         stats=stats,
     )
+    if selection is not None:
+        result = OfflineResult(
+            files=result.files,
+            contributions=selection.filter(result.contributions),
+            runs=selection.filter(result.runs),
+            gaps=selection.filter(result.gaps),
+            stats=stats,
+        )
     stats["seconds"] = round(time.perf_counter() - start, 3)
     return result

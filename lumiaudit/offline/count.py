@@ -381,9 +381,14 @@ def count_file(
 
     Examples
     --------
-    >>> rec = count_file("mdst.physics.0010.03000.HLT1.f00000.root")  # doctest: +SKIP
-    >>> rec.status, rec.n_entries, rec.contributions  # doctest: +SKIP
-    ('ok', 454, ((10, 3000, 454, 440),))
+    Run from a clone of the repository (a vendored ROOT-written b2-sample file):
+
+    >>> rec = count_file(
+    ...     "tests/data/b2-sample/prod/release-03-02-04/DB00000677/bucket7/e0010/4S/r03000/"
+    ...     "all/mdst/sub00/mdst.physics.0010.03000.HLT1.f00000.root"
+    ... )
+    >>> rec.status, rec.n_entries, rec.contributions
+    ('ok', 454, ((10, 3000, 454, 443),))
     """
     if mode not in MODES:
         raise ParameterError(f"unknown counting mode {mode!r}; use one of {', '.join(MODES)}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lumiaudit.online.entries import Problems, RawEntry, _lookup, interpret
+from lumiaudit.online.entries import Problems, RawEntry, _lookup, _reportable, interpret
 from lumiaudit.online.mapping import Fields
 from lumiaudit.online.table import read_rows
 from lumiaudit.online.values import date_in_range, parse_count, parse_time
@@ -51,6 +51,16 @@ def _bool(text: str | None) -> bool | None:
     return None
 
 
+def _number(
+    attrs: dict[str, str], name: str, source: str, line: int, problems: Problems
+) -> int | None:
+    """A whole-number column (``fileno``, ``size``): missing with a problem unless a count."""
+    value, reason = parse_count(attrs.get(name))
+    if _reportable(reason):
+        problems.add(source, line, f"row {line}: {name} {reason}; left empty", attrs[name])
+    return value
+
+
 def parse_daq(
     text: str, source: str, fields: Fields, problems: Problems, *, seq: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -71,8 +81,17 @@ def parse_daq(
         name = attrs.get("name", "")
         host = attrs.get("host", "")
         unit = _HLT.search(host) or _HLT.search(name)
-        fileno, _ = parse_count(attrs.get("fileno"))
-        size, _ = parse_count(attrs.get("size"))
+        fileno = _number(attrs, "fileno", source, line, problems)
+        size = _number(attrs, "size", source, line, problems)
+        correct = _bool(attrs.get("correct_close"))
+        if correct is None and (attrs.get("correct_close") or "").strip():
+            problems.add(
+                source,
+                line,
+                f"row {line}: correct_close {attrs['correct_close']!r} is not a boolean "
+                "(t/f, true/false, 1/0, yes/no); left empty",
+                attrs["correct_close"],
+            )
         close_text, _ = _lookup(attrs, fields.stop)
         # out of pandas' range: missing (interpret already reported the same stop time)
         close = parse_time(close_text, default_tz=fields.tz)
@@ -91,7 +110,7 @@ def parse_daq(
                 "source_line": str(line),
                 "run_type": entry["run_type"],
                 "time_close": close if date_in_range(close) else None,
-                "correct_close": _bool(attrs.get("correct_close")),
+                "correct_close": correct,
                 "_problem": entry["problem"],
             }
         )

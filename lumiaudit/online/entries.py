@@ -24,7 +24,7 @@ from lumiaudit.online.values import (
     parse_count,
     parse_elog_date,
     parse_experiment,
-    parse_float,
+    parse_lumi,
     parse_run,
     parse_time,
     strip_markup,
@@ -235,8 +235,15 @@ def interpret(
                 f"{label}: run {run}: {problem}; count left empty",
                 count_text or "",
             )
-    full_text, _ = _lookup(attrs, fields.events_full)
-    n_full, _ = parse_count(full_text) if full_text is not None else (None, None)
+    full_text, full_name = _lookup(attrs, fields.events_full)
+    n_full, full_reason = parse_count(full_text)
+    if n_full is None and _reportable(full_reason):
+        problems.add(
+            raw.source,
+            _line(raw, full_name),
+            f"{label}: run {run}: {full_name} {full_reason}; left empty",
+            full_text or "",
+        )
     type_text, _ = _lookup(attrs, fields.run_type)
     run_type = _run_type(type_text, subject, fields, free=kind != "elog")
     body = raw.text
@@ -246,7 +253,7 @@ def interpret(
     if lumi_text is None and body:
         m = _rx(fields.lumi_regex).search(body)
         lumi_text = m.group(1) if m else None
-    lumi, lumi_reason = parse_float(lumi_text)
+    lumi, lumi_reason = parse_lumi(lumi_text)
     if lumi is None and lumi_text is not None and _reportable(lumi_reason):
         problems.add(
             raw.source, raw.line, f"{label}: run {run}: luminosity {lumi_reason}", lumi_text

@@ -60,7 +60,9 @@ class Fields:
     #: Regex on the subject giving the run type when the run type field is empty or unknown.
     run_type_regex: str = r"\b(physics|cosmics?|debug|calibration|null|beam)\b"
     #: Regexes on the entry text (markup stripped): the first group is the value.
-    lumi_regex: str = r"Integrated\s+Luminosity\s*:\s*([-+0-9.,eE]+)"
+    #: The whole rest of the line is the value: a unit after the number is read (``pb-1``) and
+    #: anything else makes the luminosity missing with a problem, never half-read.
+    lumi_regex: str = r"(?m)Integrated\s+Luminosity\s*:[ \t]*(.*?)[ \t]*$"
     start_regex: str = r"(?m)^\s*Start\s*:\s*(.+?)\s*$"
     stop_regex: str = r"(?m)^\s*Stop\s*:\s*(.+?)\s*$"
     #: Offset from UTC (hours) of times written without a zone.

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import functools
 import html
+import math
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 __all__ = [
+    "COUNT_MAX",
+    "COUNT_SEPARATORS",
     "DATE_MAX",
     "DATE_MIN",
+    "LUMI_TO_NB",
     "NA_TOKENS",
     "date_in_range",
     "decode_bytes",
@@ -23,6 +27,7 @@ __all__ = [
     "parse_count",
     "parse_elog_date",
     "parse_float",
+    "parse_lumi",
     "parse_run",
     "parse_time",
     "strip_markup",
@@ -53,15 +58,58 @@ NA_TOKENS = frozenset(
 DATE_MIN = datetime(1677, 9, 22, tzinfo=UTC)
 DATE_MAX = datetime(2262, 4, 11, tzinfo=UTC)
 
-# A digit group with optional thousands separators: 1,234,567 / 1 234 567 / 1'234'567.
-_GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:([,' \u00a0\u202f\u2009])\d{3})(?:\1\d{3})*(?![\d.])")
-# 1.234.567 (at least two dotted groups: 1.234 alone could be a decimal number).
-_DOTTED = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3}){2,}(?![\d.,])")
-_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
-# Luminosity units: nb-1, nb^-1, /nb, pb-1 ... (their "-1" is not a second number).
-_UNIT = re.compile(r"(?:/\s*[nfpu]b\b|\b[nfpu]b\s*\^?\s*\{?-1\}?)", re.IGNORECASE)
-_RUN = re.compile(r"^(?:r|run)?\s*0*(\d+)$", re.IGNORECASE)
-_EXP = re.compile(r"^(?:e|exp)?\s*0*(\d+)$", re.IGNORECASE)
+#: Largest count an ``Int64`` column holds (numpy int64); a larger typed count is a problem.
+COUNT_MAX = 2**63 - 1
+
+#: Thousands separators accepted in a typed count (one kind per count): ``,`` ``'`` ``.``
+#: (with at least two groups: ``1.234`` alone could be a decimal number), a blank, a no-break
+#: space (U+00A0), a narrow no-break space (U+202F) or a thin space (U+2009).
+COUNT_SEPARATORS = ",'. \u00a0\u202f\u2009"
+
+# The documented forms of a typed count, matched against the whole (stripped) text. ASCII
+# digits only: ``\d`` would accept Arabic-Indic or full-width digits, which int() reads.
+_COUNT = re.compile(
+    r"(?P<number>[0-9]+"
+    r"|[0-9]{1,3}(?P<sep>[,' \u00a0\u202f\u2009])[0-9]{3}(?:(?P=sep)[0-9]{3})*"
+    r"|[0-9]{1,3}\.[0-9]{3}(?:\.[0-9]{3})+)"
+    r"(?:\s+(?:events?|evts?))?",
+    re.IGNORECASE,
+)
+# Why a text is not a count, tried in order for the problem's reason (the first that applies).
+_NOT_A_COUNT = (
+    (re.compile(r"^\s*-\s*[0-9]"), "negative"),
+    (re.compile(r"[0-9]\s*[eE]\s*[-+]?[0-9]"), "in scientific notation (not an exact count)"),
+    (
+        re.compile(
+            r"^\s*(?:~|≈|<|>|about\b|approx|ca\.|circa\b|roughly\b|nearly\b|almost\b)", re.I
+        ),
+        "approximate, not an exact count",
+    ),
+    (
+        re.compile(
+            r"[0-9]\s*(?:[kKMG]\b|[kKMG](?:evt|ev)|thousand|million|billion|mio\b|mil\b)", re.I
+        ),
+        "a multiplier (k, M, thousand, ...) gives a rounded figure, not an exact count",
+    ),
+    (re.compile(r"%"), "a percentage, not a count"),
+    (re.compile(r"[0-9]\.[0-9]{1,2}(?![0-9])|[0-9]\.[0-9]{4,}"), "not a whole number"),
+    (re.compile(r"[0-9][oOlIsSB]|[oOlIsSB][0-9]"), "letters among the digits (O for 0? l for 1?)"),
+)
+_NO_DIGIT = re.compile(r"^[^0-9]*$")
+# A plain number as machines write it (luminosity): 29231.429, 1,234.5, 1.2e4, .5
+_FLOAT = re.compile(
+    r"(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?"
+    r"|\.[0-9]+(?:[eE][-+]?[0-9]+)?"
+)
+# Integrated-luminosity units (inverse barns): nb-1, nb^-1, nb^{-1}, nb⁻¹, /nb, 1/nb, and the
+# same with p, f, u, µ; the factor converts to nb^-1 (1 fb^-1 = 10^6 nb^-1, 1 /ub = 10^-3 nb^-1).
+_LUMI_UNIT = re.compile(
+    r"(?:1?\s*/\s*(?P<a>[nfpuµμ])b|(?P<b>[nfpuµμ])b\s*(?:\^\s*\{?\s*-\s*1\s*\}?|-1|\u207b\u00b9))"
+)
+#: nb^-1 per unit of integrated luminosity, by the barn prefix (``n`` nb, ``p`` pb, ...).
+LUMI_TO_NB = {"n": 1.0, "p": 1e3, "f": 1e6, "u": 1e-3, "µ": 1e-3, "μ": 1e-3}
+_RUN = re.compile(r"^(?:r|run)?\s*0*([0-9]+)$", re.IGNORECASE)
+_EXP = re.compile(r"^(?:e|exp)?\s*0*([0-9]+)$", re.IGNORECASE)
 _TIME = re.compile(
     r"(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2})?)(?:\.\d+)?\s*"
     r"(Z|UTC|GMT|JST|CET|CEST|[+-]\d{2}:?\d{2})?",
@@ -82,7 +130,6 @@ _ELCODE = re.compile(r"\[/?[a-zA-Z*]+(?:=[^\]\n]*)?\]")
 _HTML_TAG = re.compile(r"<[^<>\n]{0,400}>")
 # Text a shifter does not type around a count: markup, code, entities, function calls.
 _CODE = re.compile(r"[<>{}\[\]\\;`$]|&#?\w+;|[A-Za-z_]\w*\(")
-_EXPONENT = re.compile(r"\d[eE][-+]?\d")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -118,7 +165,20 @@ def _missing_reason(text: str) -> str | None:
 
 
 def parse_count(text: str | None) -> tuple[int | None, str | None]:
-    """Read an event count as typed: ``6725``, ``6,648``, ``1 234 567``, ``~ 1234567 events``.
+    """Read an event count, only when the whole text is a count in a documented form.
+
+    The forms (after stripping blanks at both ends):
+
+    - plain ASCII digits: ``6725``, ``0``;
+    - digits grouped in threes by one kind of thousands separator (:data:`COUNT_SEPARATORS`):
+      ``6,648``, ``1 234 567``, ``1'234'567``, ``1\u202f234\u202f567``, ``1.234.567`` (dots need
+      at least two groups: ``1.234`` could be a decimal number);
+    - either of these followed by a blank and the word ``events`` (or ``event``, ``evts``).
+
+    Anything else, e.g. ``12k``, ``2M events``, ``about 5 thousand``, ``~ 2000``, ``l234``,
+    ``99%``, ``#1234``, ``1234O``, ``1e6``, ``12.5``, ``-5``, markup, or a count above
+    :data:`COUNT_MAX`, is missing with a reason (callers record it as a located problem): a
+    number picked out of such a text would be a guess.
 
     Parameters
     ----------
@@ -136,43 +196,37 @@ def parse_count(text: str | None) -> tuple[int | None, str | None]:
     (1234567, None)
     >>> parse_count("n/a")
     (None, "marked as not available ('n/a')")
-
-    Words around one number are allowed (``~``, ``approx.``, ``events``). Markup or code
-    (``<b>``, ``[b]``, ``&amp;``, ``alert(1)``, ``;``, ...) and scientific notation
-    (``1e6``, a rounded figure, not an exact count) are refused: the value is missing with a
-    reason rather than a number picked out of it.
+    >>> parse_count("12k")[0] is None
+    True
     """
     if text is None:
         return None, "absent"
     reason = _missing_reason(text)
     if reason is not None:
         return None, reason
+    m = _COUNT.fullmatch(text.strip())
+    if m is not None:
+        digits = re.sub(r"[^0-9]", "", m.group("number"))
+        # a length check first: int() of a 5000-digit string raises (CPython's digit limit)
+        if len(digits.lstrip("0")) > len(str(COUNT_MAX)) or int(digits) > COUNT_MAX:
+            return None, f"cannot read a count from {_show(text)}: above {COUNT_MAX:,}"
+        return int(digits), None
+    return None, f"cannot read a count from {_show(text)}: {_why_not_a_count(text)}"
+
+
+def _why_not_a_count(text: str) -> str:
+    """The reason a text that is not in a documented count form was refused."""
     if _CODE.search(text):
-        return None, f"cannot read a count from {_show(text)} (markup or code around it)"
-    if _EXPONENT.search(text):
-        return None, f"count {_show(text)} is in scientific notation (not an exact count)"
-    grouped = [m.group(0) for m in _GROUPED.finditer(text)]
-    grouped += [m.group(0) for m in _DOTTED.finditer(text)]
-    if len(grouped) == 1:
-        rest = text.replace(grouped[0], " ", 1)
-        if not re.search(r"\d", rest):
-            return int(re.sub(r"\D", "", grouped[0])), None
-    numbers = _NUMBER.findall(text)
-    if len(numbers) != 1:
-        what = "no number" if not numbers else f"{len(numbers)} numbers"
-        return None, f"cannot read a count from {_show(text)} ({what})"
-    number = numbers[0]
-    if number.startswith("-"):
-        return None, f"negative count {_show(text)}"
-    try:
-        value = float(number)
-    except ValueError:  # pragma: no cover - the regex only matches floats
-        return None, f"cannot read a count from {_show(text)}"
-    if value > 2**62:
-        return None, f"count {_show(text)} is implausibly large"
-    if not value.is_integer():
-        return None, f"count {_show(text)} is not a whole number"
-    return int(value), None
+        return "markup or code around it"
+    if _NO_DIGIT.match(text):
+        return "no number"
+    for pattern, why in _NOT_A_COUNT:
+        if pattern.search(text):
+            return why
+    return (
+        "not a count in a documented form (digits, optionally grouped in threes by , ' . or "
+        "a blank, and an optional trailing 'events')"
+    )
 
 
 def parse_run(text: str | None) -> tuple[int | None, str | None]:
@@ -208,25 +262,59 @@ def parse_experiment(text: str | None) -> tuple[int | None, str | None]:
 
 
 def parse_float(text: str | None) -> tuple[float | None, str | None]:
-    """Read a float such as a luminosity: ``29231.429``, ``1,234.5``, ``1.2e4 nb-1``.
+    """Read a non-negative number when the whole text is one: ``29231.429``, ``1,234.5``, ``1.2e4``.
 
     Examples
     --------
-    >>> parse_float("1,234.5 /nb")
+    >>> parse_float("1,234.5")
     (1234.5, None)
+    >>> parse_float("12k")[0] is None
+    True
     """
     if text is None:
         return None, "absent"
     reason = _missing_reason(text)
     if reason is not None:
         return None, reason
-    cleaned = re.sub(r"(?<=\d)[,'\u00a0\u202f](?=\d{3}\b)", "", text)
-    cleaned = _UNIT.sub(" ", cleaned)
-    numbers = _NUMBER.findall(cleaned)
-    if len(numbers) != 1:
+    number = text.strip()
+    if not _FLOAT.fullmatch(number):
         return None, f"cannot read a number from {_show(text)}"
-    value = float(numbers[0])
+    value = float(number.replace(",", ""))
+    if not math.isfinite(value):
+        return None, f"number {_show(text)} is out of range"
     return value, None
+
+
+def parse_lumi(text: str | None) -> tuple[float | None, str | None]:
+    """Read an integrated luminosity in nb^-1: ``29231.429``, ``12.5 pb-1``, ``3.2 /fb``.
+
+    The whole text must be a number (:func:`parse_float`) with an optional inverse-barn unit
+    (``nb-1``, ``nb^-1``, ``nb^{-1}``, ``/nb``, and the same for ``pb``, ``fb``, ``ub``/``µb``),
+    which is converted to nb^-1. Without a unit the value is taken in nb^-1, the unit of the
+    Belle II elog body line and of the run database's ``statistics.lumi_recorded``.
+
+    Examples
+    --------
+    >>> parse_lumi("1,234.5 /nb")
+    (1234.5, None)
+    >>> parse_lumi("2 fb^-1")
+    (2000000.0, None)
+    """
+    if text is None:
+        return None, "absent"
+    reason = _missing_reason(text)
+    if reason is not None:
+        return None, reason
+    stripped = text.strip()
+    factor = 1.0
+    unit = _LUMI_UNIT.search(stripped)
+    if unit is not None and unit.end() == len(stripped):
+        factor = LUMI_TO_NB[unit.group("a") or unit.group("b")]
+        stripped = stripped[: unit.start()].strip()
+    value, _ = parse_float(stripped)
+    if value is None:
+        return None, f"cannot read a luminosity from {_show(text)}"
+    return value * factor, None
 
 
 def parse_time(text: str | None, *, default_tz: timezone | None = None) -> datetime | None:

@@ -1,25 +1,20 @@
 """The :class:`Audit`: one object tying the stages together for the API, notebooks and CLI.
 
->>> import lumiaudit
->>> a = lumiaudit.audit(online="data/example/elog", offline="data/example/prod")  # doctest: +SKIP
->>> a.runs[a.runs.flagged]  # doctest: +SKIP
->>> print(a.explain(113))  # doctest: +SKIP
->>> a.write("reports/my-audit")  # doctest: +SKIP
+Example (not a doctest: it counts the bundled example and writes a directory)::
+
+    import lumiaudit
+    a = lumiaudit.audit(online="data/example/elog", offline="data/example/prod")
+    a.runs[a.runs.flagged]
+    print(a.explain(113))
+    a.write("reports/my-audit")
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import logging
-import math
 import operator
 import os
-import shutil
-import sys
-import tempfile
-import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,7 +25,10 @@ import pandas as pd
 
 from lumiaudit import schema
 from lumiaudit._version import __version__
-from lumiaudit.errors import AuditDirError, InputNotFoundError, OutputError, ParameterError
+from lumiaudit.errors import ParameterError
+from lumiaudit.store import audit_dir as _audit_dir
+from lumiaudit.store.audit_dir import jsonable as _jsonable
+from lumiaudit.store.tables import write_csv
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -41,31 +39,8 @@ __all__ = ["TABLES", "Audit", "audit", "write_csv"]
 
 log = logging.getLogger(__name__)
 
-#: attribute name -> CSV file name in an audit directory
-TABLES: dict[str, str] = {
-    "online": "online.csv",
-    "online_entries": "online_entries.csv",
-    "conflicts": "conflicts.csv",
-    "problems": "problems.csv",
-    "daq_files": "daq_files.csv",
-    "files": "files.csv",
-    "contributions": "contributions.csv",
-    "gaps": "gaps.csv",
-    "runs": "runs.csv",
-    "funnel": "funnel.csv",
-}
-
-#: canonical schema per table, used to restore dtypes when an audit directory is loaded
-_SCHEMAS: dict[str, schema.Table] = {
-    "online": schema.ONLINE,
-    "online_entries": schema.ONLINE,
-    "conflicts": schema.CONFLICTS,
-    "problems": schema.PROBLEMS,
-    "files": schema.FILES,
-    "contributions": schema.CONTRIBUTIONS,
-    "gaps": schema.GAPS,
-    "runs": schema.RUNS,
-}
+#: attribute name -> CSV file name in an audit directory (defined in lumiaudit.store)
+TABLES = _audit_dir.TABLES
 
 Runs = tuple[int, int]  # (experiment, run)
 
@@ -86,6 +61,8 @@ class Audit:
         Accounting funnel (``bucket, events, runs``); the buckets add up to the online total.
     summary
         Totals, thresholds, versions and input digests (written as ``summary.json``).
+    source_defects
+        Online sources that are the odd one out of a run (``lumiaudit.witnesses``).
     """
 
     online: pd.DataFrame
@@ -99,6 +76,10 @@ class Audit:
     runs: pd.DataFrame
     funnel: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    source_defects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Response bodies of live online sources (:class:`lumiaudit.online.Snapshot`), written to
+    #: ``online_snapshots/`` so the audit can be rerun offline (``--online DIR``).
+    snapshots: tuple[Any, ...] = ()
 
     # ------------------------------------------------------------------ views
     @property
@@ -205,66 +186,65 @@ class Audit:
         plots: bool = True,
         formats: Sequence[str] = ("png", "svg", "pdf"),
         junit: str | os.PathLike[str] | None = None,
+        kind: str = "audit",
     ) -> Path:
         """Write the audit directory (CSV tables, summary, run lists, plots).
 
-        Everything is written into a temporary directory beside ``out_dir`` and moved into
-        place at the end, so an interrupted or failed write never leaves a half-written
-        report behind (an existing report is replaced only when the new one is complete).
+        Everything is written into a temporary directory beside ``out_dir`` and swapped in
+        when complete (:mod:`lumiaudit.store.outdir`): an existing ``out_dir`` is replaced
+        only if it is empty or a lumiaudit audit (``.lumiaudit`` marker), never if it is, holds
+        or lies inside an input, and a failed write leaves it as it was.
+
+        Parameters
+        ----------
+        out_dir
+            The audit directory.
+        plots, formats
+            Write ``plots/`` in these formats.
+        junit
+            Also write JUnit XML (one testcase per run) to this file.
+        kind
+            Marker kind: ``audit`` or ``demo``.
 
         Raises
         ------
+        OutputRefusedError
+            ``out_dir`` (or ``junit``) may not be written; nothing is written.
         OutputError
             If the directory cannot be written (permissions, disk full).
         """
-        out = Path(out_dir)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-        except OSError as exc:
-            raise OutputError(f"cannot create output directory: {exc.strerror}", path=out) from exc
-        try:
-            self._write_into(tmp, plots=plots, formats=formats)
-            _replace_dir(tmp, out)
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise OutputError(
-                f"cannot write the audit: {exc.strerror or exc}", path=exc.filename or out
-            ) from exc
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        if junit is not None:
-            from lumiaudit.tickets import junit_xml
+        from lumiaudit.store.outdir import check_output_file
 
-            atomic_write_text(Path(junit), junit_xml(self.runs))
-        return out
-
-    def _write_into(self, tmp: Path, *, plots: bool, formats: Sequence[str]) -> None:
-        for name, filename in TABLES.items():
-            write_csv(getattr(self, name), tmp / filename)
-        (tmp / "summary.json").write_text(
-            json.dumps(_jsonable(self.summary), indent=2, sort_keys=False) + "\n", encoding="utf-8"
-        )
-        from lumiaudit.runlists import write_runlists
-
-        write_runlists(self.runs, tmp)
-        if plots:
-            from lumiaudit.figures import write_plots
-
-            write_plots(
-                runs=self.runs,
-                files=self.files,
-                gaps=self.gaps,
-                funnel=self.funnel,
-                out_dir=tmp / "plots",
-                formats=tuple(formats),
-                meta=self._meta(),
+        inputs = _audit_dir.audit_inputs(self.summary)
+        if junit is None:
+            _audit_dir.write_audit(
+                self, out_dir, kind=kind, plots=plots, formats=formats, inputs=inputs
             )
+            return Path(out_dir)
+        from lumiaudit.store.atomic import atomic_path, write_text, writes_through
+        from lumiaudit.tickets import junit_xml
+
+        check_output_file(junit, inputs=inputs, what="--junit")
+        if writes_through(Path(junit)):  # /dev/stdout and the like: written, never replaced
+            _audit_dir.write_audit(
+                self, out_dir, kind=kind, plots=plots, formats=formats, inputs=inputs
+            )
+            write_text(junit, junit_xml(self.runs))
+            return Path(out_dir)
+        # the JUnit file is renamed into place only once the directory is: a failed write
+        # leaves both the previous directory and the previous JUnit file as they were
+        with atomic_path(junit) as tmp:
+            tmp.write_text(junit_xml(self.runs), encoding="utf-8")
+            _audit_dir.write_audit(
+                self, out_dir, kind=kind, plots=plots, formats=formats, inputs=inputs
+            )
+        return Path(out_dir)
 
     @classmethod
     def load(cls, out_dir: str | os.PathLike[str]) -> Audit:
         """Read an audit directory written by :meth:`write` (or ``lumiaudit audit``).
+
+        Every column comes back with the dtype it was written with (``tables.json``).
 
         Raises
         ------
@@ -274,116 +254,8 @@ class Audit:
             If a table or ``summary.json`` is damaged (cut, garbled, not UTF-8); the message
             names the file and the cause.
         """
-        root = Path(out_dir)
-        if not (root / "runs.csv").is_file():
-            raise InputNotFoundError(
-                "not an audit directory (no runs.csv)",
-                path=root,
-                hint="run `lumiaudit audit --out DIR` first",
-            )
-        kw: dict[str, Any] = {}
-        for name, filename in TABLES.items():
-            path = root / filename
-            table = _SCHEMAS.get(name)
-            if path.is_file():
-                kw[name] = _load_table(path, table)
-            else:
-                kw[name] = (
-                    pd.DataFrame() if table is None else schema.enforce(pd.DataFrame(), table)
-                )
-        runs = kw["runs"]
-        if "flagged" in runs.columns:
-            try:
-                runs["flagged"] = runs["flagged"].astype("boolean")
-            except (TypeError, ValueError) as exc:
-                raise _damaged(root / TABLES["runs"], f"column 'flagged': {exc}") from None
-        summary_path = root / "summary.json"
-        summary: Any = {}
-        if summary_path.is_file():
-            try:
-                summary = json.loads(summary_path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise _damaged(
-                    summary_path, f"not valid JSON: {exc.msg}", line=exc.lineno
-                ) from None
-            except UnicodeDecodeError as exc:
-                raise _damaged(summary_path, f"byte {exc.start} is not UTF-8") from None
-            if not isinstance(summary, dict):
-                raise _damaged(summary_path, "expected a JSON object")
-        return cls(summary=summary, **kw)
-
-
-def _damaged(path: Path, cause: str, *, line: int | None = None) -> AuditDirError:
-    """The error for a damaged file of an audit directory."""
-    return AuditDirError(
-        f"damaged audit file: {cause}",
-        path=path,
-        line=line,
-        hint="rerun `lumiaudit audit --out DIR` to rewrite it",
-    )
-
-
-def _load_table(path: Path, table: schema.Table | None) -> pd.DataFrame:
-    """Read one CSV table of an audit directory; a damaged file is an :class:`AuditDirError`."""
-    try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    except UnicodeDecodeError as exc:
-        raise _damaged(path, f"byte {exc.start} is not UTF-8") from None
-    except pd.errors.EmptyDataError:
-        raise _damaged(path, "the file is empty (no header)") from None
-    except pd.errors.ParserError as exc:
-        raise _damaged(path, f"not valid CSV: {' '.join(str(exc).split())}") from None
-    if table is None:
-        return frame
-    try:
-        return schema.enforce(frame, table)
-    except ValueError as exc:
-        raise _damaged(path, str(exc)) from None
-
-
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write a table as CSV with missing values as empty cells (never 0)."""
-    frame.to_csv(path, index=False, na_rep="", date_format="%Y-%m-%dT%H:%M:%SZ")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` safely (see :func:`lumiaudit._io.write_with`)."""
-    from lumiaudit._io import write_text
-
-    write_text(path, text)
-
-
-def _replace_dir(new: Path, out: Path) -> None:
-    if out.is_symlink() or out.is_file():
-        raise OutputError("exists and is not a directory", path=out)
-    new.chmod(0o755)
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-        new.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        new.rename(out)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_jsonable(v) for v in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _jsonable(dataclasses.asdict(value))
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _jsonable(value.item())
-    if isinstance(value, datetime | pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    return value
+        tables: dict[str, Any] = dict(_audit_dir.read_tables(out_dir))
+        return cls(summary=_audit_dir.read_summary(out_dir), **tables)
 
 
 def _digest(paths: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
@@ -406,6 +278,18 @@ def _digest(paths: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)
             out.append({"path": text, "sha256": h.hexdigest()})
+    return out
+
+
+def _online_digest(inputs: list[str], on: Any) -> list[dict[str, Any]]:
+    """:func:`_digest` of the online inputs, URLs without credentials, plus each snapshot."""
+    from lumiaudit.online.live import redact_url
+
+    out = _digest([redact_url(p) if "://" in p else p for p in inputs])
+    out += [
+        {"path": s.url, "sha256": s.sha256, "fetched_at": s.fetched_at, "kind": "snapshot"}
+        for s in on.snapshots
+    ]
     return out
 
 
@@ -453,11 +337,14 @@ def audit(
     include_skims: bool = False,
     experiment: int | None = None,
     run_range: tuple[int, int] | None = None,
+    runs: Any = None,
+    mask_ls: str = "refuse",
     timeout: float | None = None,
     retries: int = 3,
     progress: bool = False,
     experiment_label: str | None = None,
     allow_empty: bool = False,
+    production: str | None = None,
 ) -> Audit:
     """Run a whole audit: read online sources, count offline files, reconcile per run.
 
@@ -471,21 +358,36 @@ def audit(
         :class:`~lumiaudit.offline.OfflineResult`.
     tree, mode, jobs, scheduler, client, cache, include_skims, timeout, retries, progress
     allow_empty
-        Passed to :func:`lumiaudit.offline.count_events`.
+        Passed to :func:`lumiaudit.offline.count_events`. ``mode="fast"`` is refused (it
+        cannot measure the error-free counts and the run split the comparison needs).
     thresholds
         Statistical thresholds (:class:`lumiaudit.stats.Thresholds`).
     non_physics
         Run types that are reported as ``NOT_AUDITED``.
     mask
-        A run list (JSON or CSV path, or ``(experiment, run)`` pairs): audit only these runs.
+        A run list (a file in any format of :func:`lumiaudit.runlist_io.read_runlist`: golden
+        JSON, GRL XML, basf2 IoVs, JSON, CSV, text; a
+        :class:`~lumiaudit.runsets.RunLumiSet`; or ``(experiment, run)`` pairs): audit only
+        these runs.
+    mask_ls
+        A mask run with only some lumisections: ``refuse`` (default: a ConfigError naming the
+        runs) or ``whole-runs`` (audited whole; listed in ``summary["mask"]["ls_not_applied"]``
+        and logged as a warning). See :mod:`lumiaudit.masks`.
     waivers
         Waivers file (TOML/CSV) or table: waived runs stop failing until the waiver expires.
     policy, online_format, mapping, strict
         Passed to :func:`lumiaudit.online.read_online`.
     experiment, run_range
         Keep only this experiment / runs in ``[first, last]`` (``first <= last``).
+    runs
+        A :class:`~lumiaudit.runselect.RunSelection` or its text (``"101-124,130,^127"``,
+        ``"e12:101-124"``): files whose name gives a run outside it are not opened, and every
+        table is restricted to it after counting (grid files by their EventMetaData run).
     experiment_label
         Text for plot labels (default ``Belle II e<N>``).
+    production
+        Where a run has several productions side by side, audit the one whose path contains
+        this (default: the newest); see :func:`lumiaudit.reconcile.reconcile`.
 
     Returns
     -------
@@ -494,13 +396,19 @@ def audit(
     Raises
     ------
     ParameterError
-        If ``run_range`` is not a pair of integers with ``first <= last``, or no input is given.
+        If ``run_range`` is not a pair of integers with ``first <= last``, no input is given,
+        or ``mode="fast"``.
     """
+    from lumiaudit.masks import PARTIAL_LS
     from lumiaudit.offline import OfflineResult, count_events
     from lumiaudit.online import OnlineResult, read_online
     from lumiaudit.reconcile import reconcile
+    from lumiaudit.runselect import RunSelection
 
     run_range = _check_run_range(run_range)
+    selection = RunSelection.coerce(runs)
+    if mask_ls not in PARTIAL_LS:
+        raise ParameterError(f"mask_ls: {mask_ls!r} is not one of {', '.join(PARTIAL_LS)}")
 
     if isinstance(online, OnlineResult):
         on = online
@@ -508,13 +416,28 @@ def audit(
     else:
         online_inputs = _as_paths(online, "online")
         on = read_online(
-            online_inputs, format=online_format, mapping=mapping, policy=policy, strict=strict
+            online_inputs,
+            format=online_format,
+            mapping=mapping,
+            policy=policy,
+            strict=strict,
+            http=_http_options(timeout, retries),
         )
     if isinstance(offline, OfflineResult):
         off = offline
         offline_inputs: list[str] = []
     else:
         offline_inputs = _as_paths(offline, "offline")
+        if mode == "fast":
+            # fast mode reads only fEntries: no error-free counts (online follows them in most
+            # productions), no FileMetaData, no run split of grid files; an audit on it reports
+            # error-flag runs as excesses and grid runs as missing (issue 11)
+            raise ParameterError(
+                "mode 'fast' counts tree entries only (no error-free counts, FileMetaData or "
+                "run split of multi-run files): the comparison cannot be made",
+                hint="audit with --mode auto (the default) or --mode deep; "
+                "`lumiaudit count --mode fast` lists entry counts",
+            )
         off = count_events(
             offline_inputs,
             tree=tree,
@@ -528,6 +451,7 @@ def audit(
             timeout=timeout,
             retries=retries,
             allow_empty=allow_empty,
+            runs=selection,
         )
 
     tables = {
@@ -541,6 +465,22 @@ def audit(
         "gaps": off.gaps,
     }
     tables = {k: _select(v, experiment=experiment, run_range=run_range) for k, v in tables.items()}
+    if selection is not None:
+        tables = {k: selection.filter(v) for k, v in tables.items()}
+    mask_label = (
+        None if mask is None else (str(mask) if isinstance(mask, str | os.PathLike) else "given")
+    )
+    ls_not_applied: list[str] = []
+    if mask is not None and not isinstance(mask, pd.DataFrame):
+        from lumiaudit.masks import check_lumis, mask_keys
+        from lumiaudit.runlist_io import read_runlist
+        from lumiaudit.runsets import RunLumiSet
+
+        mask_set = read_runlist(mask) if isinstance(mask, str | os.PathLike) else mask
+        if isinstance(mask_set, RunLumiSet):
+            src = mask if isinstance(mask, str | os.PathLike) else None
+            ls_not_applied = check_lumis(mask_set, partial_ls=mask_ls, source=src)
+            mask = mask_keys(mask_set, [tables["online"], tables["offline_runs"]])
     rec = reconcile(
         online=tables["online"],
         online_entries=tables["online_entries"],
@@ -554,6 +494,8 @@ def audit(
         non_physics=tuple(non_physics),
         waivers=waivers,
         mask=mask,
+        formats=getattr(on, "formats", None),
+        production=production,
     )
     runs = rec.runs
     files = tables["files"]
@@ -570,18 +512,19 @@ def audit(
     summary: dict[str, Any] = {
         "lumiaudit_version": __version__,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "inputs": {"online": _digest(online_inputs), "offline": _digest(offline_inputs)},
+        "inputs": {"online": _online_digest(online_inputs, on), "offline": _digest(offline_inputs)},
         "options": {
             "tree": tree,
             "mode": mode,
             "policy": policy,
             "non_physics": list(non_physics),
             "include_skims": include_skims,
+            "production": production,
             "experiment": experiment,
             "run_range": list(run_range) if run_range else None,
-            "mask": None
-            if mask is None
-            else (str(mask) if isinstance(mask, str | os.PathLike) else "given"),
+            "runs": None if selection is None else str(selection),
+            "mask": mask_label,
+            "mask_ls": mask_ls,
         },
         "thresholds": rec.stats.get("thresholds", {}),
         "stats": {k: v for k, v in rec.stats.items() if k != "thresholds"},
@@ -600,6 +543,7 @@ def audit(
             "gaps": len(tables["gaps"]),
         },
         "status_counts": status_counts,
+        "mask": {"source": mask_label, "ls_not_applied": ls_not_applied},
         "funnel": {
             str(b): _jsonable(e)
             for b, e in zip(rec.funnel["bucket"], rec.funnel["events"], strict=True)
@@ -631,6 +575,23 @@ def audit(
         runs=runs,
         funnel=rec.funnel,
         summary=summary,
+        source_defects=rec.source_defects,
+        snapshots=on.snapshots,
+    )
+
+
+def _http_options(timeout: float | None, retries: int) -> Any:
+    """Time bounds of live online reads from the audit's ``timeout``/``retries`` (the same
+    knobs bound remote ROOT reads, so one ``--timeout`` bounds every protocol)."""
+    if timeout is None:
+        return None
+    from lumiaudit.online import HttpOptions
+
+    return HttpOptions(
+        connect_timeout=min(timeout, 10.0),
+        read_timeout=timeout,
+        retries=retries,
+        deadline=max(60.0, timeout * (retries + 1) * 4),
     )
 
 
@@ -665,18 +626,3 @@ def _select(
         lo, hi = run_range
         keep &= ((frame["run"] >= lo) & (frame["run"] <= hi)).fillna(True)
     return frame[keep].reset_index(drop=True)
-
-
-class _CallableModule(types.ModuleType):
-    """Let ``lumiaudit.audit(...)`` call :func:`audit` even after ``import lumiaudit.audit``.
-
-    Importing the submodule binds the name ``audit`` on the package to this module, which would
-    shadow the function of the same name; making the module callable keeps both spellings
-    (``lumiaudit.audit(...)`` and ``lumiaudit.audit.Audit``) working in any import order.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Audit:
-        return audit(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

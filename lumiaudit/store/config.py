@@ -1,0 +1,42 @@
+"""Reading small configuration files (run lists, waivers, nightly configuration)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lumiaudit.errors import ConfigError, InputNotFoundError
+
+__all__ = ["read_config_text"]
+
+
+def read_config_text(path: str | os.PathLike[str], *, what: str, hint: str) -> str:
+    """Read a small UTF-8 configuration file (run list, waivers, nightly config).
+
+    Parameters
+    ----------
+    path
+        The file.
+    what
+        What the file is, for messages (``"run list"``, ``"waivers file"``, ...).
+    hint
+        The formats expected, for messages (``"expected TOML or CSV"``).
+
+    Raises
+    ------
+    InputNotFoundError
+        If the file does not exist.
+    ConfigError
+        If it cannot be read or is not UTF-8 text (the message names the byte).
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise InputNotFoundError(f"{what} not found", path=source)
+    try:
+        return source.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not a text {what} (byte {exc.start} is not UTF-8)", path=source, hint=hint
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what}: {exc.strerror}", path=source) from None
