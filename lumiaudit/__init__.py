@@ -22,6 +22,8 @@ _LAZY = {
     "explain_runs": "lumiaudit.explain",
     "run_report": "lumiaudit.report",
     "LumiauditError": "lumiaudit.errors",
+    "Profile": "lumiaudit.profiles",
+    "load_profile": "lumiaudit.profiles",
 }
 
 __all__ = [  # noqa: PLE0604 - names are strings, computed from _LAZY

@@ -828,7 +828,7 @@ def _evidence(
                     unit,
                     idx,
                     g.get("est_events"),
-                    detail=f"HLT{unit} {'' if idx is None else f'f{idx:05d}'}",
+                    detail=f"HLT{unit} f{idx:05d}",
                 )
             )
     causes += _per_file_daq(files, daq)
@@ -1132,7 +1132,8 @@ def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
     exp = _int(r["experiment"])
     follows = str(g("follows")) if isinstance(g("follows"), str) else "full"
     lines: list[str] = []
-    head = f"Run {run} (experiment {_fmt(exp)}, {_fmt(g('run_type'))}): {g('status')}"
+    where = "" if exp is None else f"experiment {exp}, "  # a run-only key has none
+    head = f"Run {run} ({where}{_fmt(g('run_type'))}): {g('status')}"
     if _truthy(g("flagged")):
         head += ", FLAGGED"
     if _truthy(g("waived")):

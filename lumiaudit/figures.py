@@ -35,6 +35,10 @@ _WIDE = (8.0, 4.5)
 _SQUARE = (6.5, 5.5)
 
 
+def _missing(value: Any) -> bool:
+    return bool(pd.isna(value))
+
+
 def drilldown_name(experiment: object, run: object) -> str:
     """File stem of the drilldown figure of one run, e.g. ``drilldown_e0010_r03020``.
 
@@ -203,7 +207,7 @@ def write_plots(
     ):
         if not pd.isna(run):
             drill.setdefault(
-                drilldown_name(exp, run), (None if pd.isna(exp) else int(exp), int(run))
+                drilldown_name(exp, run), (None if _missing(exp) else int(exp), int(run))
             )
 
     written: list[Path] = []

@@ -376,16 +376,23 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _waived_runs(runs: Any) -> set[tuple[int, int]]:
+def _waived_runs(runs: Any) -> set[tuple[int | None, int]]:
     if "waived" not in runs.columns:
         return set()
     waived = runs["waived"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    return {(int(e), int(r)) for e, r in runs.loc[waived, ["experiment", "run"]].to_numpy()}
+    return {(_exp(e), int(r)) for e, r in runs.loc[waived, ["experiment", "run"]].to_numpy()}
 
 
-def _key(row: Mapping[str, Any]) -> tuple[int, int] | None:
+def _exp(value: Any) -> int | None:
+    """The experiment of a key; None for a run-only key (profile), never a made-up number."""
+    import pandas as pd
+
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _key(row: Mapping[str, Any]) -> tuple[int | None, int] | None:
     try:
-        return int(row["experiment"]), int(row["run"])
+        return _exp(row["experiment"]), int(row["run"])
     except (KeyError, TypeError, ValueError):
         return None
 

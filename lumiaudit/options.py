@@ -73,7 +73,25 @@ class AuditOptions:
         If a value is out of range or not one of the allowed choices (the message names it).
     """
 
-    tree: str = field(default="tree", metadata=_opt("Name of the event tree."))
+    profile: str | None = field(
+        default=None,
+        metadata=_opt(
+            "Experiment profile: built-in name (belle2, belle2-raw, cms-nanoaod, generic) or "
+            "TOML file (docs/profiles.md); default belle2.",
+            metavar="NAME|FILE.toml",
+        ),
+    )
+    tree: str | None = field(
+        default=None,
+        metadata=_opt("Name of the event tree. Default: the profile's (tree for Belle II)."),
+    )
+    golden: Path | None = field(
+        default=None,
+        metadata=_opt(
+            'Golden JSON {"run": [[first_ls, last_ls], ...]}: lumisections outside are not '
+            "audited (profiles with lumisections)."
+        ),
+    )
     mode: str = field(
         default="auto",
         metadata=_opt(

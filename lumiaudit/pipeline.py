@@ -77,6 +77,8 @@ class Audit:
     funnel: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
     source_defects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Per (run, lumisection) comparison (:mod:`lumiaudit.lumis`); empty without lumisections.
+    lumis: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: Response bodies of live online sources (:class:`lumiaudit.online.Snapshot`), written to
     #: ``online_snapshots/`` so the audit can be rerun offline (``--online DIR``).
     snapshots: tuple[Any, ...] = ()
@@ -95,10 +97,19 @@ class Audit:
         return self.runs[sel.fillna(False)]
 
     def explain(self, run: int, experiment: int | None = None) -> str:
-        """The evidence for one run, in plain words (what ``lumiaudit explain`` prints)."""
+        """The evidence for one run, in plain words (what ``lumiaudit explain`` prints).
+
+        ``experiment`` may be <NA> (a run-only key's runs table row): it is then not used.
+        """
         from lumiaudit.explain import explain_run
 
-        return explain_run(self.tables(), run, experiment=experiment)
+        exp = None if experiment is None or pd.isna(experiment) else int(experiment)
+        text = explain_run(self.tables(), run, experiment=exp)
+        if len(self.lumis):
+            from lumiaudit.lumis import explain_lumis
+
+            text += explain_lumis(self.lumis, run)
+        return text
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """All tables by name."""
@@ -255,6 +266,9 @@ class Audit:
             names the file and the cause.
         """
         tables: dict[str, Any] = dict(_audit_dir.read_tables(out_dir))
+        lumis = _audit_dir.read_optional_table(out_dir, "lumis.csv")
+        if lumis is not None:
+            tables["lumis"] = lumis
         return cls(summary=_audit_dir.read_summary(out_dir), **tables)
 
 
@@ -305,10 +319,10 @@ def _as_paths(value: Any, what: str) -> list[str]:
     return paths
 
 
-def _experiment_label(runs: pd.DataFrame) -> str:
+def _experiment_label(runs: pd.DataFrame, label: str = "Belle II") -> str:
     exps = sorted({int(e) for e in runs["experiment"].dropna()}) if len(runs) else []
     exp = ", ".join(f"e{e}" for e in exps)
-    return f"Belle II {exp}".strip()
+    return f"{label} {exp}".strip()
 
 
 def _run_range(runs: pd.DataFrame) -> list[int] | None:
@@ -320,14 +334,14 @@ def audit(
     online: Any,
     offline: Any,
     *,
-    tree: str = "tree",
+    tree: str | None = None,
     mode: str = "auto",
     jobs: int = 1,
     scheduler: str | None = None,
     client: Any = None,
     cache: str | os.PathLike[str] | None = None,
     thresholds: Thresholds | None = None,
-    non_physics: Sequence[str] = schema.NON_PHYSICS_RUN_TYPES,
+    non_physics: Sequence[str] | None = None,
     mask: str | os.PathLike[str] | pd.DataFrame | Iterable[Runs] | None = None,
     waivers: str | os.PathLike[str] | pd.DataFrame | None = None,
     policy: str = "latest",
@@ -345,6 +359,8 @@ def audit(
     experiment_label: str | None = None,
     allow_empty: bool = False,
     production: str | None = None,
+    profile: Any = None,
+    golden: str | os.PathLike[str] | None = None,
 ) -> Audit:
     """Run a whole audit: read online sources, count offline files, reconcile per run.
 
@@ -388,6 +404,16 @@ def audit(
     production
         Where a run has several productions side by side, audit the one whose path contains
         this (default: the newest); see :func:`lumiaudit.reconcile.reconcile`.
+    profile
+        A :class:`~lumiaudit.profiles.Profile`, built-in name or TOML path (default
+        ``belle2``, today's behaviour): tree and branch names, file-name grammar, run key,
+        online mapping, non-physics run types, thresholds, label, lumisections. ``tree``,
+        ``mapping``, ``non_physics``, ``thresholds`` and ``experiment_label`` given here
+        override it. With a lumisection branch in the profile, online per-lumisection tables
+        among ``online`` are compared per (run, LS) (:mod:`lumiaudit.lumis`).
+    golden
+        A golden JSON (``{"run": [[first_ls, last_ls], ...]}``): lumisections outside it are
+        not certified and not audited (profiles with lumisections only).
 
     Returns
     -------
@@ -396,33 +422,73 @@ def audit(
     Raises
     ------
     ParameterError
-        If ``run_range`` is not a pair of integers with ``first <= last``, no input is given,
-        or ``mode="fast"``.
+        If ``run_range`` is not a pair of integers with ``first <= last``, ``runs`` is not a
+        valid selection, no input is given, or ``mode="fast"``.
+    ConfigError
+        If the mask file cannot be read, or (``mask_ls="refuse"``) certifies only some
+        lumisections of a run; raised before any file is counted.
     """
     from lumiaudit.masks import PARTIAL_LS
     from lumiaudit.offline import OfflineResult, count_events
     from lumiaudit.online import OnlineResult, read_online
+    from lumiaudit.profiles import load_profile
     from lumiaudit.reconcile import reconcile
     from lumiaudit.runselect import RunSelection
 
     run_range = _check_run_range(run_range)
     selection = RunSelection.coerce(runs)
+    prof = load_profile(profile)
+    if mapping is None and prof.online:
+        mapping = prof.mapping()
+    non_physics = prof.non_physics if non_physics is None else non_physics
+    thresholds = prof.thresholds if thresholds is None else thresholds
+    online_ls = None
     if mask_ls not in PARTIAL_LS:
         raise ParameterError(f"mask_ls: {mask_ls!r} is not one of {', '.join(PARTIAL_LS)}")
+    mask_label = (
+        None if mask is None else (str(mask) if isinstance(mask, str | os.PathLike) else "given")
+    )
+    # a mask file is read (and its LS ranges judged) before any file is counted: a bad mask
+    # fails in a second, not after an hour of counting
+    mask_set: Any = None
+    ls_not_applied: list[str] = []
+    if mask is not None and not isinstance(mask, pd.DataFrame):
+        from lumiaudit.masks import check_lumis
+        from lumiaudit.runlist_io import read_runlist
+        from lumiaudit.runsets import RunLumiSet
+
+        mask_set = read_runlist(mask) if isinstance(mask, str | os.PathLike) else mask
+        if isinstance(mask_set, RunLumiSet):
+            src = mask if isinstance(mask, str | os.PathLike) else None
+            ls_not_applied = check_lumis(mask_set, partial_ls=mask_ls, source=src)
+        else:
+            mask_set = None
 
     if isinstance(online, OnlineResult):
         on = online
         online_inputs: list[str] = []
     else:
         online_inputs = _as_paths(online, "online")
-        on = read_online(
-            online_inputs,
-            format=online_format,
-            mapping=mapping,
-            policy=policy,
-            strict=strict,
-            http=_http_options(timeout, retries),
-        )
+        if prof.lumis is not None:
+            from lumiaudit.online.lumis import read_online_split
+
+            on, online_ls = read_online_split(
+                online_inputs,
+                profile=prof,
+                format=online_format,
+                mapping=mapping,
+                policy=policy,
+                strict=strict,
+            )
+        else:
+            on = read_online(
+                online_inputs,
+                format=online_format,
+                mapping=mapping,
+                policy=policy,
+                strict=strict,
+                http=_http_options(timeout, retries),
+            )
     if isinstance(offline, OfflineResult):
         off = offline
         offline_inputs: list[str] = []
@@ -452,7 +518,9 @@ def audit(
             retries=retries,
             allow_empty=allow_empty,
             runs=selection,
+            profile=prof,
         )
+    tree = str(off.stats.get("tree", prof.tree if tree is None else tree))
 
     tables = {
         "online": on.table,
@@ -467,20 +535,10 @@ def audit(
     tables = {k: _select(v, experiment=experiment, run_range=run_range) for k, v in tables.items()}
     if selection is not None:
         tables = {k: selection.filter(v) for k, v in tables.items()}
-    mask_label = (
-        None if mask is None else (str(mask) if isinstance(mask, str | os.PathLike) else "given")
-    )
-    ls_not_applied: list[str] = []
-    if mask is not None and not isinstance(mask, pd.DataFrame):
-        from lumiaudit.masks import check_lumis, mask_keys
-        from lumiaudit.runlist_io import read_runlist
-        from lumiaudit.runsets import RunLumiSet
+    if mask_set is not None:
+        from lumiaudit.masks import mask_keys
 
-        mask_set = read_runlist(mask) if isinstance(mask, str | os.PathLike) else mask
-        if isinstance(mask_set, RunLumiSet):
-            src = mask if isinstance(mask, str | os.PathLike) else None
-            ls_not_applied = check_lumis(mask_set, partial_ls=mask_ls, source=src)
-            mask = mask_keys(mask_set, [tables["online"], tables["offline_runs"]])
+        mask = mask_keys(mask_set, [tables["online"], tables["offline_runs"]])
     rec = reconcile(
         online=tables["online"],
         online_entries=tables["online_entries"],
@@ -492,12 +550,29 @@ def audit(
         gaps=tables["gaps"],
         thresholds=thresholds,
         non_physics=tuple(non_physics),
-        waivers=waivers,
+        # with lumisections the waivers come after the LS verdict (a waiver may name its reason)
+        waivers=None if online_ls is not None else waivers,
         mask=mask,
         formats=getattr(on, "formats", None),
         production=production,
+        follows=prof.follows,
     )
     runs = rec.runs
+    lumis = None
+    if prof.lumis is not None and online_ls is not None:
+        from lumiaudit.lumis import audit_lumis, waive
+
+        runs, lumis = audit_lumis(
+            runs,
+            online_ls=_select(online_ls, experiment=experiment, run_range=run_range),
+            files=tables["files"],
+            contributions=tables["contributions"],
+            profile=prof,
+            golden=golden,
+            jobs=jobs,
+            timeout=timeout,
+        )
+        runs = waive(runs, waivers, stats=rec.stats)
     files = tables["files"]
     n_bad_files = int(
         (~files["status"].isin([s.value for s in schema.FileStatus if s.readable])).sum()
@@ -525,6 +600,8 @@ def audit(
             "runs": None if selection is None else str(selection),
             "mask": mask_label,
             "mask_ls": mask_ls,
+            # a Belle II audit's summary stays as it was without a profile
+            **({} if prof.name == "belle2" else {"profile": prof.name, "key": list(prof.key)}),
         },
         "thresholds": rec.stats.get("thresholds", {}),
         "stats": {k: v for k, v in rec.stats.items() if k != "thresholds"},
@@ -548,7 +625,7 @@ def audit(
             str(b): _jsonable(e)
             for b, e in zip(rec.funnel["bucket"], rec.funnel["events"], strict=True)
         },
-        "experiment_label": experiment_label or _experiment_label(runs),
+        "experiment_label": experiment_label or _experiment_label(runs, prof.label),
         "run_range": _run_range(runs),
         "flagged_runs": [
             {
@@ -560,6 +637,10 @@ def audit(
             for r in runs[flagged].itertuples()
         ],
     }
+    if lumis is not None:
+        from lumiaudit.lumis import lumis_summary
+
+        summary["lumis"] = lumis_summary(lumis)
     cache_stats = getattr(off, "stats", None)
     if isinstance(cache_stats, dict):
         summary["offline_stats"] = _jsonable(cache_stats)
@@ -576,6 +657,7 @@ def audit(
         funnel=rec.funnel,
         summary=summary,
         source_defects=rec.source_defects,
+        lumis=pd.DataFrame() if lumis is None else lumis,
         snapshots=on.snapshots,
     )
 

@@ -157,6 +157,11 @@ def _mask_frame(mask: Any, read_mask: Any) -> pd.DataFrame:
     return frame.astype({"experiment": "Int64", "run": "Int64"})
 
 
+def _present(value: Any) -> bool:
+    """A table cell that holds a value (not <NA>/NaN/None)."""
+    return not pd.isna(value)
+
+
 def _restrict(df: pd.DataFrame | None, keys: pd.DataFrame) -> pd.DataFrame | None:
     if df is None or len(df) == 0 or "run" not in df:
         return df
@@ -169,7 +174,7 @@ def _restrict(df: pd.DataFrame | None, keys: pd.DataFrame) -> pd.DataFrame | Non
         any_exp = set(keys.loc[keys["experiment"].isna(), "run"].astype(int))
         exp = df["experiment"].astype("Int64")
         keep = [
-            (not pd.isna(r)) and ((e, r) in pairs or int(r) in any_exp)
+            _present(r) and ((e, r) in pairs or int(r) in any_exp)
             for e, r in zip(exp, run, strict=True)
         ]
         return df[pd.Series(keep, index=df.index, dtype=bool)]
@@ -295,7 +300,7 @@ def reconcile(
         runs = apply_waivers(runs, table, today=today)
 
     flag_cols: list[str] = []
-    if offline_runs is not None and len(offline_runs):
+    if len(offline_runs):
         flag_cols = [c for c in offline_runs.columns if str(c).startswith("n_flag_")]
         if flag_cols:
             extra = offline_runs[["experiment", "run", *flag_cols]].copy()

@@ -37,9 +37,10 @@ from pathlib import Path
 from typing import Any, Final
 from xml.sax.saxutils import escape
 
-from lumiaudit._io import read_config_text, write_text
 from lumiaudit.errors import ConfigError, ParameterError
 from lumiaudit.runsets import ALL, EXP_MAX, LS_MAX, RUN_MAX, LumiRanges, RunLumiSet
+from lumiaudit.store.atomic import write_text
+from lumiaudit.store.config import read_config_text
 
 __all__ = ["FORMATS", "detect_format", "format_runlist", "read_runlist", "write_runlist"]
 
@@ -294,7 +295,7 @@ def _read_grl(text: str, path: Path) -> RunLumiSet:
     try:
         root = ET.fromstring(text)
     except ET.ParseError as exc:
-        line = exc.position[0] if exc.position else None
+        line = exc.position[0]
         raise ConfigError(f"not well-formed XML ({exc})", path=path, line=line) from None
     if root.tag != "LumiRangeCollection":
         raise ConfigError(f"XML root element is <{root.tag}>, not <LumiRangeCollection>", path=path)

@@ -173,7 +173,7 @@ class RunSelection:
     def filter(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Rows of a table with ``run`` (and optional ``experiment``) columns that are selected;
         rows without a run are kept (a file whose runs are only known after counting)."""
-        if frame is None or len(frame) == 0 or "run" not in frame.columns:
+        if len(frame) == 0 or "run" not in frame.columns:
             return frame
         runs = frame["run"].tolist()
         exps: Iterable[Any] = (

@@ -115,6 +115,9 @@ class Reason(StrEnum):
     SEVERAL_PRODUCTIONS = "several_productions"  # the run exists in several productions
     OUTLIER = "outlier"
     UNEXPLAINED = "unexplained"
+    MISSING_LUMISECTION = "missing_lumisection"  # per-LS audit (lumiaudit.lumis)
+    SHORT_LUMISECTION = "short_lumisection"
+    DUPLICATE_EVENTS = "duplicate_events"  # the same event number twice in one LS
 
     def __str__(self) -> str:
         return self.value

@@ -251,7 +251,7 @@ def flag_outliers(
     return out, summary
 
 
-def _num(x: float) -> float | None:
+def _num(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 

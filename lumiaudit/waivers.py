@@ -187,7 +187,9 @@ def apply_waivers(
         for w in waivers.itertuples(index=False):
             if int(w.run) != int(row.run):
                 continue
-            if not pd.isna(w.experiment) and int(w.experiment) != int(row.experiment):
+            if not pd.isna(w.experiment) and (
+                pd.isna(row.experiment) or int(w.experiment) != int(row.experiment)
+            ):  # a run-only key's run has no experiment to match
                 continue
             if w.reason != "*" and w.reason not in reasons:
                 continue

@@ -300,7 +300,7 @@ def vote_sources(
         elif clusters:
             winner = clusters[0]
             verdict = f"{clusters[0][0].kind} is the only count"
-        odd = [w for w in ws if winner is None or w not in winner] if winner else []
+        odd = [w for w in ws if w not in winner] if winner else []
         expected = winner[-1].value if winner else None
         for w in odd:
             kind, detail = _defect(w, expected, key, daq_units, prod_units)

@@ -132,3 +132,14 @@ def test_help_lists_the_subcommands() -> None:
     assert "and|or|sub|diff" in result.output
     sub = CliRunner().invoke(cli, ["runlist", "diff", "--help"])
     assert "symmetric difference" in sub.output
+
+
+def test_output_is_never_an_input(tmp_path: Path) -> None:
+    a = _write(tmp_path / "a.json", '{"101": [[1, 10]]}')
+    b = _write(tmp_path / "b.json", '{"102": [[1, 10]]}')
+    for args in (["or", str(a), str(b), "-o", str(b)], ["convert", str(a), "-o", str(a)]):
+        result = _invoke(args)
+        assert result.exit_code == 2, args
+        assert "--output" in result.output
+    assert a.read_text() == '{"101": [[1, 10]]}'
+    assert b.read_text() == '{"102": [[1, 10]]}'

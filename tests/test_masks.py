@@ -99,3 +99,16 @@ def test_cli_mask_ls(example: dict[str, Path], tmp_path: Path) -> None:
     )
     summary = json.loads((tmp_path / "b" / "summary.json").read_text(encoding="utf-8"))
     assert summary["mask"]["ls_not_applied"] == ["r105 [LS 1-3,7-9]"]
+
+
+def test_a_bad_mask_fails_before_anything_is_read(tmp_path: Path) -> None:
+    """The mask is judged first: a refused mask is the error even when the inputs would take an
+    hour to count (here they do not exist at all)."""
+    path = tmp_path / "golden.json"
+    path.write_text(PARTIAL, encoding="utf-8")
+    nowhere = tmp_path / "nowhere"
+    with pytest.raises(ConfigError, match="only some lumisections"):
+        lumiaudit.audit(online=nowhere, offline=nowhere, mask=path)
+    path.write_text('{"105": [[1, 3]', encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        lumiaudit.audit(online=nowhere, offline=nowhere, mask=path)

@@ -496,7 +496,6 @@ def test_cli_http_errors_exit_2_in_one_line(
             "--out",
             str(tmp_path / "a"),
         ]
-        (tmp_path / "prod").mkdir()
         if route is not None and route.delay:
             args += ["--timeout", "0.5", "--retries", "0"]
     res = CliRunner().invoke(cli, args)

@@ -97,6 +97,7 @@ MISSING: dict[str, list[str]] = {
     "ticket": ["--audit", "{missing}"],
     "report": ["--online", "{missing}", "--offline", "{missing}", "--out", "{out}"],
     "nightly": ["--config", "{missing}"],
+    "profile": ["show", "{missing}"],
 }
 
 

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ticket": ("lumiaudit.cli.ticket", "Markdown / Jira snippets for flagged runs."),
     "report": ("lumiaudit.cli.report", "Execute the overview notebook into an HTML report."),
     "nightly": ("lumiaudit.cli.nightly", "Dated, incremental, locked nightly audit."),
+    "profile": ("lumiaudit.cli.profile", "List the experiment profiles or print one as TOML."),
 }
 
 

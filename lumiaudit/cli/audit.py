@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from lumiaudit.cli._common import echo, handle_errors, progress_default, progress_option
+from lumiaudit.cli.profile import profile_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,6 +90,13 @@ def echo_summary(result: Any, out: Path) -> None:
             f"{'s' * (len(not_applied) != 1)} audited whole: {', '.join(not_applied[:5])}"
             f"{f' and {len(not_applied) - 5} more' if len(not_applied) > 5 else ''} "
             "(summary.json: mask.ls_not_applied)",
+            err=True,
+        )
+    left = (result.summary.get("offline_stats") or {}).get("unassigned") or []
+    if left:  # entries of no run: never a silent gap (docs/profiles.md)
+        click.echo(
+            f"lumiaudit: warning: {sum(r['events'] for r in left)} offline events in "
+            f"{len(left)} files not assigned to any run ({left[0]['path']}: {left[0]['reason']})",
             err=True,
         )
     for row in result.flagged.itertuples():
@@ -178,7 +186,9 @@ def source_options(*, required: bool) -> Callable[[F], F]:
 def audit_options(func: Any) -> Any:
     """Options shared by ``audit``, ``demo`` and ``report``."""
     opts = [
-        click.option("--tree", default="tree", show_default=True, help="Name of the event tree."),
+        click.option(
+            "--tree", default=None, help="Name of the event tree (default: the profile's, tree)."
+        ),
         click.option(
             "--mode",
             type=click.Choice(["auto", "fast", "deep"]),
@@ -301,6 +311,14 @@ def audit_options(func: Any) -> Any:
     help="Where a run has several productions (release/DB/proc paths), audit the one whose "
     "path contains TEXT (default: the newest); the others are reported, never summed.",
 )
+@profile_option
+@click.option(
+    "--golden",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help='Golden JSON {"run": [[first_ls, last_ls], ...]}: lumisections outside are not '
+    "audited (profiles with lumisections, e.g. cms-nanoaod).",
+)
 @audit_options
 @handle_errors
 def command(
@@ -323,6 +341,9 @@ def command(
     too, differences explained by a non-loss (error-flag definition, off-by-one) are not.
 
     Example: lumiaudit audit --online elog/ --offline /group/belle2/.../e0010 --out audit/
+
+    CMS NanoAOD: lumiaudit audit --profile cms-nanoaod --online lumis.csv --offline store/
+    --golden golden.json --out audit/ (adds lumis.csv and not_finished_lumis.json).
     """
     run_audit_command(
         online=online,

@@ -14,6 +14,7 @@ from lumiaudit.cli._common import (
     progress_option,
 )
 from lumiaudit.cli.audit import runs_option
+from lumiaudit.cli.profile import profile_option
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,10 +35,12 @@ def summary_line(summary: dict[str, Any]) -> str:
     good = [f"{n} {s}" for s, n in statuses.items() if s not in BAD_STATUSES]
     bad = [f"{n} {s}" for s, n in statuses.items() if s in BAD_STATUSES]
     gaps = summary["gaps"]
+    left = summary.get("unassigned") or 0
     return (
         f"{summary['files']} files: {', '.join(good) or 'none readable'}; "
         f"bad: {', '.join(bad) or 'none'}; "
         f"{summary['runs']} runs, {summary['events']} events, {gaps} gap{'s' * (gaps != 1)}"
+        + (f"; WARNING: {left} events not assigned to any run" if left else "")
     )
 
 
@@ -56,7 +59,16 @@ _out = click.Path(dir_okay=False, path_type=Path)
     default=None,
     help="Also write the per-(file, run) contributions table.",
 )
-@click.option("--tree", default="tree", show_default=True, help="Name of the event tree.")
+@click.option(
+    "--lumis",
+    "lumis_path",
+    type=_out,
+    default=None,
+    help="Also write events per (run, lumisection) of the counted files (profiles with "
+    "lumisections, e.g. cms-nanoaod).",
+)
+@profile_option
+@click.option("--tree", default=None, help="Name of the event tree (default: the profile's).")
 @click.option(
     "--mode",
     type=click.Choice(["auto", "fast", "deep"]),
@@ -117,7 +129,9 @@ def command(
     runs_path: Path | None,
     gaps_path: Path | None,
     contributions_path: Path | None,
-    tree: str,
+    lumis_path: Path | None,
+    profile: str | None,
+    tree: str | None,
     mode: str,
     jobs: int,
     scheduler: str | None,
@@ -132,11 +146,19 @@ def command(
     """Count the events of offline ROOT files (PATH: files, directories, globs, list files, URLs).
 
     Writes one row per file (status, entries, FileMetaData counts, markers) as CSV; the runs
-    and gaps tables on request. A one-line summary goes to stderr.
+    and gaps tables on request. A one-line summary goes to stderr; entries that cannot be
+    assigned to any run are a warning there.
     """
     from lumiaudit.offline import count_events
+    from lumiaudit.profiles import load_profile
 
-    check_output_files([output, runs_path, gaps_path, contributions_path], inputs=paths)
+    check_output_files([output, runs_path, gaps_path, contributions_path, lumis_path], inputs=paths)
+    prof = load_profile(profile)
+    if lumis_path is not None and prof.lumis is None:
+        raise click.UsageError(
+            f"--lumis needs a profile with lumisections; {prof.name!r} has none "
+            "(e.g. --profile cms-nanoaod)"
+        )
     result = count_events(
         list(paths),
         tree=tree,
@@ -150,7 +172,24 @@ def command(
         timeout=timeout,
         retries=retries,
         runs=runs,
+        profile=prof,
     )
+    if lumis_path is not None:
+        from lumiaudit.offline.lumis import count_lumis
+        from lumiaudit.schema import FileStatus
+
+        readable = [s.value for s in FileStatus if s.readable]
+        counted = result.files[result.files["status"].isin(readable)]["path"].astype(str)
+        lumis, failed = count_lumis(
+            counted.tolist(), profile=prof, jobs=jobs, timeout=timeout, progress=bool(progress)
+        )
+        _write_csv(lumis, lumis_path)
+        if failed:
+            click.echo(
+                f"lumiaudit count: WARNING: {len(failed)} files not counted per lumisection "
+                f"(first: {failed[0]['path']}: {failed[0]['error']})",
+                err=True,
+            )
     if runs_path is not None:
         _write_csv(result.runs, runs_path)
     if gaps_path is not None:

@@ -29,4 +29,12 @@ def command(audit_dir: Path, run: int, experiment: int | None) -> None:
     from lumiaudit.history import read_audit_tables
 
     tables = read_audit_tables(audit_dir)
-    echo(explain_run(tables, run, experiment=experiment), nl=False)
+    text = explain_run(tables, run, experiment=experiment)
+    from lumiaudit.store.audit_dir import read_optional_table
+
+    lumis = read_optional_table(audit_dir, "lumis.csv")
+    if lumis is not None:  # audits with lumisections (docs/profiles.md)
+        from lumiaudit.lumis import explain_lumis
+
+        text += explain_lumis(lumis, run)
+    echo(text, nl=False)

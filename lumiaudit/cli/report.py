@@ -10,6 +10,7 @@ import click
 
 from lumiaudit.cli._common import handle_errors, progress_default
 from lumiaudit.cli.audit import audit_options, source_options
+from lumiaudit.cli.profile import profile_option
 
 
 def _parse_value(text: str) -> Any:
@@ -68,6 +69,14 @@ def _parse_value(text: str) -> Any:
     "--list-parameters",
     is_flag=True,
     help="Print the notebook's parameters (name, type, default, help) and exit.",
+)
+@profile_option
+@click.option(
+    "--golden",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help='Golden JSON {"run": [[first_ls, last_ls], ...]}: lumisections outside are not '
+    "audited (profiles with lumisections).",
 )
 @audit_options
 @handle_errors

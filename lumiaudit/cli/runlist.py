@@ -136,6 +136,12 @@ def command(
         )
 
 
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
+
+
 def _record(r: dict[Any, Any]) -> dict[str, Any]:
     import pandas as pd
 

@@ -66,11 +66,19 @@ def _render(runs: RunLumiSet, fmt: str, *, name: str) -> str:
     return format_runlist(runs, fmt, name=name)
 
 
+def _check_output(output: Path | None, inputs: list[Path]) -> None:
+    """``-o`` is never one of the run lists read (never destroy an input)."""
+    if output is not None:
+        from lumiaudit.store.outdir import check_output_file
+
+        check_output_file(output, inputs=inputs, what="--output")
+
+
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
     else:
-        from lumiaudit._io import write_text
+        from lumiaudit.store.atomic import write_text
 
         write_text(output, text)
 
@@ -157,6 +165,7 @@ def _make_op(op: str, method: str, help_text: str) -> None:
     def run(
         a: Path, b: Path, fmt: str | None, output: Path | None, experiment: int | None, name: str
     ) -> None:
+        _check_output(output, [a, b])
         left, right = _load(a, experiment), _load(b, experiment)
         result = getattr(left, method)(right)
         _emit(_render(result, _out_format(fmt, a), name=name), output)
@@ -175,6 +184,7 @@ def convert(
     a: Path, fmt: str | None, output: Path | None, experiment: int | None, name: str
 ) -> None:
     """Write run list A in another format (e.g. a golden JSON as basf2 IoVs)."""
+    _check_output(output, [a])
     runs = _load(a, experiment)
     _emit(_render(runs, _out_format(fmt, a), name=name), output)
     _note(f"convert: {_summary(runs)}")

@@ -24,6 +24,7 @@ import pandas as pd
 from lumiaudit.errors import ParameterError
 from lumiaudit.offline.count import (
     DEFAULT_BACKOFF,
+    DEFAULT_BRANCHES,
     DEFAULT_RETRIES,
     MODES,
     FileRecord,
@@ -82,7 +83,14 @@ class OfflineResult:
             "events": int(self.contributions["n_entries"].sum()),
             "gaps": len(self.gaps),
             "not_counted": [r["path"] for r in self.stats.get("not_counted", [])],
+            "unassigned": sum(r["events"] for r in self.stats.get("unassigned", [])),
         }
+
+
+def _branch_overrides(profile: Any) -> dict[str, str]:
+    """The profile's branch names that differ from :data:`DEFAULT_BRANCHES` (none: belle2)."""
+    names: dict[str, str] = profile.branch_names()
+    return {k: v for k, v in names.items() if k in DEFAULT_BRANCHES and DEFAULT_BRANCHES[k] != v}
 
 
 #: Files named in the warning about files not counted (all are in ``stats["not_counted"]``).
@@ -113,6 +121,7 @@ def _count_all(
     retries: int,
     backoff: float,
     stats: dict[str, Any],
+    names: str = "belle2",
 ) -> list[FileRecord]:
     from lumiaudit.offline.executors import map_files
 
@@ -124,6 +133,7 @@ def _count_all(
         branch_names=None if branch_names is None else dict(branch_names),
         retries=retries,
         backoff=backoff,
+        names=names,
     )
 
     def run(items: list[str]) -> list[FileRecord]:
@@ -138,8 +148,10 @@ def _count_all(
 
     # results also depend on the branch names: keep them apart in the cache
     cache_mode = mode
-    if branch_names:
-        digest = hashlib.sha1(repr(sorted(branch_names.items())).encode(), usedforsecurity=False)
+    if branch_names or names != "belle2":
+        # and on the file-name grammar (the run of a file may come from its name)
+        text = repr(sorted((branch_names or {}).items())) + ("" if names == "belle2" else names)
+        digest = hashlib.sha1(text.encode(), usedforsecurity=False)
         cache_mode = f"{mode}+{digest.hexdigest()[:12]}"
     opened = cache if isinstance(cache, CountCache) else CountCache.open(cache)
     try:
@@ -202,7 +214,7 @@ def _check_cache_path(
 def count_events(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
-    tree: str = "tree",
+    tree: str | None = None,
     mode: str = "auto",
     jobs: int = 1,
     scheduler: str | None = None,
@@ -216,6 +228,7 @@ def count_events(
     backoff: float = DEFAULT_BACKOFF,
     allow_empty: bool = False,
     runs: Any = None,
+    profile: Any = None,
 ) -> OfflineResult:
     """Discover, count and check offline ROOT files; aggregate per run.
 
@@ -225,7 +238,7 @@ def count_events(
         Files, directories (recursive), globs, list files (one path or URL per line) and
         ``root://`` / ``https://`` URLs.
     tree
-        Name of the event tree.
+        Name of the event tree (default: the profile's, ``tree`` for Belle II).
     mode
         ``auto`` (default), ``fast`` or ``deep``; see :mod:`lumiaudit.offline.count`.
     jobs
@@ -261,6 +274,11 @@ def count_events(
         run outside it are not opened (``stats["not_selected"]`` counts them); files whose name
         gives no run (grid files, ``r00000``) are opened, and the per-run tables keep only the
         selected runs (by EventMetaData).
+    profile
+        A :class:`~lumiaudit.profiles.Profile`, a built-in name or a TOML path (default
+        ``belle2``): tree, branch names, file-name grammar, what "full" means. ``tree`` and
+        ``branch_names`` given here override it. Entries that no run can be assigned to are
+        listed in ``stats["unassigned"]`` and logged as a warning.
 
     Returns
     -------
@@ -278,6 +296,12 @@ def count_events(
     OutputError
         If ``cache`` is not a lumiaudit count cache (it is left untouched).
     """
+    from lumiaudit.offline.assign import apply_full, unassigned
+    from lumiaudit.profiles import load_profile
+
+    prof = load_profile(profile)
+    tree = prof.tree if tree is None else tree
+    branch_names = {**_branch_overrides(prof), **(branch_names or {})} or None
     check_retries(retries, backoff)
     if mode not in MODES:
         raise ParameterError(f"unknown counting mode {mode!r}; use one of {', '.join(MODES)}")
@@ -286,10 +310,12 @@ def count_events(
     if jobs < 0:
         raise ParameterError(f"jobs must be 0 (one per CPU) or more, got {jobs}")
     start = time.perf_counter()
-    found = discover(paths, allow_empty=allow_empty)
+    found = discover(paths, allow_empty=allow_empty, names=prof.names)
     if cache is not None and isinstance(cache, str | os.PathLike):
         _check_cache_path(Path(cache), paths, found)
     stats: dict[str, Any] = {"files": len(found), "mode": mode, "tree": tree}
+    if prof.name != "belle2":
+        stats["profile"] = prof.name
     selection = None
     if runs is not None:
         from lumiaudit.runselect import RunSelection
@@ -317,6 +343,7 @@ def count_events(
         retries=retries,
         backoff=backoff,
         stats=stats,
+        names=prof.names,
     )
     fresh = iter(counted)
     records = [
@@ -327,7 +354,13 @@ def count_events(
         else next(fresh)
         for i, f in enumerate(found)
     ]
+    records = apply_full(records, prof.full)
     stats["not_counted"] = _not_counted(records)
+    left = unassigned(
+        records, run_branch=(branch_names or {}).get("run", DEFAULT_BRANCHES["run"]), tree=tree
+    )
+    if left:  # only then: a Belle II audit's stats stay as they were
+        stats["unassigned"] = left
     if stats["not_counted"]:
         shown = stats["not_counted"][:NOT_COUNTED_SHOWN]
         more = len(stats["not_counted"]) - len(shown)

@@ -36,7 +36,8 @@ import numpy as np
 
 from lumiaudit.errors import ParameterError
 from lumiaudit.offline.deadline import with_deadline
-from lumiaudit.offline.names import FileName, parse_path
+from lumiaudit.offline.grammar import parse_name
+from lumiaudit.offline.names import FileName
 from lumiaudit.offline.rootio import LeanFile
 from lumiaudit.offline.roottree import LeanTree
 from lumiaudit.schema import FileStatus
@@ -338,6 +339,7 @@ def count_file(
     branch_names: Mapping[str, str] | None = None,
     retries: int = DEFAULT_RETRIES,
     backoff: float = DEFAULT_BACKOFF,
+    names: str = "belle2",
 ) -> FileRecord:
     """Count the entries of one ROOT file and check its health.
 
@@ -367,6 +369,9 @@ def count_file(
         still fails is ``io_error`` with the last error and the number of attempts.
     backoff
         Seconds before the first retry; doubled for each further one.
+    names
+        File-name grammar (``belle2``, ``none`` or a regex; see
+        :mod:`lumiaudit.offline.grammar`).
 
     Returns
     -------
@@ -420,7 +425,18 @@ def count_file(
             raise ParameterError(f"timeout must be more than 0 seconds, got {timeout}")
     elif lean_enabled():
         try:
-            return _read(path, local, remote, tree, mode, timeout, branches, dict(base), lean=True)
+            return _read(
+                path,
+                local,
+                remote,
+                tree,
+                mode,
+                timeout,
+                branches,
+                dict(base),
+                lean=True,
+                names=names,
+            )
         except Exception as exc:  # Unsure, or anything unusual: the full reading decides
             logger.debug("%s: lean reading gave up (%s); reading it with uproot", path, exc)
     attempt = 0
@@ -431,7 +447,7 @@ def count_file(
             try:
                 outcome = with_deadline(
                     functools.partial(
-                        _attempt, path, local, remote, tree, mode, timeout, branches, base
+                        _attempt, path, local, remote, tree, mode, timeout, branches, base, names
                     ),
                     timeout,
                     path,
@@ -439,7 +455,7 @@ def count_file(
             except TimeoutError as exc:  # only the deadline: _attempt catches the rest
                 outcome = _Failure(exc, None, None)
         else:
-            outcome = _attempt(path, local, remote, tree, mode, timeout, branches, base)
+            outcome = _attempt(path, local, remote, tree, mode, timeout, branches, base, names)
         if isinstance(outcome, FileRecord):
             return outcome
         error_exc, size, probed = outcome.exc, outcome.size, outcome.header
@@ -482,10 +498,11 @@ def _attempt(
     timeout: float | None,
     branches: Mapping[str, str],
     base: dict[str, Any],
+    names: str = "belle2",
 ) -> FileRecord | _Failure:
     """One attempt at a file: its record, or the failure and what the header probe saw."""
     try:
-        return _read(path, local, remote, tree, mode, timeout, branches, dict(base))
+        return _read(path, local, remote, tree, mode, timeout, branches, dict(base), names=names)
     except _Bad as bad:  # what the file holds: reading it again changes nothing
         return FileRecord(status=str(bad.status), error=bad.error, **base)
     except Exception as exc:  # a bad file may raise anything from deep inside uproot
@@ -728,8 +745,9 @@ def _read(
     base: dict[str, Any],
     *,
     lean: bool = False,
+    names: str = "belle2",
 ) -> FileRecord:
-    name: FileName = parse_path(path)
+    name: FileName = parse_name(path, names)
     with _open(path, local, remote, timeout, lean=lean, size=base.get("size_bytes")) as f:
         if remote:
             try:
@@ -751,7 +769,7 @@ def _read(
         data_level = name.data_level
         if mode != "fast":
             persistent = branches["persistent"]
-            if keys.get(persistent, "").startswith("TTree"):
+            if persistent and keys.get(persistent, "").startswith("TTree"):
                 meta_tree = _tree(f, persistent)
                 if meta_tree.num_entries != 1:
                     # e.g. after hadd: b2file-check rejects it, FileMetaData is ambiguous

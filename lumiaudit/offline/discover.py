@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lumiaudit.errors import InputNotFoundError
-from lumiaudit.offline.names import FileName, join_markers, parse_path
+from lumiaudit.offline.grammar import parse_name
+from lumiaudit.offline.names import FileName, join_markers
 
 __all__ = ["ROOT_SUFFIXES", "Found", "discover", "find_duplicates"]
 
@@ -242,7 +243,10 @@ def _expand(item: str, *, source: str | None, line: int | None, out: list[Reache
 
 
 def discover(
-    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, allow_empty: bool = True
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    allow_empty: bool = True,
+    names: str = "belle2",
 ) -> list[Found]:
     """Expand inputs into the list of distinct files to count, sorted by path.
 
@@ -254,6 +258,8 @@ def discover(
         With ``False``, an input that gives nothing at all (no ROOT file, no unreadable
         path: an empty directory, an unmounted area, the elog directory given by mistake)
         raises :class:`~lumiaudit.errors.InputNotFoundError` naming it.
+    names
+        File-name grammar (see :mod:`lumiaudit.offline.grammar`).
 
     Returns
     -------
@@ -300,13 +306,13 @@ def discover(
     for real, ways in sorted(by_real.items()):
         # a directory that could not be listed: its layout says the experiment and run
         unlisted = errors.get(real, "").startswith(_UNLISTED)
-        name = parse_path(f"{real}/" if unlisted else real)
+        name = parse_name(f"{real}/" if unlisted else real, names)
         extra: set[str] = set()
         others = tuple(
             sorted({w for w in ways if not _is_url(w) and os.path.abspath(w) != real})  # noqa: PTH100
         )
         for way in others:
-            extra.update(parse_path(way).markers)
+            extra.update(parse_name(way, names).markers)
             extra.add("symlink")
         # a marker only a link path carries (goodruns_dir) is a fact about the view, not data
         found.append(

@@ -101,7 +101,7 @@ def parse_xml_export(data: bytes, source: str, problems: Problems) -> Iterator[R
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
-        line = exc.position[0] if exc.position else 1
+        line = exc.position[0]
         problems.add(source, line, f"not well-formed XML ({exc}); file skipped")
         return
     except (ValueError, RecursionError) as exc:

@@ -217,7 +217,7 @@ def interpret(
         return None
     exp_text, _ = _lookup(attrs, fields.experiment)
     experiment, exp_reason = parse_experiment(exp_text)
-    if experiment is None:
+    if experiment is None and fields.experiment:  # a run-only key (profile) names none
         problems.add(
             raw.source, raw.line, f"{label}: run {run}: experiment {exp_reason}", exp_text or ""
         )

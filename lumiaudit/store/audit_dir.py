@@ -39,6 +39,7 @@ __all__ = [
     "TABLES",
     "audit_inputs",
     "jsonable",
+    "read_optional_table",
     "read_summary",
     "read_tables",
     "require_audit_dir",
@@ -133,6 +134,11 @@ def write_audit_into(
     from lumiaudit.store.runlists import write_runlists
 
     write_runlists(audit.runs, directory)
+    lumis = getattr(audit, "lumis", None)
+    if lumis is not None and len(lumis):  # audits with lumisections only
+        from lumiaudit.lumis import write_lumis
+
+        write_lumis(lumis, directory)
     snapshots = getattr(audit, "snapshots", ())
     if snapshots:  # live online responses: the audit can be rerun offline (--online DIR)
         from lumiaudit.online import write_snapshots
@@ -268,6 +274,14 @@ def read_tables(
                 raise damaged(path, str(exc)) from None
         out[name] = frame
     return out
+
+
+def read_optional_table(directory: str | os.PathLike[str], filename: str) -> pd.DataFrame | None:
+    """A table an audit directory holds only sometimes (``lumis.csv``), or None when absent."""
+    path = Path(directory) / filename
+    if not path.is_file():
+        return None
+    return read_csv_table(path)
 
 
 def read_summary(directory: str | os.PathLike[str]) -> dict[str, Any]:

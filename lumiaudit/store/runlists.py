@@ -122,7 +122,8 @@ def _wanted(runs: pd.DataFrame, files: pd.DataFrame) -> dict[str, Path]:
     experiments = {e for e, _ in dirs}
     wanted: dict[str, Path] = {}
     for (_, row), cat in zip(runs.iterrows(), cats, strict=True):
-        if pd.isna(cat):
+        if pd.isna(cat) or pd.isna(row["experiment"]):
+            # run-only keys (profiles): no eEEEE/rRRRRR run directories to link to
             continue
         key = (int(row["experiment"]), int(row["run"]))
         for n, target in enumerate(dirs.get(key, [])):
