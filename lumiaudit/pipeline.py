@@ -430,7 +430,12 @@ def audit(
         mask = kwargs.pop("mask")
     if "waivers" in kwargs:
         waivers = kwargs.pop("waivers")
+    # a Profile object (or a path) is passed as it is; a name or path string is declared
+    profile_obj: Any = kwargs.pop("profile", None) if options is None else options.profile
+    if "profile" in kwargs:
+        profile_obj = kwargs.pop("profile")
     declared = {
+        "profile": profile_obj if isinstance(profile_obj, str) else None,
         "mask": mask if isinstance(mask, str | os.PathLike) else None,
         "waivers": waivers if isinstance(waivers, str | os.PathLike) else None,
     }
@@ -453,7 +458,7 @@ def audit(
         opts.allow_empty,
         opts.production,
     )
-    profile, golden = opts.profile, opts.golden
+    profile, golden = (profile_obj if profile_obj is not None else opts.profile), opts.golden
     selection = RunSelection.coerce(opts.runs)
     if not isinstance(offline, OfflineResult):
         opts.check_auditable()  # before reading: fast counts cannot be compared (issue 11)
@@ -598,7 +603,12 @@ def audit(
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "inputs": {"online": _online_digest(online_inputs, on), "offline": _digest(offline_inputs)},
         "options": {
-            **opts.as_dict(),
+            # profile and golden only where given: a Belle II audit's summary stays the same
+            **{
+                k: v
+                for k, v in opts.as_dict().items()
+                if k not in ("profile", "golden") or (v is not None and prof.name != "belle2")
+            },
             # the values in effect where the option's None means "the default"
             "tree": tree,
             "non_physics": list(non_physics),

@@ -163,6 +163,9 @@ def test_audit_takes_options_and_keyword_overrides(bundled_example: Path) -> Non
     assert list(a.runs["run"]) == list(b.runs["run"]) == [101, 102, 103]
     expected = opts.replace(runs="101-103").as_dict()
     for name, value in expected.items():
-        if name != "non_physics":
+        if name not in ("non_physics", "tree", "profile", "golden"):
             assert a.summary["options"][name] == value, name
-    assert a.summary["options"]["non_physics"]  # the defaults in effect, not None
+    assert "profile" not in a.summary["options"]  # the default profile: summary as before
+    # where the option's None means "the profile's", the summary gives the value in effect
+    assert a.summary["options"]["non_physics"]
+    assert a.summary["options"]["tree"] == "tree"

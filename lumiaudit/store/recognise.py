@@ -57,6 +57,11 @@ def _csv(head: str) -> bool:
     columns = first.split(",")
     tables = [t.names for t in vars(schema).values() if isinstance(t, schema.Table)]
     tables.append(_OFFLINE_RUNS)
+    # per-lumisection tables (count --lumis, an audit's lumis.csv)
+    from lumiaudit.lumis import _COLUMNS as AUDIT_LUMIS
+    from lumiaudit.offline.lumis import LUMI_COLUMNS
+
+    tables += [list(LUMI_COLUMNS), list(AUDIT_LUMIS)]
     return columns == _RUNLIST_COLUMNS or any(columns[: len(t)] == t for t in tables if t)
 
 
