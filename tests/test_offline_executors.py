@@ -77,7 +77,10 @@ def _children(pid: int) -> set[str]:
     """Child process ids of ``pid`` (Linux /proc)."""
     children: set[str] = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
-        children.update((task / "children").read_text().split())
+        try:
+            children.update((task / "children").read_text().split())
+        except FileNotFoundError:  # the thread ended between listing and reading
+            continue
     return children
 
 
