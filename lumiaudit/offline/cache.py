@@ -401,11 +401,28 @@ def _load(payload: bytes, version: str, *, path: str) -> Any:
     return record
 
 
+def _journal_wal(db: sqlite3.Connection) -> object:
+    """Switch to WAL, waiting (bounded) for another process that is opening the same cache.
+
+    SQLite answers "database is locked" to this pragma without calling the busy handler while
+    another connection switches the mode or recovers the journal (seen with two processes
+    opening a new cache at once), so the wait is done here, up to ``BUSY_TIMEOUT_S``.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            return db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _journal_wal(db)
         if str(mode).lower() != "wal":
             log.info("%s: journal_mode is %s (WAL unavailable on this file system)", path, mode)
         # NORMAL is durable against process crashes in WAL mode; only a power cut can lose
