@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
-import operator
 import os
 import typing
 from collections.abc import Iterable, Sequence
@@ -462,7 +461,6 @@ def audit(
     selection = RunSelection.coerce(opts.runs)
     if not isinstance(offline, OfflineResult):
         opts.check_auditable()  # before reading: fast counts cannot be compared (issue 11)
-    run_range = _check_run_range(run_range)
     prof = load_profile(profile)
     if mapping is None and prof.online:
         mapping = prof.mapping()
@@ -716,25 +714,6 @@ def _signature() -> inspect.Signature:
 def _label(value: Any) -> str:
     """A path as text, ``given`` for an object (a table, a run list built in Python)."""
     return str(value) if isinstance(value, str | os.PathLike) else "given"
-
-
-def _check_run_range(run_range: Any) -> tuple[int, int] | None:
-    """Validate ``run_range``: None or a pair ``(first, last)`` of integers with first <= last."""
-    if run_range is None:
-        return None
-    try:
-        first, last = run_range
-        pair = (operator.index(first), operator.index(last))
-    except (TypeError, ValueError):
-        raise ParameterError(
-            f"run_range: expected a pair (first, last) of run numbers, got {run_range!r}"
-        ) from None
-    if pair[0] > pair[1]:
-        raise ParameterError(
-            f"run_range: first run {pair[0]} is greater than last run {pair[1]}",
-            hint="give (first, last) with first <= last",
-        )
-    return pair
 
 
 def _select(
