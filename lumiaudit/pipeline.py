@@ -422,17 +422,13 @@ def audit(
     from lumiaudit.reconcile import reconcile
     from lumiaudit.runselect import RunSelection
 
-    # objects that are not declarable options (a run-list object, a waivers table) pass by
-    mask: Any = kwargs.pop("mask", None) if options is None else options.mask
-    waivers: Any = kwargs.pop("waivers", None) if options is None else options.waivers
-    if "mask" in kwargs:
-        mask = kwargs.pop("mask")
-    if "waivers" in kwargs:
-        waivers = kwargs.pop("waivers")
-    # a Profile object (or a path) is passed as it is; a name or path string is declared
-    profile_obj: Any = kwargs.pop("profile", None) if options is None else options.profile
-    if "profile" in kwargs:
-        profile_obj = kwargs.pop("profile")
+    # objects that are not declarable options pass by as they are (a run-list object, a
+    # waivers table, a Profile or a path); the keyword wins over ``options``
+    given: dict[str, Any] = {
+        name: kwargs.pop(name) if name in kwargs else getattr(options, name, None)
+        for name in ("mask", "waivers", "profile")
+    }
+    mask, waivers, profile_obj = given["mask"], given["waivers"], given["profile"]
     declared = {
         "profile": profile_obj if isinstance(profile_obj, str) else None,
         "mask": mask if isinstance(mask, str | os.PathLike) else None,
