@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from lumiaudit import plots
 from lumiaudit.errors import OutputError, ParameterError
+from lumiaudit.schema import is_missing
 from lumiaudit.store.atomic import atomic_path
 
 __all__ = ["FORMATS", "drilldown_name", "plot_names", "write_plots"]
@@ -33,10 +34,6 @@ FORMATS = ("png", "svg", "pdf")
 
 _WIDE = (8.0, 4.5)
 _SQUARE = (6.5, 5.5)
-
-
-def _missing(value: Any) -> bool:
-    return bool(pd.isna(value))
 
 
 def drilldown_name(experiment: object, run: object) -> str:
@@ -207,7 +204,7 @@ def write_plots(
     ):
         if not pd.isna(run):
             drill.setdefault(
-                drilldown_name(exp, run), (None if _missing(exp) else int(exp), int(run))
+                drilldown_name(exp, run), (None if is_missing(exp) else int(exp), int(run))
             )
 
     written: list[Path] = []

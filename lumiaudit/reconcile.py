@@ -20,7 +20,7 @@ from lumiaudit import schema
 from lumiaudit.compare import compare
 from lumiaudit.explain import explain_runs, funnel
 from lumiaudit.productions import by_production
-from lumiaudit.schema import Reason, RunStatus
+from lumiaudit.schema import Reason, RunStatus, is_missing
 from lumiaudit.stats import Thresholds, flag_outliers, within_floors
 from lumiaudit.witnesses import vote_sources
 
@@ -157,11 +157,6 @@ def _mask_frame(mask: Any, read_mask: Any) -> pd.DataFrame:
     return frame.astype({"experiment": "Int64", "run": "Int64"})
 
 
-def _present(value: Any) -> bool:
-    """A table cell that holds a value (not <NA>/NaN/None)."""
-    return not pd.isna(value)
-
-
 def _restrict(df: pd.DataFrame | None, keys: pd.DataFrame) -> pd.DataFrame | None:
     if df is None or len(df) == 0 or "run" not in df:
         return df
@@ -174,7 +169,7 @@ def _restrict(df: pd.DataFrame | None, keys: pd.DataFrame) -> pd.DataFrame | Non
         any_exp = set(keys.loc[keys["experiment"].isna(), "run"].astype(int))
         exp = df["experiment"].astype("Int64")
         keep = [
-            _present(r) and ((e, r) in pairs or int(r) in any_exp)
+            not is_missing(r) and ((e, r) in pairs or int(r) in any_exp)
             for e, r in zip(exp, run, strict=True)
         ]
         return df[pd.Series(keep, index=df.index, dtype=bool)]

@@ -49,6 +49,7 @@ __all__ = [
     "Table",
     "empty",
     "enforce",
+    "is_missing",
 ]
 
 
@@ -262,6 +263,15 @@ PROBLEMS = _t(
         ("text", "string", "The offending text (shortened)."),
     ],
 )
+
+
+def is_missing(value: Any) -> bool:
+    """A table cell that holds no value (``<NA>``, ``NaN``, ``NaT``, ``None``); scalars only.
+
+    >>> is_missing(pd.NA), is_missing(float("nan")), is_missing(0)
+    (True, True, False)
+    """
+    return bool(pd.isna(value))
 
 
 def empty(table: Table) -> pd.DataFrame:
