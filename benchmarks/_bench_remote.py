@@ -153,7 +153,7 @@ def delayed_fs(delay: float) -> type:
             self._wait()
             return super().cat_file(path, start=start, end=end, **kw)
 
-        def cat_ranges(self, paths: Any, starts: Any, ends: Any, **kw: Any) -> Any:
+        def cat_ranges(self, paths: Any, starts: Any, ends: Any, **kw: Any) -> Any:  # noqa: ARG002
             self._wait()  # one vector read, like XRootD's readv or an HTTP multi-range GET
             return [
                 super(DelayedFileSystem, self).cat_file(p, start=s, end=e)

@@ -166,7 +166,8 @@ def memory(top: Path, jobs: int) -> dict[str, Any]:
     code = textwrap.dedent(MEMORY.format(repo=str(REPO), top=str(top), jobs=jobs))
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"memory measurement failed:\n{done.stderr[-3000:]}")
+        msg = f"memory measurement failed:\n{done.stderr[-3000:]}"
+        raise RuntimeError(msg)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 

@@ -37,7 +37,8 @@ def measure(n_files: int, options: str) -> tuple[float, dict[str, int], str]:
 
     binary = shutil.which("xrootd")
     if binary is None:
-        raise SystemExit("needs the xrootd binary (Debian xrootd-server)")
+        msg = "needs the xrootd binary (Debian xrootd-server)"
+        raise SystemExit(msg)
     base = Path(tempfile.mkdtemp(prefix="lumiaudit-stall-"))
     data, admin = base / "data", base / "admin"
     data.mkdir()

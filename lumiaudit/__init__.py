@@ -35,7 +35,8 @@ __all__ = [  # noqa: PLE0604 - names are strings, computed from _LAZY
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'lumiaudit' has no attribute {name!r}")
+        msg = f"module 'lumiaudit' has no attribute {name!r}"
+        raise AttributeError(msg)
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

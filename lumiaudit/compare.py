@@ -126,7 +126,8 @@ def compare(
     if follows not in ("auto", *FOLLOWS):
         from lumiaudit.errors import ParameterError
 
-        raise ParameterError(f"follows must be auto, full or entries, not {follows!r}")
+        msg = f"follows must be auto, full or entries, not {follows!r}"
+        raise ParameterError(msg)
     on = schema.enforce(online, schema.ONLINE)
     on = on.drop_duplicates(["experiment", "run"], keep="last")
     off = offline_runs.copy()

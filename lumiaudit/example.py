@@ -92,7 +92,8 @@ def write_basf2_file(
         else np.asarray(error_flags, dtype=np.uint32)
     )
     if len(flags) != n_events:
-        raise ValueError(f"error_flags has {len(flags)} values for {n_events} events")
+        msg = f"error_flags has {len(flags)} values for {n_events} events"
+        raise ValueError(msg)
     events = np.arange(first_event, first_event + n_events, dtype=np.uint32)
     branches: dict[str, np.ndarray] = {
         "EventMetaData/m_event": events,

@@ -172,12 +172,14 @@ def write_plots(
     formats = tuple(formats)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
-        raise ParameterError(f"unknown plot format(s) {unknown}; choose from {list(FORMATS)}")
+        msg = f"unknown plot format(s) {unknown}; choose from {list(FORMATS)}"
+        raise ParameterError(msg)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create plot directory: {exc.strerror or exc}", path=out) from exc
+        msg = f"cannot create plot directory: {exc.strerror or exc}"
+        raise OutputError(msg, path=out) from exc
 
     draw: dict[str, tuple[tuple[float, float], Callable[[Axes], Axes]]] = {
         "diff_vs_run": (_WIDE, lambda ax: plots.plot_diff_vs_run(runs, ax=ax, meta=meta)),

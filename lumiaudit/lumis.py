@@ -95,15 +95,16 @@ def read_golden(path: str | os.PathLike[str]) -> dict[int, list[tuple[int, int]]
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"not valid JSON: {exc.msg}", path=source, line=exc.lineno) from None
+        msg = f"not valid JSON: {exc.msg}"
+        raise ConfigError(msg, path=source, line=exc.lineno) from None
     if not isinstance(doc, dict):
-        raise ConfigError('expected an object {"run": [[first, last], ...]}', path=source)
+        msg = 'expected an object {"run": [[first, last], ...]}'
+        raise ConfigError(msg, path=source)
     out: dict[int, list[tuple[int, int]]] = {}
     for key, ranges in doc.items():
         if not str(key).isdigit() or not isinstance(ranges, list):
-            raise ConfigError(
-                f"run {key!r}: expected a run number and a list of ranges", path=source
-            )
+            msg = f"run {key!r}: expected a run number and a list of ranges"
+            raise ConfigError(msg, path=source)
         pairs = []
         for item in ranges:
             ok = (
@@ -113,7 +114,8 @@ def read_golden(path: str | os.PathLike[str]) -> dict[int, list[tuple[int, int]]
                 and item[0] <= item[1]
             )
             if not ok:
-                raise ConfigError(f"run {key}: {item!r} is not a range [first, last]", path=source)
+                msg = f"run {key}: {item!r} is not a range [first, last]"
+                raise ConfigError(msg, path=source)
             pairs.append((item[0], item[1]))
         out[int(key)] = pairs
     return out

@@ -62,7 +62,8 @@ def check_lumis(
     from lumiaudit.runlist_io import iter_partial
 
     if partial_ls not in PARTIAL_LS:
-        raise ParameterError(f"partial_ls: {partial_ls!r} is not one of {', '.join(PARTIAL_LS)}")
+        msg = f"partial_ls: {partial_ls!r} is not one of {', '.join(PARTIAL_LS)}"
+        raise ParameterError(msg)
     partial = list(iter_partial(runs))
     if not partial:
         return []
@@ -70,9 +71,12 @@ def check_lumis(
         f" and {len(partial) - SHOWN} more" if partial[SHOWN:] else ""
     )
     if partial_ls == "refuse":
-        raise ConfigError(
+        msg = (
             f"the mask certifies only some lumisections of {len(partial)} run"
-            f"{'s' * (len(partial) != 1)} ({shown}); lumiaudit counts whole runs",
+            f"{'s' * (len(partial) != 1)} ({shown}); lumiaudit counts whole runs"
+        )
+        raise ConfigError(
+            msg,
             path=source,
             hint="pass --mask-ls whole-runs (mask_ls='whole-runs') to audit them whole; "
             "it is recorded in summary.json",

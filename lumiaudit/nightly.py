@@ -151,7 +151,8 @@ class NightlyResult:
 def _paths(value: Any, base: Path, key: str, source: Path) -> list[str]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-        raise ConfigError(f"[nightly] {key} must be a path or a list of paths", path=source)
+        msg = f"[nightly] {key} must be a path or a list of paths"
+        raise ConfigError(msg, path=source)
     return [v if "://" in v else os.path.normpath(base / Path(v).expanduser()) for v in items]
 
 
@@ -181,45 +182,55 @@ def read_config(path: str | os.PathLike[str]) -> NightlyConfig:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=source) from exc
+        msg = f"not valid TOML: {exc}"
+        raise ConfigError(msg, path=source) from exc
     unknown_tables = set(data) - {"nightly", "audit"}
     if unknown_tables:
+        msg = f"unknown table [{sorted(unknown_tables)[0]}]"
         raise ConfigError(
-            f"unknown table [{sorted(unknown_tables)[0]}]",
+            msg,
             path=source,
             hint="expected [nightly] and [audit]",
         )
     night = data.get("nightly")
     if not isinstance(night, dict):
-        raise ConfigError("missing [nightly] table", path=source)
+        msg = "missing [nightly] table"
+        raise ConfigError(msg, path=source)
     unknown = set(night) - _NIGHTLY_KEYS
     if unknown:
+        msg = f"unknown key {sorted(unknown)[0]!r} in [nightly]"
         raise ConfigError(
-            f"unknown key {sorted(unknown)[0]!r} in [nightly]",
+            msg,
             path=source,
             hint=f"known: {', '.join(sorted(_NIGHTLY_KEYS))}",
         )
     for key in ("online", "offline", "reports"):
         if key not in night:
-            raise ConfigError(f"[nightly] needs {key!r}", path=source)
+            msg = f"[nightly] needs {key!r}"
+            raise ConfigError(msg, path=source)
     base = source.parent.absolute()
     reports_list = _paths(night["reports"], base, "reports", source)
     if len(reports_list) != 1:
-        raise ConfigError("[nightly] reports must be one directory", path=source)
+        msg = "[nightly] reports must be one directory"
+        raise ConfigError(msg, path=source)
     reports = Path(reports_list[0])
     cache = night.get("cache")
     waivers = night.get("waivers")
     audit = data.get("audit", {})
     if not isinstance(audit, dict):
-        raise ConfigError("[audit] must be a table", path=source)
+        msg = "[audit] must be a table"
+        raise ConfigError(msg, path=source)
     if not isinstance(night.get("html", True), bool):
-        raise ConfigError("[nightly] html must be true or false", path=source)
+        msg = "[nightly] html must be true or false"
+        raise ConfigError(msg, path=source)
     for key in ("notebook", "kernel"):
         if key in night and not isinstance(night[key], str):
-            raise ConfigError(f"[nightly] {key} must be a string", path=source)
+            msg = f"[nightly] {key} must be a string"
+            raise ConfigError(msg, path=source)
     if "cache" in audit:
         if cache is not None:
-            raise ConfigError("cache is given in both [nightly] and [audit]", path=source)
+            msg = "cache is given in both [nightly] and [audit]"
+            raise ConfigError(msg, path=source)
         cache = audit.pop("cache")
     # the audit options are checked here, by their one declaration (lumiaudit.options), so
     # a bad value is refused before a reports directory, a lock or a kernel exists; names
@@ -260,8 +271,9 @@ def _locked(reports: Path, *, wait: bool, poll: float = 1.0) -> Iterator[None]:
                 if not wait:
                     handle.seek(0)
                     holder = handle.read().strip() or "unknown process"
+                    msg = f"another nightly run holds the lock ({holder})"
                     raise NightlyLockedError(
-                        f"another nightly run holds the lock ({holder})",
+                        msg,
                         path=path,
                         hint="it is still running; try later or use --wait",
                     ) from None
@@ -428,17 +440,17 @@ def _prepare_reports(cfg: NightlyConfig) -> None:
     )
     link = reports / LATEST
     if link.exists() and not link.is_symlink():
+        msg = "not a symlink; lumiaudit moves only the link it made"
         raise OutputRefusedError(
-            "not a symlink; lumiaudit moves only the link it made",
+            msg,
             path=link,
             hint="remove it or choose another reports directory",
         )
     try:
         reports.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(
-            f"cannot create the reports directory: {exc.strerror}", path=reports
-        ) from exc
+        msg = f"cannot create the reports directory: {exc.strerror}"
+        raise OutputError(msg, path=reports) from exc
 
 
 def _absolute(audit: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -465,7 +477,8 @@ def _check_parameters(cfg: NightlyConfig, options: Mapping[str, Any]) -> None:
         validate_parameters(cfg.notebook, params)
     except (ParameterError, OutputError) as exc:
         where = f"{cfg.path}: " if cfg.path is not None else ""
-        raise ConfigError(f"{where}[audit]: {exc}") from exc
+        msg = f"{where}[audit]: {exc}"
+        raise ConfigError(msg) from exc
 
 
 def _mark_reports(reports: Path) -> None:
@@ -556,7 +569,8 @@ def run_nightly(
             )
         except ParameterError as exc:
             where = f"{cfg.path}: " if cfg.path is not None else ""
-            raise ConfigError(f"{where}[audit]: {exc}") from exc
+            msg = f"{where}[audit]: {exc}"
+            raise ConfigError(msg) from exc
         except LumiauditError as exc:
             if out.is_dir():
                 record.update(status="failed", error=str(exc), exit_code=EXIT_FAILURE)

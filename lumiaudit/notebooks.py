@@ -67,8 +67,9 @@ def notebook_dir() -> Path:
     for directory in tried:
         if directory.is_dir() and any(directory.glob("*.ipynb")):
             return directory
+    msg = "no notebook templates found"
     raise ParameterError(
-        "no notebook templates found",
+        msg,
         path=", ".join(str(d) for d in tried),
         hint="reinstall lumiaudit or set LUMIAUDIT_NOTEBOOKS to a directory of .ipynb files",
     )
@@ -110,7 +111,8 @@ def notebook_path(name: str | os.PathLike[str]) -> Path:
     if path.is_file() and os.sep not in text and "/" not in text:
         return path
     known = ", ".join(sorted(p.stem for p in directory.glob("*.ipynb")))
-    raise ParameterError(f"unknown notebook {text!r}", hint=f"templates in {directory}: {known}")
+    msg = f"unknown notebook {text!r}"
+    raise ParameterError(msg, hint=f"templates in {directory}: {known}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,7 +181,8 @@ def open_audit(
     if audit_dir is not None:
         return Audit.load(audit_dir)
     if not online or not offline:
-        raise ParameterError("give online and offline sources, or audit_dir")
+        msg = "give online and offline sources, or audit_dir"
+        raise ParameterError(msg)
     limits = None
     if thresholds:
         from lumiaudit.stats import Thresholds
@@ -187,7 +190,8 @@ def open_audit(
         try:
             limits = Thresholds(**dict(thresholds))
         except TypeError as exc:
-            raise ParameterError(f"bad thresholds {dict(thresholds)!r}: {exc}") from exc
+            msg = f"bad thresholds {dict(thresholds)!r}: {exc}"
+            raise ParameterError(msg) from exc
     result = audit(
         list(online),
         list(offline),

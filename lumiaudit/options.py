@@ -239,9 +239,12 @@ class AuditOptions:
             if checked is not value:
                 object.__setattr__(self, f.name, checked)
         if self.run_range is not None and self.run_range[0] > self.run_range[1]:
-            raise ParameterError(
+            msg = (
                 f"run_range: first run {self.run_range[0]} is greater than last run "
-                f"{self.run_range[1]}",
+                f"{self.run_range[1]}"
+            )
+            raise ParameterError(
+                msg,
                 hint="give (first, last) with first <= last",
             )
         if self.runs is not None:
@@ -259,9 +262,12 @@ class AuditOptions:
             or run split of multi-run files), so the comparison cannot be made (issue 11).
         """
         if self.mode == "fast":
-            raise ParameterError(
+            msg = (
                 "mode 'fast' counts tree entries only (no error-free counts, FileMetaData or "
-                "run split of multi-run files): the comparison cannot be made",
+                "run split of multi-run files): the comparison cannot be made"
+            )
+            raise ParameterError(
+                msg,
                 hint="audit with --mode auto (the default) or --mode deep; "
                 "`lumiaudit count --mode fast` lists entry counts",
             )
@@ -280,7 +286,8 @@ class AuditOptions:
         for name in ("mask", "waivers"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
-                raise ParameterError(f"{name}: no such file", path=path)
+                msg = f"{name}: no such file"
+                raise ParameterError(msg, path=path)
         if self.cache is not None:
             # read-only: the same refusal CountCache.open applies, before any kernel starts
             from lumiaudit.offline.cache import _refuse_foreign
@@ -365,7 +372,8 @@ class AuditOptions:
 
 def _raise(message: str, source: str | os.PathLike[str] | None, *, hint: str | None) -> None:
     if source is not None:
-        raise ConfigError(f"[audit] {message}", path=source, hint=hint)
+        msg = f"[audit] {message}"
+        raise ConfigError(msg, path=source, hint=hint)
     raise ParameterError(message, hint=hint)
 
 
@@ -380,7 +388,8 @@ def _check(name: str, value: Any, hint: Any, meta: Mapping[str, Any]) -> Any:
     if value is None:
         if optional:
             return None
-        raise ParameterError(f"{name}: a value is required")
+        msg = f"{name}: a value is required"
+        raise ParameterError(msg)
     base = next((a for a in args if a is not type(None)), hint) if args else hint
     origin = typing.get_origin(base)
     if name == "runs" and not isinstance(value, str):
@@ -393,32 +402,40 @@ def _check(name: str, value: Any, hint: Any, meta: Mapping[str, Any]) -> Any:
         return _int_pair(name, value)
     if base is bool:
         if not isinstance(value, bool):
-            raise ParameterError(f"{name}: expected true or false, got {value!r}")
+            msg = f"{name}: expected true or false, got {value!r}"
+            raise ParameterError(msg)
     elif base is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ParameterError(f"{name}: expected an integer, got {value!r}")
+            msg = f"{name}: expected an integer, got {value!r}"
+            raise ParameterError(msg)
     elif base is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ParameterError(f"{name}: expected a number, got {value!r}")
+            msg = f"{name}: expected a number, got {value!r}"
+            raise ParameterError(msg)
         value = float(value)
     elif base is str:
         if not isinstance(value, str):
-            raise ParameterError(f"{name}: expected a string, got {value!r}")
+            msg = f"{name}: expected a string, got {value!r}"
+            raise ParameterError(msg)
     elif base is Path:
         if not isinstance(value, str | os.PathLike):
-            raise ParameterError(f"{name}: expected a path, got {value!r}")
+            msg = f"{name}: expected a path, got {value!r}"
+            raise ParameterError(msg)
         value = value if isinstance(value, Path) else Path(value)
     elif origin is tuple:
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
-            raise ParameterError(f"{name}: expected a list of strings, got {value!r}")
+            msg = f"{name}: expected a list of strings, got {value!r}"
+            raise ParameterError(msg)
         value = tuple(items)
     choices = meta.get("choices")
     if choices and value not in choices:
-        raise ParameterError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+        msg = f"{name}: {value!r} is not one of {', '.join(choices)}"
+        raise ParameterError(msg)
     minimum = meta.get("minimum")
     if minimum is not None and isinstance(value, int | float) and value < minimum:
-        raise ParameterError(f"{name}: {value!r} is below the minimum {minimum:g}")
+        msg = f"{name}: {value!r} is below the minimum {minimum:g}"
+        raise ParameterError(msg)
     return value
 
 
@@ -426,28 +443,29 @@ def _thresholds(value: Any) -> Thresholds:
     if isinstance(value, Thresholds):
         return value
     if not isinstance(value, Mapping):
-        raise ParameterError(f"thresholds: expected a table of thresholds, got {value!r}")
+        msg = f"thresholds: expected a table of thresholds, got {value!r}"
+        raise ParameterError(msg)
     known = {f.name for f in dataclasses.fields(Thresholds)}
     for key, item in value.items():
         if key not in known:
-            raise ParameterError(
-                f"thresholds: unknown threshold {key!r}", hint=f"known: {', '.join(sorted(known))}"
-            )
+            msg = f"thresholds: unknown threshold {key!r}"
+            raise ParameterError(msg, hint=f"known: {', '.join(sorted(known))}")
         if isinstance(item, bool) or not isinstance(item, int | float):
-            raise ParameterError(f"thresholds: {key!r} must be a number, got {item!r}")
+            msg = f"thresholds: {key!r} must be a number, got {item!r}"
+            raise ParameterError(msg)
     return Thresholds(**value)
 
 
 def _int_pair(name: str, value: Any) -> tuple[int, int]:
+    msg = f"{name}: expected a pair (first, last) of run numbers, got {value!r}"
     try:
         first, last = value
-        if isinstance(first, bool) or isinstance(last, bool):
-            raise TypeError
-        return (operator.index(first), operator.index(last))
+        pair = (operator.index(first), operator.index(last))
     except (TypeError, ValueError):
-        raise ParameterError(
-            f"{name}: expected a pair (first, last) of run numbers, got {value!r}"
-        ) from None
+        raise ParameterError(msg) from None
+    if isinstance(first, bool) or isinstance(last, bool):
+        raise ParameterError(msg)
+    return pair
 
 
 def click_options(*, exclude: Iterable[str] = ()) -> Callable[[F], F]:

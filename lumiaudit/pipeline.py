@@ -314,9 +314,11 @@ def _as_paths(value: Any, what: str) -> list[str]:
     try:
         paths = [os.fspath(v) for v in value]
     except TypeError as exc:
-        raise ParameterError(f"{what}: expected a path or a list of paths, got {value!r}") from exc
+        msg = f"{what}: expected a path or a list of paths, got {value!r}"
+        raise ParameterError(msg) from exc
     if not paths:
-        raise ParameterError(f"{what}: no input given")
+        msg = f"{what}: no input given"
+        raise ParameterError(msg)
     return paths
 
 
@@ -436,8 +438,9 @@ def audit(
     }
     unknown = sorted(set(kwargs) - AuditOptions.names())
     if unknown:
+        msg = f"unknown option {unknown[0]!r}"
         raise ParameterError(
-            f"unknown option {unknown[0]!r}",
+            msg,
             hint=f"known: {', '.join(sorted(AuditOptions.names()))}",
         )
     try:
@@ -464,7 +467,8 @@ def audit(
     thresholds = prof.thresholds if opts.thresholds is None else opts.thresholds
     online_ls = None
     if mask_ls not in PARTIAL_LS:
-        raise ParameterError(f"mask_ls: {mask_ls!r} is not one of {', '.join(PARTIAL_LS)}")
+        msg = f"mask_ls: {mask_ls!r} is not one of {', '.join(PARTIAL_LS)}"
+        raise ParameterError(msg)
     mask_label = None if mask is None else _label(mask)
     # a mask file is read (and its LS ranges judged) before any file is counted: a bad mask
     # fails in a second, not after an hour of counting

@@ -148,10 +148,12 @@ def _mask_frame(mask: Any, read_mask: Any) -> pd.DataFrame:
             elif isinstance(item, int) or (isinstance(item, str) and item.isdigit()):
                 rows.append((None, int(item)))
             else:
-                raise ParameterError(f"mask entries must be (experiment, run) or run, not {item!r}")
+                msg = f"mask entries must be (experiment, run) or run, not {item!r}"
+                raise ParameterError(msg)
         frame = pd.DataFrame(rows, columns=["experiment", "run"])
     if "run" not in frame:
-        raise ParameterError("a mask needs a 'run' column")
+        msg = "a mask needs a 'run' column"
+        raise ParameterError(msg)
     if "experiment" not in frame:
         frame = frame.assign(experiment=pd.array([pd.NA] * len(frame), dtype="Int64"))
     return frame.astype({"experiment": "Int64", "run": "Int64"})

@@ -106,7 +106,8 @@ def read_runlist(path: str | PathLike[str], *, format: str | None = None) -> Run
     text = read_config_text(p, what="run list", hint=_HINT)
     fmt = format or detect_format(text)
     if fmt not in _READ_FORMATS:
-        raise ParameterError(f"unknown run-list format {fmt!r}; use one of {', '.join(FORMATS)}")
+        msg = f"unknown run-list format {fmt!r}; use one of {', '.join(FORMATS)}"
+        raise ParameterError(msg)
     reader = {
         "golden-json": _read_golden,
         "grl-xml": _read_grl,
@@ -123,36 +124,38 @@ def read_runlist(path: str | PathLike[str], *, format: str | None = None) -> Run
 
 def _int(value: Any, path: Path, where: int | str, what: str = "run number") -> int:
     if isinstance(value, bool | float):
-        raise ConfigError(f"not a {what}: {value!r}", path=path, line=where)
+        msg = f"not a {what}: {value!r}"
+        raise ConfigError(msg, path=path, line=where)
     try:
         return int(str(value).strip().lstrip("rR"))
     except ValueError:
-        raise ConfigError(f"not a {what}: {value!r}", path=path, line=where) from None
+        msg = f"not a {what}: {value!r}"
+        raise ConfigError(msg, path=path, line=where) from None
 
 
 def _json(text: str, path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+        msg = f"not valid JSON: {exc.msg}"
+        raise ConfigError(msg, path=path, line=exc.lineno) from None
 
 
 def _ranges(value: Any, path: Path, where: str) -> list[tuple[int, int]]:
     if not isinstance(value, list) or not value:
-        raise ConfigError(
-            "expected a list of [first, last] lumisection ranges", path=path, line=where
-        )
+        msg = "expected a list of [first, last] lumisection ranges"
+        raise ConfigError(msg, path=path, line=where)
     out = []
     for pair in value:
         if not isinstance(pair, list) or len(pair) != 2:
-            raise ConfigError(
-                f"a lumisection range must be [first, last], not {pair!r}", path=path, line=where
-            )
+            msg = f"a lumisection range must be [first, last], not {pair!r}"
+            raise ConfigError(msg, path=path, line=where)
         first = _int(pair[0], path, where, "lumisection")
         last = _int(pair[1], path, where, "lumisection")
         if not 1 <= first <= last <= LS_MAX:
+            msg = f"lumisection range [{first}, {last}] is not 1 <= first <= last <= {LS_MAX}"
             raise ConfigError(
-                f"lumisection range [{first}, {last}] is not 1 <= first <= last <= {LS_MAX}",
+                msg,
                 path=path,
                 line=where,
             )
@@ -163,7 +166,8 @@ def _ranges(value: Any, path: Path, where: str) -> list[tuple[int, int]]:
 def _read_golden(text: str, path: Path) -> RunLumiSet:
     doc = _json(text, path)
     if not isinstance(doc, dict):
-        raise ConfigError("a golden JSON must be an object {run: [[first, last], ...]}", path=path)
+        msg = "a golden JSON must be an object {run: [[first, last], ...]}"
+        raise ConfigError(msg, path=path)
     mapping: dict[tuple[int | None, int], list[tuple[int, int]]] = {}
     for key, value in doc.items():
         where = f"run {key}"
@@ -179,13 +183,15 @@ def _read_json(text: str, path: Path) -> RunLumiSet:
     if isinstance(doc, dict):
         return _read_golden(text, path)
     if not isinstance(doc, list):
-        raise ConfigError("a run list must be a JSON list or object", path=path)
+        msg = "a run list must be a JSON list or object"
+        raise ConfigError(msg, path=path)
     mapping: dict[tuple[int | None, int], Any] = {}
     for i, item in enumerate(doc):
         where = f"item {i}"
         if isinstance(item, dict):
             if "run" not in item:
-                raise ConfigError("run list entry without 'run'", path=path, line=where)
+                msg = "run list entry without 'run'"
+                raise ConfigError(msg, path=path, line=where)
             exp_v = item.get("experiment")
             exp = None if exp_v is None else _int(exp_v, path, where, "experiment")
             key = (exp, _int(item["run"], path, where))
@@ -211,7 +217,8 @@ def _read_csv(text: str, path: Path) -> RunLumiSet:
     reader = csv.reader(io.StringIO(text))
     header = [h.strip().lower() for h in next(reader, [])]
     if "run" not in header:
-        raise ConfigError("a CSV run list needs a 'run' column", path=path, line=1)
+        msg = "a CSV run list needs a 'run' column"
+        raise ConfigError(msg, path=path, line=1)
     col = {name: header.index(name) for name in ("experiment", "run", "ls_first", "ls_last")
            if name in header}  # fmt: skip
     mapping: dict[tuple[int | None, int], Any] = {}
@@ -219,9 +226,12 @@ def _read_csv(text: str, path: Path) -> RunLumiSet:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
-            raise ConfigError(
+            msg = (
                 f"not a valid CSV run list: line {lineno} has {len(row)} fields, the header "
-                f"{len(header)}",
+                f"{len(header)}"
+            )
+            raise ConfigError(
+                msg,
                 path=path,
             )
         cells = {name: row[i].strip() for name, i in col.items()}
@@ -267,8 +277,9 @@ def _read_iov(text: str, path: Path) -> RunLumiSet:
             continue
         m = _IOV.search(item.split()[-1])
         if m is None:
+            msg = f"not an IoV (exp_low,run_low,exp_high,run_high): {item!r}"
             raise ConfigError(
-                f"not an IoV (exp_low,run_low,exp_high,run_high): {item!r}",
+                msg,
                 path=path,
                 line=lineno,
                 hint="-1 stands for an open end",
@@ -279,9 +290,8 @@ def _read_iov(text: str, path: Path) -> RunLumiSet:
             continue
         lo, hi = _iov_bound(e1, r1, low=True), _iov_bound(e2, r2, low=False)
         if lo > hi:
-            raise ConfigError(
-                f"IoV {e1},{r1},{e2},{r2} ends before it starts", path=path, line=lineno
-            )
+            msg = f"IoV {e1},{r1},{e2},{r2} ends before it starts"
+            raise ConfigError(msg, path=path, line=lineno)
         try:
             out = out | RunLumiSet.from_run_range(lo[0], lo[1], hi[0], hi[1])
         except ParameterError as exc:
@@ -291,14 +301,17 @@ def _read_iov(text: str, path: Path) -> RunLumiSet:
 
 def _read_grl(text: str, path: Path) -> RunLumiSet:
     if "<!ENTITY" in text:
-        raise ConfigError("XML entity declarations are not accepted in a GRL", path=path)
+        msg = "XML entity declarations are not accepted in a GRL"
+        raise ConfigError(msg, path=path)
     try:
         root = ET.fromstring(text)
     except ET.ParseError as exc:
         line = exc.position[0]
-        raise ConfigError(f"not well-formed XML ({exc})", path=path, line=line) from None
+        msg = f"not well-formed XML ({exc})"
+        raise ConfigError(msg, path=path, line=line) from None
     if root.tag != "LumiRangeCollection":
-        raise ConfigError(f"XML root element is <{root.tag}>, not <LumiRangeCollection>", path=path)
+        msg = f"XML root element is <{root.tag}>, not <LumiRangeCollection>"
+        raise ConfigError(msg, path=path)
     out = RunLumiSet()
     for n, named in enumerate(root.findall("NamedLumiRange"), start=1):
         exp: int | None = None
@@ -310,18 +323,19 @@ def _read_grl(text: str, path: Path) -> RunLumiSet:
             where = f"NamedLumiRange {n} LumiBlockCollection {k}"
             run_el = coll.find("Run")
             if run_el is None or not (run_el.text or "").strip():
-                raise ConfigError("<LumiBlockCollection> without <Run>", path=path, line=where)
+                msg = "<LumiBlockCollection> without <Run>"
+                raise ConfigError(msg, path=path, line=where)
             run = _int(run_el.text, path, where)
             ranges = []
             for lbr in coll.findall("LBRange"):
                 if lbr.get("Start") is None:
-                    raise ConfigError(
-                        "<LBRange> without Start", path=path, line=f"{where} run {run}"
-                    )
+                    msg = "<LBRange> without Start"
+                    raise ConfigError(msg, path=path, line=f"{where} run {run}")
                 # GoodRunsLists: an LBRange without End runs to 2147483647 (= LS_MAX)
                 ranges.append([lbr.get("Start"), lbr.get("End", str(LS_MAX))])
             if not ranges:
-                raise ConfigError(f"run {run} has no <LBRange>", path=path, line=where)
+                msg = f"run {run} has no <LBRange>"
+                raise ConfigError(msg, path=path, line=where)
             _merge(mapping, (exp, run), _ranges(ranges, path, f"{where} run {run}"))
         out = out | RunLumiSet.from_mapping(mapping)
     return out
@@ -334,8 +348,9 @@ def _single_experiment(runs: RunLumiSet, fmt: str) -> int | None:
     exps = runs.experiments()
     if len(exps) > 1:
         shown = ", ".join(sorted(f"e{e}" if e is not None else "none" for e in exps))
+        msg = f"{fmt} holds one experiment, the run list has {len(exps)} ({shown})"
         raise ParameterError(
-            f"{fmt} holds one experiment, the run list has {len(exps)} ({shown})",
+            msg,
             hint="write one file per experiment (--experiment N)",
         )
     return next(iter(exps), None)
@@ -395,7 +410,8 @@ def format_runlist(runs: RunLumiSet, fmt: str, *, name: str = "lumiaudit") -> st
             else:
                 rows.extend(f"{e},{run},{a},{b}" for a, b in lumis)
         return "\n".join(rows) + "\n"
-    raise ParameterError(f"unknown run-list format {fmt!r}; use one of {', '.join(FORMATS)}")
+    msg = f"unknown run-list format {fmt!r}; use one of {', '.join(FORMATS)}"
+    raise ParameterError(msg)
 
 
 def _format_grl(runs: RunLumiSet, name: str) -> str:
@@ -427,8 +443,9 @@ def _format_iov(runs: RunLumiSet) -> str:
     lines = ["# basf2 intervals of validity: exp_low,run_low,exp_high,run_high (-1: open end)"]
     for e_lo, r_lo, e_hi, r_hi in runs.run_ranges():
         if e_lo is None or e_hi is None:
+            msg = "basf2 IoVs need experiment numbers; the run list has none"
             raise ParameterError(
-                "basf2 IoVs need experiment numbers; the run list has none",
+                msg,
                 hint="give the experiment (--experiment N)",
             )
         # basf2 writes an open end as -1 (IntervalOfValidity: "-1 means no bound")

@@ -99,17 +99,20 @@ class RunSelection:
             the message names the item.
         """
         if not isinstance(text, str):
-            raise ParameterError(f"runs: expected a text such as '101-124,^127', got {text!r}")
+            msg = f"runs: expected a text such as '101-124,^127', got {text!r}"  # type: ignore[unreachable]  # API callers
+            raise ParameterError(msg)
         include: list[RunRange] = []
         exclude: list[RunRange] = []
         items = [t.strip() for t in text.replace(" ", "").split(",")]
         if not any(items):
-            raise ParameterError("runs: empty run selection", hint="e.g. '101-124,130,^127'")
+            msg = "runs: empty run selection"
+            raise ParameterError(msg, hint="e.g. '101-124,130,^127'")
         for pos, item in enumerate(items, start=1):
             m = _ITEM.match(item)
             if not item or m is None or (m["exp"] is None and m["first"] is None):
+                msg = f"runs: item {pos} {item!r} is not a run, a range or an experiment"
                 raise ParameterError(
-                    f"runs: item {pos} {item!r} is not a run, a range or an experiment",
+                    msg,
                     hint="e.g. 101-124, 130, ^127, e12:101-124, e12",
                 )
             exp = None if m["exp"] is None else int(m["exp"])
@@ -121,9 +124,12 @@ class RunSelection:
                     first if m["dash"] is None else (None if m["last"] is None else int(m["last"]))
                 )
                 if last is not None and last < first:
-                    raise ParameterError(
+                    msg = (
                         f"runs: item {pos} {item!r}: first run {first} is greater than last "
-                        f"run {last}",
+                        f"run {last}"
+                    )
+                    raise ParameterError(
+                        msg,
                         hint="give FIRST-LAST with FIRST <= LAST",
                     )
                 rng = RunRange(exp, first, last)
@@ -134,7 +140,8 @@ class RunSelection:
     def from_range(cls, first: int, last: int, *, experiment: int | None = None) -> RunSelection:
         """Runs ``first..last`` (the old ``--runs FIRST LAST``)."""
         if first > last:
-            raise ParameterError(f"runs: first run {first} is greater than last run {last}")
+            msg = f"runs: first run {first} is greater than last run {last}"
+            raise ParameterError(msg)
         return cls((RunRange(experiment, first, last),))
 
     @classmethod
@@ -148,10 +155,11 @@ class RunSelection:
             first, last = value
             pair = (operator.index(first), operator.index(last))
         except (TypeError, ValueError):
-            raise ParameterError(
+            msg = (
                 f"runs: expected a selection text such as '101-124,^127' or a pair "
                 f"(first, last), got {value!r}"
-            ) from None
+            )
+            raise ParameterError(msg) from None
         return cls.from_range(*pair)
 
     def contains(self, experiment: int | None, run: int) -> bool:

@@ -83,11 +83,14 @@ def _unkey(key: int) -> tuple[int | None, int, int]:
 
 def _check(experiment: int | None, run: int, ls: int | None = None) -> None:
     if experiment is not None and not 0 <= experiment <= EXP_MAX:
-        raise ParameterError(f"experiment {experiment} is out of range 0..{EXP_MAX}")
+        msg = f"experiment {experiment} is out of range 0..{EXP_MAX}"
+        raise ParameterError(msg)
     if not 0 <= run <= RUN_MAX:
-        raise ParameterError(f"run {run} is out of range 0..{RUN_MAX}")
+        msg = f"run {run} is out of range 0..{RUN_MAX}"
+        raise ParameterError(msg)
     if ls is not None and not 1 <= ls <= LS_MAX:
-        raise ParameterError(f"lumisection {ls} is out of range 1..{LS_MAX}")
+        msg = f"lumisection {ls} is out of range 1..{LS_MAX}"
+        raise ParameterError(msg)
 
 
 def _normalize(intervals: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
@@ -190,9 +193,8 @@ class RunLumiSet:
                 _check(exp, run, first)
                 _check(exp, run, last)
                 if first > last:
-                    raise ParameterError(
-                        f"lumisection range {first}-{last} of run {run} is reversed"
-                    )
+                    msg = f"lumisection range {first}-{last} of run {run} is reversed"
+                    raise ParameterError(msg)
                 out.append((_key(exp, run, first), _key(exp, run, last)))
         return cls(_normalize(out))
 
@@ -204,14 +206,14 @@ class RunLumiSet:
         ``(experiment, run)`` order, like a basf2 ``IntervalOfValidity``. Both experiments must
         be ``None`` or both numbers."""
         if (exp_low is None) != (exp_high is None):
-            raise ParameterError("a run range needs both experiments or neither")
+            msg = "a run range needs both experiments or neither"
+            raise ParameterError(msg)
         _check(exp_low, run_low)
         _check(exp_high, run_high)
         lo, hi = _key(exp_low, run_low, 1), _key(exp_high, run_high, LS_MAX)
         if lo > hi:
-            raise ParameterError(
-                f"run range e{exp_low} r{run_low} .. e{exp_high} r{run_high} is reversed"
-            )
+            msg = f"run range e{exp_low} r{run_low} .. e{exp_high} r{run_high} is reversed"
+            raise ParameterError(msg)
         return cls(((lo, hi),))
 
     # -- algebra --------------------------------------------------------------------------------
@@ -225,8 +227,9 @@ class RunLumiSet:
         none_a, qual_a = self.kinds()
         none_b, qual_b = other.kinds()
         if (none_a and qual_b) or (qual_a and none_b):
+            msg = f"cannot '{op}' a run list without experiment numbers and one with them"
             raise ParameterError(
-                f"cannot '{op}' a run list without experiment numbers and one with them",
+                msg,
                 hint="give the experiment of the unqualified list (--experiment N, "
                 "RunLumiSet.with_experiment)",
             )
@@ -276,7 +279,8 @@ class RunLumiSet:
         for lo, hi in self.intervals:
             first, last = lo // _SLOT, hi // _SLOT
             if last - first > EXPAND_LIMIT:
-                raise ParameterError("the run list spans too many experiments to list them")
+                msg = "the run list spans too many experiments to list them"
+                raise ParameterError(msg)
             out.update(None if s == 0 else s - 2 for s in range(first, last + 1))
         return out
 
@@ -295,7 +299,8 @@ class RunLumiSet:
         for lo, hi in self.intervals:
             first, last = lo // _SLOT, hi // _SLOT
             if last - first > EXPAND_LIMIT:
-                raise ParameterError("the run list spans too many experiments")
+                msg = "the run list spans too many experiments"
+                raise ParameterError(msg)
             for slot in range(first, last + 1):
                 a = max(lo, slot * _SLOT) - slot * _SLOT
                 b = min(hi, slot * _SLOT + _SLOT - 1) - slot * _SLOT
@@ -337,9 +342,12 @@ class RunLumiSet:
             k_first = lo // _LS_SPAN
             k_last = hi // _LS_SPAN
             if k_last - k_first > limit:
-                raise ParameterError(
+                msg = (
                     f"the run list has an open or very long run range (e{e_lo} r{r_lo} .. "
-                    f"e{e_hi} r{r_hi}) that cannot be listed run by run",
+                    f"e{e_hi} r{r_hi}) that cannot be listed run by run"
+                )
+                raise ParameterError(
+                    msg,
                     hint="write it as basf2 IoVs (--format iov)",
                 )
             for k in range(k_first, k_last + 1):
@@ -353,7 +361,8 @@ class RunLumiSet:
                     yield _finish(pending)
                 n += 1
                 if n > limit:
-                    raise ParameterError(f"the run list has more than {limit} runs to list")
+                    msg = f"the run list has more than {limit} runs to list"
+                    raise ParameterError(msg)
                 pending = (exp, run, [(a, b)])
         if pending is not None:
             yield _finish(pending)
@@ -371,8 +380,9 @@ class RunLumiSet:
             e_hi, r_hi, ls_hi = _unkey(hi)
             if ls_lo != 1 or ls_hi != LS_MAX:
                 bad = (e_lo, r_lo) if ls_lo != 1 else (e_hi, r_hi)
+                msg = f"run {_name(*bad)} has lumisection ranges, which a run range cannot hold"
                 raise ParameterError(
-                    f"run {_name(*bad)} has lumisection ranges, which a run range cannot hold",
+                    msg,
                     hint="lumisection ranges can be written as golden JSON or GRL XML",
                 )
             yield e_lo, r_lo, e_hi, r_hi

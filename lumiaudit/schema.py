@@ -323,9 +323,8 @@ def enforce(
             else:
                 out[col.name] = series.astype(dtype)
         except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"{table.name} table: column {col.name!r} cannot be read as {col.dtype}: {exc}"
-            ) from exc
+            msg = f"{table.name} table: column {col.name!r} cannot be read as {col.dtype}: {exc}"
+            raise ValueError(msg) from exc
     if extra:
         for name in frame.columns:
             if name not in out.columns:

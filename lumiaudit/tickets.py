@@ -218,10 +218,11 @@ def select_runs(
     present = set(table["run"].dropna().astype(int))
     missing = [r for r in wanted if r not in present]
     if missing:
-        raise ParameterError(
+        msg = (
             f"run(s) {', '.join(map(str, missing))} not in the audit "
             f"({len(present)} runs, {min(present, default=0)}-{max(present, default=0)})"
         )
+        raise ParameterError(msg)
     parts = [table[(table["run"] == r).fillna(False).to_numpy(dtype=bool)] for r in wanted]
     return pd.concat(parts, ignore_index=True) if parts else table.iloc[0:0]
 

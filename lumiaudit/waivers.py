@@ -57,19 +57,23 @@ def _parse(record: dict[str, Any], path: Path, where: int | str) -> dict[str, An
 
     unknown = set(record) - {"experiment", "run", "reason", "note", "owner", "expiry"}
     if unknown:
-        raise bad(f"unknown waiver field(s) {sorted(unknown)}")
+        msg = f"unknown waiver field(s) {sorted(unknown)}"
+        raise bad(msg)
     try:
         run = int(str(record.get("run", "")).strip())
     except ValueError:
-        raise bad(f"waiver run must be an integer, not {record.get('run')!r}") from None
+        msg = f"waiver run must be an integer, not {record.get('run')!r}"
+        raise bad(msg) from None
     exp_text = str(record.get("experiment", "") or "").strip()
     try:
         experiment = int(exp_text) if exp_text else None
     except ValueError:
-        raise bad(f"waiver experiment must be an integer, not {exp_text!r}") from None
+        msg = f"waiver experiment must be an integer, not {exp_text!r}"
+        raise bad(msg) from None
     reason = str(record.get("reason", "") or "").strip() or "*"
     if reason != "*" and reason not in _CODES:
-        raise bad(f"unknown reason code {reason!r} (known: {', '.join(sorted(_CODES))}, or *)")
+        msg = f"unknown reason code {reason!r} (known: {', '.join(sorted(_CODES))}, or *)"
+        raise bad(msg)
     raw = record.get("expiry", "")
     expiry: date | None
     if isinstance(raw, datetime):
@@ -82,7 +86,8 @@ def _parse(record: dict[str, Any], path: Path, where: int | str) -> dict[str, An
         try:
             expiry = date.fromisoformat(str(raw).strip())
         except ValueError:
-            raise bad(f"waiver expiry must be an ISO date (YYYY-MM-DD), not {raw!r}") from None
+            msg = f"waiver expiry must be an ISO date (YYYY-MM-DD), not {raw!r}"
+            raise bad(msg) from None
     return {
         "experiment": experiment,
         "run": run,
@@ -121,7 +126,8 @@ def read_waivers(path: str | PathLike[str]) -> pd.DataFrame:
     if p.suffix.lower() == ".csv" or (p.suffix.lower() != ".toml" and _looks_csv(text)):
         reader = csv.DictReader(text.splitlines())
         if reader.fieldnames is None or "run" not in [f.strip() for f in reader.fieldnames]:
-            raise ConfigError("CSV waivers need a header with a 'run' column", path=p, line=1)
+            msg = "CSV waivers need a header with a 'run' column"
+            raise ConfigError(msg, path=p, line=1)
         for lineno, rec in enumerate(reader, start=2):
             clean = {k.strip(): (v or "").strip() for k, v in rec.items() if k is not None}
             if not any(clean.values()):
@@ -131,13 +137,16 @@ def read_waivers(path: str | PathLike[str]) -> pd.DataFrame:
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"not valid TOML: {exc}", path=p) from None
+            msg = f"not valid TOML: {exc}"
+            raise ConfigError(msg, path=p) from None
         entries = doc.get("waiver", doc.get("waivers", []))
         if not isinstance(entries, list):
-            raise ConfigError("expected [[waiver]] tables", path=p)
+            msg = "expected [[waiver]] tables"
+            raise ConfigError(msg, path=p)
         for i, rec in enumerate(entries, start=1):
             if not isinstance(rec, dict):
-                raise ConfigError("expected [[waiver]] tables", path=p, line=f"waiver {i}")
+                msg = "expected [[waiver]] tables"
+                raise ConfigError(msg, path=p, line=f"waiver {i}")
             rows.append(_parse(rec, p, f"waiver {i}"))
     df = pd.DataFrame(rows, columns=list(WAIVER_COLUMNS))
     df["experiment"] = df["experiment"].astype("Int64")

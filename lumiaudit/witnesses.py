@@ -337,7 +337,7 @@ def vote_sources(
     for w_kind, s in stats.items():
         s["agree_others"] = s["compared"] - sum(s["defects"].values())
         s["text"] = _sentence(w_kind, s)
-    new_online = _apply(online, chosen_of, groups)
+    new_online = _apply(online, chosen_of)
     vt = pd.DataFrame(verdicts)
     if len(vt):
         vt = vt.astype(
@@ -434,7 +434,6 @@ def _defect(
 def _apply(
     online: pd.DataFrame,
     chosen_of: Mapping[tuple[int | None, int], list[_Witness]],
-    groups: Mapping[tuple[int | None, int], list[dict[str, Any]]],
 ) -> pd.DataFrame:
     """The online table with the voted value where it differs from the policy's choice."""
     out = online.copy()

@@ -45,7 +45,8 @@ def handle_errors(func: F) -> F:
             raise  # a reader closed stdout/stderr: not bad input (see lumiaudit.cli.main)
         except OSError as exc:
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            raise InputError(f"{where}{exc.strerror or exc}") from None
+            msg = f"{where}{exc.strerror or exc}"
+            raise InputError(msg) from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)

@@ -157,10 +157,11 @@ def command(
     )
     prof = load_profile(profile)
     if lumis_path is not None and prof.lumis is None:
-        raise click.UsageError(
+        msg = (
             f"--lumis needs a profile with lumisections; {prof.name!r} has none "
             "(e.g. --profile cms-nanoaod)"
         )
+        raise click.UsageError(msg)
     result = count_events(
         list(paths),
         tree=tree,

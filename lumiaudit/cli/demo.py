@@ -25,8 +25,9 @@ def example_dir() -> Path:
     for path in candidates:
         if (path / "elog").is_dir() and (path / "prod").is_dir():
             return path
+    msg = "bundled example not found"
     raise InputNotFoundError(
-        "bundled example not found",
+        msg,
         path=candidates[0],
         hint="run from a clone of the repository, or regenerate it with "
         "`python -m lumiaudit.example data/example`",

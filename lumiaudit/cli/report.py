@@ -106,7 +106,8 @@ def command(
             click.echo(f"{param.name}: {param.annotation} = {param.default!r}  # {param.help}")
         return
     if out is None:
-        raise click.UsageError("Missing option '--out'.")
+        msg = "Missing option '--out'."
+        raise click.UsageError(msg)
     # only options given on the command line: the notebook's defaults stay in charge otherwise
     ctx = click.get_current_context()
     given = {

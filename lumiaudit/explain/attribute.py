@@ -203,7 +203,7 @@ def _attribute(
             f"side; {key[0]} taken from the {filled} side, the only experiment with run {key[1]}"
         )
     causes, notes = _evidence(
-        row, files=files, gaps=gaps, daq=daq, follows=follows, cap=cap, global_median=global_median
+        files=files, gaps=gaps, daq=daq, follows=follows, cap=cap, global_median=global_median
     )
 
     if status == RunStatus.MISSING_ONLINE.value:
@@ -214,7 +214,7 @@ def _attribute(
             if (in_online or has_entry)
             else Reason.NO_ONLINE_ENTRY.value
         )
-        _notes(res, notes, row, offline, conflicts, multi, entries)
+        _notes(res, notes, row, conflicts, multi, entries)
         return res
 
     if status == RunStatus.MISSING_OFFLINE.value:
@@ -224,7 +224,7 @@ def _attribute(
         if n_online is not None:
             res.alloc["unreadable_file" if unreadable else "missing_offline"] = n_online
             res.explained, res.unexplained = n_online, 0
-        _notes(res, notes, row, offline, conflicts, multi, entries)
+        _notes(res, notes, row, conflicts, multi, entries)
         return res
 
     assert n_online is not None
@@ -233,7 +233,7 @@ def _attribute(
         res.add(Reason.ABORTED_RUN.value)
         res.notes.append("aborted run: 0 events online" + ("" if n_def == 0 else ", no file"))
         res.explained, res.unexplained = 0, 0
-        _notes(res, notes, row, offline, conflicts, multi, entries)
+        _notes(res, notes, row, conflicts, multi, entries)
         return res
     assert n_def is not None
     diff = n_online - n_def
@@ -302,7 +302,7 @@ def _attribute(
         elif (
             diff > tol
             and all(c.code != Reason.MISSING_HLT_UNIT.value for c in causes)
-            and (inferred := _inferred_units(files, expected_units, follows, cap, global_median))
+            and (inferred := _inferred_units(files, expected_units, cap, global_median))
             and sum(c.lo for c in causes + inferred) - tol
             <= diff
             <= sum(c.hi for c in causes + inferred) + tol
@@ -349,7 +349,7 @@ def _attribute(
     # a negative allocation cannot happen for diff >= 0; for diff < 0 nothing but matched is online
     if diff < 0:
         res.alloc = {k: v for k, v in res.alloc.items() if k in ("matched", "error_flag_events")}
-    _notes(res, notes, row, offline, conflicts, multi, entries)
+    _notes(res, notes, row, conflicts, multi, entries)
     return res
 
 
@@ -386,7 +386,6 @@ def _expected_units(files: pd.DataFrame) -> dict[int, set[int]]:
 def _inferred_units(
     files: list[dict[str, Any]] | None,
     expected: set[int] | None,
-    follows: str,
     cap: float,
     global_median: float,
 ) -> list[Cause]:

@@ -25,7 +25,6 @@ from lumiaudit.stats import Thresholds
 
 
 def _evidence(
-    row: Any,
     *,
     files: list[dict[str, Any]] | None,
     gaps: list[dict[str, Any]] | None,
@@ -258,7 +257,6 @@ def _notes(
     res: _RunResult,
     notes: list[tuple[str, float]],
     row: Any,
-    offline: pd.DataFrame | None,
     conflicts: pd.DataFrame | None,
     multi: bool,
     entries: pd.DataFrame | None = None,

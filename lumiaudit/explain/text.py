@@ -71,7 +71,8 @@ def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
         )
     exps = sorted({_i(e) for e in runs["experiment"].dropna()})
     if len(exps) > 1:
-        raise ParameterError(f"run {run} exists in experiments {exps}", hint="pass --experiment")
+        msg = f"run {run} exists in experiments {exps}"
+        raise ParameterError(msg, hint="pass --experiment")
     r = runs.iloc[0]
     g = r.get
     exp = _int(r["experiment"])

@@ -202,13 +202,14 @@ def _check_cache_path(
             continue
         local = Path(os.path.realpath(item.removeprefix("file://")))
         if real == local:
-            raise ParameterError("the count cache is one of the inputs", path=cache, hint=hint)
+            msg = "the count cache is one of the inputs"
+            raise ParameterError(msg, path=cache, hint=hint)
         if local.is_dir() and real.is_relative_to(local):
-            raise ParameterError(
-                f"the count cache lies inside the input directory {local}", path=cache, hint=hint
-            )
+            msg = f"the count cache lies inside the input directory {local}"
+            raise ParameterError(msg, path=cache, hint=hint)
     if any(f.path == str(real) for f in found):
-        raise ParameterError("the count cache is one of the files to count", path=cache, hint=hint)
+        msg = "the count cache is one of the files to count"
+        raise ParameterError(msg, path=cache, hint=hint)
 
 
 def count_events(
@@ -304,11 +305,14 @@ def count_events(
     branch_names = {**_branch_overrides(prof), **(branch_names or {})} or None
     check_retries(retries, backoff)
     if mode not in MODES:
-        raise ParameterError(f"unknown counting mode {mode!r}; use one of {', '.join(MODES)}")
+        msg = f"unknown counting mode {mode!r}; use one of {', '.join(MODES)}"
+        raise ParameterError(msg)
     if not tree:
-        raise ParameterError("the event tree name is empty", hint="e.g. tree='tree'")
+        msg = "the event tree name is empty"
+        raise ParameterError(msg, hint="e.g. tree='tree'")
     if jobs < 0:
-        raise ParameterError(f"jobs must be 0 (one per CPU) or more, got {jobs}")
+        msg = f"jobs must be 0 (one per CPU) or more, got {jobs}"
+        raise ParameterError(msg)
     start = time.perf_counter()
     found = discover(paths, allow_empty=allow_empty, names=prof.names)
     if cache is not None and isinstance(cache, str | os.PathLike):

@@ -197,12 +197,14 @@ class CountCache:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot create the cache directory: {exc}", path=target) from exc
+            msg = f"cannot create the cache directory: {exc}"
+            raise OutputError(msg, path=target) from exc
         try:
             return cls(target, _connect(target))
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and not _looks_corrupt(exc):
-                raise OutputError(f"cannot open the count cache: {exc}", path=target) from exc
+                msg = f"cannot open the count cache: {exc}"
+                raise OutputError(msg, path=target) from exc
             # _refuse_foreign saw our tables: this is our own damaged cache
             aside = _move_aside(target)
             message = (
@@ -214,7 +216,8 @@ class CountCache:
             try:
                 return cls(target, _connect(target))
             except sqlite3.Error as exc2:
-                raise OutputError(f"cannot rebuild the count cache: {exc2}", path=target) from exc2
+                msg = f"cannot rebuild the count cache: {exc2}"
+                raise OutputError(msg, path=target) from exc2
 
     def close(self) -> None:
         """Close the database (idempotent)."""
@@ -240,7 +243,8 @@ class CountCache:
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
-            raise ValueError(f"{self.path}: the count cache is closed")
+            msg = f"{self.path}: the count cache is closed"
+            raise ValueError(msg)
         return self._db
 
     # -- reading -----------------------------------------------------------------------
@@ -338,7 +342,8 @@ class CountCache:
         if keys is None:
             keys = [file_key(_record_path(r)) for r in records]
         elif len(keys) != len(records):
-            raise ValueError(f"{len(keys)} keys for {len(records)} records")
+            msg = f"{len(keys)} keys for {len(records)} records"
+            raise ValueError(msg)
         now = time.time()
         rows = []
         for record, key in zip(records, keys, strict=True):
@@ -385,7 +390,8 @@ class _Transaction:
 def _record_path(record: Any) -> str:
     path = getattr(record, "path", None)
     if path is None:
-        raise ValueError(f"cannot cache {type(record).__name__} without a 'path' attribute")
+        msg = f"cannot cache {type(record).__name__} without a 'path' attribute"
+        raise ValueError(msg)
     return str(path)
 
 
@@ -428,14 +434,19 @@ def _connect(path: Path) -> sqlite3.Connection:
         # NORMAL is durable against process crashes in WAL mode; only a power cut can lose
         # the last transactions, never corrupt the database.
         db.execute("PRAGMA synchronous = NORMAL")
-        check = db.execute("PRAGMA quick_check(1)").fetchone()[0]
-        if check != "ok":
-            raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+        _check_integrity(db)
         _ensure_schema(db)
     except BaseException:
         db.close()
         raise
     return db
+
+
+def _check_integrity(db: sqlite3.Connection) -> None:
+    check = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+    if check != "ok":
+        msg = f"integrity check failed: {check}"
+        raise sqlite3.DatabaseError(msg)
 
 
 def _ensure_schema(db: sqlite3.Connection) -> None:
@@ -473,17 +484,20 @@ def _refuse_foreign(path: Path) -> None:
         if not path.exists():
             return
         if not path.is_file():
-            raise OutputError("the count cache path is not a regular file", path=path, hint=hint)
+            msg = "the count cache path is not a regular file"
+            raise OutputError(msg, path=path, hint=hint)
         with path.open("rb") as fh:
             head = fh.read(len(_SQLITE_MAGIC))
     except OSError as exc:
-        raise OutputError(f"cannot read the count cache: {exc}", path=path) from exc
+        msg = f"cannot read the count cache: {exc}"
+        raise OutputError(msg, path=path) from exc
     if not head:
         # nothing to lose, and what a concurrent run's sqlite3.connect leaves for an instant
         return
     if head != _SQLITE_MAGIC:
+        msg = "not a lumiaudit count cache (not an SQLite database); refusing to touch it"
         raise OutputError(
-            "not a lumiaudit count cache (not an SQLite database); refusing to touch it",
+            msg,
             path=path,
             hint=hint,
         )
@@ -500,26 +514,34 @@ def _refuse_foreign(path: Path) -> None:
     except sqlite3.DatabaseError as exc:
         if _looks_corrupt(exc):
             # its first page (the table list) cannot be read: whose it is cannot be known
-            raise OutputError(
+            msg = (
                 f"damaged SQLite file ({exc}); cannot tell whether it is a lumiaudit count "
-                "cache, so it is left as it is",
+                "cache, so it is left as it is"
+            )
+            raise OutputError(
+                msg,
                 path=path,
                 hint="remove it if it is one",
             ) from exc
-        raise OutputError(f"cannot open the count cache: {exc}", path=path) from exc
+        msg = f"cannot open the count cache: {exc}"
+        raise OutputError(msg, path=path) from exc
     if not tables:
         return
     if layout is None:
         names = ", ".join(sorted(tables))
-        raise OutputError(
+        msg = (
             f"not a lumiaudit count cache (an SQLite database with tables {names}); "
-            "refusing to touch it",
+            "refusing to touch it"
+        )
+        raise OutputError(
+            msg,
             path=path,
             hint=hint,
         )
     if not layout.isdigit() or int(layout) > CACHE_SCHEMA:
+        msg = f"count cache of layout {layout}, newer than this lumiaudit's {CACHE_SCHEMA}"
         raise OutputError(
-            f"count cache of layout {layout}, newer than this lumiaudit's {CACHE_SCHEMA}",
+            msg,
             path=path,
             hint="upgrade lumiaudit, or give --cache another path",
         )

@@ -227,10 +227,11 @@ def _probe_remote(path: str, timeout: float | None) -> tuple[int | None, bytes |
         size = int(fs.size(inner))
         with fs.open(inner, "rb") as fh:
             header = bytes(fh.read(64))
-        return size, header
     except Exception as exc:  # any failure: the caller reports the original error
         logger.debug("cannot probe %s: %s", path, exc)
         return None, None
+    else:
+        return size, header
 
 
 def _probe_http(path: str, timeout: float | None) -> tuple[int | None, bytes | None]:
@@ -396,7 +397,8 @@ def count_file(
     ('ok', 454, ((10, 3000, 454, 443),))
     """
     if mode not in MODES:
-        raise ParameterError(f"unknown counting mode {mode!r}; use one of {', '.join(MODES)}")
+        msg = f"unknown counting mode {mode!r}; use one of {', '.join(MODES)}"
+        raise ParameterError(msg)
     check_retries(retries, backoff)
     branches = {**DEFAULT_BRANCHES, **(branch_names or {})}
     base: dict[str, Any] = {"path": str(path), "mode": mode, "tree": tree}
@@ -422,7 +424,8 @@ def count_file(
     if remote:
         timeout = DEFAULT_TIMEOUT if timeout is None else timeout
         if not timeout > 0:
-            raise ParameterError(f"timeout must be more than 0 seconds, got {timeout}")
+            msg = f"timeout must be more than 0 seconds, got {timeout}"
+            raise ParameterError(msg)
     elif lean_enabled():
         try:
             return _read(
@@ -530,9 +533,11 @@ def lean_enabled() -> bool:
 def check_retries(retries: int, backoff: float) -> None:
     """Raise :class:`~lumiaudit.errors.ParameterError` for a negative ``retries``/``backoff``."""
     if retries < 0:
-        raise ParameterError(f"retries must be 0 or more, got {retries}")
+        msg = f"retries must be 0 or more, got {retries}"
+        raise ParameterError(msg)
     if not backoff >= 0:  # NaN too
-        raise ParameterError(f"backoff must be 0 or more seconds, got {backoff}")
+        msg = f"backoff must be 0 or more seconds, got {backoff}"
+        raise ParameterError(msg)
 
 
 def _permanent(exc: BaseException) -> bool:

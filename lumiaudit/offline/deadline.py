@@ -61,7 +61,8 @@ def with_deadline(func: Callable[[], T], seconds: float, what: str) -> T:
     worker = threading.Thread(target=run, name=f"lumiaudit-read {what}", daemon=True)
     worker.start()
     if not done.wait(seconds):
-        raise TimeoutError(f"timed out after {seconds:g} s")
+        msg = f"timed out after {seconds:g} s"
+        raise TimeoutError(msg)
     ok, value = box[0]
     if ok:
         return cast(T, value)

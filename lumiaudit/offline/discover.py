@@ -144,7 +144,8 @@ def _read_list(path: str) -> list[tuple[str, int]]:
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
-        raise InputNotFoundError(f"cannot read list file: {exc.strerror}", path=path) from None
+        msg = f"cannot read list file: {exc.strerror}"
+        raise InputNotFoundError(msg, path=path) from None
     for lineno, line in enumerate(text.splitlines(), start=1):
         item = line.split("#", 1)[0].strip()
         if not item:
@@ -236,9 +237,8 @@ def _expand(item: str, *, source: str | None, line: int | None, out: list[Reache
     else:
         what = "no file matches" if _GLOB_CHARS & set(local) else "no such file or directory"
         if source is not None:
-            raise InputNotFoundError(
-                f"{local}: {what}", path=source, line=line, hint="fix or remove the line"
-            )
+            msg = f"{local}: {what}"
+            raise InputNotFoundError(msg, path=source, line=line, hint="fix or remove the line")
         raise InputNotFoundError(what, path=local, hint="check the path")
 
 
@@ -274,15 +274,19 @@ def discover(
     """
     items = _as_list(paths)
     if not items:
-        raise InputNotFoundError("no input paths given", hint="name files or directories")
+        msg = "no input paths given"
+        raise InputNotFoundError(msg, hint="name files or directories")
     reached: list[Reached] = []
     for item in items:
         before = len(reached)
         _expand(item, source=None, line=None, out=reached)
         if len(reached) == before and not allow_empty:
-            raise InputNotFoundError(
+            msg = (
                 "no ROOT files (*.root, *.sroot) in this offline source (an empty "
-                "directory, an unmounted area, or not the offline production?)",
+                "directory, an unmounted area, or not the offline production?)"
+            )
+            raise InputNotFoundError(
+                msg,
                 path=item,
                 hint="--allow-empty / allow_empty=True if that is expected",
             )

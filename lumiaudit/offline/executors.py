@@ -160,9 +160,11 @@ def map_files(
     """
     items = list(items)
     if client is not None and scheduler is not None:
-        raise ParameterError("give either a Dask client or a scheduler address, not both")
+        msg = "give either a Dask client or a scheduler address, not both"
+        raise ParameterError(msg)
     if inflight is not None and inflight < 1:
-        raise ParameterError(f"inflight must be at least 1, got {inflight}")
+        msg = f"inflight must be at least 1, got {inflight}"
+        raise ParameterError(msg)
     if jobs < 1:
         jobs = os.cpu_count() or 1
     if not items:
@@ -352,8 +354,9 @@ def _map_dask(
     try:
         import distributed
     except ImportError as exc:  # pragma: no cover - depends on the installation
+        msg = "running on a Dask cluster needs dask.distributed"
         raise ParameterError(
-            "running on a Dask cluster needs dask.distributed",
+            msg,
             hint="pip install 'lumiaudit[dask]'",
         ) from exc
     Client: Any = distributed.Client
@@ -363,8 +366,9 @@ def _map_dask(
         try:
             client = Client(scheduler, set_as_default=False)
         except OSError as exc:
+            msg = f"cannot connect to the Dask scheduler at {scheduler}: {exc}"
             raise ParameterError(
-                f"cannot connect to the Dask scheduler at {scheduler}: {exc}",
+                msg,
                 hint="check the address (tcp://host:8786) and that the scheduler runs",
             ) from exc
     try:

@@ -183,7 +183,8 @@ def count_lumis(
     from lumiaudit.offline.executors import map_files
 
     if profile.lumis is None:
-        raise ValueError(f"profile {profile.name!r} has no lumisections")
+        msg = f"profile {profile.name!r} has no lumisections"
+        raise ValueError(msg)
     func = functools.partial(
         count_lumis_file,
         tree=profile.tree,

@@ -71,7 +71,8 @@ class Key:
 def read_string(data: bytes, pos: int) -> tuple[str, int]:
     """A ``TString`` at ``pos``: one length byte (255: a 4-byte length follows), then bytes."""
     if pos >= len(data):
-        raise IndexError("string past the end of the buffer")
+        msg = "string past the end of the buffer"
+        raise IndexError(msg)
     n = data[pos]
     pos += 1
     if n == 255:
@@ -79,7 +80,8 @@ def read_string(data: bytes, pos: int) -> tuple[str, int]:
         pos += 4
     end = pos + n
     if n < 0 or end > len(data):
-        raise IndexError("string past the end of the buffer")
+        msg = "string past the end of the buffer"
+        raise IndexError(msg)
     return data[pos:end].decode(errors="surrogateescape"), end
 
 
@@ -92,7 +94,8 @@ def read_key(data: bytes, pos: int) -> tuple[Key, int]:
     name, at = read_string(data, at)
     _, at = read_string(data, at)  # title
     if nbytes < keylen or keylen <= 0 or objlen < 0 or seek < 0:
-        raise Unsure(f"implausible key {name!r}: {nbytes} bytes, key length {keylen}")
+        msg = f"implausible key {name!r}: {nbytes} bytes, key length {keylen}"
+        raise Unsure(msg)
     return Key(name, classname, cycle, seek, nbytes, objlen, keylen), at
 
 
@@ -100,7 +103,7 @@ def _zlib(payload: bytes, usize: int) -> bytes:
     return zlib.decompress(payload, bufsize=usize)
 
 
-def _lzma(payload: bytes, usize: int) -> bytes:
+def _lzma(payload: bytes, _usize: int) -> bytes:
     return lzma.decompress(payload)
 
 
@@ -110,7 +113,8 @@ def _lz4(payload: bytes, usize: int) -> bytes:
     import xxhash
 
     if xxhash.xxh64_intdigest(payload[8:]) != int.from_bytes(payload[:8], "big"):
-        raise Unsure("lz4 block checksum does not match")
+        msg = "lz4 block checksum does not match"
+        raise Unsure(msg)
     return bytes(cramjam.lz4.decompress_block(payload[8:], output_len=usize))
 
 
@@ -139,24 +143,29 @@ def inflate(raw: bytes, objlen: int) -> bytes:
         algo, csize, usize = _block(raw, pos)
         payload = raw[pos + _BLOCK_HEADER : pos + _BLOCK_HEADER + csize]
         if len(payload) != csize:
-            raise Unsure("compressed block cut short")
+            msg = "compressed block cut short"
+            raise Unsure(msg)
         codec = _CODECS.get(algo)
         if codec is None:
-            raise Unsure(f"compression algorithm {algo!r} not read by the lean reader")
+            msg = f"compression algorithm {algo!r} not read by the lean reader"
+            raise Unsure(msg)
         try:
             part = codec(payload, usize)
         except Unsure:
             raise
         except Exception as exc:  # zlib.error, lzma.LZMAError, cramjam's errors
-            raise Unsure(f"cannot inflate a {algo.decode()} block: {exc}") from exc
+            msg = f"cannot inflate a {algo.decode()} block: {exc}"
+            raise Unsure(msg) from exc
         if len(part) != usize:
-            raise Unsure(f"block inflated to {len(part)} bytes instead of {usize}")
+            msg = f"block inflated to {len(part)} bytes instead of {usize}"
+            raise Unsure(msg)
         out.append(part)
         done += usize
         pos += _BLOCK_HEADER + csize
     data = b"".join(out)
     if len(data) != objlen:
-        raise Unsure(f"object inflated to {len(data)} bytes instead of {objlen}")
+        msg = f"object inflated to {len(data)} bytes instead of {objlen}"
+        raise Unsure(msg)
     return data
 
 
@@ -177,14 +186,16 @@ def inflate_head(raw: bytes, want: int) -> bytes | None:
         else:
             return None
     except (zlib.error, lzma.LZMAError) as exc:
-        raise Unsure(f"cannot inflate the first block: {exc}") from exc
+        msg = f"cannot inflate the first block: {exc}"
+        raise Unsure(msg) from exc
     return out if len(out) == want else None
 
 
 def _block(raw: bytes, pos: int) -> tuple[bytes, int, int]:
     head = raw[pos : pos + _BLOCK_HEADER]
     if len(head) != _BLOCK_HEADER:
-        raise Unsure("compressed block header cut short")
+        msg = "compressed block header cut short"
+        raise Unsure(msg)
     csize = head[3] | head[4] << 8 | head[5] << 16
     usize = head[6] | head[7] << 8 | head[8] << 16
     return bytes(head[:2]), csize, usize
@@ -240,19 +251,22 @@ class LeanFile:
         """``n`` bytes at ``offset``; :class:`Unsure` when the file has fewer there."""
         data = os.pread(self._fd, n, offset)
         if len(data) != n:
-            raise Unsure(f"{n} bytes wanted at {offset}, the file has {len(data)} there")
+            msg = f"{n} bytes wanted at {offset}, the file has {len(data)} there"
+            raise Unsure(msg)
         return data
 
     def _read_keys(self) -> dict[str, Key]:
         head = os.pread(self._fd, 1024, 0)
         if head[:4] != b"root" or len(head) < 64:
-            raise Unsure("not a ROOT file header")
+            msg = "not a ROOT file header"
+            raise Unsure(msg)
         version = _I32.unpack_from(head, 4)[0]
         big = version >= 1_000_000
         begin, end, *_rest = (_FILE_BIG if big else _FILE_SMALL).unpack_from(head, 8)
         nbytes_name = _rest[3]
         if end > self.size:
-            raise Unsure(f"file has {self.size} bytes but its ROOT header says {end}")
+            msg = f"file has {self.size} bytes but its ROOT header says {end}"
+            raise Unsure(msg)
         at = begin + nbytes_name
         if at + _DIR_BIG.size > len(head):
             head = self.pread(_DIR_BIG.size, at)
@@ -261,7 +275,8 @@ class LeanFile:
         layout = _DIR_BIG if dir_version > 1000 else _DIR_SMALL
         *_, nbytes_keys, _, _, _, seek_keys = layout.unpack_from(head, at)
         if seek_keys <= 0 or nbytes_keys <= 0 or seek_keys + nbytes_keys > end:
-            raise Unsure("top directory has no readable keys list")
+            msg = "top directory has no readable keys list"
+            raise Unsure(msg)
         data = self.pread(nbytes_keys, seek_keys)
         try:
             _, pos = read_key(data, 0)
@@ -273,11 +288,13 @@ class LeanFile:
                 old = keys.get(key.name)
                 if old is not None and old.classname != key.classname:
                     # which cycle a reader takes then decides what the file holds
-                    raise Unsure(f"cycles of {key.name!r} are of different classes")
+                    msg = f"cycles of {key.name!r} are of different classes"
+                    raise Unsure(msg)
                 if old is None or key.cycle > old.cycle:  # uproot: the highest cycle
                     keys[key.name] = key
         except (struct.error, IndexError) as exc:
-            raise Unsure(f"keys list cut short: {exc}") from exc
+            msg = f"keys list cut short: {exc}"
+            raise Unsure(msg) from exc
         return keys
 
     def classnames(self) -> dict[str, str]:
@@ -288,7 +305,8 @@ class LeanFile:
         """At least the first ``want`` bytes of ``key``'s object (all of it if shorter)."""
         stored = key.nbytes - key.keylen
         if key.seek + key.nbytes > self.size:
-            raise Unsure(f"key {key.name!r} reaches past the end of the file")
+            msg = f"key {key.name!r} reaches past the end of the file"
+            raise Unsure(msg)
         if not key.compressed:
             return self.pread(min(stored, max(want, 0)), key.seek + key.keylen)
         # a few compressed bytes inflate to the ``want`` bytes; read more only if needed
@@ -301,6 +319,7 @@ class LeanFile:
     def object(self, key: Key) -> bytes:
         """The whole (decompressed) object of ``key``."""
         if key.seek + key.nbytes > self.size:
-            raise Unsure(f"key {key.name!r} reaches past the end of the file")
+            msg = f"key {key.name!r} reaches past the end of the file"
+            raise Unsure(msg)
         raw = self.pread(key.nbytes - key.keylen, key.seek + key.keylen)
         return inflate(raw, key.objlen) if key.compressed else raw

@@ -108,9 +108,11 @@ class _Buf:
         """Byte count and version at ``pos``: (position after them, version, end)."""
         count, version = _HEAD.unpack_from(self.data, pos)
         if not count & _BYTECOUNT:
-            raise Unsure(f"object without a byte count at {pos}")
+            msg = f"object without a byte count at {pos}"
+            raise Unsure(msg)
         if version & _MEMBERWISE:
-            raise Unsure(f"memberwise-streamed object at {pos}")
+            msg = f"memberwise-streamed object at {pos}"
+            raise Unsure(msg)
         # the end may lie past a partly inflated buffer: reads past it raise IndexError
         return pos + 6, version, pos + 4 + (count & ~_BYTECOUNT)
 
@@ -141,16 +143,19 @@ class _Buf:
         if not count & _BYTECOUNT or count == _NEW_CLASS:
             if count == 0:
                 return None, 0, pos, pos
-            raise Unsure(f"object reference or class without byte count at {beg}")
+            msg = f"object reference or class without byte count at {beg}"
+            raise Unsure(msg)
         (tag,) = _U32.unpack_from(self.data, pos)
         end = beg + 4 + (count & ~_BYTECOUNT)
         if end > len(self.data):
-            raise IndexError("object past the end of the buffer")
+            msg = "object past the end of the buffer"
+            raise IndexError(msg)
         if tag == _NEW_CLASS:
             stop = self.data.index(b"\x00", pos + 4, end)
             return self.data[pos + 4 : stop].decode(), tag, stop + 1, end
         if not tag & _CLASS_MASK:
-            raise Unsure(f"reference to an earlier object at {beg}")
+            msg = f"reference to an earlier object at {beg}"
+            raise Unsure(msg)
         return self.class_at(tag & ~_CLASS_MASK), tag, pos + 4, end
 
     def class_at(self, ref: int) -> str:
@@ -163,7 +168,8 @@ class _Buf:
         if name is None:
             at = ref - _MAP_OFFSET - self.keylen
             if at < 0 or _U32.unpack_from(self.data, at)[0] != _NEW_CLASS:
-                raise Unsure(f"class reference {ref} does not point at a class name")
+                msg = f"class reference {ref} does not point at a class name"
+                raise Unsure(msg)
             stop = self.data.index(b"\x00", at + 4)
             name = self._classes[ref] = self.data[at + 4 : stop].decode()
         return name
@@ -181,20 +187,23 @@ class _Buf:
             items.append((cls, start, stop))
             at = stop
         if at != end:
-            raise Unsure(f"TObjArray at {pos} does not end where its byte count says")
+            msg = f"TObjArray at {pos} does not end where its byte count says"
+            raise Unsure(msg)
         return items, end
 
 
 def _tree_start(buf: _Buf, classname: str) -> tuple[int, int, int]:
     """Position after the TTree's own header, its version and end."""
     if classname not in TREE_CLASSES:
-        raise Unsure(f"{classname} is not a TTree")
+        msg = f"{classname} is not a TTree"
+        raise Unsure(msg)
     pos, version, end = buf.head(0)
     if classname != "TTree":  # TNtuple(D): its TTree base comes first
         pos, version, end = buf.head(pos)
     if version not in _TREE_FORMATS:
         # e.g. ROOT 3/4 trees (fEntries a Double_t): read by uproot
-        raise Unsure(f"TTree class version {version}")
+        msg = f"TTree class version {version}"
+        raise Unsure(msg)
     return pos, version, end
 
 
@@ -240,7 +249,8 @@ class LeanTree:
     def __init__(self, file: LeanFile, name: str) -> None:
         key = file.keys.get(name)
         if key is None or key.classname not in TREE_CLASSES:
-            raise Unsure(f"no TTree {name!r} in the top directory")
+            msg = f"no TTree {name!r} in the top directory"
+            raise Unsure(msg)
         self.file = file
         self.key = key
         self._buf: _Buf | None = None
@@ -265,7 +275,8 @@ class LeanTree:
                     break
                 except (IndexError, struct.error):
                     if len(data) < want:  # the whole object and still too short
-                        raise Unsure("TTree header cut short") from None
+                        msg = "TTree header cut short"
+                        raise Unsure(msg) from None
                     want *= 8
         return self._entries
 
@@ -293,7 +304,8 @@ class LeanTree:
                 items, _ = buf.objarray(pos)
                 self._branches = [self._named(buf, item) for item in items]
             except (IndexError, struct.error, ValueError) as exc:
-                raise Unsure(f"TTree {self.key.name!r} header: {exc}") from exc
+                msg = f"TTree {self.key.name!r} header: {exc}"
+                raise Unsure(msg) from exc
         return self._branches
 
     @staticmethod
@@ -305,7 +317,8 @@ class LeanTree:
         elif cls == "TBranch":
             pos, c0, v0 = start, _BYTECOUNT, 0
         else:
-            raise Unsure(f"branch of class {cls}")
+            msg = f"branch of class {cls}"
+            raise Unsure(msg)
         # TBranch and TNamed headers and TObject's version, uid and bits in one read: a
         # wide tree has hundreds of branches whose names are all this reader decodes
         c1, v1, c2, v2, tv, _, bits = _NAMES.unpack_from(buf.data, pos)
@@ -322,7 +335,8 @@ class LeanTree:
         pos = buf.head(br.start)[0] if br.classname == "TBranchElement" else br.start
         pos, version, _ = buf.head(pos)
         if version not in (10, 11, 12, 13):
-            raise Unsure(f"TBranch class version {version}")
+            msg = f"TBranch class version {version}"
+            raise Unsure(msg)
         pos = buf.skip(buf.skip(pos))  # TNamed, TAttFill
         if version == 13:
             pos += _BRANCH_V13A.size
@@ -343,7 +357,8 @@ class LeanTree:
         found = [b for b in top if b.name == name]
         if found:
             if len(found) > 1:
-                raise Unsure(f"two branches named {name!r}")
+                msg = f"two branches named {name!r}"
+                raise Unsure(msg)
             return found[0]
         parts = name.split("/")
         level = top
@@ -352,7 +367,8 @@ class LeanTree:
             matches = [b for b in level if b.name == part]
             if len(matches) != 1:
                 if len(matches) > 1:
-                    raise Unsure(f"two branches named {part!r}")
+                    msg = f"two branches named {part!r}"
+                    raise Unsure(msg)
                 return None
             branch = matches[0]
             if i < len(parts) - 1:
@@ -382,37 +398,45 @@ class LeanTree:
             write_basket, max_baskets, entries = fields[3], fields[6], fields[8]
         pos, _, subs = self._tbranch(br)
         if subs:
-            raise Unsure(f"branch {br.name!r} has sub-branches")
+            msg = f"branch {br.name!r} has sub-branches"
+            raise Unsure(msg)
         leaves, pos = buf.objarray(pos)
         baskets, pos = buf.objarray(pos)
         if any(cls is not None for cls, _, _ in baskets):
-            raise Unsure(f"branch {br.name!r} has baskets inside the TTree (not on file)")
+            msg = f"branch {br.name!r} has baskets inside the TTree (not on file)"
+            raise Unsure(msg)
         if len(leaves) != 1:
-            raise Unsure(f"branch {br.name!r} has {len(leaves)} leaves")
+            msg = f"branch {br.name!r} has {len(leaves)} leaves"
+            raise Unsure(msg)
         dtype = self._dtype(*leaves[0])
         if br.classname == "TBranchElement":
             # uproot interprets a TBranchElement by its streamer type, not by its leaf
             kind = self._streamer_type(br)
             if kind not in _ELEMENT_TYPES or np.dtype(_ELEMENT_TYPES[kind]) != dtype:
-                raise Unsure(f"branch {br.name!r}: streamer type {kind} and leaf {dtype} differ")
+                msg = f"branch {br.name!r}: streamer type {kind} and leaf {dtype} differ"
+                raise Unsure(msg)
         arrays = []
         for table in (">i4", ">i8", ">i8"):  # fBasketBytes, fBasketEntry, fBasketSeek
             if data[pos] not in (1, 2):
-                raise Unsure(f"branch {br.name!r}: unexpected basket table marker")
+                msg = f"branch {br.name!r}: unexpected basket table marker"
+                raise Unsure(msg)
             pos += 1
             size = np.dtype(table).itemsize * max_baskets
             if pos + size > len(data):
-                raise IndexError("basket table past the end of the buffer")
+                msg = "basket table past the end of the buffer"
+                raise IndexError(msg)
             arrays.append(np.frombuffer(data, table, max_baskets, pos).tolist())
             pos += size
         file_name, _ = read_string(data, pos)
         if file_name:
-            raise Unsure(f"branch {br.name!r} keeps its baskets in {file_name!r}")
+            msg = f"branch {br.name!r} keeps its baskets in {file_name!r}"
+            raise Unsure(msg)
         nbytes, first, seeks = arrays
         n = write_basket
         if not 0 <= n <= max_baskets or (n < max_baskets and first[n] != entries):
             # entries past the last basket on file sit in a basket inside the TTree
-            raise Unsure(f"branch {br.name!r}: basket table does not add up")
+            msg = f"branch {br.name!r}: basket table does not add up"
+            raise Unsure(msg)
         return _Leafy(dtype, entries, tuple(nbytes[:n]), tuple(first[:n]), tuple(seeks[:n]))
 
     def _streamer_type(self, br: _Branch) -> int:
@@ -420,40 +444,46 @@ class LeanTree:
         buf = self._whole()
         at, version, _ = buf.head(br.start)
         if version not in (8, 9, 10):
-            raise Unsure(f"TBranchElement class version {version}")
+            msg = f"TBranchElement class version {version}"
+            raise Unsure(msg)
         at = buf.skip(at)  # TBranch
         for _ in range(3):  # fClassName, fParentName, fClonesName
             _, at = read_string(buf.data, at)
         fmt = ">Ihiiii" if version == 10 else ">Iiiiii"
         return int(struct.unpack_from(fmt, buf.data, at)[4])
 
-    def _dtype(self, cls: str | None, start: int, end: int) -> np.dtype[np.generic]:
+    def _dtype(self, cls: str | None, start: int, _end: int) -> np.dtype[np.generic]:
         buf = self._whole()
         at = buf.head(start)[0]  # TLeafX
         at, version, _ = buf.head(at)  # TLeaf
         if version != 2:
-            raise Unsure(f"TLeaf class version {version}")
+            msg = f"TLeaf class version {version}"
+            raise Unsure(msg)
         at = buf.skip(at)  # TNamed
         length, _, _, _, unsigned = _LEAF.unpack_from(buf.data, at)
         at += _LEAF.size
         count_cls, *_ = buf.object_any(at)
         if length != 1 or count_cls is not None:
-            raise Unsure(f"leaf of {length} values or variable length")
+            msg = f"leaf of {length} values or variable length"
+            raise Unsure(msg)
         if cls in _LEAF_TYPES:
             return np.dtype(_LEAF_TYPES[cls][unsigned])
         if cls == "TLeafElement":
             _, kind = _II.unpack_from(buf.data, buf.object_any(at)[3])
             if kind in _ELEMENT_TYPES:
                 return np.dtype(_ELEMENT_TYPES[kind])
-            raise Unsure(f"TLeafElement of type {kind}")
-        raise Unsure(f"leaf class {cls}")
+            msg = f"TLeafElement of type {kind}"
+            raise Unsure(msg)
+        msg = f"leaf class {cls}"
+        raise Unsure(msg)
 
     def keys_present(self, names: Iterable[str]) -> set[str]:
         """Which of ``names`` are branches (``/``-joined as uproot's recursive keys)."""
         try:
             return {n for n in names if self._resolve(n) is not None}
         except (IndexError, struct.error, ValueError) as exc:
-            raise Unsure(f"TTree {self.key.name!r} branches: {exc}") from exc
+            msg = f"TTree {self.key.name!r} branches: {exc}"
+            raise Unsure(msg) from exc
 
     def arrays(self, names: Iterable[str]) -> dict[str, np.ndarray]:
         """Every value of each of ``names`` (plain numbers, native byte order).
@@ -470,10 +500,12 @@ class LeanTree:
             try:
                 br = self._resolve(name)
                 if br is None:
-                    raise Unsure(f"no branch {name!r}")
+                    msg = f"no branch {name!r}"
+                    raise Unsure(msg)
                 leafy = self._leafy(br)
             except (IndexError, struct.error, ValueError) as exc:
-                raise Unsure(f"branch {name!r}: {exc}") from exc
+                msg = f"branch {name!r}: {exc}"
+                raise Unsure(msg) from exc
             out[name] = self._read_baskets(leafy, name)
         return out
 
@@ -485,11 +517,13 @@ class LeanTree:
             leafy.basket_bytes, leafy.basket_entry, leafy.basket_seek, bounds, strict=True
         ):
             if first != expected or stop < first:
-                raise Unsure(f"branch {name!r}: baskets are not contiguous")
+                msg = f"branch {name!r}: baskets are not contiguous"
+                raise Unsure(msg)
             parts.append(self._basket(nbytes, seek, stop - first, leafy.dtype, name))
             expected = stop
         if expected != leafy.entries:
-            raise Unsure(f"branch {name!r}: baskets hold {expected} of {leafy.entries} entries")
+            msg = f"branch {name!r}: baskets hold {expected} of {leafy.entries} entries"
+            raise Unsure(msg)
         native = leafy.dtype.newbyteorder("=")
         if not parts:
             return np.zeros(0, dtype=native)
@@ -500,18 +534,22 @@ class LeanTree:
         self, nbytes: int, seek: int, n: int, dtype: np.dtype[np.generic], name: str
     ) -> np.ndarray:
         if seek <= 0 or nbytes <= 0 or seek + nbytes > self.file.size:
-            raise Unsure(f"basket of {name!r} at {seek} ({nbytes} bytes) is not inside the file")
+            msg = f"basket of {name!r} at {seek} ({nbytes} bytes) is not inside the file"
+            raise Unsure(msg)
         raw = self.file.pread(nbytes, seek)
         try:
             key, at = read_key(raw, 0)
             _, _, _, entries, last, _ = _BASKET.unpack_from(raw, at)
         except (IndexError, struct.error) as exc:
-            raise Unsure(f"basket of {name!r} at {seek}: {exc}") from exc
+            msg = f"basket of {name!r} at {seek}: {exc}"
+            raise Unsure(msg) from exc
         if key.nbytes != nbytes or key.seek != seek or entries != n:
-            raise Unsure(f"basket of {name!r} at {seek} disagrees with the branch")
+            msg = f"basket of {name!r} at {seek} disagrees with the branch"
+            raise Unsure(msg)
         body = raw[key.keylen :]
         data = inflate(body, key.objlen) if key.compressed else body
         size = last - key.keylen
         if size != n * dtype.itemsize or size > len(data):
-            raise Unsure(f"basket of {name!r} at {seek} holds {size} bytes for {n} values")
+            msg = f"basket of {name!r} at {seek} holds {size} bytes for {n} values"
+            raise Unsure(msg)
         return np.frombuffer(data, dtype, n)

@@ -178,7 +178,8 @@ def _expand(paths: str | PathLike[str] | Iterable[str | PathLike[str]]) -> list[
     """Return ``(file, explicit)`` pairs; directories are walked (hidden files skipped)."""
     items = [paths] if isinstance(paths, str | PathLike) else list(paths)
     if not items:
-        raise InputNotFoundError("no input paths given")
+        msg = "no input paths given"
+        raise InputNotFoundError(msg)
     out: list[tuple[Path, bool]] = []
     for item in items:
         path = Path(item)
@@ -191,18 +192,19 @@ def _expand(paths: str | PathLike[str] | Iterable[str | PathLike[str]]) -> list[
         elif is_dir:
             out.extend((p, False) for p in _walk(path))
         elif exists:  # reading a FIFO could block forever; a device is no logbook
-            raise InputReadError(
-                "not a regular file or directory (FIFO, socket or device)", path=path
-            )
+            msg = "not a regular file or directory (FIFO, socket or device)"
+            raise InputReadError(msg, path=path)
         elif any(c in str(item) for c in "*?["):
             anchor = Path(path.anchor) if path.is_absolute() else Path()
             matches = sorted(anchor.glob(str(path.relative_to(anchor))))
             files = [m for m in matches if m.is_file()]
             if not files:
-                raise InputNotFoundError("glob matched no file", path=str(item))
+                msg = "glob matched no file"
+                raise InputNotFoundError(msg, path=str(item))
             out.extend((m, True) for m in files)
         else:
-            raise InputNotFoundError("no such file or directory", path=path)
+            msg = "no such file or directory"
+            raise InputNotFoundError(msg, path=path)
     return out
 
 
@@ -224,8 +226,9 @@ def _fetch(url: str, maps: Mapping, http: HttpOptions | None, problems: Problems
         from lumiaudit.online.elog_http import fetch_elog
 
         return fetch_elog(url, mapping=maps, options=http)
+    msg = f"cannot read the URL {redact_url(url)!r} as an online source"
     raise ParameterError(
-        f"cannot read the URL {redact_url(url)!r} as an online source",
+        msg,
         hint="name the system: rundb+https://host/path/?query or elog+https://host/Logbook/",
     )
 
@@ -320,9 +323,11 @@ def read_online(
     if format == "auto":
         format = None
     if format is not None and format not in FORMATS:
-        raise ParameterError(f"unknown format {format!r}", hint=f"use one of {', '.join(FORMATS)}")
+        msg = f"unknown format {format!r}"
+        raise ParameterError(msg, hint=f"use one of {', '.join(FORMATS)}")
     if policy not in POLICIES:
-        raise ParameterError(f"unknown policy {policy!r}", hint=f"use one of {', '.join(POLICIES)}")
+        msg = f"unknown policy {policy!r}"
+        raise ParameterError(msg, hint=f"use one of {', '.join(POLICIES)}")
     if not isinstance(paths, str | PathLike):
         paths = list(paths)  # a generator is read twice (files, then names in messages)
     maps = load_mapping(mapping)
@@ -361,8 +366,9 @@ def read_online(
             fmt = detected
         if fmt is None:
             if explicit:
+                msg = "not a recognised online source"
                 raise OnlineFormatError(
-                    "not a recognised online source",
+                    msg,
                     path=source,
                     hint=f"formats tried: {', '.join(FORMATS)}; use --format to force one",
                 )

@@ -48,8 +48,9 @@ def export_url(url: str, *, mode: str = "XML") -> tuple[str, str]:
     plain = url[len(SCHEME) :] if url.startswith(SCHEME) else url
     parts = urlsplit(plain)
     if parts.scheme not in ("http", "https") or not parts.hostname:
+        msg = f"not an ELOG logbook URL: {redact_url(plain)!r}"
         raise ParameterError(
-            f"not an ELOG logbook URL: {redact_url(plain)!r}",
+            msg,
             hint="use elog+https://host/Logbook/",
         )
     query = parse_qsl(parts.query, keep_blank_values=True)
@@ -59,9 +60,8 @@ def export_url(url: str, *, mode: str = "XML") -> tuple[str, str]:
         modes = mode
     chosen = {m.lower(): m for m in MODES}.get(modes.lower())
     if chosen is None:
-        raise ParameterError(
-            f"ELOG export mode {modes!r} is not read", hint=f"use one of {', '.join(MODES)}"
-        )
+        msg = f"ELOG export mode {modes!r} is not read"
+        raise ParameterError(msg, hint=f"use one of {', '.join(MODES)}")
     path = parts.path or "/"
     return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), "")), MODES[chosen]
 
@@ -91,7 +91,6 @@ def fetch_elog(
             if text.lstrip().lower()[:5] in ("<!doc", "<html")
             else (got or "of no known format")
         )
-        raise OnlineFormatError(
-            f"ELOG answered with {what}, not the {fmt} export", path=redact_url(target)
-        )
+        msg = f"ELOG answered with {what}, not the {fmt} export"
+        raise OnlineFormatError(msg, path=redact_url(target))
     return [Snapshot.of(target, body, fmt)]

@@ -146,7 +146,8 @@ def _netrc_auth(host: str) -> tuple[str, str] | None:
         entry = netrc.netrc(str(path)).authenticators(host)
     except (netrc.NetrcParseError, OSError) as exc:
         # the message of NetrcParseError quotes no secret, only the file and line
-        raise ConfigError(f"cannot read netrc: {getattr(exc, 'msg', exc)}", path=path) from None
+        msg = f"cannot read netrc: {getattr(exc, 'msg', exc)}"
+        raise ConfigError(msg, path=path) from None
     if entry is None or entry[2] is None:
         return None
     return entry[0], entry[2]
@@ -226,8 +227,9 @@ class Fetcher:
         shown = redact_url(url)
         left = self.left()
         if left <= 0:
+            msg = f"deadline of {self.options.deadline:g} s passed before this request"
             raise InputReadError(
-                f"deadline of {self.options.deadline:g} s passed before this request",
+                msg,
                 path=shown,
                 hint="raise the deadline (HttpOptions.deadline) or narrow the query",
             )
@@ -241,12 +243,14 @@ class Fetcher:
                 "GET", url, headers=self._headers, timeout=timeout, preload_content=False
             )
         except urllib3.exceptions.MaxRetryError as exc:
+            msg = f"cannot fetch after {self.options.retries} retries: {_cause(exc.reason)}"
             raise InputReadError(
-                f"cannot fetch after {self.options.retries} retries: {_cause(exc.reason)}",
+                msg,
                 path=shown,
             ) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise InputReadError(f"cannot fetch: {_cause(exc)}", path=shown) from None
+            msg = f"cannot fetch: {_cause(exc)}"
+            raise InputReadError(msg, path=shown) from None
         try:
             body = self._read_body(resp, shown)
         finally:
@@ -273,17 +277,18 @@ class Fetcher:
             for chunk in resp.stream(1 << 16):
                 size += len(chunk)
                 if size > self.options.max_bytes:
-                    raise InputReadError(
-                        f"response larger than {self.options.max_bytes} bytes", path=shown
-                    )
+                    msg = f"response larger than {self.options.max_bytes} bytes"
+                    raise InputReadError(msg, path=shown)
                 if self.left() <= 0:
+                    msg = f"deadline of {self.options.deadline:g} s passed while reading"
                     raise InputReadError(
-                        f"deadline of {self.options.deadline:g} s passed while reading",
+                        msg,
                         path=shown,
                     )
                 chunks.append(chunk)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise InputReadError(f"cannot read the response: {_cause(exc)}", path=shown) from None
+            msg = f"cannot read the response: {_cause(exc)}"
+            raise InputReadError(msg, path=shown) from None
         return b"".join(chunks)
 
 
@@ -362,24 +367,29 @@ def read_snapshots(directory: str | os.PathLike[str]) -> list[Snapshot]:
     try:
         index = json.loads(index_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"unreadable snapshot manifest: {exc}", path=index_path) from None
+        msg = f"unreadable snapshot manifest: {exc}"
+        raise ConfigError(msg, path=index_path) from None
     if not isinstance(index, dict) or index.get("kind") != _MARK:
-        raise ConfigError("not a lumiaudit snapshot manifest", path=index_path)
+        msg = "not a lumiaudit snapshot manifest"
+        raise ConfigError(msg, path=index_path)
     out: list[Snapshot] = []
     for k, item in enumerate(index.get("snapshots", []), start=1):
         try:
             name, url, digest = str(item["file"]), str(item["url"]), str(item["sha256"])
             fetched, fmt = str(item["fetched_at"]), str(item["format"])
         except (KeyError, TypeError):
-            raise ConfigError(f"snapshot {k}: incomplete record", path=index_path) from None
+            msg = f"snapshot {k}: incomplete record"
+            raise ConfigError(msg, path=index_path) from None
         path = root / Path(name).name  # never outside the directory
         try:
             body = path.read_bytes()
         except OSError as exc:
-            raise InputReadError(f"cannot read snapshot body: {exc.strerror}", path=path) from None
+            msg = f"cannot read snapshot body: {exc.strerror}"
+            raise InputReadError(msg, path=path) from None
         if hashlib.sha256(body).hexdigest() != digest:
+            msg = f"snapshot of {url} does not match its sha256 (changed since it was fetched)"
             raise InputReadError(
-                f"snapshot of {url} does not match its sha256 (changed since it was fetched)",
+                msg,
                 path=path,
             )
         out.append(Snapshot(url=url, fetched_at=fetched, sha256=digest, body=body, format=fmt))

@@ -164,8 +164,9 @@ def read_brilcalc(
             start = k + 1
             break
     if header is None:
+        msg = "no '#run:fill,...' header line: not brilcalc CSV output"
         raise OnlineFormatError(
-            "no '#run:fill,...' header line: not brilcalc CSV output",
+            msg,
             path=source,
             hint="brilcalc lumi --output-style csv",
         )
@@ -173,16 +174,18 @@ def read_brilcalc(
     for name in header:
         m = _UNIT_COLUMN.match(name)
         if m and m.group(3):
+            msg = f"column {name!r} is an instantaneous luminosity, not an integrated one"
             raise OnlineFormatError(
-                f"column {name!r} is an instantaneous luminosity, not an integrated one",
+                msg,
                 path=source,
                 line=start,
             )
         if m:
             units[m.group(2).lower()] = m.group(4)
     if set(units) != {"delivered", "recorded"} or len(set(units.values())) != 1:
+        msg = f"no delivered(/unit) and recorded(/unit) columns in {','.join(header)}"
         raise OnlineFormatError(
-            f"no delivered(/unit) and recorded(/unit) columns in {','.join(header)}",
+            msg,
             path=source,
             line=start,
         )
@@ -343,19 +346,24 @@ def read_lumi_db(path: str | PathLike[str], *, table: str | None = None) -> Lumi
     try:
         con = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
-        raise InputReadError(f"cannot open SQLite database: {exc}", path=source) from None
+        msg = f"cannot open SQLite database: {exc}"
+        raise InputReadError(msg, path=source) from None
     try:
         try:
             tables = [
                 r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
             ]
         except sqlite3.DatabaseError as exc:
-            raise InputReadError(f"not a readable SQLite database: {exc}", path=source) from None
+            msg = f"not a readable SQLite database: {exc}"
+            raise InputReadError(msg, path=source) from None
         names = [table] if table else [t for t in DB_TABLES if t in tables]
         if not names or names[0] not in tables or names[0] not in DB_TABLES:
-            raise OnlineFormatError(
+            msg = (
                 f"no luminosity table ({', '.join(DB_TABLES)}); "
-                f"tables: {', '.join(tables) or 'none'}",
+                f"tables: {', '.join(tables) or 'none'}"
+            )
+            raise OnlineFormatError(
+                msg,
                 path=source,
             )
         name = names[0]
@@ -363,8 +371,9 @@ def read_lumi_db(path: str | PathLike[str], *, table: str | None = None) -> Lumi
         columns = [r[1] for r in con.execute(f"PRAGMA table_info({name})")]
         missing = [c for c in ("exp", "run", lumi_col, "start_time") if c not in columns]
         if missing:
+            msg = f"table {name} lacks {', '.join(missing)}; columns: {', '.join(columns)}"
             raise OnlineFormatError(
-                f"table {name} lacks {', '.join(missing)}; columns: {', '.join(columns)}",
+                msg,
                 path=source,
             )
         cursor = con.execute(
@@ -372,7 +381,8 @@ def read_lumi_db(path: str | PathLike[str], *, table: str | None = None) -> Lumi
         )
         records = cursor.fetchall()
     except sqlite3.Error as exc:
-        raise InputReadError(f"cannot read SQLite database: {exc}", path=source) from None
+        msg = f"cannot read SQLite database: {exc}"
+        raise InputReadError(msg, path=source) from None
     finally:
         con.close()
     seen: dict[tuple[int, int], dict[str, Any]] = {}
@@ -428,12 +438,14 @@ def read_lumi(
     for item in items:
         path = Path(item)
         if not path.is_file():
-            raise InputNotFoundError("no such luminosity file", path=path)
+            msg = "no such luminosity file"
+            raise InputNotFoundError(msg, path=path)
         try:
             with path.open("rb") as fh:
                 head = fh.read(16)
         except OSError as exc:
-            raise InputReadError(f"cannot read: {exc.strerror}", path=path) from None
+            msg = f"cannot read: {exc.strerror}"
+            raise InputReadError(msg, path=path) from None
         if head == _SQLITE_MAGIC:
             results.append(read_lumi_db(path))
         else:

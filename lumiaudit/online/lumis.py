@@ -76,8 +76,9 @@ def read_online_lumis(path: str | os.PathLike[str], *, profile: Any, mapping: An
     }
     for what, col in cols.items():
         if col is None:
+            msg = f"online per-lumisection table: no {what} column"
             raise ConfigError(
-                f"online per-lumisection table: no {what} column",
+                msg,
                 path=source,
                 line=1,
                 hint=f"columns: {', '.join(header)}",
@@ -92,8 +93,9 @@ def read_online_lumis(path: str | os.PathLike[str], *, profile: Any, mapping: An
             problems.add(str(source), line, f"run or LS unreadable ({why or ls_why}); row skipped")
             continue
         if (run, ls) in seen:
+            msg = f"run {run} LS {ls} twice (first on line {seen[(run, ls)]})"
             raise ConfigError(
-                f"run {run} LS {ls} twice (first on line {seen[(run, ls)]})",
+                msg,
                 path=source,
                 line=line,
                 hint="one row per (run, ls)",
@@ -195,8 +197,9 @@ def read_online_split(
         if Path(p).is_dir():
             inside = [f for f in sorted(Path(p).rglob("*")) if _is_lumi_table(f, profile, maps)]
             if inside:  # read_online would take each LS row for an entry of its run
+                msg = "a directory of online sources holds a per-lumisection table"
                 raise ParameterError(
-                    "a directory of online sources holds a per-lumisection table",
+                    msg,
                     path=inside[0],
                     hint="give the per-lumisection table as its own --online file",
                 )
@@ -237,9 +240,12 @@ def read_online_split(
         rest = read_online(others, format=format, mapping=maps, policy=policy, strict=strict)
         both = set(rest.table["run"].dropna().astype(int)) & set(table["run"].astype(int))
         if both:
-            raise ParameterError(
+            msg = (
                 f"runs {sorted(both)[:5]} are in a per-lumisection table and in another "
-                "online source",
+                "online source"
+            )
+            raise ParameterError(
+                msg,
                 hint="give one online count per run",
             )
         result = OnlineResult(

@@ -147,28 +147,32 @@ def _fields_from(base: Fields, spec: AbcMapping[str, Any], where: str) -> Fields
     changes: dict[str, Any] = {}
     for key, value in spec.items():
         if key not in known:
-            raise ConfigError(
-                f"unknown key {key!r} in [{where}]", hint=f"known keys: {', '.join(sorted(known))}"
-            )
+            msg = f"unknown key {key!r} in [{where}]"
+            raise ConfigError(msg, hint=f"known keys: {', '.join(sorted(known))}")
         default = getattr(base, key)
         if isinstance(default, tuple):
             names = (value,) if isinstance(value, str) else value
             if not isinstance(names, list | tuple) or not all(isinstance(v, str) for v in names):
-                raise ConfigError(f"[{where}] {key} must be a string or a list of strings")
+                msg = f"[{where}] {key} must be a string or a list of strings"
+                raise ConfigError(msg)
             changes[key] = tuple(names)
         elif isinstance(default, str):
             if not isinstance(value, str):
-                raise ConfigError(f"[{where}] {key} must be a string (a regular expression)")
+                msg = f"[{where}] {key} must be a string (a regular expression)"
+                raise ConfigError(msg)
             try:
                 pattern = re.compile(value)
             except re.error as exc:
-                raise ConfigError(f"[{where}] {key} is not a valid regex: {exc}") from None
+                msg = f"[{where}] {key} is not a valid regex: {exc}"
+                raise ConfigError(msg) from None
             if pattern.groups < 1:
-                raise ConfigError(f"[{where}] {key} needs one capturing group (...)")
+                msg = f"[{where}] {key} needs one capturing group (...)"
+                raise ConfigError(msg)
             changes[key] = value
         else:
             if not isinstance(value, int | float) or isinstance(value, bool):
-                raise ConfigError(f"[{where}] {key} must be a number")
+                msg = f"[{where}] {key} must be a number"
+                raise ConfigError(msg)
             changes[key] = float(value)
     return dataclasses.replace(base, **changes)
 
@@ -208,20 +212,22 @@ def load_mapping(
         path = Path(spec)
         where = str(path)
         if not path.is_file():
-            raise InputNotFoundError("mapping file not found", path=path)
+            msg = "mapping file not found"
+            raise InputNotFoundError(msg, path=path)
         try:
             data: AbcMapping[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"invalid TOML: {exc}", path=path) from None
+            msg = f"invalid TOML: {exc}"
+            raise ConfigError(msg, path=path) from None
     else:
         data = spec
     sections: dict[str, Fields] = {}
     for name, value in data.items():
         if name not in _SOURCES:
-            raise ConfigError(
-                f"{where}: unknown section [{name}]", hint=f"sections: {', '.join(_SOURCES)}"
-            )
+            msg = f"{where}: unknown section [{name}]"
+            raise ConfigError(msg, hint=f"sections: {', '.join(_SOURCES)}")
         if not isinstance(value, AbcMapping):
-            raise ConfigError(f"{where}: [{name}] must be a table of keys")
+            msg = f"{where}: [{name}] must be a table of keys"
+            raise ConfigError(msg)
         sections[name] = _fields_from(BELLE2.for_source(name), value, f"{where} [{name}]")
     return dataclasses.replace(BELLE2, **sections)

@@ -77,7 +77,8 @@ def resolve(
         ``policy="error"`` and some run has disagreeing counts.
     """
     if policy not in POLICIES:
-        raise ParameterError(f"unknown policy {policy!r}", hint=f"use one of {', '.join(POLICIES)}")
+        msg = f"unknown policy {policy!r}"
+        raise ParameterError(msg, hint=f"use one of {', '.join(POLICIES)}")
     groups: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
     for entry in entries:
         entry["chosen"] = False
@@ -146,9 +147,12 @@ def resolve(
     if policy == "error" and conflicts:
         first = conflicts[0]
         more = f" (and {len(conflicts) - 1} more runs)" if len(conflicts) > 1 else ""
-        raise ElogParseError(
+        msg = (
             f"exp {first['experiment']} run {first['run']}: conflicting counts "
-            f"{first['values']} at {first['sources']}{more}",
+            f"{first['values']} at {first['sources']}{more}"
+        )
+        raise ElogParseError(
+            msg,
             hint="policy 'error'; use --policy latest/first/max to pick one",
         )
     return rows, conflicts

@@ -91,8 +91,9 @@ def fetch_rundb(
     """
     first = url[len(SCHEME) :] if url.startswith(SCHEME) else url
     if urlsplit(first).scheme not in ("http", "https") or not urlsplit(first).hostname:
+        msg = f"not a run-database URL: {redact_url(first)!r}"
         raise ParameterError(
-            f"not a run-database URL: {redact_url(first)!r}",
+            msg,
             hint="use rundb+https://host/path/?query",
         )
     first = _with_expand(first, expand)
@@ -106,34 +107,40 @@ def fetch_rundb(
     while page_url is not None:
         shown = redact_url(page_url)
         if page_url in seen:
-            raise OnlineFormatError("'next' points to a page already read (a loop)", path=shown)
+            msg = "'next' points to a page already read (a loop)"
+            raise OnlineFormatError(msg, path=shown)
         if len(snaps) >= max_pages:
-            raise OnlineFormatError(f"more than {max_pages} pages; stopped", path=shown)
+            msg = f"more than {max_pages} pages; stopped"
+            raise OnlineFormatError(msg, path=shown)
         seen.add(page_url)
         _, body = fetcher.get(page_url)
         snaps.append(Snapshot.of(page_url, body, "rundb"))
         try:
             page = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            msg = f"run-database page is not JSON ({type(exc).__name__}: {str(exc)[:80]})"
             raise OnlineFormatError(
-                f"run-database page is not JSON ({type(exc).__name__}: {str(exc)[:80]})",
+                msg,
                 path=shown,
             ) from None
         if not isinstance(page, dict) or not isinstance(page.get("results"), list):
-            raise OnlineFormatError(
-                'run-database page is not {"results": [...], "next": ...}', path=shown
-            )
+            msg = 'run-database page is not {"results": [...], "next": ...}'
+            raise OnlineFormatError(msg, path=shown)
         n_runs += len(page["results"])
         if count is None and isinstance(page.get("count"), int):
             count = page["count"]
         nxt = page.get("next")
         if nxt is not None and not isinstance(nxt, str):
-            raise OnlineFormatError("'next' is neither a URL nor null", path=shown)
+            msg = "'next' is neither a URL nor null"
+            raise OnlineFormatError(msg, path=shown)
         page_url = urljoin(page_url, nxt) if nxt else None
         if page_url is not None and _origin(page_url) != origin:
-            raise OnlineFormatError(
+            msg = (
                 f"'next' leaves {origin[1]} for {redact_url(page_url)}; not followed "
-                "(credentials are only sent to the host given)",
+                "(credentials are only sent to the host given)"
+            )
+            raise OnlineFormatError(
+                msg,
                 path=shown,
             )
     log.info("%s: %d pages, %d runs", redact_url(first), len(snaps), n_runs)

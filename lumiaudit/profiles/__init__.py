@@ -199,8 +199,9 @@ class _Reader:
         for name in data:
             if name not in known:
                 dotted = f"{key}.{name}" if key else name
+                msg = f"unknown profile key {dotted!r}"
                 raise ConfigError(
-                    f"unknown profile key {dotted!r}",
+                    msg,
                     path=self.where,
                     hint=f"known keys{f' in [{key}]' if key else ''}: {', '.join(known)}",
                 )
@@ -240,12 +241,14 @@ def _names(reader: _Reader, value: str) -> str:
     try:
         pattern = re.compile(value)
     except re.error as exc:
-        raise reader.fail("offline.names", f"not a valid regular expression: {exc}") from None
+        msg = "offline.names"
+        raise reader.fail(msg, f"not a valid regular expression: {exc}") from None
     groups = set(pattern.groupindex)
     unknown = {g for g in groups - set(NAME_GROUPS) if not re.fullmatch(r"run_\d+", g)}
     if not groups or unknown:
+        msg = "offline.names"
         raise reader.fail(
-            "offline.names",
+            msg,
             "a regex needs named groups (?P<run>...) among "
             + ", ".join(NAME_GROUPS)
             + " (or run_1, run_2, ...)"
@@ -261,14 +264,18 @@ def _thresholds(reader: _Reader, data: Any) -> Thresholds:
     for key, value in spec.items():
         kind = type(getattr(Thresholds(), key))
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise reader.fail(f"thresholds.{key}", f"must be a number, got {value!r}")
+            msg = f"thresholds.{key}"
+            raise reader.fail(msg, f"must be a number, got {value!r}")
         if kind is int and not isinstance(value, int):
-            raise reader.fail(f"thresholds.{key}", f"must be an integer, got {value!r}")
+            msg = f"thresholds.{key}"
+            raise reader.fail(msg, f"must be an integer, got {value!r}")
         if value < 0:
-            raise reader.fail(f"thresholds.{key}", f"must be 0 or more, got {value!r}")
+            msg = f"thresholds.{key}"
+            raise reader.fail(msg, f"must be 0 or more, got {value!r}")
         if key == "rel_floor" and value == 0:
             # the smallest spread of the robust z (docs/statistics.md): 0 would divide by 0
-            raise reader.fail("thresholds.rel_floor", "must be more than 0", hint="e.g. 0.0001")
+            msg = "thresholds.rel_floor"
+            raise reader.fail(msg, "must be more than 0", hint="e.g. 0.0001")
         values[key] = kind(value)
     return Thresholds(**values)
 
@@ -280,7 +287,8 @@ def _online(reader: _Reader, data: Any) -> tuple[tuple[str, tuple[tuple[str, Any
     try:  # the mapping's own validation (key names, types, regexes)
         load_mapping(spec)
     except ConfigError as exc:
-        raise ConfigError(f"[online]: {exc.message}", path=reader.where, hint=exc.hint) from None
+        msg = f"[online]: {exc.message}"
+        raise ConfigError(msg, path=reader.where, hint=exc.hint) from None
     return tuple(
         (src, tuple((k, _freeze(v)) for k, v in sorted(dict(spec[src]).items())))
         for src in _SOURCES
@@ -316,7 +324,8 @@ def profile_from_dict(data: Mapping[str, Any], *, where: str = "profile") -> Pro
     name = r.string(top, "name", "", empty=False)
     key = r.strings(top, "key", ("experiment", "run"))
     if key not in KEYS:
-        raise r.fail("key", f"{list(key)} is not one of {', '.join(str(list(k)) for k in KEYS)}")
+        msg = "key"
+        raise r.fail(msg, f"{list(key)} is not one of {', '.join(str(list(k)) for k in KEYS)}")
     off = r.table(top.get("offline", {}), "offline", ("tree", "names", "full", "branches"))
     tree = r.string(off, "offline.tree", "tree", empty=False)
     names = _names(r, r.string(off, "offline.names", "belle2", empty=False))
@@ -328,19 +337,22 @@ def profile_from_dict(data: Mapping[str, Any], *, where: str = "profile") -> Pro
     for role in given:
         branches[role] = r.string(given, f"offline.branches.{role}", "", empty=True)
     if key == ("run",) and (names == "belle2" or "experiment" in re.compile(names).groupindex):
+        msg = "key"
         raise r.fail(
-            "key",
+            msg,
             "a run-only key needs a file-name grammar without the experiment",
             hint='set offline.names = "none" or a regex without (?P<experiment>...)',
         )
     if full == "error_flag" and not branches["error_flag"] and not branches["n_full"]:
-        raise r.fail("offline.full", "'error_flag' needs an error_flag or n_full branch")
+        msg = "offline.full"
+        raise r.fail(msg, "'error_flag' needs an error_flag or n_full branch")
     lumis = None
     if "lumis" in top:
         ls = r.table(top["lumis"], "lumis", ("branch", "tree", "online_column", "tolerance"))
         tolerance = ls.get("tolerance", 0)
         if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
-            raise r.fail("lumis.tolerance", f"must be an integer >= 0, got {tolerance!r}")
+            msg = "lumis.tolerance"
+            raise r.fail(msg, f"must be an integer >= 0, got {tolerance!r}")
         lumis = Lumis(
             branch=r.string(ls, "lumis.branch", "", empty=False),
             tree=r.string(ls, "lumis.tree", "", empty=True),
@@ -405,22 +417,27 @@ def load_profile(spec: Profile | str | PathLike[str] | None) -> Profile:
         path = Path(spec)
         where = str(path)
         if not path.is_file():
-            raise InputNotFoundError("profile file not found", path=path)
+            msg = "profile file not found"
+            raise InputNotFoundError(msg, path=path)
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
-            raise ConfigError(f"not UTF-8 text (byte {exc.start})", path=path) from None
+            msg = f"not UTF-8 text (byte {exc.start})"
+            raise ConfigError(msg, path=path) from None
         except OSError as exc:
-            raise ConfigError(f"cannot read the profile: {exc.strerror}", path=path) from None
+            msg = f"cannot read the profile: {exc.strerror}"
+            raise ConfigError(msg, path=path) from None
     else:
+        msg = f"unknown profile {text_spec!r}"
         raise ConfigError(
-            f"unknown profile {text_spec!r}",
+            msg,
             hint=f"built in: {', '.join(BUILTIN)}; or give the path of a .toml file",
         )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {exc}", path=where) from None
+        msg = f"invalid TOML: {exc}"
+        raise ConfigError(msg, path=where) from None
     return profile_from_dict(data, where=where)
 
 
@@ -441,7 +458,8 @@ def _toml_value(value: Any) -> str:
         return _toml_string(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")  # pragma: no cover - profiles hold none
+    msg = f"cannot write {value!r} as TOML"
+    raise TypeError(msg)  # pragma: no cover - profiles hold none
 
 
 def _toml_string(text: str) -> str:

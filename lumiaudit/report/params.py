@@ -46,30 +46,30 @@ def notebook_parameters(notebook: str | os.PathLike[str] = "audit_overview") -> 
     book = nbformat.read(path, as_version=4)
     cells = [c for c in book.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:
-        raise ParameterError(
-            f"expected one cell tagged 'parameters', found {len(cells)}", path=path
-        )
+        msg = f"expected one cell tagged 'parameters', found {len(cells)}"
+        raise ParameterError(msg, path=path)
     source = cells[0].source
     lines = source.splitlines()
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        raise ParameterError(
-            f"parameters cell is not valid Python: {exc.msg}", path=path, line=exc.lineno
-        ) from exc
+        msg = f"parameters cell is not valid Python: {exc.msg}"
+        raise ParameterError(msg, path=path, line=exc.lineno) from exc
     out: dict[str, Any] = {}
     for node in tree.body:
         if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            msg = "parameters cell: every statement must be `name: type = literal`"
             raise ParameterError(
-                "parameters cell: every statement must be `name: type = literal`",
+                msg,
                 path=path,
                 line=node.lineno,
             )
         try:
             default = ast.literal_eval(node.value) if node.value is not None else None
         except ValueError as exc:
+            msg = f"parameter {node.target.id!r}: default is not a literal"
             raise ParameterError(
-                f"parameter {node.target.id!r}: default is not a literal",
+                msg,
                 path=path,
                 line=node.lineno,
             ) from exc
@@ -102,10 +102,11 @@ def _check(name: str, value: Any, node: ast.expr) -> Any:
         for error in errors:  # the right type with a bad value: say what is wrong with it
             if not error.message.startswith(f"parameter {name!r} must be "):
                 raise error
-        raise ParameterError(
+        msg = (
             f"parameter {name!r} must be {ast.unparse(node)}, got {type(value).__name__} "
             f"{_short(value)}"
         )
+        raise ParameterError(msg)
     if isinstance(node, ast.Constant) and node.value is None:
         if value is None:
             return None
@@ -119,7 +120,8 @@ def _check(name: str, value: Any, node: ast.expr) -> Any:
             return value
         if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
             if not math.isfinite(float(value)):
-                raise ParameterError(f"parameter {name!r}: the value must be finite, not {value!r}")
+                msg = f"parameter {name!r}: the value must be finite, not {value!r}"
+                raise ParameterError(msg)
             return float(value)
         if kind == "dict" and isinstance(value, Mapping):
             return _check_dict(name, value)
@@ -134,24 +136,25 @@ def _check(name: str, value: Any, node: ast.expr) -> Any:
                 return [_check(f"{name}[{i}]", v, node.slice) for i, v in enumerate(value)]
         if kind == "dict" and isinstance(value, Mapping):
             return _check_dict(name, value)
-    raise ParameterError(
+    msg = (
         f"parameter {name!r} must be {_type_name(node)}, got {type(value).__name__} {_short(value)}"
     )
+    raise ParameterError(msg)
 
 
 def _scalar(name: str, value: Any) -> Any:
     if value is None or isinstance(value, str | bool | int | float):
         return value
-    raise ParameterError(
-        f"parameter {name!r}: values must be strings or numbers, got {type(value).__name__}"
-    )
+    msg = f"parameter {name!r}: values must be strings or numbers, got {type(value).__name__}"
+    raise ParameterError(msg)
 
 
 def _check_dict(name: str, value: Mapping[Any, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, item in value.items():
         if not isinstance(key, str):
-            raise ParameterError(f"parameter {name!r}: keys must be strings, got {key!r}")
+            msg = f"parameter {name!r}: keys must be strings, got {key!r}"
+            raise ParameterError(msg)
         out[key] = _scalar(f"{name}[{key!r}]", item)
     return out
 
@@ -175,12 +178,14 @@ def _existing_paths(name: str, value: Any) -> Any:
         if any(ch in text for ch in "*?["):
             pattern = str(Path(text).expanduser().absolute())
             if not glob.glob(pattern, recursive=True):  # noqa: PTH207 (absolute patterns)
-                raise ParameterError(f"parameter {name!r}: the glob matches nothing", path=text)
+                msg = f"parameter {name!r}: the glob matches nothing"
+                raise ParameterError(msg, path=text)
             out.append(pattern)
             continue
         path = Path(text).expanduser()
         if not path.exists():
-            raise ParameterError(f"parameter {name!r}: no such file or directory", path=text)
+            msg = f"parameter {name!r}: no such file or directory"
+            raise ParameterError(msg, path=text)
         out.append(str(path.resolve()))
     return out if isinstance(value, list) else out[0]
 
@@ -193,9 +198,11 @@ def _check_thresholds(values: Mapping[str, Any]) -> None:
     known = {f.name: f for f in dataclasses.fields(Thresholds)}
     for key, value in values.items():
         if key not in known:
-            raise ParameterError(f"unknown threshold {key!r}", hint=f"known: {', '.join(known)}")
+            msg = f"unknown threshold {key!r}"
+            raise ParameterError(msg, hint=f"known: {', '.join(known)}")
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ParameterError(f"threshold {key!r} must be a number, got {value!r}")
+            msg = f"threshold {key!r} must be a number, got {value!r}"
+            raise ParameterError(msg)
 
 
 def validate_parameters(
@@ -228,8 +235,9 @@ def validate_parameters(
     for name, value in parameters.items():
         if name not in spec:
             known = ", ".join(spec)
+            msg = f"unknown parameter {name!r} for notebook {Path(str(notebook)).stem}"
             raise ParameterError(
-                f"unknown parameter {name!r} for notebook {Path(str(notebook)).stem}",
+                msg,
                 hint=f"known: {known}",
             )
         annotation = ast.parse(spec[name].annotation, mode="eval").body
@@ -240,22 +248,21 @@ def validate_parameters(
             _check_thresholds(checked)
         choices = CHOICE_PARAMETERS.get(name)
         if choices is not None and checked is not None and checked not in choices:
-            raise ParameterError(
-                f"parameter {name!r}: {_short(checked)} is not one of {', '.join(choices)}"
-            )
+            msg = f"parameter {name!r}: {_short(checked)} is not one of {', '.join(choices)}"
+            raise ParameterError(msg)
         out[name] = checked
     for name, param in spec.items():
         if param.required and out.get(name, param.default) is None:
+            msg = f"parameter {name!r} is required for notebook {Path(str(notebook)).stem}"
             raise ParameterError(
-                f"parameter {name!r} is required for notebook {Path(str(notebook)).stem}",
+                msg,
                 hint=param.help,
             )
     if "audit_dir" in spec and not out.get("audit_dir"):
         missing = [n for n in ("online", "offline") if n in spec and not out.get(n)]
         if missing:
-            raise ParameterError(
-                f"give {' and '.join(missing)} sources (or audit_dir, an audit directory)"
-            )
+            msg = f"give {' and '.join(missing)} sources (or audit_dir, an audit directory)"
+            raise ParameterError(msg)
     _check_audit_options(out)
     return out
 
@@ -273,7 +280,8 @@ def _check_audit_options(params: Mapping[str, Any]) -> None:
             {k: v for k, v in params.items() if k in names and v is not None}
         )
     except ParameterError as exc:  # "jobs: -3 is below ..." -> "parameter jobs: -3 ..."
-        raise ParameterError(f"parameter {exc.message}", path=exc.path, hint=exc.hint) from None
+        msg = f"parameter {exc.message}"
+        raise ParameterError(msg, path=exc.path, hint=exc.hint) from None
     if not params.get("audit_dir"):  # a stored audit is rendered, nothing is counted
         options.check_auditable()
         options.check_paths()

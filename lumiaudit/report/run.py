@@ -181,9 +181,8 @@ def run_report(
     given.update(parameters or {})
     reserved = RESERVED_PARAMETERS & set(given)
     if reserved:
-        raise ParameterError(
-            f"parameter {sorted(reserved)[0]!r} is set by the report (use out=...)"
-        )
+        msg = f"parameter {sorted(reserved)[0]!r} is set by the report (use out=...)"
+        raise ParameterError(msg)
     params = validate_parameters(source, given)
     if params.get("runs") is not None:
         from lumiaudit.runselect import RunSelection
@@ -217,8 +216,9 @@ def run_report(
         failure = exc
     except Exception as exc:  # kernel missing or dead: nothing useful to keep
         discard_dir(tmp)
+        msg = f"notebook {name} could not be executed: {type(exc).__name__}: {exc}"
         raise ReportError(
-            f"notebook {name} could not be executed: {type(exc).__name__}: {exc}",
+            msg,
             path=source,
             hint="is the Jupyter kernel installed? (`jupyter kernelspec list`)",
         ) from exc
@@ -248,7 +248,8 @@ def run_report(
             commit_dir(tmp, out_dir, kind="report")
     except OSError as exc:
         discard_dir(tmp)
-        raise OutputError(f"cannot write the report: {exc.strerror or exc}", path=out_dir) from exc
+        msg = f"cannot write the report: {exc.strerror or exc}"
+        raise OutputError(msg, path=out_dir) from exc
     except BaseException:
         discard_dir(tmp)
         raise
@@ -256,9 +257,12 @@ def run_report(
     final_html = None if html_path is None else out_dir / html_path.name
     if failure is not None:
         first = (failure.source or "").strip().splitlines()
-        raise ReportError(
+        msg = (
             f"notebook {name} failed in cell [{failure.exec_count}] "
-            f"({first[0][:60] if first else 'empty'}): {failure.ename}: {failure.evalue}",
+            f"({first[0][:60] if first else 'empty'}): {failure.ename}: {failure.evalue}"
+        )
+        raise ReportError(
+            msg,
             path=final_nb,
             hint="the partially executed notebook with the error is kept there"
             + (

@@ -44,7 +44,8 @@ __all__ = sorted(_LAZY)  # noqa: PLE0605 - names are strings, computed from _LAZ
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'lumiaudit.store' has no attribute {name!r}")
+        msg = f"module 'lumiaudit.store' has no attribute {name!r}"
+        raise AttributeError(msg)
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -64,7 +64,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             prefix=f".{target.name}.", suffix=target.suffix, dir=directory
         )
     except OSError as exc:
-        raise OutputError(f"cannot write: {exc.strerror or exc}", path=target) from None
+        msg = f"cannot write: {exc.strerror or exc}"
+        raise OutputError(msg, path=target) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -73,7 +74,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         tmp.replace(target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write: {exc.strerror or exc}", path=target) from None
+        msg = f"cannot write: {exc.strerror or exc}"
+        raise OutputError(msg, path=target) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -94,7 +96,8 @@ def write_with(path: str | os.PathLike[str], writer: Callable[[TextIO], None]) -
                 writer(handle)
             return target
     except OSError as exc:
-        raise OutputError(f"cannot write: {exc.strerror or exc}", path=target) from None
+        msg = f"cannot write: {exc.strerror or exc}"
+        raise OutputError(msg, path=target) from None
     with atomic_path(target) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
         writer(handle)
     return target
@@ -122,7 +125,8 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
                 put(handle)
             return target
     except OSError as exc:
-        raise OutputError(f"cannot write: {exc.strerror or exc}", path=target) from None
+        msg = f"cannot write: {exc.strerror or exc}"
+        raise OutputError(msg, path=target) from None
     with atomic_path(target) as tmp, tmp.open("wb") as handle:
         put(handle)
     return target

@@ -214,8 +214,9 @@ def require_audit_dir(directory: str | os.PathLike[str]) -> Path:
     """``directory`` if it holds an audit (``runs.csv``), else :class:`InputNotFoundError`."""
     root = Path(directory)
     if not (root / TABLES["runs"]).is_file():
+        msg = "not an audit directory (no runs.csv)"
         raise InputNotFoundError(
-            "not an audit directory (no runs.csv)",
+            msg,
             path=root,
             hint="run `lumiaudit audit --out DIR` first",
         )

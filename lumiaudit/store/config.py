@@ -31,12 +31,13 @@ def read_config_text(path: str | os.PathLike[str], *, what: str, hint: str) -> s
     """
     source = Path(path)
     if not source.is_file():
-        raise InputNotFoundError(f"{what} not found", path=source)
+        msg = f"{what} not found"
+        raise InputNotFoundError(msg, path=source)
     try:
         return source.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"not a text {what} (byte {exc.start} is not UTF-8)", path=source, hint=hint
-        ) from None
+        msg = f"not a text {what} (byte {exc.start} is not UTF-8)"
+        raise ConfigError(msg, path=source, hint=hint) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read the {what}: {exc.strerror}", path=source) from None
+        msg = f"cannot read the {what}: {exc.strerror}"
+        raise ConfigError(msg, path=source) from None

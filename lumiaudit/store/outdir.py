@@ -92,7 +92,8 @@ def write_marker(
 ) -> Path:
     """Write the marker naming ``kind`` (and ``extra`` fields) into ``directory``."""
     if kind not in KINDS:
-        raise ValueError(f"unknown output kind {kind!r}")
+        msg = f"unknown output kind {kind!r}"
+        raise ValueError(msg)
     doc = {"kind": kind, "lumiaudit_version": __version__, "created": _now(), **(extra or {})}
     return write_text(Path(directory) / MARKER, json.dumps(doc, indent=1) + "\n")
 
@@ -110,7 +111,8 @@ def _absolute(path: str | os.PathLike[str], what: str) -> Path:
     """``path`` made absolute with its parent resolved (the last component is not followed)."""
     text = os.fspath(path)
     if not text.strip():
-        raise OutputRefusedError(f"{what}: empty path", hint="give a directory name")
+        msg = f"{what}: empty path"
+        raise OutputRefusedError(msg, hint="give a directory name")
     # lexical first: "." and ".." must name a directory before its parent is resolved
     lexical = Path(os.path.abspath(Path(text).expanduser()))  # noqa: PTH100
     if lexical == Path(lexical.anchor):
@@ -192,7 +194,8 @@ def check_output(
         See the module docstring; nothing has been read or written.
     """
     if kind not in KINDS:
-        raise ValueError(f"unknown output kind {kind!r}")
+        msg = f"unknown output kind {kind!r}"
+        raise ValueError(msg)
     path = _absolute(out, what)
     if path.is_symlink():
         raise _refuse(
@@ -209,7 +212,8 @@ def check_output(
         try:
             empty = next(path.iterdir(), None) is None
         except OSError as exc:
-            raise OutputError(f"cannot read {what}: {exc.strerror or exc}", path=path) from None
+            msg = f"cannot read {what}: {exc.strerror or exc}"
+            raise OutputError(msg, path=path) from None
         if not empty:
             marker = read_marker(path)
             if marker is None and adopt_if is not None and (path / adopt_if).is_file():
@@ -291,14 +295,16 @@ def _check_replaceable(path: Path, what: str, kind: str | None) -> None:
     except FileNotFoundError:
         return  # absent, or a dangling symlink (the writer reports it)
     except OSError as exc:
-        raise OutputError(f"cannot read {what}: {exc.strerror or exc}", path=path) from None
+        msg = f"cannot read {what}: {exc.strerror or exc}"
+        raise OutputError(msg, path=path) from None
     if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
         return
     try:
         with path.open("rb") as handle:
             head = handle.read(HEAD_BYTES)
     except OSError as exc:
-        raise OutputError(f"cannot read {what}: {exc.strerror or exc}", path=path) from None
+        msg = f"cannot read {what}: {exc.strerror or exc}"
+        raise OutputError(msg, path=path) from None
     if not recognise(head, kind):
         raise _refuse(
             path,
@@ -319,7 +325,8 @@ def new_build_dir(out: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     except OSError as exc:
-        raise OutputError(f"cannot create output directory: {exc.strerror}", path=out) from None
+        msg = f"cannot create output directory: {exc.strerror}"
+        raise OutputError(msg, path=out) from None
 
 
 def discard_dir(tmp: Path) -> None:
@@ -352,12 +359,14 @@ def commit_dir(tmp: Path, out: Path, *, kind: str, marker: Mapping[str, Any] | N
         old.rmdir()
         out.rename(old)
     except OSError as exc:
-        raise OutputError(f"cannot replace the output: {exc.strerror or exc}", path=out) from None
+        msg = f"cannot replace the output: {exc.strerror or exc}"
+        raise OutputError(msg, path=out) from None
     try:
         tmp.rename(out)
     except OSError as exc:
         old.rename(out)
-        raise OutputError(f"cannot replace the output: {exc.strerror or exc}", path=out) from None
+        msg = f"cannot replace the output: {exc.strerror or exc}"
+        raise OutputError(msg, path=out) from None
     shutil.rmtree(old, ignore_errors=True)
     if old.exists():
         log.warning("%s: the previous output could not be removed completely", old)

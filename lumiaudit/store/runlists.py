@@ -73,7 +73,8 @@ def write_runlists(runs: pd.DataFrame, out_dir: str | PathLike[str]) -> dict[str
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot write run list: {exc.strerror or exc}", path=out) from None
+        msg = f"cannot write run list: {exc.strerror or exc}"
+        raise OutputError(msg, path=out) from None
     cats = classify_runs(runs)
     written: dict[str, Path] = {}
     for name, wanted in (("good_runs", ("good",)), ("bad_runs", ("bad", "ugly"))):
@@ -139,22 +140,24 @@ def _check_views(out: Path, wanted: dict[str, Path], made: set[str]) -> None:
     for view in VIEWS.values():
         vdir = out / view
         if vdir.is_symlink():
+            msg = "a symlink; symlink views never follow a symlinked view directory"
             raise OutputRefusedError(
-                "a symlink; symlink views never follow a symlinked view directory",
+                msg,
                 path=vdir,
                 hint="remove the link or choose another --symlink-view",
             )
         if vdir.exists() and not vdir.is_dir():
-            raise OutputRefusedError("exists and is not a directory", path=vdir)
+            msg = "exists and is not a directory"
+            raise OutputRefusedError(msg, path=vdir)
     for rel, target in wanted.items():
         link = out / rel
         if link.is_symlink():
             if rel not in made and link.readlink() != target:
-                raise OutputRefusedError(
-                    "a symlink lumiaudit did not make is in the way", path=link
-                )
+                msg = "a symlink lumiaudit did not make is in the way"
+                raise OutputRefusedError(msg, path=link)
         elif link.exists():
-            raise OutputRefusedError("not a symlink, refusing to replace it", path=link)
+            msg = "not a symlink, refusing to replace it"
+            raise OutputRefusedError(msg, path=link)
 
 
 def symlink_view(
@@ -228,9 +231,8 @@ def symlink_view(
             counts[link.parent.name] += 1
         write_marker(out, "views", {"links": sorted(wanted)})
     except OSError as exc:
-        raise OutputError(
-            f"cannot write the symlink view: {exc.strerror or exc}", path=exc.filename or out
-        ) from None
+        msg = f"cannot write the symlink view: {exc.strerror or exc}"
+        raise OutputError(msg, path=exc.filename or out) from None
     if kept_foreign:
         log.info("%s: kept %d entries lumiaudit did not make", out, kept_foreign)
     log.info("symlink view in %s: %s", out, counts)
