@@ -88,7 +88,7 @@ def read_golden(path: str | os.PathLike[str]) -> dict[int, list[tuple[int, int]]
         Not JSON, not an object of runs, or a range that is not ``[first, last]`` with
         ``first <= last`` (the run is named).
     """
-    from lumiaudit._io import read_config_text
+    from lumiaudit.store.config import read_config_text
 
     source = Path(path)
     text = read_config_text(source, what="golden JSON", hint='expected {"run": [[first, last]]}')

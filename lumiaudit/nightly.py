@@ -8,7 +8,7 @@ One run of :func:`run_nightly` (``lumiaudit nightly --config nightly.toml``, fro
    directory ``<reports>/YYYY-MM-DDTHHMMSSZ/`` with the count cache, so only new or changed
    files are read;
 3. compares it with the previous night (the target of ``<reports>/latest``) through
-   :func:`lumiaudit.history.diff_audits`: newly flagged, resolved, changed runs;
+   :func:`lumiaudit.store.history.diff_audits`: newly flagged, resolved, changed runs;
 4. writes ``nightly.json`` (the diff, cache hits, exit code) into the dated directory and
    points ``latest`` at it.
 
@@ -121,7 +121,7 @@ class NightlyResult:
     previous
         The previous night's directory, or ``None`` on the first night.
     newly_flagged, resolved, changed
-        Runs (dicts) from :func:`lumiaudit.history.diff_audits`; ``newly_flagged`` holds the
+        Runs (dicts) from :func:`lumiaudit.store.history.diff_audits`; ``newly_flagged`` holds the
         runs that are not waived (those are what alerts).
     waived
         Newly flagged runs that are waived (reported, not alerted on).
@@ -488,7 +488,7 @@ def _mark_reports(reports: Path) -> None:
 
 def _diff(previous: Path, out: Path) -> tuple[Any, str | None]:
     """diff_audits(previous, out), or (None, why) when the previous report is damaged."""
-    from lumiaudit.history import diff_audits
+    from lumiaudit.store.history import diff_audits
 
     try:
         return diff_audits(previous, out), None

@@ -160,7 +160,7 @@ def open_audit(
         Where to write the audit directory (CSV tables, plots, ``summary.json``); ``None``
         writes nothing.
     thresholds
-        Fields of :class:`lumiaudit.stats.Thresholds` (e.g. ``{"z_fail": 6}``).
+        Fields of :class:`lumiaudit.reconcile.stats.Thresholds` (e.g. ``{"z_fail": 6}``).
     run_range
         ``[first, last]``.
     **options
@@ -185,7 +185,7 @@ def open_audit(
         raise ParameterError(msg)
     limits = None
     if thresholds:
-        from lumiaudit.stats import Thresholds
+        from lumiaudit.reconcile.stats import Thresholds
 
         try:
             limits = Thresholds(**dict(thresholds))

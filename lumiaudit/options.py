@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lumiaudit.errors import ConfigError, ParameterError
-from lumiaudit.stats import Thresholds
+from lumiaudit.reconcile.stats import Thresholds
 
 __all__ = ["MODES", "POLICIES", "AuditOptions", "click_options"]
 

@@ -63,7 +63,7 @@ class Audit:
     summary
         Totals, thresholds, versions and input digests (written as ``summary.json``).
     source_defects
-        Online sources that are the odd one out of a run (``lumiaudit.witnesses``).
+        Online sources that are the odd one out of a run (``lumiaudit.reconcile.witnesses``).
     """
 
     online: pd.DataFrame
@@ -102,7 +102,7 @@ class Audit:
 
         ``experiment`` may be <NA> (a run-only key's runs table row): it is then not used.
         """
-        from lumiaudit.explain import explain_run
+        from lumiaudit.render.text import explain_run
 
         exp = None if experiment is None or pd.isna(experiment) else int(experiment)
         text = explain_run(self.tables(), run, experiment=exp)
@@ -126,13 +126,13 @@ class Audit:
         }
 
     def _plot(self, name: str, ax: Axes | None, **kwargs: Any) -> Any:
-        from lumiaudit import plots
+        from lumiaudit.render import plots
 
         func = getattr(plots, name)
         return func(self.runs, ax=ax, meta=self._meta(), **kwargs)
 
     def plot_diff_vs_run(self, ax: Axes | None = None, **kwargs: Any) -> Any:
-        """Online - offline against run number (see :func:`lumiaudit.plots.plot_diff_vs_run`)."""
+        """Online - offline against run number: :func:`lumiaudit.render.plots.plot_diff_vs_run`."""
         return self._plot("plot_diff_vs_run", ax, **kwargs)
 
     def plot_ratio_vs_run(self, ax: Axes | None = None, **kwargs: Any) -> Any:
@@ -157,7 +157,7 @@ class Audit:
 
     def plot_funnel(self, ax: Axes | None = None, **kwargs: Any) -> Any:
         """The accounting funnel as a waterfall."""
-        from lumiaudit import plots
+        from lumiaudit.render import plots
 
         return plots.plot_funnel(self.funnel, ax=ax, meta=self._meta(), **kwargs)
 
@@ -165,7 +165,7 @@ class Audit:
         self, run: int, experiment: int | None = None, ax: Axes | None = None, **kwargs: Any
     ) -> Any:
         """HLT unit x file index grid of one run (ok / missing / unreadable / duplicate)."""
-        from lumiaudit import plots
+        from lumiaudit.render import plots
 
         return plots.plot_run_drilldown(
             self.files,
@@ -233,8 +233,8 @@ class Audit:
                 self, out_dir, kind=kind, plots=plots, formats=formats, inputs=inputs
             )
             return Path(out_dir)
+        from lumiaudit.render.tickets import junit_xml
         from lumiaudit.store.atomic import atomic_path, write_text, writes_through
-        from lumiaudit.tickets import junit_xml
 
         check_output_file(junit, inputs=inputs, what="--junit")
         if writes_through(Path(junit)):  # /dev/stdout and the like: written, never replaced
@@ -365,7 +365,7 @@ def audit(
         Passed to :func:`lumiaudit.offline.count_events`. ``mode="fast"`` is refused (it
         cannot measure the error-free counts and the run split the comparison needs).
     thresholds
-        Statistical thresholds (:class:`lumiaudit.stats.Thresholds`).
+        Statistical thresholds (:class:`lumiaudit.reconcile.stats.Thresholds`).
     non_physics
         Run types that are reported as ``NOT_AUDITED``.
     mask

@@ -460,7 +460,7 @@ def _format_iov(runs: RunLumiSet) -> str:
 def write_runlist(
     runs: RunLumiSet, path: str | PathLike[str], fmt: str, *, name: str = "lumiaudit"
 ) -> Path:
-    """Write :func:`format_runlist` output to ``path`` (atomically, see :mod:`lumiaudit._io`).
+    """Write :func:`format_runlist` output to ``path`` (atomically: :mod:`lumiaudit.store.atomic`).
 
     Raises
     ------

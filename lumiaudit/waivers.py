@@ -29,9 +29,9 @@ from typing import Any
 
 import pandas as pd
 
-from lumiaudit._io import read_config_text
 from lumiaudit.errors import ConfigError
 from lumiaudit.schema import Reason
+from lumiaudit.store.config import read_config_text
 
 __all__ = ["WAIVER_COLUMNS", "apply_waivers", "read_waivers"]
 

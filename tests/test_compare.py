@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from lumiaudit import schema
-from lumiaudit.compare import compare, detect_follows
 from lumiaudit.errors import ParameterError
+from lumiaudit.reconcile.compare import compare, detect_follows
 
 
 def _online(rows: list[tuple[int, str, int | None]]) -> pd.DataFrame:

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from lumiaudit import schema
 from lumiaudit.errors import ParameterError
-from lumiaudit.explain import explain_run, typo_pattern
-from lumiaudit.reconcile import reconcile
+from lumiaudit.reconcile import reconcile, typo_pattern
+from lumiaudit.render.text import explain_run
 
 P = "/data/e0010/4S/r{run:05d}/all/mdst/sub00/mdst.physics.0010.{run:05d}.HLT{u}.f{i:05d}.root"
 

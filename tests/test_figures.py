@@ -1,4 +1,4 @@
-"""lumiaudit.figures.write_plots: every figure in every format, names, errors."""
+"""lumiaudit.store.figures.write_plots: every figure in every format, names, errors."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from lumiaudit.errors import OutputError, ParameterError
-from lumiaudit.figures import FORMATS, drilldown_name, plot_names, write_plots
 from lumiaudit.schema import FILES, GAPS, RUNS, enforce
+from lumiaudit.store.figures import FORMATS, drilldown_name, plot_names, write_plots
 
 META = {"experiment_label": "Belle II", "run_range": "e12 runs 101–104", "date": "2026-11-29"}
 
@@ -127,7 +127,8 @@ def test_empty_audit_plots_without_warnings(tmp_path):
     """No run at all (e.g. a mask matching nothing): every figure is drawn, nothing warns."""
     import warnings
 
-    from lumiaudit.explain import FUNNEL_BUCKETS, funnel
+    from lumiaudit.reconcile import FUNNEL_BUCKETS
+    from lumiaudit.reconcile.funnel import funnel
 
     empty_funnel = funnel(pd.DataFrame(columns=["experiment", "run", "bucket", "events"]))
     assert list(empty_funnel["bucket"]) == list(FUNNEL_BUCKETS)

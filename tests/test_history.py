@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lumiaudit.history import diff_audits, read_audit_tables
+from lumiaudit.store.history import diff_audits, read_audit_tables
 
 
 def _write(d: Path, rows: list[tuple[int, int | None, int, str, bool, str]]) -> Path:

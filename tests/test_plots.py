@@ -1,4 +1,4 @@
-"""lumiaudit.plots: plotted data, labels and missing values, no warnings (not pixels)."""
+"""lumiaudit.render.plots: plotted data, labels and missing values, no warnings (not pixels)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from matplotlib.axes import Axes
 
-from lumiaudit import plots
 from lumiaudit._version import __version__
+from lumiaudit.render import plots
 from lumiaudit.schema import FILES, GAPS, RUNS, empty, enforce
 
 META = {"experiment_label": "Belle II", "run_range": [3000, 3062], "date": "2026-11-29"}
@@ -469,7 +469,8 @@ def test_new_figure_when_no_axes(runs):
 
 
 def test_funnel_of_an_empty_audit(ax):
-    from lumiaudit.explain import FUNNEL_BUCKETS, funnel
+    from lumiaudit.reconcile import FUNNEL_BUCKETS
+    from lumiaudit.reconcile.funnel import funnel
 
     empty_funnel = funnel(pd.DataFrame(columns=["experiment", "run", "bucket", "events"]))
     with warnings.catch_warnings():

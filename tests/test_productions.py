@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from lumiaudit.example import write_basf2_file, write_elog_dayfiles
-from lumiaudit.productions import production_of
+from lumiaudit.reconcile.productions import production_of
 
 OLD = "release-06-00-00/DB00001000/proc13"
 NEW = "release-08-00-00/DB00002000/proc15"

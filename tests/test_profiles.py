@@ -100,7 +100,7 @@ def test_any_profile_round_trips(
     rel_floor: float,
 ) -> None:
     base = load_profile("generic")
-    from lumiaudit.stats import Thresholds
+    from lumiaudit.reconcile.stats import Thresholds
 
     prof = dataclasses.replace(
         base,

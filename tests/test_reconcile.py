@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from lumiaudit import schema
 from lumiaudit.reconcile import RUNS_COLUMNS, reconcile
-from lumiaudit.stats import Thresholds
+from lumiaudit.reconcile.stats import Thresholds
 
 READABLE = ("ok", "empty", "metadata_mismatch")
 NAME = re.compile(r"\.(\d{4})\.(\d{5})\.HLT(\d+)\.f(\d{5})")

@@ -315,7 +315,7 @@ def test_junit_xml_stays_well_formed(
     import xml.etree.ElementTree as ET
 
     from lumiaudit.pipeline import Audit
-    from lumiaudit.tickets import junit_xml
+    from lumiaudit.render.tickets import junit_xml
 
     audit = Audit.load(audited[0])
     runs = audit.runs.copy()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lumiaudit.stats import Thresholds, binomial_pvalues, flag_outliers, robust_baseline
+from lumiaudit.reconcile.stats import Thresholds, binomial_pvalues, flag_outliers, robust_baseline
 
 
 def _runs(n_online: list[int], n_offline: list[int]) -> pd.DataFrame:

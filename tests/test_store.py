@@ -66,7 +66,7 @@ def test_round_trip_keeps_int64_times_and_booleans(written: Path) -> None:
 
 
 def test_history_and_ticket_read_the_same_tables(written: Path) -> None:
-    from lumiaudit.history import read_audit_tables
+    from lumiaudit.store.history import read_audit_tables
 
     tables = read_audit_tables(written)
     loaded = Audit.load(written)

@@ -1,4 +1,4 @@
-"""lumiaudit.tickets and ``lumiaudit ticket``: values in the snippets, escaping, JUnit XML."""
+"""lumiaudit.render.tickets and ``lumiaudit ticket``: snippet values, escaping, JUnit XML."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 from lumiaudit.cli import cli
 from lumiaudit.errors import ParameterError
 from lumiaudit.pipeline import write_csv
-from lumiaudit.schema import FILES, GAPS, RUNS, enforce
-from lumiaudit.tickets import (
+from lumiaudit.render.tickets import (
     escape_jira,
     escape_markdown,
     jira_snippet,
@@ -27,6 +26,7 @@ from lumiaudit.tickets import (
     reason_amounts,
     select_runs,
 )
+from lumiaudit.schema import FILES, GAPS, RUNS, enforce
 
 HOSTILE = "evil|name `x` <script>alert(1)</script> @admin #1 [link](http://x) {html}*b*_i_\\"
 

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from lumiaudit import schema
 from lumiaudit.example import write_basf2_file, write_elog_dayfiles
-from lumiaudit.stats import Thresholds
-from lumiaudit.witnesses import source_kinds, vote_sources
+from lumiaudit.reconcile.stats import Thresholds
+from lumiaudit.reconcile.witnesses import source_kinds, vote_sources
 
 EXP = 14
 LAYOUT = "release-08-00-00/DB00002000/proc15/e{exp:04d}/4S/r{run:05d}/all/mdst/sub00"
@@ -402,7 +402,7 @@ def test_source_kinds_from_formats_and_entries() -> None:
 
 
 def test_explain_and_ticket_list_the_per_file_loss(audited: Any) -> None:
-    from lumiaudit.tickets import markdown_snippet
+    from lumiaudit.render.tickets import markdown_snippet
 
     text = audited.explain(211)
     assert "HLT3 f00000 -150" in text

@@ -60,7 +60,7 @@ def run_audit_command(
     )
     echo_summary(result, out)
     if junit_to_stdout:
-        from lumiaudit.tickets import junit_xml
+        from lumiaudit.render.tickets import junit_xml
 
         write_output(junit_xml(result.runs), None)
     flagged = result.flagged

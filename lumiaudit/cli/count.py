@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path | None) -> None:
-    """Write ``frame`` as CSV to ``path`` or stdout (``-``); see :mod:`lumiaudit._io`."""
-    from lumiaudit._io import write_csv
+    """Write ``frame`` as CSV to ``path`` or stdout (``-``); see :mod:`lumiaudit.store.tables`."""
+    from lumiaudit.store.tables import write_csv
 
     write_csv(frame, path)
 

@@ -17,7 +17,7 @@ from lumiaudit.cli._common import echo, handle_errors
 @handle_errors
 def command(old: Path, new: Path, as_json: bool) -> None:
     """Compare audit directories OLD and NEW: newly flagged, resolved and changed runs."""
-    from lumiaudit.history import diff_audits
+    from lumiaudit.store.history import diff_audits
 
     diff = diff_audits(old, new)
     if as_json:

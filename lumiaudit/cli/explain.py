@@ -25,8 +25,8 @@ from lumiaudit.cli._common import echo, handle_errors
 def command(audit_dir: Path, run: int, experiment: int | None) -> None:
     """Print the evidence for RUN: counts and their arithmetic, files by HLT unit and index
     with statuses, gaps, error-flag counts, elog entries (MIDs, typed text) and conflicts."""
-    from lumiaudit.explain import explain_run
-    from lumiaudit.history import read_audit_tables
+    from lumiaudit.render.text import explain_run
+    from lumiaudit.store.history import read_audit_tables
 
     tables = read_audit_tables(audit_dir)
     text = explain_run(tables, run, experiment=experiment)

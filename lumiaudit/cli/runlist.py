@@ -74,9 +74,9 @@ def command(
     """
     import pandas as pd
 
-    from lumiaudit.history import read_audit_tables
     from lumiaudit.runlists import classify_runs
     from lumiaudit.runlists import symlink_view as make_view
+    from lumiaudit.store.history import read_audit_tables
     from lumiaudit.store.outdir import check_output, check_output_file
 
     if output is not None:

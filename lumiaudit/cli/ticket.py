@@ -86,7 +86,7 @@ def command(
 ) -> None:
     """Write ticket-ready snippets (run table, reasons with event amounts, affected files,
     plots to attach) for the flagged runs of an audit, or for the runs given with --run."""
-    from lumiaudit.tickets import jira_snippet, markdown_snippet, select_runs
+    from lumiaudit.render.tickets import jira_snippet, markdown_snippet, select_runs
 
     if output is not None:
         from lumiaudit.store.outdir import check_output_file

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lumiaudit.errors import ConfigError, InputNotFoundError
-from lumiaudit.stats import Thresholds
+from lumiaudit.reconcile.stats import Thresholds
 
 __all__ = [
     "BRANCH_KEYS",

@@ -14,6 +14,7 @@ literals; nothing from the input (elog text, paths) is ever spliced into code.
 
 from __future__ import annotations
 
+from lumiaudit.render.html import audit_html
 from lumiaudit.report._common import (
     CHOICE_PARAMETERS,
     METADATA_KEY,
@@ -22,7 +23,6 @@ from lumiaudit.report._common import (
     NotebookParameter,
     ReportResult,
 )
-from lumiaudit.report.html import audit_html
 from lumiaudit.report.params import notebook_parameters, validate_parameters
 from lumiaudit.report.run import _kernel_env as _kernel_env  # tests use the kernel environment
 from lumiaudit.report.run import export_html, run_report

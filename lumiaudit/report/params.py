@@ -193,7 +193,7 @@ def _existing_paths(name: str, value: Any) -> Any:
 def _check_thresholds(values: Mapping[str, Any]) -> None:
     import dataclasses
 
-    from lumiaudit.stats import Thresholds
+    from lumiaudit.reconcile.stats import Thresholds
 
     known = {f.name: f for f in dataclasses.fields(Thresholds)}
     for key, value in values.items():

@@ -145,7 +145,7 @@ def write_audit_into(
 
         write_snapshots(snapshots, directory / "online_snapshots")
     if plots:
-        from lumiaudit.figures import write_plots
+        from lumiaudit.store.figures import write_plots
 
         write_plots(
             runs=audit.runs,

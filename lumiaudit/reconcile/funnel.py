@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from lumiaudit.explain._common import FUNNEL_BUCKETS, _fnum, _i
+from lumiaudit.reconcile._common import FUNNEL_BUCKETS, _fnum, _i
 
 
 def funnel(allocation: pd.DataFrame) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import blended_transform_factory
 
-from lumiaudit.plots._style import (
+from lumiaudit.render.plots._style import (
     _FIGSIZE,
     _FLAG_COLOR,
     _GREY,

@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PatchCollection
 from matplotlib.patches import Patch, Rectangle
 
-from lumiaudit.plots._style import _UNREADABLE, DRILLDOWN_CATEGORIES, _new_axes, label_axes
+from lumiaudit.render.plots._style import _UNREADABLE, DRILLDOWN_CATEGORIES, _new_axes, label_axes
 from lumiaudit.schema import FileStatus
 
 

@@ -156,7 +156,7 @@ def binomial_pvalues(n_online: np.ndarray, n_offline: np.ndarray, eff: np.ndarra
 def flag_outliers(
     runs: pd.DataFrame, *, thresholds: Thresholds | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Add the statistics columns to a runs table from :func:`lumiaudit.compare.compare`.
+    """Add the statistics columns to a runs table from :func:`lumiaudit.reconcile.compare.compare`.
 
     Parameters
     ----------

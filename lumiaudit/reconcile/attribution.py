@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lumiaudit.explain._common import (
+from lumiaudit.reconcile._common import (
     _READABLE,
     Cause,
     Key,
@@ -22,9 +22,15 @@ from lumiaudit.explain._common import (
     _RunResult,
     _with_events,
 )
-from lumiaudit.explain.evidence import _conflict_explains, _evidence, _meta_explains, _notes, _typo
+from lumiaudit.reconcile.evidence import (
+    _conflict_explains,
+    _evidence,
+    _meta_explains,
+    _notes,
+    _typo,
+)
+from lumiaudit.reconcile.stats import Thresholds
 from lumiaudit.schema import FileStatus, Reason, RunStatus
-from lumiaudit.stats import Thresholds
 
 
 def explain_runs(
@@ -45,7 +51,7 @@ def explain_runs(
     Parameters
     ----------
     runs
-        Runs table from :func:`lumiaudit.compare.compare` (with ``n_offline_def``,
+        Runs table from :func:`lumiaudit.reconcile.compare.compare` (with ``n_offline_def``,
         ``follows_run``, ``in_online``).
     files, contributions, gaps, daq_files, online_entries, conflicts, offline_runs
         The evidence tables of docs/ARCHITECTURE.md (any may be None or empty).

@@ -8,7 +8,7 @@ per run, the value of each source with the others and with offline (a witness to
 * picks the value a majority of the online sources share (two against one), else the value of
   the only source offline agrees with (``source_disagreement``: one online witness is not two),
   else leaves the policy's choice;
-* names the odd source and why (``typo``: a typing slip of :func:`lumiaudit.explain.typo_pattern`,
+* names the odd source and why (``typo``: a typing slip of :func:`lumiaudit.reconcile.typo_pattern`,
   ``daq_catalogue_incomplete``: the catalogue lacks files the production has, ``empty_count``,
   ``unreadable_count``, ``disagrees``) in :data:`SOURCE_DEFECTS` rows, for the people who keep
   the logbook or the catalogue;
@@ -28,8 +28,8 @@ from typing import Any
 
 import pandas as pd
 
-from lumiaudit.explain import typo_pattern
-from lumiaudit.stats import Thresholds
+from lumiaudit.reconcile._common import typo_pattern
+from lumiaudit.reconcile.stats import Thresholds
 
 __all__ = ["SOURCE_DEFECT_COLUMNS", "Vote", "source_kinds", "vote_sources"]
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lumiaudit.explain._common import _fnum, _i, _int
+from lumiaudit.reconcile._common import _fnum, _i, _int
 
 
 def _table(tables: Any, name: str) -> pd.DataFrame:

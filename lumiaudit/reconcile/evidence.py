@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lumiaudit.explain._common import (
+from lumiaudit.reconcile._common import (
     _READABLE,
     _UNREADABLE,
     Cause,
@@ -20,8 +20,8 @@ from lumiaudit.explain._common import (
     _RunResult,
     typo_pattern,
 )
+from lumiaudit.reconcile.stats import Thresholds
 from lumiaudit.schema import FileStatus, Reason
-from lumiaudit.stats import Thresholds
 
 
 def _evidence(

@@ -2,7 +2,7 @@
 
 Every function takes the tables of :mod:`lumiaudit.schema` and ``ax=None``; it draws on ``ax``
 (or on a new figure) and returns the Axes. Nothing here saves or shows a figure: that is the job
-of :func:`lumiaudit.figures.write_plots`, the notebooks and the CLI.
+of :func:`lumiaudit.store.figures.write_plots`, the notebooks and the CLI.
 
 Conventions shared by all plots (see ``docs/plots.md``):
 
@@ -24,18 +24,18 @@ Artists carry a ``gid`` so that tests and notebooks can find them: ``runs_ok``,
 
 from __future__ import annotations
 
-from lumiaudit.plots._layout import compress_runs
-from lumiaudit.plots._style import DRILLDOWN_CATEGORIES, baseline_band, label_axes
-from lumiaudit.plots.drilldown import plot_run_drilldown
-from lumiaudit.plots.funnel import plot_funnel
-from lumiaudit.plots.runs import (
+from lumiaudit.render.plots._layout import compress_runs
+from lumiaudit.render.plots._style import DRILLDOWN_CATEGORIES, baseline_band, label_axes
+from lumiaudit.render.plots.drilldown import plot_run_drilldown
+from lumiaudit.render.plots.funnel import plot_funnel
+from lumiaudit.render.plots.runs import (
     plot_diff_distribution,
     plot_diff_vs_run,
     plot_ratio_distribution,
     plot_ratio_vs_run,
     plot_ratio_vs_time,
 )
-from lumiaudit.plots.scatter import plot_online_vs_offline
+from lumiaudit.render.plots.scatter import plot_online_vs_offline
 
 __all__ = [
     "DRILLDOWN_CATEGORIES",

@@ -15,14 +15,14 @@ from matplotlib.ticker import (
 )
 from matplotlib.transforms import blended_transform_factory
 
-from lumiaudit.plots._layout import (
+from lumiaudit.render.plots._layout import (
     _annotate,
     _axes_fraction,
     _priority,
     _strip_background,
     compress_runs,
 )
-from lumiaudit.plots._style import (
+from lumiaudit.render.plots._style import (
     _FLAG_COLOR,
     _GREY,
     _MISSING_COLOR,

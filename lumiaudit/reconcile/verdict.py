@@ -17,12 +17,13 @@ from typing import Any
 import pandas as pd
 
 from lumiaudit import schema
-from lumiaudit.compare import compare
-from lumiaudit.explain import explain_runs, funnel
-from lumiaudit.productions import by_production
+from lumiaudit.reconcile.attribution import explain_runs
+from lumiaudit.reconcile.compare import compare
+from lumiaudit.reconcile.funnel import funnel
+from lumiaudit.reconcile.productions import by_production
+from lumiaudit.reconcile.stats import Thresholds, flag_outliers, within_floors
+from lumiaudit.reconcile.witnesses import vote_sources
 from lumiaudit.schema import Reason, RunStatus, is_missing
-from lumiaudit.stats import Thresholds, flag_outliers, within_floors
-from lumiaudit.witnesses import vote_sources
 
 __all__ = [
     "BENIGN_REASONS",
@@ -120,7 +121,7 @@ class Reconciliation:
         ``experiment, run, bucket, events``: the funnel per run.
     source_defects
         One row per (run, online source) that is the odd one out among the witnesses
-        (:data:`lumiaudit.witnesses.SOURCE_DEFECT_COLUMNS`).
+        (:data:`lumiaudit.reconcile.witnesses.SOURCE_DEFECT_COLUMNS`).
     stats
         For summary.json: ``follows``, ``votes``, baselines, ``thresholds``, ``online_total``.
     """
@@ -206,7 +207,7 @@ def reconcile(
         The tables of docs/ARCHITECTURE.md (``online_entries``, ``conflicts``, ``daq_files``,
         ``files``, ``contributions`` and ``gaps`` may be None or empty).
     thresholds
-        Floors and significance levels (:class:`lumiaudit.stats.Thresholds`).
+        Floors and significance levels (:class:`lumiaudit.reconcile.stats.Thresholds`).
     non_physics
         Run types reported as ``NOT_AUDITED`` (reason ``non_physics``).
     waivers
@@ -224,7 +225,7 @@ def reconcile(
         which witness (elog, run database, DAQ catalogue) each entry is; guessed when None.
     production
         Where a run has files of several productions (``release/DB/proc`` paths), audit the one
-        whose path contains this text; default: the newest (:mod:`lumiaudit.productions`).
+        whose path contains this text; default: the newest (:mod:`lumiaudit.reconcile.productions`).
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Save every figure of an audit (PNG, SVG, PDF): the report layer over :mod:`lumiaudit.plots`.
+"""Save every figure of an audit (PNG, SVG, PDF) drawn by :mod:`lumiaudit.render.plots`.
 
 :func:`write_plots` is called by ``Audit.write`` (into ``DIR/plots``) and by the notebooks. File
 names are stable so that tickets can refer to them (see :func:`plot_names`):
@@ -20,8 +20,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from lumiaudit import plots
 from lumiaudit.errors import OutputError, ParameterError
+from lumiaudit.render import plots
 from lumiaudit.schema import is_missing
 from lumiaudit.store.atomic import atomic_path
 
@@ -153,7 +153,7 @@ def write_plots(
         Resolution of raster output (PNG); at least 150 is recommended for tickets.
     meta
         Figure label: ``experiment_label``, ``run_range``, ``date``, ``version`` (see
-        :func:`lumiaudit.plots.label_axes`).
+        :func:`lumiaudit.render.plots.label_axes`).
     max_drilldowns
         At most this many per-run drilldown figures.
 

@@ -14,7 +14,7 @@ from matplotlib.ticker import (
     MaxNLocator,
 )
 
-from lumiaudit.plots._style import _FLAG_COLOR, _col, _floats, _new_axes, label_axes
+from lumiaudit.render.plots._style import _FLAG_COLOR, _col, _floats, _new_axes, label_axes
 
 _GOOD_BUCKETS = ("ok", "matched", "counted", "offline", "good", "explained_ok")
 

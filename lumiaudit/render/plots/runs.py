@@ -10,8 +10,14 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.transforms import blended_transform_factory
 
-from lumiaudit.plots._layout import _annotate, _axes_fraction, _priority, _run_numbers, _xy_plot
-from lumiaudit.plots._style import (
+from lumiaudit.render.plots._layout import (
+    _annotate,
+    _axes_fraction,
+    _priority,
+    _run_numbers,
+    _xy_plot,
+)
+from lumiaudit.render.plots._style import (
     _FLAG_COLOR,
     _MDATES,
     _MISSING_COLOR,
