@@ -12,6 +12,7 @@ from os import PathLike
 
 __all__ = [
     "AuditDirError",
+    "ClusterError",
     "ConfigError",
     "ElogParseError",
     "InputNotFoundError",
@@ -91,6 +92,10 @@ class OutputRefusedError(OutputError):
 
     Raised before anything is read or written (see :mod:`lumiaudit.store.outdir`).
     """
+
+
+class ClusterError(LumiauditError, RuntimeError):
+    """A Dask cluster (``--cluster``) could not be started: no submit command, no worker."""
 
 
 class ReportError(LumiauditError, RuntimeError):

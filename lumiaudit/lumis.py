@@ -370,13 +370,22 @@ def lumis_summary(lumis: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def write_lumis(lumis: pd.DataFrame, out_dir: Path) -> None:
-    """Write ``lumis.csv`` and ``not_finished_lumis.json`` into an audit directory being built."""
+def write_lumis(
+    lumis: pd.DataFrame,
+    out_dir: Path,
+    *,
+    table_format: str = "csv",
+    metadata: dict[str, Any] | None = None,
+) -> str:
+    """Write ``lumis.csv`` (or ``lumis.parquet``) and ``not_finished_lumis.json`` into an audit
+    directory being built; return the table's file name (for ``tables.json``)."""
     from lumiaudit.store.atomic import write_text
-    from lumiaudit.store.tables import write_csv
+    from lumiaudit.store.tables import table_file, write_table
 
-    write_csv(lumis, out_dir / "lumis.csv")
+    filename = table_file("lumis", table_format)
+    write_table(lumis, out_dir / filename, table_format=table_format, metadata=metadata)
     write_text(out_dir / "not_finished_lumis.json", json.dumps(not_finished_lumis(lumis)) + "\n")
+    return filename
 
 
 def explain_lumis(lumis: pd.DataFrame, run: int) -> str:

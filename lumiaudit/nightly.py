@@ -40,6 +40,7 @@ from lumiaudit.errors import (
     ParameterError,
 )
 from lumiaudit.store.atomic import write_text
+from lumiaudit.store.audit_dir import is_audit_dir
 from lumiaudit.store.config import read_config_text
 from lumiaudit.store.outdir import check_output, read_marker, write_marker
 
@@ -310,7 +311,7 @@ def _previous(reports: Path) -> Path | None:
     link = reports / LATEST
     if link.is_symlink() or link.is_dir():
         target = link.resolve()
-        if (target / "runs.csv").is_file():
+        if is_audit_dir(target):  # runs.csv or runs.parquet (--table-format)
             return target
         log.warning("%s does not point at an audit directory; no diff tonight", link)
     return None

@@ -125,6 +125,22 @@ class AuditOptions:
     scheduler: str | None = field(
         default=None, metadata=_opt("Dask scheduler address (count on a cluster).")
     )
+    cluster: str | None = field(
+        default=None,
+        metadata=_opt(
+            "Count on a Dask cluster started for this run: condor:N or slurm:N (N batch jobs; "
+            "the [batch] extra) or local:N (N local worker processes); "
+            "docs/batch.md.",
+            metavar="KIND:N",
+        ),
+    )
+    cluster_timeout: float = field(
+        default=600.0,
+        metadata=_opt(
+            "Seconds to wait for the first worker of --cluster; then an error, not a hang.",
+            minimum=1,
+        ),
+    )
     cache: Path | None = field(
         default=None, metadata=_opt("SQLite count cache: reruns read only new or changed files.")
     )
@@ -230,6 +246,14 @@ class AuditOptions:
             toml=False,
         ),
     )
+    table_format: str = field(
+        default="csv",
+        metadata=_opt(
+            "Format of the audit's tables: csv, or parquet (schema, provenance and version in "
+            "the file's metadata; needs the [parquet] extra).",
+            choices=("csv", "parquet"),
+        ),
+    )
 
     def __post_init__(self) -> None:
         hints = _hints()
@@ -251,6 +275,17 @@ class AuditOptions:
             from lumiaudit.runselect import RunSelection
 
             RunSelection.parse(self.runs)  # the grammar's error names the item
+        if self.cluster is not None:
+            from lumiaudit.offline.batch import ClusterSpec
+
+            ClusterSpec.parse(self.cluster)  # names the kinds
+            if self.scheduler is not None:
+                msg = "cluster: give either --cluster or --scheduler, not both"
+                raise ParameterError(msg)
+        if self.table_format == "parquet":  # a missing pyarrow fails before anything runs
+            from lumiaudit.store.parquet import require_pyarrow
+
+            require_pyarrow()
 
     def check_auditable(self) -> None:
         """Refuse options an audit cannot run with (``count`` accepts them).
