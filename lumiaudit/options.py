@@ -105,6 +105,16 @@ class AuditOptions:
             "audited (profiles with lumisections)."
         ),
     )
+    lumi: Path | None = field(
+        default=None,
+        metadata=_opt(
+            "Luminosity file, brilcalc CSV or the basf2 luminosity SQLite (RunLumi table): "
+            "each run's recorded luminosity, in nb^-1, replaces the online lumi_nb "
+            "(docs/profiles.md).",
+            exists=True,
+            metavar="FILE",
+        ),
+    )
     mode: str = field(
         default="auto",
         metadata=_opt(
@@ -318,7 +328,7 @@ class AuditOptions:
             ``cache`` holds something that is not a lumiaudit count cache (it would be refused
             only when counting starts, e.g. inside a report's kernel).
         """
-        for name in ("mask", "waivers"):
+        for name in ("mask", "waivers", "lumi"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 msg = f"{name}: no such file"

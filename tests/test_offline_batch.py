@@ -8,6 +8,7 @@ through a real ``distributed.LocalCluster`` (``local:N``), the stand-in.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import shutil
 import sys
@@ -197,3 +198,72 @@ def test_options_take_the_cluster() -> None:
         AuditOptions.from_mapping({"cluster": "slurm"})
     with pytest.raises(ParameterError, match="not both"):
         AuditOptions(cluster="local:2", scheduler="tcp://127.0.0.1:8786")
+
+
+def test_audit_through_the_local_stand_in(example: dict[str, Path], tmp_path: Path) -> None:
+    need(importlib.util.find_spec("distributed") is not None, "dask.distributed")
+    import lumiaudit
+
+    local = lumiaudit.audit(online=example["elog"], offline=example["prod"])
+    on = lumiaudit.audit(online=example["elog"], offline=example["prod"], cluster="local:2")
+    for name in ("runs", "files", "gaps", "funnel"):
+        pd.testing.assert_frame_equal(getattr(on, name), getattr(local, name))
+    assert on.summary["options"]["cluster"] == "local:2"
+    # the CLI takes the option from the same declaration
+    out = tmp_path / "audit"
+    result = CliRunner().invoke(
+        cli,
+        ["audit", "--online", str(example["elog"]), "--offline", str(example["prod"]),
+         "--out", str(out), "--no-plots", "--no-progress", "--cluster", "local:2"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    cols = ["experiment", "run", "status", "flagged", "n_offline", "n_offline_full"]
+    pd.testing.assert_frame_equal(
+        lumiaudit.Audit.load(out).runs[cols], local.runs[cols].reset_index(drop=True)
+    )
+    assert json.loads((out / "summary.json").read_text())["options"]["cluster"] == "local:2"
+
+
+def test_audit_cluster_without_submit_command_exit_2(
+    example: dict[str, Path], tmp_path: Path
+) -> None:
+    _need_jobqueue()
+    if shutil.which("condor_submit"):
+        pytest.skip("condor_submit exists here")
+    out = tmp_path / "audit"
+    result = CliRunner().invoke(
+        cli,
+        ["audit", "--online", str(example["elog"]), "--offline", str(example["prod"]),
+         "--out", str(out), "--no-plots", "--cluster", "condor:4"],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "condor_submit is not on PATH" in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("audit", "message"),
+    [
+        ('cluster = "slurm:20"\ncluster_timeout = 1800\ntable_format = "parquet"\n', None),
+        ('cluster = "pbs:20"\n', "is not KIND:N"),
+        ('cluster = "local:2"\nscheduler = "tcp://h:8786"\n', "not both"),
+        ("cluster_timeout = 0\n", "below the minimum"),
+    ],
+)
+def test_nightly_audit_table_takes_the_cluster(
+    tmp_path: Path, audit: str, message: str | None
+) -> None:
+    from lumiaudit.errors import ConfigError
+    from lumiaudit.nightly import read_config
+
+    path = tmp_path / "n.toml"
+    path.write_text(
+        f'[nightly]\nonline = "elog"\noffline = "prod"\nreports = "r"\n[audit]\n{audit}'
+    )
+    if message is None:
+        cfg = read_config(path)
+        assert cfg.audit["cluster"] == "slurm:20"
+        assert cfg.audit["table_format"] == "parquet"
+    else:
+        with pytest.raises(ConfigError, match=message):
+            read_config(path)

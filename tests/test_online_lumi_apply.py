@@ -112,3 +112,55 @@ def test_a_run_in_two_files_gets_none(tmp_path: Path) -> None:
     assert _lumis(done.online) == [None, 1000.0]
     assert "run 381150 appears more than once" in " ".join(done.problems["reason"])
     assert done.info["file_runs_not_online"] == 1  # 381153
+
+
+# ------------------------------------------------------------------ wired into the audit
+
+
+def test_audit_with_a_runlumi_file(example: dict[str, Path], tmp_path: Path) -> None:
+    import lumiaudit
+
+    # the example's runs 101-124 of experiment 12, 100 nb^-1 each but run 124 absent
+    db = _runlumi(tmp_path / "lumi.db", [(12, r, 100.0, 1614556800 + r) for r in range(101, 124)])
+    a = lumiaudit.audit(online=example["elog"], offline=example["prod"], lumi=db)
+    runs = a.runs.set_index("run")
+    assert runs.loc[101, "lumi_nb"] == 100.0
+    assert pd.isna(runs.loc[124, "lumi_nb"])  # missing stays missing, not the elog's value
+    # run 123 was never processed: its whole luminosity is affected
+    assert runs.loc[123, "lumi_affected_nb"] == pytest.approx(100.0)
+    assert a.funnel["lumi_nb"].sum() == pytest.approx(100.0 * 23)
+    info = a.summary["lumi_file"]
+    assert info["runs_without_lumi"] == ["e12 r124"]
+    assert info["matched_by"] == "experiment, run"
+    assert a.summary["inputs"]["lumi"][0]["sha256"]
+    # the elog's typed luminosity differs from 100 nb^-1: each run is a located problem
+    assert a.problems["reason"].str.contains("the luminosity file 100 nb\\^-1").any()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "File '{}' does not exist"),
+        ("run,lumi\n1,2\n", "no '#run:fill,...' header line"),
+    ],
+)
+def test_cli_bad_lumi_file_exit_2(
+    example: dict[str, Path], tmp_path: Path, content: str | None, message: str
+) -> None:
+    from click.testing import CliRunner
+
+    from lumiaudit.cli import cli
+
+    lumi = tmp_path / "lumi.csv"
+    if content is not None:
+        lumi.write_text(content)
+    out = tmp_path / "audit"
+    result = CliRunner().invoke(
+        cli,
+        ["audit", "--online", str(example["elog"]), "--offline", str(example["prod"]),
+         "--lumi", str(lumi), "--out", str(out), "--no-plots", "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert message.format(lumi) in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()

@@ -266,3 +266,16 @@ def test_any_table_round_trips(tmp_path_factory: pytest.TempPathFactory, texts, 
     pd.testing.assert_frame_equal(back, frame, check_exact=True)
     # without the manifest the file's own metadata restores the same dtypes
     pd.testing.assert_frame_equal(read_table(d / "t.parquet"), frame, check_exact=True)
+
+
+def test_a_loaded_csv_audit_rewritten_as_parquet(example_audit: Audit, tmp_path: Path) -> None:
+    csv_dir = write_audit(example_audit, tmp_path / "csv", plots=False, table_format="csv")
+    loaded = Audit.load(csv_dir)
+    out = loaded.write(tmp_path / "pq", plots=False, table_format="parquet")
+    assert json.loads((out / MANIFEST).read_text())["table_format"] == "parquet"
+    again = Audit.load(out)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(loaded, name))
+    with pytest.raises(ParameterError, match="table format 'xlsx' is not one of csv, parquet"):
+        loaded.write(tmp_path / "x", plots=False, table_format="xlsx")
+    assert not (tmp_path / "x").exists()

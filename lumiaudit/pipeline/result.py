@@ -185,6 +185,7 @@ class Audit:
         formats: Sequence[str] = ("png", "svg", "pdf"),
         junit: str | os.PathLike[str] | None = None,
         kind: str = "audit",
+        table_format: str | None = None,
     ) -> Path:
         """Write the audit directory (CSV tables, summary, run lists, plots).
 
@@ -203,6 +204,8 @@ class Audit:
             Also write JUnit XML (one testcase per run) to this file.
         kind
             Marker kind: ``audit`` or ``demo``.
+        table_format
+            ``csv`` or ``parquet`` (default: the audit's ``table_format`` option, else ``csv``).
 
         Raises
         ------
@@ -216,7 +219,13 @@ class Audit:
         inputs = _audit_dir.audit_inputs(self.summary)
         if junit is None:
             _audit_dir.write_audit(
-                self, out_dir, kind=kind, plots=plots, formats=formats, inputs=inputs
+                self,
+                out_dir,
+                kind=kind,
+                plots=plots,
+                formats=formats,
+                inputs=inputs,
+                table_format=table_format,
             )
             return Path(out_dir)
         from lumiaudit.render.tickets import junit_xml
@@ -225,7 +234,13 @@ class Audit:
         check_output_file(junit, inputs=inputs, what="--junit")
         if writes_through(Path(junit)):  # /dev/stdout and the like: written, never replaced
             _audit_dir.write_audit(
-                self, out_dir, kind=kind, plots=plots, formats=formats, inputs=inputs
+                self,
+                out_dir,
+                kind=kind,
+                plots=plots,
+                formats=formats,
+                inputs=inputs,
+                table_format=table_format,
             )
             write_text(junit, junit_xml(self.runs))
             return Path(out_dir)
@@ -234,7 +249,13 @@ class Audit:
         with atomic_path(junit) as tmp:
             tmp.write_text(junit_xml(self.runs), encoding="utf-8")
             _audit_dir.write_audit(
-                self, out_dir, kind=kind, plots=plots, formats=formats, inputs=inputs
+                self,
+                out_dir,
+                kind=kind,
+                plots=plots,
+                formats=formats,
+                inputs=inputs,
+                table_format=table_format,
             )
         return Path(out_dir)
 

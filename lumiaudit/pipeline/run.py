@@ -7,6 +7,7 @@ The steps and their contracts are drawn in ``docs/ARCHITECTURE.md``; the helpers
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import typing
@@ -197,6 +198,11 @@ def audit(
         else:
             mask_set = None
 
+    lumi_read: Any = None
+    if opts.lumi is not None:  # read before any file is counted: a bad file fails at once
+        from lumiaudit.online.lumi import read_lumi
+
+        lumi_read = read_lumi(opts.lumi)
     if isinstance(online, OnlineResult):
         on = online
         online_inputs: list[str] = []
@@ -227,26 +233,42 @@ def audit(
         offline_inputs: list[str] = []
     else:
         offline_inputs = _as_paths(offline, "offline")
-        off = count_events(
-            offline_inputs,
-            tree=tree,
-            mode=mode,
-            jobs=jobs,
-            scheduler=scheduler,
-            client=client,
-            cache=cache,
-            include_skims=include_skims,
-            progress=progress,
-            timeout=timeout,
-            retries=retries,
-            allow_empty=allow_empty,
-            runs=selection,
-            profile=prof,
-        )
+        with contextlib.ExitStack() as stack:
+            if opts.cluster is not None and client is None:
+                # a cluster for this count only: closed (its batch jobs cancelled) after it
+                from lumiaudit.offline.batch import open_cluster
+
+                client = stack.enter_context(
+                    open_cluster(opts.cluster, start_timeout=opts.cluster_timeout)
+                )
+            off = count_events(
+                offline_inputs,
+                tree=tree,
+                mode=mode,
+                jobs=jobs,
+                scheduler=scheduler,
+                client=client,
+                cache=cache,
+                include_skims=include_skims,
+                progress=progress,
+                timeout=timeout,
+                retries=retries,
+                allow_empty=allow_empty,
+                runs=selection,
+                profile=prof,
+            )
     tree = str(off.stats.get("tree", prof.tree if tree is None else tree))
 
+    online_table, problems, lumi_info = on.table, on.problems, None
+    if lumi_read is not None:
+        from lumiaudit.online.lumi_apply import apply_lumi
+
+        applied = apply_lumi(online_table, lumi_read, files=[str(opts.lumi)])
+        online_table, lumi_info = applied.online, applied.info
+        if len(applied.problems):
+            problems = pd.concat([problems, applied.problems], ignore_index=True)
     tables = {
-        "online": on.table,
+        "online": online_table,
         "online_entries": on.entries,
         "conflicts": on.conflicts,
         "daq_files": on.daq_files,
@@ -310,7 +332,12 @@ def audit(
     summary: dict[str, Any] = {
         "lumiaudit_version": __version__,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "inputs": {"online": _online_digest(online_inputs, on), "offline": _digest(offline_inputs)},
+        "inputs": {
+            "online": _online_digest(online_inputs, on),
+            "offline": _digest(offline_inputs),
+            # the luminosity file only where given: other audits' summaries stay the same
+            **({} if opts.lumi is None else {"lumi": _digest([opts.lumi])}),
+        },
         "options": {
             # profile and golden only where given: a Belle II audit's summary stays the same
             **{
@@ -345,7 +372,7 @@ def audit(
             "files_bad": n_bad_files,
             "online_entries": len(on.entries),
             "online_conflicts": len(on.conflicts),
-            "online_problems": len(on.problems),
+            "online_problems": len(problems),
             "gaps": len(tables["gaps"]),
         },
         "status_counts": status_counts,
@@ -366,6 +393,8 @@ def audit(
             for r in runs[flagged].itertuples()
         ],
     }
+    if lumi_info is not None:
+        summary["lumi_file"] = lumi_info
     if lumis is not None:
         from lumiaudit.lumis import lumis_summary
 
@@ -377,7 +406,7 @@ def audit(
         online=tables["online"],
         online_entries=tables["online_entries"],
         conflicts=tables["conflicts"],
-        problems=on.problems,
+        problems=problems,
         daq_files=tables["daq_files"],
         files=files,
         contributions=tables["contributions"],

@@ -124,7 +124,7 @@ def audit_inputs(summary: dict[str, Any]) -> list[str]:
     """The input paths recorded in an audit's summary (what its output must stay clear of)."""
     inputs = summary.get("inputs") or {}
     out: list[str] = []
-    for side in ("online", "offline"):
+    for side in ("online", "offline", "lumi"):
         for item in inputs.get(side) or []:
             if isinstance(item, dict) and isinstance(item.get("path"), str):
                 out.append(item["path"])
