@@ -164,3 +164,11 @@ def test_cli_bad_lumi_file_exit_2(
     assert message.format(lumi) in result.output
     assert "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_runs_without_luminosity_are_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    online = _online([(12, 101, 5.0), (12, 102, 6.0)])  # a Belle II table, a CMS file
+    with caplog.at_level("WARNING", logger="lumiaudit.online.lumi_apply"):
+        done = apply_lumi(online, read_brilcalc(BYRUN_PB, "lumi.csv"), files=["lumi.csv"])
+    assert _lumis(done.online) == [None, None]
+    assert "2 of 2 runs have no luminosity in lumi.csv (first: 101)" in caplog.text

@@ -21,6 +21,7 @@ other side is a problem, not a guess.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,8 @@ from lumiaudit.online.lumi import LumiResult
 from lumiaudit.render.numbers import fmt
 
 __all__ = ["TOLERANCE", "LumiApplied", "apply_lumi"]
+
+log = logging.getLogger(__name__)
 
 #: Relative difference between the online source's and the file's luminosity reported as a
 #: problem (rounding of a typed value stays below it).
@@ -178,6 +181,14 @@ def apply_lumi(
         "file_runs_not_online": sum(1 for k in index if k not in online_keys),
         "disagreements": disagree,
     }
+    if without:  # said, not skipped: these runs weigh nothing in the luminosity figures
+        log.warning(
+            "%d of %d runs have no luminosity in %s (first: %s); their lumi_nb is missing",
+            len(without),
+            len(keys),
+            source or "the luminosity file",
+            without[0],
+        )
     frame = pd.DataFrame(problems.rows, columns=["source", "line", "reason", "text"])
     both = pd.concat([lumi.problems, frame.astype("string")], ignore_index=True)
     return LumiApplied(out, both, info)
