@@ -24,6 +24,7 @@ from lumiaudit.reconcile._common import (
 )
 from lumiaudit.reconcile.evidence import (
     _conflict_explains,
+    _duplicate_events,
     _evidence,
     _meta_explains,
     _notes,
@@ -43,6 +44,7 @@ def explain_runs(
     online_entries: pd.DataFrame | None = None,
     conflicts: pd.DataFrame | None = None,
     offline_runs: pd.DataFrame | None = None,
+    duplicate_events: pd.DataFrame | None = None,
     follows: str = "full",
     thresholds: Thresholds | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -55,6 +57,9 @@ def explain_runs(
         ``follows_run``, ``in_online``).
     files, contributions, gaps, daq_files, online_entries, conflicts, offline_runs
         The evidence tables of docs/ARCHITECTURE.md (any may be None or empty).
+    duplicate_events
+        Events counted twice, by event number, for the runs checked
+        (:data:`lumiaudit.offline.events.DUPLICATE_EVENT_COLUMNS`): an exact excess.
     follows
         The offline definition the online numbers follow globally (``full``/``entries``).
     thresholds
@@ -81,6 +86,7 @@ def explain_runs(
     conf_by = _groups(_key_frame(conflicts))
     entries_by = _groups(_key_frame(online_entries))
     offl_by = _groups(_key_frame(offline_runs))
+    dup_by = _records(_key_frame(duplicate_events))
     multi = _multi_run(files_k, _key_frame(contributions))
 
     cap = global_median = math.nan
@@ -115,6 +121,7 @@ def explain_runs(
             conflicts=conf_by.get(key),
             entries=entries_by.get(key),
             offline=offl_by.get(key),
+            dups=dup_by.get(key),
             multi=key in multi,
             follows=follows,
             th=th,
@@ -179,6 +186,7 @@ def _attribute(
     offline: pd.DataFrame | None,
     multi: bool,
     follows: str,
+    dups: list[dict[str, Any]] | None = None,
     th: Thresholds,
     cap: float,
     global_median: float,
@@ -244,12 +252,17 @@ def _attribute(
     assert n_def is not None
     diff = n_online - n_def
     tol = th.tolerance(n_online)
-    # per-file DAQ evidence is a cause only in the direction it explains
+    dup_causes, dup_notes = _duplicate_events(dups)
+    res.notes += dup_notes
+    # per-file DAQ evidence and events counted twice are causes only in the direction they
+    # explain
     causes = [
         c
-        for c in causes
+        for c in causes + dup_causes
         if not (c.code == Reason.PROCESSING_LOSS.value and diff <= tol)
-        and not (c.code == Reason.UNLISTED_FILE.value and diff >= -tol)
+        and not (
+            c.code in (Reason.UNLISTED_FILE.value, Reason.DUPLICATE_EVENTS.value) and diff >= -tol
+        )
     ]
 
     # error-flagged events explain a difference when this run's online count follows the

@@ -198,6 +198,7 @@ def reconcile(
     follows: str = "auto",
     formats: Mapping[str, str] | None = None,
     production: str | None = None,
+    duplicate_events: pd.DataFrame | None = None,
 ) -> Reconciliation:
     """Compare online and offline per run, test the differences and attribute them to causes.
 
@@ -226,6 +227,10 @@ def reconcile(
     production
         Where a run has files of several productions (``release/DB/proc`` paths), audit the one
         whose path contains this text; default: the newest (:mod:`lumiaudit.reconcile.productions`).
+    duplicate_events
+        Events counted twice, by event number
+        (:func:`lumiaudit.offline.events.check_duplicate_events`): an exact explanation of
+        an excess (``duplicate_events``, never good: the run needs a look).
 
     Returns
     -------
@@ -283,6 +288,7 @@ def reconcile(
         online_entries=online_entries,
         conflicts=conflicts,
         offline_runs=offline_runs,
+        duplicate_events=duplicate_events,
         follows=follows_used,
         thresholds=th,
     )
