@@ -23,7 +23,7 @@ import pandas as pd
 
 from lumiaudit.schema import FileStatus
 
-__all__ = ["Productions", "by_production", "production_of"]
+__all__ = ["Productions", "by_production", "production_of", "without_skims"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,35 @@ def production_of(path: object) -> str | None:
         return None
     parts = [p for p in re.split(r"[/\\]", path) if _PART.match(p)]
     return "/".join(parts) or None
+
+
+def without_skims(files: pd.DataFrame | None, contributions: pd.DataFrame | None) -> Any:
+    """``files`` without the skim files whose events do not count.
+
+    Skims (``skim/NAME/``, a ``skim:NAME`` marker) are subsets of ``all/`` with the same
+    stems (DOMAIN.md): only ``all`` is comparable with the DAQ counts. A skim file is no
+    evidence of its run (no raw file it is short of, no file median, no production of its
+    own, no copy of the ``all/`` file) unless the count includes skims
+    (``include_skims``: then it is among the ``contributions``).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"path": ["a/all/x.root", "a/skim/hadron/x.root"],
+    ...                   "markers": ["", "skim:hadron"]})
+    >>> without_skims(f, pd.DataFrame({"path": ["a/all/x.root"]}))["path"].tolist()
+    ['a/all/x.root']
+    """
+    if files is None or len(files) == 0 or "markers" not in files:
+        return files
+    skim = files["markers"].astype("string").str.contains(r"(?:^|;)skim:", na=False)
+    if not skim.any():
+        return files
+    counted: set[str] = set()
+    if contributions is not None and len(contributions) and "path" in contributions:
+        counted = set(contributions["path"].astype(str))
+    keep = ~skim | files["path"].astype(str).isin(counted)
+    log.debug("%d skim file(s) are no evidence (not counted)", int((~keep).sum()))
+    return files[keep.to_numpy(dtype=bool)]
 
 
 def _order(prod: str) -> tuple[tuple[int, ...], ...]:

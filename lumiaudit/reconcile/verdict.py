@@ -20,7 +20,7 @@ from lumiaudit import schema
 from lumiaudit.reconcile.attribution import explain_runs
 from lumiaudit.reconcile.compare import compare
 from lumiaudit.reconcile.funnel import funnel
-from lumiaudit.reconcile.productions import by_production
+from lumiaudit.reconcile.productions import by_production, without_skims
 from lumiaudit.reconcile.stats import Thresholds, flag_outliers, within_floors
 from lumiaudit.reconcile.witnesses import vote_sources
 from lumiaudit.schema import Reason, RunStatus, is_missing
@@ -257,6 +257,7 @@ def reconcile(
         offline_runs = _restrict(offline_runs, keys)  # type: ignore[assignment]
         log.info("mask keeps %d online and %d offline runs", len(online), len(offline_runs))
 
+    files = without_skims(files, contributions)
     prods = by_production(files, contributions, offline_runs, production=production)
     offline_runs, files, contributions = prods.offline_runs, prods.files, prods.contributions
     vote = vote_sources(
