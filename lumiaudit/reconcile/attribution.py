@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ def explain_runs(
     conflicts: pd.DataFrame | None = None,
     offline_runs: pd.DataFrame | None = None,
     duplicate_events: pd.DataFrame | None = None,
+    corroborated: Collection[Key] = (),
     follows: str = "full",
     thresholds: Thresholds | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -60,6 +62,9 @@ def explain_runs(
     duplicate_events
         Events counted twice, by event number, for the runs checked
         (:data:`lumiaudit.offline.events.DUPLICATE_EVENT_COLUMNS`): an exact excess.
+    corroborated
+        Runs whose online value two independent online sources agree on
+        (:func:`lumiaudit.reconcile.witnesses.vote_sources`): never explained as a typo.
     follows
         The offline definition the online numbers follow globally (``full``/``entries``).
     thresholds
@@ -130,6 +135,7 @@ def explain_runs(
             expected_units=None if key[0] is None else expected.get(key[0]),
             online_of=online_of,
             offline_of=offline_of,
+            corroborated=key in corroborated,
         )
         results.append(res)
 
@@ -187,6 +193,7 @@ def _attribute(
     multi: bool,
     follows: str,
     dups: list[dict[str, Any]] | None = None,
+    corroborated: bool = False,
     th: Thresholds,
     cap: float,
     global_median: float,
@@ -310,8 +317,10 @@ def _attribute(
             if residual > 0:
                 res.alloc["off_by_one"] = residual
             res.explained, res.unexplained = diff, 0
-        elif abs(diff) > tol and (
-            pattern := _typo(n_online, (n_def, n_ent, n_full), key, th, online_of, offline_of)
+        elif (
+            abs(diff) > tol
+            and not corroborated
+            and (pattern := _typo(n_online, (n_def, n_ent, n_full), key, th, online_of, offline_of))
         ):
             res.add(Reason.ELOG_TYPO.value, diff)
             res.notes.append(f"elog typo: {pattern}")

@@ -290,6 +290,7 @@ def reconcile(
         conflicts=conflicts,
         offline_runs=offline_runs,
         duplicate_events=duplicate_events,
+        corroborated=_corroborated(vote.verdicts),
         follows=follows_used,
         thresholds=th,
     )
@@ -422,6 +423,17 @@ def _lumi(runs: pd.DataFrame, allocation: pd.DataFrame) -> tuple[pd.DataFrame, d
         "text": text,
     }
     return alloc, totals
+
+
+def _corroborated(verdicts: pd.DataFrame) -> set[tuple[int | None, int]]:
+    """Runs whose online value two independent online sources agree on."""
+    if len(verdicts) == 0 or "corroborated" not in verdicts:
+        return set()
+    sel = verdicts[verdicts["corroborated"].fillna(False).astype(bool)]
+    return {
+        (None if pd.isna(e) else int(e), int(r))
+        for e, r in zip(sel["experiment"], sel["run"], strict=True)
+    }
 
 
 def _with_votes(runs: pd.DataFrame, verdicts: pd.DataFrame, defects: pd.DataFrame) -> pd.DataFrame:
