@@ -248,3 +248,13 @@ def test_an_unreadable_duplicate_stays_unexplained(tmp_path: Path) -> None:
     assert "could not be read" in str(row["evidence"])
     assert "not checked" in str(row["evidence"])
     assert bool(row["flagged"])
+
+
+def test_the_ticket_names_the_pair(audited: Any) -> None:
+    from lumiaudit.render.tickets import markdown_snippet
+
+    snippet = markdown_snippet(
+        audited.runs[audited.runs["run"] == RESUBMITTED], summary=audited.summary
+    )
+    assert "duplicate\\_events: 300 events of" in snippet or "duplicate_events: 300" in snippet
+    assert "HLT2.f00002.root" in snippet
