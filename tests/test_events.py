@@ -258,3 +258,63 @@ def test_the_ticket_names_the_pair(audited: Any) -> None:
     )
     assert "duplicate\\_events: 300 events of" in snippet or "duplicate_events: 300" in snippet
     assert "HLT2.f00002.root" in snippet
+
+
+def test_duplicate_events_in_a_list_of_files(production: dict[str, Path], tmp_path: Path) -> None:
+    from lumiaudit.offline.events import duplicate_events_in
+
+    run_dir = production["prod"] / LAYOUT.format(run=RESUBMITTED)
+    paths = sorted(str(p) for p in run_dir.glob("*.root"))
+    broken = tmp_path / "broken.root"
+    broken.write_bytes(b"root" + b"\0" * 60)
+    table = duplicate_events_in([*paths, str(broken)], jobs=2)
+    pairs = table[table["n_events"] > 0]
+    assert pairs[["run", "n_events"]].values.tolist() == [[RESUBMITTED, 300]]
+    assert pairs["other"].iloc[0].endswith("HLT2.f00002.root")
+    failed = table[table["error"].notna()]
+    assert failed["path"].tolist() == [str(broken)]
+    assert failed["run"].isna().all()
+
+
+def test_only_the_audited_production_is_read(tmp_path: Path) -> None:
+    """An older production holds the same events: no duplicates of the audited one."""
+    import lumiaudit
+
+    old = "release-06-00-00/DB00001000/proc13/e0014/4S/r00410/all/mdst/sub00"
+    new = "release-08-00-00/DB00002000/proc15/e0014/4S/r00410/all/mdst/sub00"
+    for prod in (old, new):
+        for u, first, n in ((1, 1, 500), (2, 501, 400)):
+            path = tmp_path / "prod" / prod / f"mdst.physics.0014.00410.HLT{u}.f00000.root"
+            write_basf2_file(path, experiment=EXP, run=410, n_events=n, first_event=first)
+    # the old production had its own leftover (200 events of HLT1 f00000 again): not audited
+    write_basf2_file(
+        tmp_path / "prod" / old / "mdst.physics.0014.00410.HLT1.f00001.root",
+        experiment=EXP,
+        run=410,
+        n_events=200,
+        first_event=1,
+    )
+    # in the new production a resubmitted job repeats 100 events of HLT2 f00000
+    write_basf2_file(
+        tmp_path / "prod" / new / "mdst.physics.0014.00410.HLT2.f00001.root",
+        experiment=EXP,
+        run=410,
+        n_events=100,
+        first_event=801,
+    )
+    entry = {
+        "Date": T0.isoformat(),
+        "Type": "Run summary",
+        "Category": "Physics",
+        "Exp number": str(EXP),
+        "Run number": "410",
+        "Num events": "900",
+        "text": "Run summary\n",
+    }
+    write_elog_dayfiles(tmp_path / "elog", [entry])
+    result = lumiaudit.audit(online=tmp_path / "elog", offline=tmp_path / "prod")
+    row = _row(result.runs, 410)
+    assert row["n_offline"] == 1000
+    assert "duplicate_events=-100" in str(row["reason_events"]), row["evidence"]
+    assert row["unexplained_diff"] == 0
+    assert "proc13" not in str(row["evidence"]).split("several productions")[0]

@@ -38,6 +38,7 @@ __all__ = [
     "EVENT_BRANCHES",
     "EventNumbers",
     "check_duplicate_events",
+    "duplicate_events_in",
     "excess_runs",
     "find_duplicate_events",
     "read_event_numbers",
@@ -264,6 +265,78 @@ def find_duplicate_events(
     return frame.astype(dict(DUPLICATE_EVENT_COLUMNS))
 
 
+def duplicate_events_in(
+    paths: Sequence[str],
+    *,
+    tree: str = "tree",
+    branches: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    jobs: int = 1,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Events held twice among the given files, for every run their events belong to.
+
+    Parameters
+    ----------
+    paths
+        Files or URLs (each read once).
+    tree, branches, timeout
+        As for :func:`read_event_numbers`.
+    jobs, progress
+        As for :func:`lumiaudit.offline.count_events`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`DUPLICATE_EVENT_COLUMNS`, one block per (experiment, run) found in the files'
+        events; a file that could not be read is an error row (experiment and run <NA>: its
+        events, and so its runs, are unknown).
+    """
+    numbers = _read_all(list(paths), tree, branches, timeout, jobs, progress)
+    keys: set[RunKey] = set()
+    for num in numbers.values():
+        if num.error:
+            continue
+        exps = num.experiment if num.experiment is not None else np.full(len(num.run), -1)
+        for e, r in set(zip(exps.tolist(), num.run.tolist(), strict=True)):
+            keys.add((None if e < 0 else int(e), int(r)))
+    frames = [
+        find_duplicate_events([n for n in numbers.values() if not n.error], experiment=e, run=r)
+        for e, r in sorted(keys, key=lambda k: (-1 if k[0] is None else k[0], k[1]))
+    ]
+    failed = [n for n in numbers.values() if n.error]
+    if failed:
+        frames.append(
+            pd.DataFrame({"path": [n.path for n in failed], "error": [n.error for n in failed]})
+        )
+    return _concat(frames)
+
+
+def _read_all(
+    paths: list[str],
+    tree: str,
+    branches: Mapping[str, str] | None,
+    timeout: float | None,
+    jobs: int,
+    progress: bool,
+) -> dict[str, EventNumbers]:
+    from lumiaudit.offline.executors import map_files
+
+    func = functools.partial(read_event_numbers, tree=tree, branches=branches, timeout=timeout)
+    read: list[EventNumbers] = map_files(
+        func, paths, jobs=jobs, progress=progress, description="event numbers"
+    )
+    return dict(zip(paths, read, strict=True))
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return _empty()
+    out = pd.concat(frames, ignore_index=True)
+    return out.reindex(columns=list(DUPLICATE_EVENT_COLUMNS)).astype(dict(DUPLICATE_EVENT_COLUMNS))
+
+
 def excess_runs(runs: pd.DataFrame) -> list[RunKey]:
     """Runs whose offline count exceeds the online one and nothing explains it.
 
@@ -348,35 +421,29 @@ def check_duplicate_events(
     pandas.DataFrame
         :data:`DUPLICATE_EVENT_COLUMNS` for every run checked (empty: nothing to check).
     """
-    from lumiaudit.offline.executors import map_files
-
     keys = excess_runs(runs)
     if not keys or contributions is None:
         return _empty()
     if files is not None and offline_runs is not None:
-        from lumiaudit.reconcile.productions import by_production
+        from lumiaudit.reconcile.productions import by_production, without_skims
 
-        chosen = by_production(files, contributions, offline_runs, production=production)
+        # the same choice as the reconciliation's: skims are no production of their own
+        evidence = without_skims(files, contributions)
+        chosen = by_production(evidence, contributions, offline_runs, production=production)
         contributions = chosen.contributions if chosen.contributions is not None else contributions
     by_run = _files_of(contributions, keys)
-    frames: list[pd.DataFrame] = []
     paths = sorted({p for ps in by_run.values() for p in ps})
+    frames: list[pd.DataFrame] = []
     if paths:
         logger.info(
             "reading event numbers of %d file(s) of %d run(s) with an unexplained excess",
             len(paths),
             len(by_run),
         )
-        func = functools.partial(read_event_numbers, tree=tree, branches=branches, timeout=timeout)
-        read: list[EventNumbers] = map_files(
-            func, paths, jobs=jobs, progress=progress, description="event numbers"
-        )
-        numbers = dict(zip(paths, read, strict=True))
+        numbers = _read_all(paths, tree, branches, timeout, jobs, progress)
         for (exp, run), ps in by_run.items():
             frames.append(find_duplicate_events([numbers[p] for p in ps], experiment=exp, run=run))
-    if not frames:
-        return _empty()
-    out = pd.concat(frames, ignore_index=True).astype(dict(DUPLICATE_EVENT_COLUMNS))
+    out = _concat(frames)
     failed = out[out["error"].notna()]
     if len(failed):
         logger.warning(
