@@ -318,3 +318,33 @@ def test_only_the_audited_production_is_read(tmp_path: Path) -> None:
     assert "duplicate_events=-100" in str(row["reason_events"]), row["evidence"]
     assert row["unexplained_diff"] == 0
     assert "proc13" not in str(row["evidence"]).split("several productions")[0]
+
+
+def test_a_url_is_read_and_a_stalled_server_is_bounded(tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import socket
+    import threading
+
+    from tests.test_offline_count import _RangeHandler
+
+    write_basf2_file(tmp_path / "a.root", experiment=3, run=7, n_events=40, first_event=5)
+    handler = functools.partial(_RangeHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # a server that takes the connection and never answers
+    stalled = socket.socket()
+    stalled.bind(("127.0.0.1", 0))
+    stalled.listen(8)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/a.root"
+        num = read_event_numbers(url, timeout=10)
+        assert num.error == ""
+        assert num.event.tolist() == list(range(5, 45))
+        hung = read_event_numbers(f"http://127.0.0.1:{stalled.getsockname()[1]}/a.root", timeout=1)
+        assert "timed out" in hung.error.lower(), hung.error
+        assert len(hung.event) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+        stalled.close()
