@@ -348,3 +348,20 @@ def test_a_url_is_read_and_a_stalled_server_is_bounded(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
         stalled.close()
+
+
+@pytest.mark.slow
+@pytest.mark.xrootd
+def test_event_numbers_over_xrootd() -> None:
+    from tests.test_offline_xrootd import run_xrootd
+
+    def write(data: Path) -> None:
+        write_basf2_file(data / "a.root", experiment=3, run=7, n_events=30, first_event=100)
+
+    with run_xrootd(write) as (server, _):
+        # a fractional timeout: XRootD takes whole seconds (access.source_timeout)
+        num = read_event_numbers(server.url(server.root / "a.root"), timeout=4.5)
+        missing = read_event_numbers(server.url(server.root / "b.root"), timeout=4.5)
+    assert num.error == ""
+    assert num.event.tolist() == list(range(100, 130))
+    assert missing.error

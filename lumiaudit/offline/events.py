@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lumiaudit.offline.count import DEFAULT_TIMEOUT, is_url
+from lumiaudit.offline.access import DEFAULT_TIMEOUT, access, open_uproot
 from lumiaudit.offline.deadline import with_deadline
 from lumiaudit.schema import Reason, RunStatus
 
@@ -114,12 +114,8 @@ def _lean(path: str, tree: str, names: list[str]) -> dict[str, np.ndarray]:
 
 
 def _uproot(path: str, tree: str, names: list[str], timeout: float | None) -> dict[str, Any]:
-    import uproot
-
-    options: dict[str, Any] = {"object_cache": None, "array_cache": None}
-    if timeout is not None and is_url(path):
-        options["timeout"] = timeout
-    with uproot.open(path, **options) as f:
+    # access.open_uproot: the client of the URL's kind, its timeout in the unit it takes
+    with open_uproot(path, timeout=timeout) as f:
         if tree not in f:
             there = ", ".join(sorted({k.split(";")[0] for k in f.keys(recursive=False)}))
             msg = f"no TTree {tree!r} in file; it holds {there or 'nothing'}"
@@ -155,7 +151,7 @@ def read_event_numbers(
         Overrides of :data:`EVENT_BRANCHES` (``experiment`` ``""``: a run-only key, not read).
     timeout
         Seconds the whole read may take: for a URL, default
-        :data:`~lumiaudit.offline.count.DEFAULT_TIMEOUT`, past it the file is reported
+        :data:`~lumiaudit.offline.access.DEFAULT_TIMEOUT`, past it the file is reported
         "timed out after N s"; a local file is bounded only when given (as in counting).
 
     Returns
@@ -167,18 +163,17 @@ def read_event_numbers(
     if not names.get("event") or not names.get("run"):
         return _failed(path, "no event-number branch in the profile: cannot be checked")
     wanted = [names["run"], names["event"], *([names["experiment"]] if names["experiment"] else [])]
-    remote = is_url(path)
-    local = path[len("file://") :] if path.startswith("file://") else path
-    if remote and timeout is None:
+    where = access(path)
+    if where.remote and timeout is None:
         timeout = DEFAULT_TIMEOUT
     arrays: dict[str, Any] | None = None
-    if not remote:
+    if not where.remote:
         try:
-            arrays = _lean(local, tree, wanted)
+            arrays = _lean(where.path, tree, wanted)
         except Exception as exc:  # Unsure or anything unusual: uproot decides
             logger.debug("%s: lean event-number read gave up (%s)", path, exc)
     if arrays is None:
-        read = functools.partial(_uproot, path if remote else local, tree, wanted, timeout)
+        read = functools.partial(_uproot, path, tree, wanted, timeout)
         try:
             arrays = read() if timeout is None else with_deadline(read, timeout, path)
         except Exception as exc:  # a bad or unreachable file: reported, never guessed
