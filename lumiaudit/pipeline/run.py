@@ -8,6 +8,7 @@ The steps and their contracts are drawn in ``docs/ARCHITECTURE.md``; the helpers
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import os
 import typing
@@ -284,7 +285,8 @@ def audit(
         from lumiaudit.masks import mask_keys
 
         mask = mask_keys(mask_set, [tables["online"], tables["offline_runs"]])
-    rec = reconcile(
+    reconciled = functools.partial(
+        reconcile,
         online=tables["online"],
         online_entries=tables["online_entries"],
         conflicts=tables["conflicts"],
@@ -302,6 +304,25 @@ def audit(
         production=production,
         follows=prof.follows,
     )
+    rec = reconciled()
+    # an excess nothing explains: the event numbers of the run's files tell events counted
+    # twice (auto and deep mode alike; issue 13, docs/statistics.md section 14)
+    from lumiaudit.offline.events import check_duplicate_events
+
+    twice = check_duplicate_events(
+        rec.runs,
+        tables["contributions"],
+        files=tables["files"],
+        offline_runs=tables["offline_runs"],
+        production=production,
+        tree=tree,
+        branches=prof.branch_names(),
+        timeout=timeout,
+        jobs=jobs,
+        progress=progress,
+    )
+    if len(twice):
+        rec = reconciled(duplicate_events=twice)
     runs = rec.runs
     lumis = None
     if prof.lumis is not None and online_ls is not None:

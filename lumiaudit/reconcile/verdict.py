@@ -20,7 +20,7 @@ from lumiaudit import schema
 from lumiaudit.reconcile.attribution import explain_runs
 from lumiaudit.reconcile.compare import compare
 from lumiaudit.reconcile.funnel import funnel
-from lumiaudit.reconcile.productions import by_production
+from lumiaudit.reconcile.productions import by_production, without_skims
 from lumiaudit.reconcile.stats import Thresholds, flag_outliers, within_floors
 from lumiaudit.reconcile.witnesses import vote_sources
 from lumiaudit.schema import Reason, RunStatus, is_missing
@@ -198,6 +198,7 @@ def reconcile(
     follows: str = "auto",
     formats: Mapping[str, str] | None = None,
     production: str | None = None,
+    duplicate_events: pd.DataFrame | None = None,
 ) -> Reconciliation:
     """Compare online and offline per run, test the differences and attribute them to causes.
 
@@ -226,6 +227,10 @@ def reconcile(
     production
         Where a run has files of several productions (``release/DB/proc`` paths), audit the one
         whose path contains this text; default: the newest (:mod:`lumiaudit.reconcile.productions`).
+    duplicate_events
+        Events counted twice, by event number
+        (:func:`lumiaudit.offline.events.check_duplicate_events`): an exact explanation of
+        an excess (``duplicate_events``, never good: the run needs a look).
 
     Returns
     -------
@@ -252,6 +257,7 @@ def reconcile(
         offline_runs = _restrict(offline_runs, keys)  # type: ignore[assignment]
         log.info("mask keeps %d online and %d offline runs", len(online), len(offline_runs))
 
+    files = without_skims(files, contributions)
     prods = by_production(files, contributions, offline_runs, production=production)
     offline_runs, files, contributions = prods.offline_runs, prods.files, prods.contributions
     vote = vote_sources(
@@ -283,6 +289,8 @@ def reconcile(
         online_entries=online_entries,
         conflicts=conflicts,
         offline_runs=offline_runs,
+        duplicate_events=duplicate_events,
+        corroborated=_corroborated(vote.verdicts),
         follows=follows_used,
         thresholds=th,
     )
@@ -415,6 +423,17 @@ def _lumi(runs: pd.DataFrame, allocation: pd.DataFrame) -> tuple[pd.DataFrame, d
         "text": text,
     }
     return alloc, totals
+
+
+def _corroborated(verdicts: pd.DataFrame) -> set[tuple[int | None, int]]:
+    """Runs whose online value two independent online sources agree on."""
+    if len(verdicts) == 0 or "corroborated" not in verdicts:
+        return set()
+    sel = verdicts[verdicts["corroborated"].fillna(False).astype(bool)]
+    return {
+        (None if pd.isna(e) else int(e), int(r))
+        for e, r in zip(sel["experiment"], sel["run"], strict=True)
+    }
 
 
 def _with_votes(runs: pd.DataFrame, verdicts: pd.DataFrame, defects: pd.DataFrame) -> pd.DataFrame:

@@ -330,6 +330,8 @@ def vote_sources(
                 "sources": ";".join(f"{w.kind}={'' if w.value is None else w.value}" for w in ws),
                 "source_verdict": verdict,
                 "confirmed": confirmed and len(majority or []) >= 2,
+                # two independent online witnesses give this value: it is no typo of one
+                "corroborated": majority is not None,
                 "disputed": disputed,
                 "n_sources": len(ws),
             }
@@ -347,6 +349,7 @@ def vote_sources(
                 "sources": "string",
                 "source_verdict": "string",
                 "confirmed": "boolean",
+                "corroborated": "boolean",
                 "disputed": "boolean",
                 "n_sources": "Int64",
             }

@@ -405,7 +405,13 @@ def _gap_cells(row: Mapping[str, Any], escape: Any) -> list[str]:
 
 
 #: Evidence notes a ticket repeats: the per-file amounts and the witnesses' verdicts.
-_FINDINGS = ("processing_loss:", "unlisted_file:", "sources:", "several productions")
+_FINDINGS = (
+    "processing_loss:",
+    "unlisted_file:",
+    "duplicate_events:",
+    "sources:",
+    "several productions",
+)
 
 
 def _findings(runs: pd.DataFrame) -> list[str]:
