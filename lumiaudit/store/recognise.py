@@ -54,6 +54,8 @@ _RECORD_EXTRA = {"n_online", "n_offline", "diff", "unexplained_diff", "severity"
 def _record_keys(keys: set[str]) -> bool:
     base = _RUNLIST_KEYS[0]
     return keys in _RUNLIST_KEYS or (base <= keys and keys - base <= _RECORD_EXTRA)
+
+
 _GOLDEN_LINE = re.compile(r'^[{ ]"\d+": \[\[\d+, \d+\](?:, \[\d+, \d+\])*\][,}]$')
 
 
