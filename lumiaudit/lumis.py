@@ -419,7 +419,8 @@ def waive(runs: pd.DataFrame, waivers: Any, *, stats: dict[str, Any]) -> pd.Data
     """Apply waivers after the LS verdict (as :func:`lumiaudit.reconcile.reconcile` does after
     its own), and update ``stats`` (``runs_flagged``, ``runs_waived``)."""
     if waivers is not None:
-        from lumiaudit.waivers import apply_waivers, read_waivers
+        from lumiaudit.store.config import read_waivers
+        from lumiaudit.waivers import apply_waivers
 
         table = waivers if isinstance(waivers, pd.DataFrame) else read_waivers(waivers)
         runs = apply_waivers(runs, table)

@@ -196,6 +196,15 @@ def audit(
             ls_not_applied = check_lumis(mask_set, partial_ls=mask_ls, source=src)
         else:
             mask_set = None
+    # the waivers file too: read and checked before counting; the reconciliation takes the
+    # table and reads no file (issue 12)
+    waiver_table: pd.DataFrame | None = None
+    if isinstance(waivers, pd.DataFrame):
+        waiver_table = waivers
+    elif waivers is not None:
+        from lumiaudit.store.config import read_waivers
+
+        waiver_table = read_waivers(waivers)
 
     if isinstance(online, OnlineResult):
         on = online
@@ -274,7 +283,7 @@ def audit(
         thresholds=thresholds,
         non_physics=tuple(non_physics),
         # with lumisections the waivers come after the LS verdict (a waiver may name its reason)
-        waivers=None if online_ls is not None else waivers,
+        waivers=None if online_ls is not None else waiver_table,
         mask=mask,
         formats=getattr(on, "formats", None),
         production=production,
@@ -295,7 +304,7 @@ def audit(
             jobs=jobs,
             timeout=timeout,
         )
-        runs = waive(runs, waivers, stats=rec.stats)
+        runs = waive(runs, waiver_table, stats=rec.stats)
     files = tables["files"]
     n_bad_files = int(
         (~files["status"].isin([s.value for s in schema.FileStatus if s.readable])).sum()
