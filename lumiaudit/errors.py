@@ -18,11 +18,13 @@ __all__ = [
     "InputReadError",
     "LumiauditError",
     "LumiauditWarning",
+    "NightlyLockedError",
     "OnlineFormatError",
     "OutputError",
     "OutputRefusedError",
     "ParameterError",
     "ReportError",
+    "Unsure",
 ]
 
 
@@ -95,6 +97,15 @@ class OutputRefusedError(OutputError):
 
 class ReportError(LumiauditError, RuntimeError):
     """A report notebook failed; the partially executed notebook is kept."""
+
+
+class NightlyLockedError(LumiauditError, RuntimeError):
+    """Another nightly run holds the lock of the reports directory (:mod:`lumiaudit.nightly`)."""
+
+
+class Unsure(Exception):
+    """Internal to the lean ROOT reader (:mod:`lumiaudit.offline.rootio`): this cannot be read
+    with certainty, read the file the full way (uproot). Never reaches a user."""
 
 
 class LumiauditWarning(UserWarning):

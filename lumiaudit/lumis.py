@@ -339,8 +339,7 @@ def audit_lumis(
     """
     from lumiaudit.offline.lumis import count_lumis
 
-    readable = [s.value for s in schema.FileStatus if s.readable]
-    counted = files[files["status"].isin(readable)]["path"].astype(str).tolist()
+    counted = files[files["status"].isin(schema.READABLE_STATUSES)]["path"].astype(str).tolist()
     offline_ls, failed = count_lumis(counted, profile=profile, jobs=jobs, timeout=timeout)
     failed_paths = {f["path"] for f in failed}
     # the runs of a file that could not be counted per LS: from its per-run contributions

@@ -34,6 +34,7 @@ from lumiaudit._version import __version__
 from lumiaudit.errors import (
     ConfigError,
     LumiauditError,
+    NightlyLockedError,
     OutputError,
     OutputRefusedError,
     ParameterError,
@@ -47,7 +48,6 @@ __all__ = [
     "EXIT_NEW_FLAGS",
     "EXIT_OK",
     "NightlyConfig",
-    "NightlyLockedError",
     "NightlyResult",
     "read_config",
     "run_nightly",
@@ -62,10 +62,6 @@ EXIT_FAILURE = 2
 LOCK_NAME = ".nightly.lock"
 LATEST = "latest"
 RESULT_NAME = "nightly.json"
-
-
-class NightlyLockedError(LumiauditError, RuntimeError):
-    """Another nightly run holds the lock of the reports directory."""
 
 
 @dataclass(frozen=True)

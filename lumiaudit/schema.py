@@ -41,7 +41,9 @@ __all__ = [
     "NON_PHYSICS_RUN_TYPES",
     "ONLINE",
     "PROBLEMS",
+    "READABLE_STATUSES",
     "RUNS",
+    "UNREADABLE_STATUSES",
     "Column",
     "FileStatus",
     "Reason",
@@ -49,7 +51,9 @@ __all__ = [
     "Table",
     "empty",
     "enforce",
+    "flagged",
     "is_missing",
+    "select_run",
 ]
 
 
@@ -73,6 +77,16 @@ class FileStatus(StrEnum):
 
     def __str__(self) -> str:
         return self.value
+
+
+#: Files whose entries count towards the offline total (:attr:`FileStatus.readable`).
+READABLE_STATUSES: frozenset[str] = frozenset(s.value for s in FileStatus if s.readable)
+#: THE "unreadable" set, used everywhere: files whose events cannot be counted (not ROOT,
+#: truncated, 0 bytes, I/O error, no event tree). A duplicate is in neither set: it is readable,
+#: and its events are counted once, at the other path.
+UNREADABLE_STATUSES: frozenset[str] = frozenset(
+    s.value for s in FileStatus if not s.readable and s is not FileStatus.DUPLICATE
+)
 
 
 class RunStatus(StrEnum):
@@ -272,6 +286,40 @@ def is_missing(value: Any) -> bool:
     (True, True, False)
     """
     return bool(pd.isna(value))
+
+
+def flagged(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``runs`` whose ``flagged`` is True (<NA> is not; no column: no row).
+
+    The index is kept.
+
+    >>> runs = pd.DataFrame({"run": [1, 2, 3], "flagged": pd.array([True, None, False])})
+    >>> flagged(runs)["run"].tolist()
+    [1]
+    """
+    if "flagged" not in runs.columns:
+        return runs.iloc[0:0]
+    return runs[runs["flagged"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+
+
+def select_run(frame: pd.DataFrame, run: int, experiment: int | None = None) -> pd.DataFrame:
+    """The rows of one run in any table with a ``run`` column (and of one experiment if given).
+
+    A row whose run (or, with ``experiment``, experiment) is missing is not selected; a table
+    without an ``experiment`` column is selected by run alone, one without a ``run`` column
+    gives no row. The index is kept.
+
+    >>> t = pd.DataFrame({"experiment": pd.array([12, 12, None], dtype="Int64"),
+    ...                   "run": pd.array([5, 6, 5], dtype="Int64")})
+    >>> select_run(t, 5).index.tolist(), select_run(t, 5, experiment=12).index.tolist()
+    ([0, 2], [0])
+    """
+    if "run" not in frame.columns:
+        return frame.iloc[0:0]
+    keep = frame["run"] == run
+    if experiment is not None and "experiment" in frame.columns:
+        keep &= frame["experiment"] == experiment
+    return frame[keep.astype("boolean").fillna(False).to_numpy(dtype=bool)]
 
 
 def empty(table: Table) -> pd.DataFrame:

@@ -306,11 +306,10 @@ def audit(
         )
         runs = waive(runs, waiver_table, stats=rec.stats)
     files = tables["files"]
-    n_bad_files = int(
-        (~files["status"].isin([s.value for s in schema.FileStatus if s.readable])).sum()
-    )
+    # the one "unreadable" set: a duplicate is readable (counted once, at its other path)
+    n_bad_files = int(files["status"].isin(schema.UNREADABLE_STATUSES).sum())
     status_counts = {str(k): int(v) for k, v in runs["status"].value_counts().items()}
-    flagged = runs["flagged"].fillna(False).astype(bool)
+    flagged_runs = schema.flagged(runs)
 
     def total(col: str) -> int | None:
         s = runs[col].dropna() if col in runs.columns else pd.Series(dtype="Int64")
@@ -346,7 +345,7 @@ def audit(
         "follows": rec.stats.get("follows"),
         "totals": {
             "runs": len(runs),
-            "runs_flagged": int(flagged.sum()),
+            "runs_flagged": len(flagged_runs),
             "n_online": total("n_online"),
             "n_offline": total("n_offline"),
             "n_offline_full": total("n_offline_full"),
@@ -372,7 +371,7 @@ def audit(
                 "status": str(r.status),
                 "reasons": str(r.reasons),
             }
-            for r in runs[flagged].itertuples()
+            for r in flagged_runs.itertuples()
         ],
     }
     if lumis is not None:

@@ -18,7 +18,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Finding", "find_cycles", "import_graph", "io_calls", "module_lines", "modules"]
+__all__ = [
+    "Finding",
+    "find_cycles",
+    "import_graph",
+    "io_calls",
+    "module_lines",
+    "modules",
+    "status_sets",
+]
 
 
 def modules(package: Path) -> dict[str, Path]:
@@ -274,4 +282,38 @@ def io_calls(package: Path, *, under: tuple[str, ...]) -> list[Finding]:
                 for n in names:
                     if n == "lumiaudit.store" or n.startswith("lumiaudit.store."):
                         out.append(Finding(name, node.lineno, f"imports {n}"))
+    return sorted(out, key=lambda f: (f.module, f.line))
+
+
+def _is_file_status(node: ast.AST) -> bool:
+    """``FileStatus`` or ``schema.FileStatus``."""
+    return (isinstance(node, ast.Name) and node.id == "FileStatus") or (
+        isinstance(node, ast.Attribute) and node.attr == "FileStatus"
+    )
+
+
+def _status_member(node: ast.AST) -> bool:
+    """``FileStatus.X`` or ``FileStatus.X.value``."""
+    if isinstance(node, ast.Attribute) and node.attr == "value":
+        node = node.value
+    return isinstance(node, ast.Attribute) and _is_file_status(node.value)
+
+
+def status_sets(package: Path, *, outside: str) -> list[Finding]:
+    """Sets of file statuses built outside the module ``outside``: a literal of two or more
+    ``FileStatus`` members, or a comprehension over ``FileStatus``."""
+    out: list[Finding] = []
+    for name, path in modules(package).items():
+        if name == outside:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            comprehension = ast.SetComp | ast.ListComp | ast.GeneratorExp | ast.DictComp
+            if isinstance(node, ast.Set | ast.List | ast.Tuple):
+                if sum(_status_member(e) for e in node.elts) >= 2:
+                    out.append(Finding(name, node.lineno, "a literal set of FileStatus members"))
+            elif isinstance(node, comprehension) and any(
+                _is_file_status(g.iter) for g in node.generators
+            ):
+                out.append(Finding(name, node.lineno, "a comprehension over FileStatus"))
     return sorted(out, key=lambda f: (f.module, f.line))
