@@ -55,20 +55,7 @@ LS_STATUSES = (
 #: statuses that a recovery task must redo
 _NOT_FINISHED = ("MISSING_OFFLINE", "SHORT")
 
-_COLUMNS = {
-    "run": "Int64",
-    "ls": "Int64",
-    "n_online": "Int64",
-    "n_offline": "Int64",
-    "n_duplicate": "Int64",
-    "diff": "Int64",
-    "n_files": "Int64",
-    "processed": "boolean",
-    "certified": "boolean",
-    "status": "string",
-    "source": "string",
-    "source_line": "string",
-}
+_COLUMNS = schema.LUMIS.dtypes  # declared in lumiaudit.schema
 
 
 def _n(value: Any) -> int:

@@ -129,6 +129,10 @@ def write_audit_into(
         frame: pd.DataFrame = getattr(audit, name)
         write_csv(frame, directory / filename)
         written[name] = (filename, frame)
+    lumis = getattr(audit, "lumis", None)
+    if lumis is not None and len(lumis):
+        # in the manifest too, so Audit.load restores its dtypes (written by write_lumis below)
+        written["lumis"] = ("lumis.csv", lumis)
     write_manifest(directory, written)
     write_text(directory / SUMMARY, json.dumps(jsonable(audit.summary), indent=2) + "\n")
     from lumiaudit.store.runlists import write_runlists
@@ -282,7 +286,10 @@ def read_optional_table(directory: str | os.PathLike[str], filename: str) -> pd.
     path = Path(directory) / filename
     if not path.is_file():
         return None
-    return read_csv_table(path)
+    manifest = read_manifest(Path(directory))
+    entries = manifest["tables"].values() if manifest is not None else ()
+    entry = next((e for e in entries if isinstance(e, dict) and e.get("file") == filename), None)
+    return read_csv_table(path, entry=entry)
 
 
 def read_summary(directory: str | os.PathLike[str]) -> dict[str, Any]:
