@@ -51,6 +51,7 @@ __all__ = [
     "READABLE_STATUSES",
     "RUNS",
     "RUNS_AUDITED",
+    "RUNS_RECONCILED",
     "SOURCE_DEFECTS",
     "UNREADABLE_STATUSES",
     "Column",
@@ -343,9 +344,10 @@ FILES_AUDITED = _t(
     ],
 )
 
-RUNS_AUDITED = _t(
+RUNS_RECONCILED = _t(
     "runs",
-    "The runs table of an audit: RUNS, then what the statistics, attribution and verdict add.",
+    "The runs table of lumiaudit.reconcile.reconcile: RUNS, then what the statistics, "
+    "attribution and verdict add, in this order.",
     [
         *((c.name, c.dtype, c.doc) for c in RUNS.columns),
         ("diff_full", "Int64", "n_online - n_offline_full."),
@@ -381,7 +383,15 @@ RUNS_AUDITED = _t(
         ("lumi_affected_nb", "Float64", "Luminosity of the events in a loss bucket (nb^-1)."),
         ("lumi_unexplained_nb", "Float64", "Luminosity of the unexplained events (nb^-1)."),
         ("productions", "string", "Every production of the run; the audited one first."),
-        # per-lumisection verdict (lumiaudit.lumis, profiles with lumisections)
+    ],
+)
+
+RUNS_AUDITED = _t(
+    "runs",
+    "The runs table of an audit: RUNS_RECONCILED, then the per-lumisection verdict.",
+    [
+        *((c.name, c.dtype, c.doc) for c in RUNS_RECONCILED.columns),
+        # lumiaudit.lumis.audit_lumis (profiles with lumisections)
         ("n_ls", "Int64", "Lumisections of the run online."),
         ("n_ls_missing", "Int64", "Lumisections with no offline event."),
         ("n_ls_short", "Int64", "Lumisections with fewer events offline than online."),

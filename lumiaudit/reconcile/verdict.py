@@ -69,42 +69,7 @@ LOSS_REASONS = frozenset(
 DOUBT_REASONS = frozenset({Reason.ONLINE_COUNT_UNREADABLE.value, Reason.SOURCE_DISAGREEMENT.value})
 
 #: Column order of the runs table (schema.RUNS first, then the documented extras).
-RUNS_COLUMNS: tuple[str, ...] = (
-    *schema.RUNS.names,
-    "diff_full",
-    "ratio_full",
-    "follows",
-    "z_robust",
-    "p_value",
-    "q_value",
-    "significance",
-    "explained_events",
-    "unexplained_diff",
-    "lumi_nb",
-    "yield_online",
-    "yield_offline",
-    "start_time",
-    "markers",
-    "waived",
-    "reason_events",
-    "severity",
-    "diff_entries",
-    "ratio_entries",
-    "follows_run",
-    "n_offline_def",
-    "baseline",
-    "outlier",
-    "z_yield_online",
-    "z_yield_offline",
-    "waiver",
-    "evidence",
-    "experiment_filled",
-    "sources",
-    "source_verdict",
-    "lumi_affected_nb",
-    "lumi_unexplained_nb",
-    "productions",
-)
+RUNS_COLUMNS: tuple[str, ...] = tuple(schema.RUNS_RECONCILED.names)  # declared in lumiaudit.schema
 
 
 @dataclass(frozen=True)
