@@ -212,10 +212,9 @@ def command(
         )
     if lumis_path is not None:
         from lumiaudit.offline.lumis import count_lumis
-        from lumiaudit.schema import FileStatus
+        from lumiaudit.schema import READABLE_STATUSES
 
-        readable = [s.value for s in FileStatus if s.readable]
-        counted = result.files[result.files["status"].isin(readable)]["path"].astype(str)
+        counted = result.files[result.files["status"].isin(READABLE_STATUSES)]["path"].astype(str)
         lumis, failed = count_lumis(
             counted.tolist(), profile=prof, jobs=jobs, timeout=timeout, progress=bool(progress)
         )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from lumiaudit import schema
 from lumiaudit._version import __version__
 from lumiaudit.store import audit_dir as _audit_dir
 
@@ -74,14 +75,11 @@ class Audit:
     @property
     def flagged(self) -> pd.DataFrame:
         """Runs that need a look (``flagged`` is True)."""
-        return self.runs[self.runs["flagged"].fillna(False).astype(bool)]
+        return schema.flagged(self.runs)
 
     def run(self, run: int, experiment: int | None = None) -> pd.DataFrame:
         """The runs-table row(s) of one run."""
-        sel = self.runs["run"] == run
-        if experiment is not None:
-            sel &= self.runs["experiment"] == experiment
-        return self.runs[sel.fillna(False)]
+        return schema.select_run(self.runs, run, experiment)
 
     def explain(self, run: int, experiment: int | None = None) -> str:
         """The evidence for one run, in plain words (what ``lumiaudit explain`` prints).

@@ -198,6 +198,15 @@ def audit(
             ls_not_applied = check_lumis(mask_set, partial_ls=mask_ls, source=src)
         else:
             mask_set = None
+    # the waivers file too: read and checked before counting; the reconciliation takes the
+    # table and reads no file (issue 12)
+    waiver_table: pd.DataFrame | None = None
+    if isinstance(waivers, pd.DataFrame):
+        waiver_table = waivers
+    elif waivers is not None:
+        from lumiaudit.store.config import read_waivers
+
+        waiver_table = read_waivers(waivers)
 
     lumi_read: Any = None
     if opts.lumi is not None:  # read before any file is counted: a bad file fails at once
@@ -298,7 +307,7 @@ def audit(
         thresholds=thresholds,
         non_physics=tuple(non_physics),
         # with lumisections the waivers come after the LS verdict (a waiver may name its reason)
-        waivers=None if online_ls is not None else waivers,
+        waivers=None if online_ls is not None else waiver_table,
         mask=mask,
         formats=getattr(on, "formats", None),
         production=production,
@@ -338,13 +347,12 @@ def audit(
             jobs=jobs,
             timeout=timeout,
         )
-        runs = waive(runs, waivers, stats=rec.stats)
+        runs = waive(runs, waiver_table, stats=rec.stats)
     files = tables["files"]
-    n_bad_files = int(
-        (~files["status"].isin([s.value for s in schema.FileStatus if s.readable])).sum()
-    )
+    # the one "unreadable" set: a duplicate is readable (counted once, at its other path)
+    n_bad_files = int(files["status"].isin(schema.UNREADABLE_STATUSES).sum())
     status_counts = {str(k): int(v) for k, v in runs["status"].value_counts().items()}
-    flagged = runs["flagged"].fillna(False).astype(bool)
+    flagged_runs = schema.flagged(runs)
 
     def total(col: str) -> int | None:
         s = runs[col].dropna() if col in runs.columns else pd.Series(dtype="Int64")
@@ -385,7 +393,7 @@ def audit(
         "follows": rec.stats.get("follows"),
         "totals": {
             "runs": len(runs),
-            "runs_flagged": int(flagged.sum()),
+            "runs_flagged": len(flagged_runs),
             "n_online": total("n_online"),
             "n_offline": total("n_offline"),
             "n_offline_full": total("n_offline_full"),
@@ -411,7 +419,7 @@ def audit(
                 "status": str(r.status),
                 "reasons": str(r.reasons),
             }
-            for r in runs[flagged].itertuples()
+            for r in flagged_runs.itertuples()
         ],
     }
     if lumi_info is not None:

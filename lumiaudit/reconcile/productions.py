@@ -23,14 +23,14 @@ from typing import Any
 
 import pandas as pd
 
-from lumiaudit.schema import FileStatus
+from lumiaudit.schema import READABLE_STATUSES, FileStatus
 
 __all__ = ["Productions", "by_production", "production_of", "without_skims"]
 
 log = logging.getLogger(__name__)
 
 _PART = re.compile(r"^(release-\d+(?:-\d+)*|DB\d+|proc\d+\w*|bucket\d+\w*|prompt\w*)$", re.I)
-_READABLE = {s.value for s in FileStatus if s.readable}
+_READABLE = READABLE_STATUSES
 
 
 def production_of(path: object, release: object = None) -> str | None:

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from lumiaudit import schema
 from lumiaudit.reconcile._common import typo_pattern
 from lumiaudit.reconcile.stats import Thresholds
 
@@ -36,15 +37,7 @@ __all__ = ["SOURCE_DEFECT_COLUMNS", "Vote", "source_kinds", "vote_sources"]
 log = logging.getLogger(__name__)
 
 #: Columns of ``source_defects.csv``: one row per (run, source) that disagrees with the others.
-SOURCE_DEFECT_COLUMNS: dict[str, str] = {
-    "experiment": "Int64",
-    "run": "Int64",
-    "source": "string",  # elog / rundb / daq / table
-    "value": "Int64",  # what the source says (<NA>: empty or unreadable)
-    "expected": "Int64",  # what the other witnesses agree on
-    "kind": "string",  # typo / daq_catalogue_incomplete / empty_count / unreadable_count / ...
-    "detail": "string",  # where (file:line) and the evidence in words
-}
+SOURCE_DEFECT_COLUMNS: dict[str, str] = schema.SOURCE_DEFECTS.dtypes  # declared in lumiaudit.schema
 
 #: Format names of :func:`lumiaudit.online.read_online` -> witness.
 _FORMAT_KIND = {

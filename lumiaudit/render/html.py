@@ -99,7 +99,9 @@ def audit_html(audit: _AuditLike, *, max_rows: int = 50) -> str:
             parts.append(f"<p>no events: {html.escape(', '.join(map(str, empty)))}</p>")
     runs = audit.runs
     if isinstance(runs, pd.DataFrame) and "flagged" in runs.columns:
-        flagged = runs[runs["flagged"].fillna(False).astype(bool)]
+        from lumiaudit.schema import flagged as flagged_rows
+
+        flagged = flagged_rows(runs)
         parts.append(f"<h4>Flagged runs ({len(flagged)} of {len(runs)})</h4>")
         if len(flagged):
             wanted = (

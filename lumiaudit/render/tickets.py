@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from lumiaudit.errors import ParameterError
-from lumiaudit.schema import FileStatus, RunStatus
+from lumiaudit.schema import FileStatus, RunStatus, flagged, select_run
 
 __all__ = [
     "escape_jira",
@@ -211,9 +211,7 @@ def select_runs(
     if experiment is not None:
         table = table[(table["experiment"] == experiment).fillna(False).to_numpy(dtype=bool)]
     if run_numbers is None:
-        if "flagged" not in table.columns:
-            return table.iloc[0:0]
-        return table[table["flagged"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+        return flagged(table)
     wanted = list(dict.fromkeys(int(r) for r in run_numbers))
     present = set(table["run"].dropna().astype(int))
     missing = [r for r in wanted if r not in present]
@@ -223,7 +221,7 @@ def select_runs(
             f"({len(present)} runs, {min(present, default=0)}-{max(present, default=0)})"
         )
         raise ParameterError(msg)
-    parts = [table[(table["run"] == r).fillna(False).to_numpy(dtype=bool)] for r in wanted]
+    parts = [select_run(table, r) for r in wanted]
     return pd.concat(parts, ignore_index=True) if parts else table.iloc[0:0]
 
 

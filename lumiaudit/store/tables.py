@@ -376,6 +376,8 @@ def _times(series: pd.Series, path: Path, name: str, dtype: str) -> pd.Series:
 
 def _texts(series: pd.Series, dtype: str, *, escaped: bool) -> pd.Series:
     out = series.map(unescape_text, na_action="ignore") if escaped else series
+    if dtype == "str":
+        return out.astype("str")
     return out.astype("string") if dtype == "string" else out.astype(object)
 
 
@@ -391,7 +393,8 @@ def convert(series: pd.Series, dtype: str, *, path: Path, escaped: bool) -> pd.S
         return _bools(series, path, name, dtype)
     if low.startswith("datetime64"):
         return _times(series, path, name, dtype)
-    return _texts(series, dtype if dtype == "string" else "object", escaped=escaped)
+    # pandas' "string" and "str" (pandas 3's default text dtype) come back as they were
+    return _texts(series, dtype if dtype in ("string", "str") else "object", escaped=escaped)
 
 
 def _infer(series: pd.Series, path: Path) -> pd.Series:

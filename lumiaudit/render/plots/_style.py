@@ -18,7 +18,7 @@ from matplotlib.ticker import (
 )
 
 from lumiaudit._version import __version__
-from lumiaudit.schema import FileStatus, RunStatus
+from lumiaudit.schema import UNREADABLE_STATUSES, RunStatus
 
 #: Statuses whose ratio and difference are meaningful (both counts present, run audited).
 COMPARED = (RunStatus.OK.value, RunStatus.DEFICIT.value, RunStatus.EXCESS.value)
@@ -44,13 +44,8 @@ DRILLDOWN_CATEGORIES: dict[str, tuple[str, str]] = {
     "ok": ("#73d216", ""),
 }
 
-_UNREADABLE = {
-    FileStatus.NOT_ROOT.value,
-    FileStatus.TRUNCATED.value,
-    FileStatus.ZERO_BYTES.value,
-    FileStatus.IO_ERROR.value,
-    FileStatus.NO_TREE.value,
-}
+#: the one "unreadable" set (lumiaudit.schema)
+_UNREADABLE = UNREADABLE_STATUSES
 
 
 # --------------------------------------------------------------------------------------------
