@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
+    "BAND_COLUMNS",
     "CONFLICTS",
     "CONTRIBUTIONS",
     "FILES",
@@ -263,6 +264,19 @@ PROBLEMS = _t(
         ("text", "string", "The offending text (shortened)."),
     ],
 )
+
+
+#: Columns of the runs table holding the band the outlier test used, run by run (written by
+#: :func:`lumiaudit.reconcile.stats.flag_outliers`, drawn by the plots; <NA> where the run was
+#: not compared).
+BAND_COLUMNS: dict[str, str] = {
+    "baseline": "Baseline ratio of the run (local rolling median, or the global one).",
+    "band_low": "Lower edge of the ratio band: inside it the run is no outlier.",
+    "band_high": "Upper edge of the ratio band.",
+    "diff_baseline": "The baseline as online - offline events: (baseline - 1) * n_offline_def.",
+    "diff_band_low": "Lower edge of the band in events: (band_low - 1) * n_offline_def.",
+    "diff_band_high": "Upper edge of the band in events: (band_high - 1) * n_offline_def.",
+}
 
 
 def is_missing(value: Any) -> bool:
