@@ -244,7 +244,9 @@ _RUN_HEADER = ("exp", "run", "status", "online", "offline", "diff", "ratio", "q-
 def _run_header(runs: pd.DataFrame, summary: Mapping[str, Any] | None) -> tuple[str, ...]:
     """The run-table header, with the offline column named after the compared count."""
     follows = (summary or {}).get("follows")
-    names = {_compared(r, follows)[1] for r in _records(runs)}
+    # a run without an offline count (n/a) compares nothing: it does not make the name vague
+    pairs = [_compared(r, follows) for r in _records(runs)]
+    names = {name for value, name in pairs if not _is_na(value)} or {name for _, name in pairs}
     label = f"offline {names.pop()}" if len(names) == 1 else "offline (compared)"
     return tuple(label if c == "offline" else c for c in _RUN_HEADER)
 
