@@ -286,3 +286,93 @@ def test_experiment_label_and_luminosity(meta, lumi, expect, absent):
             assert word not in text
     finally:
         plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    "func",
+    [
+        plots.plot_diff_vs_run,
+        plots.plot_ratio_vs_run,
+        plots.plot_online_vs_offline,
+        plots.plot_ratio_vs_time,
+    ],
+)
+def test_the_unexplained_fail_is_labelled_in_every_run_plot(func):
+    """Issue 16: labels went to the 8 runs with most events, never to the one unexplained run."""
+    n_off = [10_000] * 14
+    n_on = [10_000 + 500 * (i + 1) for i in range(12)] + [10_091, 10_000]
+    runs = _runs(n_on, n_off)
+    runs["reasons"] = pd.array(["unreadable_file"] * 12 + ["unexplained", pd.NA], dtype="string")
+    runs["severity"] = pd.array(["warn"] * 12 + ["fail", "ok"], dtype="string")
+    runs["start_time"] = pd.Timestamp("2021-03-01", tz="UTC") + pd.to_timedelta(
+        np.arange(14), unit="h"
+    )
+    fig, ax = plt.subplots()
+    try:
+        art = func(runs, ax=ax)
+        firsts = [t.get_text().split("\n")[0] for t in art.labels.texts]
+        assert firsts[0] == "13"
+        assert len(firsts) == 8
+    finally:
+        plt.close(fig)
+
+
+def test_ratio_zero_bin_separates_one_event_in_ten_million():
+    runs = _runs([10_000_000] * 5 + [10_000_001], [10_000_000] * 6)
+    fig, ax = plt.subplots()
+    try:
+        art = plots.plot_ratio_distribution(runs, ax=ax)
+        edges = np.asarray(art.edges)
+        zero = int(np.flatnonzero((edges[:-1] <= 1) & (edges[1:] > 1))[0])
+        assert art.counts[zero] == 5
+        assert sum(art.counts) == 6
+    finally:
+        plt.close(fig)
+
+
+def test_bundled_example_pngs_have_apart_labels(example, tmp_path, monkeypatch):
+    """The demo's figures as written to disk: label boxes overlap neither each other nor the
+    legend (rendered at the PNG's size and dpi)."""
+    import lumiaudit
+    from lumiaudit.store import figures
+
+    audit = lumiaudit.audit(online=example["elog"], offline=example["prod"])
+    seen = {}
+    real_save = figures._save
+
+    def save(fig, out_dir, stem, formats, dpi):
+        canvas = FigureCanvasAgg(fig)
+        paths = real_save(fig, out_dir, stem, formats, dpi)
+        renderer = canvas.get_renderer()
+        ax = fig.axes[0]
+        seen[stem] = (
+            [t.get_window_extent(renderer) for t in ax.texts if t.get_gid() == "flag_label"],
+            ax.get_legend().get_window_extent(renderer) if ax.get_legend() else None,
+            [t.get_text() for t in ax.texts if t.get_gid() == "flag_label"],
+        )
+        return paths
+
+    # look at each figure as it is saved (its real size, layout and labels)
+    monkeypatch.setattr(figures, "_save", save)
+    figures.write_plots(
+        runs=audit.runs,
+        files=audit.files,
+        gaps=audit.gaps,
+        funnel=audit.funnel,
+        out_dir=tmp_path,
+        formats=("png",),
+        meta=audit._meta(),
+    )
+    unexplained = audit.runs.loc[
+        audit.runs["reasons"].fillna("").str.contains("unexplained"), "run"
+    ].tolist()
+    assert unexplained
+    for stem in ("diff_vs_run", "ratio_vs_run", "online_vs_offline", "ratio_vs_time"):
+        boxes, legend, texts = seen[stem]
+        assert boxes, stem
+        for run in unexplained:
+            assert any(t.split("\n")[0] == str(run) for t in texts), (stem, texts)
+        for i, a in enumerate(boxes):
+            assert legend is None or not a.overlaps(legend), (stem, texts[i])
+            for b in boxes[i + 1 :]:
+                assert not a.overlaps(b), (stem, a, b)

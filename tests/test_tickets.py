@@ -474,3 +474,23 @@ def test_every_row_adds_up_with_the_named_count(runs, files, gaps):
             int(cells[at[k]].replace(",", "")) for k in ("online", offline, "diff")
         )
         assert online - off == diff, row
+
+
+def test_header_names_the_count_when_a_run_has_no_offline_count():
+    """A MISSING_OFFLINE run compares nothing: the header still says which count the others use."""
+    runs = pd.DataFrame(
+        {
+            "experiment": [12, 12],
+            "run": [105, 123],
+            "status": ["DEFICIT", "MISSING_OFFLINE"],
+            "n_online": pd.array([1601, 3213], dtype="Int64"),
+            "n_offline": pd.array([1349, pd.NA], dtype="Int64"),
+            "n_offline_full": pd.array([1349, pd.NA], dtype="Int64"),
+            "n_offline_def": pd.array([1349, pd.NA], dtype="Int64"),
+            "diff": pd.array([252, pd.NA], dtype="Int64"),
+            "flagged": [True, True],
+        }
+    )
+    text = markdown_snippet(runs, summary={"follows": "full"})
+    assert "| offline error-free |" in text
+    assert "offline (compared)" not in text

@@ -96,6 +96,44 @@ def _choose(points: Sequence[_Point], max_labels: int) -> list[_Point]:
     return musts + [p for p in ranked if not p.must][: max(max_labels - len(musts), 0)]
 
 
+def _points_near(
+    seg: tuple[float, float, float, float], points: np.ndarray, *, within: float = 0.015
+) -> int:
+    """Points (axes fractions) closer than ``within`` to a leader line, its own end excepted."""
+    if points.size == 0:
+        return 0
+    a = np.array(seg[:2])
+    d = np.array(seg[2:]) - a
+    length2 = float(d @ d)
+    if length2 == 0:
+        return 0
+    t = np.clip(((points - a) @ d) / length2, 0.0, 1.0)
+    dist = np.hypot(*(points - (a + t[:, None] * d)).T)
+    # the labelled point itself sits at t = 0
+    return int(np.sum((dist < within) & (t > 0.05)))
+
+
+_STEPS = (0.07, 0.16, 0.25, 0.34, 0.43, 0.52)
+
+
+def _candidates(p: _Point, w: float, h: float) -> list[tuple[float, float, float, float]]:
+    """Boxes a label may take: above or below its point (shifted sideways), or beside it."""
+    boxes = []
+    for step in _STEPS:
+        for sign in (1, -1) if p.fy < 0.5 else (-1, 1):
+            for shift in (0.0, -0.6 * w, 0.6 * w, -1.1 * w, 1.1 * w):
+                cx = min(max(p.fx + shift, w / 2 + 0.005), 0.995 - w / 2)
+                y0 = p.fy + step if sign > 0 else p.fy - step - h
+                boxes.append((cx - w / 2, y0, cx + w / 2, y0 + h))
+        for side in (1, -1):
+            # beside the point, at its height or a little off it
+            for lift in (0.0, 0.6 * h, -0.6 * h):
+                x0 = p.fx + 0.5 * step if side > 0 else p.fx - 0.5 * step - w
+                y0 = p.fy - h / 2 + lift
+                boxes.append((x0, y0, x0 + w, y0 + h))
+    return boxes
+
+
 def _greedy(
     chosen: Sequence[_Point],
     *,
@@ -103,34 +141,33 @@ def _greedy(
     fontsize: float,
     top: float,
     obstacles: np.ndarray,
+    data: np.ndarray,
 ) -> list[tuple[float, float, float, float]]:
     """First placement: a box per label, above or below its point, overlapping nothing."""
     placed: list[tuple[float, float, float, float]] = []
     leaders: list[tuple[float, float, float, float]] = []
-    steps = (0.07, 0.16, 0.25, 0.34, 0.43, 0.52)
     for p in chosen:
         w, h = _text_box(p.text, fontsize, size_pt)
         best = (p.fx - w / 2, p.fy, p.fx + w / 2, p.fy + h)
         best_cost = np.inf
-        for step in steps:
-            for sign in (1, -1) if p.fy < 0.5 else (-1, 1):
-                for shift in (0.0, -0.6 * w, 0.6 * w, -1.1 * w, 1.1 * w):
-                    cx = min(max(p.fx + shift, w / 2 + 0.005), 0.995 - w / 2)
-                    y0 = p.fy + step if sign > 0 else p.fy - step - h
-                    box = (cx - w / 2, y0, cx + w / 2, y0 + h)
-                    # leaving the free area is worst, then overlaps (the smaller the better),
-                    # then crossing leader lines
-                    area = _overlap_area(box, obstacles) + sum(_overlap(box, o) for o in placed)
-                    cost = (10.0 + 1000.0 * area) if area > 0 else 0.0
-                    if box[1] < 0.0 or box[3] > top:
-                        cost += 10_000.0
-                    leader = (p.fx, p.fy, cx, (box[1] + box[3]) / 2)
-                    cost += sum(_crosses(leader, other) for other in leaders)
-                    cost += sum(_hits_box(leader, other) for other in placed)
-                    # among equals, the shortest leader line
-                    cost += 0.5 * float(np.hypot(leader[2] - p.fx, leader[3] - p.fy))
-                    if cost < best_cost:
-                        best, best_cost = box, cost
+        for box in _candidates(p, w, h):
+            if box[0] < 0.0 or box[2] > 1.0:
+                continue
+            # leaving the free area is worst, then overlaps (the smaller the better), then
+            # crossing leader lines
+            area = _overlap_area(box, obstacles) + sum(_overlap(box, o) for o in placed)
+            cost = (10.0 + 1000.0 * area) if area > 0 else 0.0
+            if box[1] < 0.0 or box[3] > top:
+                cost += 10_000.0
+            leader = (p.fx, p.fy, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+            cost += sum(_crosses(leader, other) for other in leaders)
+            cost += sum(_hits_box(leader, other) for other in placed)
+            # a leader line drawn through the data hides points (issue 16)
+            cost += 2.0 * _points_near(leader, data)
+            # among equals, the shortest leader line
+            cost += 0.5 * float(np.hypot(leader[2] - p.fx, leader[3] - p.fy))
+            if cost < best_cost:
+                best, best_cost = box, cost
         placed.append(best)
         leaders.append((p.fx, p.fy, (best[0] + best[2]) / 2, (best[1] + best[3]) / 2))
     return placed
@@ -177,6 +214,7 @@ def _annotate(
         fontsize=fontsize,
         top=top,
         obstacles=np.asarray(obstacles, dtype=float).reshape(-1, 4),
+        data=np.asarray(list(data), dtype=float).reshape(-1, 2),
     )
     texts: list[Text] = []
     for p, box in zip(chosen, boxes, strict=True):
@@ -215,6 +253,10 @@ def _annotate(
             target_x=[p.fx for p in chosen],
             target_y=[p.fy for p in chosen],
             ax=ax,
+            # the greedy boxes are already a good start: no explosion, and no push away from
+            # the start itself (it is a label position, not a data point)
+            avoid_self=False,
+            force_explode=0.0,
             iter_lim=_ADJUST_ITERATIONS,
             expand=(1.1, 1.3),
             min_arrow_len=8,

@@ -253,7 +253,11 @@ def plot_funnel(
                 -0.16,
                 # wrapped: one line naming every bucket of an empty audit is wider than the
                 # figure and makes constrained layout give up (with a warning)
-                textwrap.fill("no events: " + ", ".join(empty), width=90),
+                textwrap.fill(
+                    ("no events: " if unit == "events" else "no recorded luminosity: ")
+                    + ", ".join(empty),
+                    width=90,
+                ),
                 transform=ax.transAxes,
                 ha="right",
                 va="top",
