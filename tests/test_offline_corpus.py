@@ -6,7 +6,8 @@ Oracles, never lumiaudit's own reading:
 - ``b2-sample``: ``truth_files.csv`` (what the generator wrote);
 - the wide sample and scikit-hep-testdata files: the length of a branch read in full by
   uproot. Not ``tree.num_entries``: for a ROOT 4 file that is the same ``fEntries`` shortcut
-  that reads a ``Double_t`` as an integer (see ``lumiaudit.offline.count.TTREE_LONG64_ENTRIES``).
+  that reads a ``Double_t`` as an integer (see
+  ``lumiaudit.offline.uproot_read.TTREE_LONG64_ENTRIES``).
 
 A file is either counted exactly or refused (a bad status with a reason); a wrong number with
 status ``ok`` is the failure this file exists to catch.
@@ -174,13 +175,13 @@ def test_scikit_hep_testdata_wheel(path: Path, tree: str) -> None:
 def test_impossible_entry_counts_are_refused(
     n_entries: int, size: int | None, refused: bool
 ) -> None:
-    from lumiaudit.offline.count import _Bad, _check_entries
+    from lumiaudit.offline.uproot_read import Bad, check_entries
 
     if refused:
-        with pytest.raises(_Bad, match="impossible for a file of"):
-            _check_entries(n_entries, size, "tree")
+        with pytest.raises(Bad, match="impossible for a file of"):
+            check_entries(n_entries, size, "tree")
     else:
-        _check_entries(n_entries, size, "tree")
+        check_entries(n_entries, size, "tree")
 
 
 @pytest.mark.parametrize(
@@ -197,6 +198,6 @@ def test_impossible_entry_counts_are_refused(
 )
 def test_tree_classes(kind: str, tree: bool) -> None:
     """TNtupleD has no file in the corpus (uproot cannot write one): its class name is here."""
-    from lumiaudit.offline.count import _is_tree
+    from lumiaudit.offline.uproot_read import is_tree
 
-    assert _is_tree(kind) is tree
+    assert is_tree(kind) is tree

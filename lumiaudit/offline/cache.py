@@ -45,6 +45,7 @@ from types import TracebackType
 from typing import Any
 
 from lumiaudit.errors import LumiauditWarning, OutputError
+from lumiaudit.offline.access import access
 
 __all__ = ["CACHE_SCHEMA", "CountCache", "FileKey", "file_key"]
 
@@ -119,9 +120,10 @@ def file_key(path: str | os.PathLike[str]) -> FileKey | None:
     True
     """
     text = os.fspath(path)
-    if "://" in text and not text.startswith("file://"):
+    where = access(text)
+    if where.remote:
         return None
-    local = text.removeprefix("file://")
+    local = where.path
     try:
         st = os.stat(local)  # noqa: PTH116 (hot path: pathlib costs a third of a rerun here)
     except OSError:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lumiaudit.errors import InputNotFoundError
+from lumiaudit.offline.access import access, is_url
 from lumiaudit.offline.grammar import parse_name
 from lumiaudit.offline.names import FileName, join_markers
 
@@ -75,10 +76,6 @@ def is_root_name(name: str) -> bool:
     (True, True, False)
     """
     return name.lower().endswith(ROOT_SUFFIXES)
-
-
-def _is_url(text: str) -> bool:
-    return "://" in text and not text.startswith("file://")
 
 
 def _as_list(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
@@ -150,7 +147,7 @@ def _read_list(path: str) -> list[tuple[str, int]]:
         item = line.split("#", 1)[0].strip()
         if not item:
             continue
-        if not _is_url(item) and not Path(item).is_absolute():
+        if not is_url(item) and not Path(item).is_absolute():
             item = str(base / item)
         out.append((item, lineno))
     return out
@@ -217,10 +214,10 @@ def _expand_glob(pattern: str, out: list[Reached]) -> bool:
 
 
 def _expand(item: str, *, source: str | None, line: int | None, out: list[Reached]) -> None:
-    if _is_url(item):
+    if is_url(item):
         out.append((item, item, ""))
         return
-    local = item.removeprefix("file://")
+    local = access(item).path
     if Path(local).is_dir():
         out.extend(_walk(local))
     elif Path(local).exists():
@@ -313,7 +310,7 @@ def discover(
         name = parse_name(f"{real}/" if unlisted else real, names)
         extra: set[str] = set()
         others = tuple(
-            sorted({w for w in ways if not _is_url(w) and os.path.abspath(w) != real})  # noqa: PTH100
+            sorted({w for w in ways if not is_url(w) and os.path.abspath(w) != real})  # noqa: PTH100
         )
         for way in others:
             extra.update(parse_name(way, names).markers)

@@ -25,7 +25,6 @@ import logging
 import math
 import multiprocessing
 import os
-import re
 import signal
 import sys
 import threading
@@ -36,6 +35,7 @@ from concurrent.futures import wait as wait_futures
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lumiaudit.errors import ParameterError
+from lumiaudit.offline.access import is_url
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -46,9 +46,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-#: ``scheme://`` (fsspec chains like ``simplecache::root://`` included): read over the network.
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*(::[A-Za-z][A-Za-z0-9+.\-]*)*://")
 
 #: Default number of remote files in flight per job.
 INFLIGHT_PER_JOB = 16
@@ -61,12 +58,14 @@ MAX_CHUNK = 64
 def is_remote(item: object) -> bool:
     """Whether ``item`` is a URL read through the network (any ``scheme://`` but ``file://``).
 
+    The decision is :func:`lumiaudit.offline.access.access`'s, shared by all of offline/.
+
     Examples
     --------
     >>> is_remote("root://eos.example.org//belle/f.root"), is_remote("/data/f.root")
     (True, False)
     """
-    return isinstance(item, str) and not item.startswith("file://") and bool(_URL.match(item))
+    return isinstance(item, str) and is_url(item)
 
 
 def _run_chunk(func: Callable[[T], R], chunk: Sequence[T]) -> list[R]:

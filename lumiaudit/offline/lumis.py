@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lumiaudit.offline.access import open_uproot
+
 __all__ = ["LUMI_COLUMNS", "LumiRecord", "count_lumis", "count_lumis_file"]
 
 logger = logging.getLogger(__name__)
@@ -114,13 +116,8 @@ def count_lumis_file(
     LumiRecord
         Never raises for a bad file.
     """
-    import uproot
-
-    options: dict[str, Any] = {"object_cache": None, "array_cache": None}
-    if timeout is not None and "://" in path:
-        options["timeout"] = timeout
     try:
-        with uproot.open(path, **options) as f:
+        with open_uproot(path, timeout=timeout) as f:
             events = f[tree]
             present = set(events.keys())
             missing = [b for b in (run_branch, ls_branch) if b not in present]
@@ -253,8 +250,6 @@ def _shared_distinct(
     shared: dict[tuple[int, int], list[str]], options: dict[str, Any]
 ) -> dict[tuple[int, int], int | None]:
     """Distinct event numbers of each LS that several files hold (None: cannot be told)."""
-    import uproot
-
     run_b, ls_b, ev_b = options["run_branch"], options["ls_branch"], options["event_branch"]
     out: dict[tuple[int, int], int | None] = dict.fromkeys(shared, None)
     if not ev_b:
@@ -265,11 +260,9 @@ def _shared_distinct(
     for key, paths in shared.items():
         for path in paths:
             by_file.setdefault(path, []).append(key)
-    extra = {} if options.get("timeout") is None else {"timeout": options["timeout"]}
     for path, keys in sorted(by_file.items()):
         try:
-            remote = extra if "://" in path else {}
-            with uproot.open(path, object_cache=None, array_cache=None, **remote) as f:
+            with open_uproot(path, timeout=options.get("timeout")) as f:
                 arrays = f[options["tree"]].arrays([run_b, ls_b, ev_b], library="np")
         except Exception as exc:  # that LS stays unknown, never "no duplicates"
             logger.warning("%s: cannot read event numbers: %s", path, exc)

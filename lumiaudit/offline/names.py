@@ -16,6 +16,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from lumiaudit.offline.access import access
+
 __all__ = ["MARKERS", "FileName", "is_ambiguous_run", "join_markers", "parse_path"]
 
 #: Path markers recorded in the ``markers`` column (``skim:<name>`` carries the skim name).
@@ -79,7 +81,9 @@ class FileName:
 
 def _split(path: str) -> tuple[str, str]:
     """(directory, file name) of a path or URL, with ``/`` separators and no host."""
-    if "://" in path:
+    where = access(path)
+    path = where.path
+    if where.remote:
         path = path.split("://", 1)[1]
         # root://host:port//abs/path and https://host/path: drop the host part
         path = path.split("/", 1)[1] if "/" in path else ""
