@@ -376,3 +376,30 @@ def test_bundled_example_pngs_have_apart_labels(example, tmp_path, monkeypatch):
             assert legend is None or not a.overlaps(legend), (stem, texts[i])
             for b in boxes[i + 1 :]:
                 assert not a.overlaps(b), (stem, a, b)
+
+
+def test_audit_methods_return_artists_and_the_band_survives_the_store(example, tmp_path):
+    import lumiaudit
+    from lumiaudit.pipeline import Audit
+
+    audit = lumiaudit.audit(online=example["elog"], offline=example["prod"])
+    audit.write(tmp_path / "out", plots=False)
+    stored = Audit.load(tmp_path / "out")
+    for name in ("band_low", "band_high", "diff_baseline", "diff_band_low", "diff_band_high"):
+        assert str(stored.runs[name].dtype) == "Float64"
+        pd.testing.assert_series_equal(stored.runs[name], audit.runs[name], check_exact=False)
+    fig, axes = plt.subplots(3)
+    try:
+        art = stored.plot_ratio_vs_run(ax=axes[0])
+        assert isinstance(art, plots.RunPlotArtists)
+        assert art.band is not None
+        funnel = stored.plot_funnel(ax=axes[1])
+        assert isinstance(funnel, plots.FunnelArtists)
+        assert funnel.rows[0] == "audited online"
+        flagged = stored.runs[stored.runs["reasons"].fillna("").str.contains("unreadable_file")]
+        run, exp = int(flagged["run"].iloc[0]), int(flagged["experiment"].iloc[0])
+        drill = stored.plot_run_drilldown(run, exp, ax=axes[2])
+        assert drill.title.get_text().startswith(f"e{exp} r{run}: online ")
+        assert "unreadable_file (" in drill.title.get_text()
+    finally:
+        plt.close(fig)
