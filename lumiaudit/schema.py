@@ -35,6 +35,7 @@ import pandas as pd
 
 __all__ = [
     "AUDIT_TABLES",
+    "BAND_COLUMNS",
     "COLUMN_PATTERNS",
     "CONFLICTS",
     "CONTRIBUTIONS",
@@ -372,6 +373,11 @@ RUNS_RECONCILED = _t(
         ("follows_run", "string", "This run's own vote: entries or full."),
         ("n_offline_def", "Int64", "The offline count compared (by follows)."),
         ("baseline", "Float64", "The ratio baseline used for this run (global or local)."),
+        ("band_low", "Float64", "Lower edge of the ratio band the outlier test used."),
+        ("band_high", "Float64", "Upper edge of the ratio band the outlier test used."),
+        ("diff_baseline", "Float64", "The baseline in events: (baseline - 1) * n_offline_def."),
+        ("diff_band_low", "Float64", "Lower edge of the band in events."),
+        ("diff_band_high", "Float64", "Upper edge of the band in events."),
         ("outlier", "boolean", "Robust z beyond z_warn."),
         ("z_yield_online", "Float64", "Robust z of yield_online."),
         ("z_yield_offline", "Float64", "Robust z of yield_offline."),
@@ -468,6 +474,18 @@ AUDIT_TABLES: dict[str, Table] = {
 COLUMN_PATTERNS: dict[str, tuple[str, str]] = {
     "files": (r"n_flag_0x[0-9a-f]+", "Int64"),
     "runs": (r"n_flag_0x[0-9a-f]+", "Int64"),
+}
+
+#: Columns of the runs table holding the band the outlier test used, run by run (written by
+#: :func:`lumiaudit.reconcile.stats.flag_outliers`, drawn by the plots; <NA> where the run was
+#: not compared).
+BAND_COLUMNS: dict[str, str] = {
+    "baseline": "Baseline ratio of the run (local rolling median, or the global one).",
+    "band_low": "Lower edge of the ratio band: inside it the run is no outlier.",
+    "band_high": "Upper edge of the ratio band.",
+    "diff_baseline": "The baseline as online - offline events: (baseline - 1) * n_offline_def.",
+    "diff_band_low": "Lower edge of the band in events: (band_low - 1) * n_offline_def.",
+    "diff_band_high": "Upper edge of the band in events: (band_high - 1) * n_offline_def.",
 }
 
 

@@ -140,17 +140,23 @@ class Audit:
         return self._plot("plot_ratio_vs_time", ax, **kwargs)
 
     def plot_funnel(self, ax: Axes | None = None, **kwargs: Any) -> Any:
-        """The accounting funnel as a waterfall."""
+        """The funnel of the audited runs: :func:`lumiaudit.render.plots.plot_funnel`.
+
+        The runs table is passed, so that the offline events of runs without an online count
+        are shown apart; ``unit="lumi"`` draws it in recorded luminosity.
+        """
         from lumiaudit.render import plots
 
+        kwargs.setdefault("runs", self.runs)
         return plots.plot_funnel(self.funnel, ax=ax, meta=self._meta(), **kwargs)
 
     def plot_run_drilldown(
         self, run: int, experiment: int | None = None, ax: Axes | None = None, **kwargs: Any
     ) -> Any:
-        """HLT unit x file index grid of one run (ok / missing / unreadable / duplicate)."""
+        """HLT unit x file index grid of one run, titled with its counts (``DrilldownArtists``)."""
         from lumiaudit.render import plots
 
+        kwargs.setdefault("runs", self.runs)
         return plots.plot_run_drilldown(
             self.files,
             self.gaps,
