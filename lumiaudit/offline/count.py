@@ -27,7 +27,7 @@ import stat
 import struct
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ from lumiaudit.offline.uproot_read import (
     num_entries,
     scalar,
     split,
+    text,
     tree_entries,
 )
 from lumiaudit.offline.uproot_read import data_level as read_data_level
@@ -105,6 +106,7 @@ DEFAULT_BRANCHES: Mapping[str, str] = {
     "run_low": "FileMetaData/m_runLow",
     "run_high": "FileMetaData/m_runHigh",
     "data_description": "FileMetaData/m_dataDescription",
+    "release": "FileMetaData/m_release",
 }
 
 
@@ -129,6 +131,10 @@ class FileRecord:
         FileMetaData experiment (low) and run range (``-1`` for an empty file).
     data_level
         ``raw``, ``mdst``, ... from FileMetaData's ``dataLevel`` or the name.
+    release
+        FileMetaData's ``m_release`` (the basf2 release that wrote the file, e.g.
+        ``release-06-00-00``); ``None`` when the file has none or it is empty (fast mode:
+        not read).
     contributions
         ``(experiment, run, n_entries, n_full)`` per run the file's entries belong to.
     flag_counts
@@ -153,6 +159,7 @@ class FileRecord:
     run_low: int | None = None
     run_high: int | None = None
     data_level: str | None = None
+    release: str | None = None
     contributions: tuple[Contribution, ...] = ()
     flag_counts: tuple[tuple[int, int], ...] = ()
     run_flag_counts: tuple[tuple[int | None, int, int, int], ...] = field(default=())
@@ -162,7 +169,16 @@ class FileRecord:
     @property
     def readable(self) -> bool:
         """Whether the file's entries count (ok, empty or metadata_mismatch)."""
-        return FileStatus(self.status).readable
+        return self.status in _READABLE
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # positional fields, not dataclass's __setstate__ (which calls fields() per record):
+        # unpickling is most of a cached rerun's cost per file
+        return (FileRecord, tuple(getattr(self, name) for name in _FIELDS))
+
+
+_FIELDS = tuple(f.name for f in fields(FileRecord))
+_READABLE = frozenset(str(s) for s in FileStatus if s.readable)
 
 
 def _header_problem(header: bytes, size: int | None) -> Bad | None:
@@ -457,6 +473,7 @@ def _read(
             raise Bad(FileStatus.NO_TREE, f"no TTree {tree!r} in file; it holds {there}")
         problems: list[str] = []
         n_meta = n_full = exp_low = exp_high = run_low = run_high = None
+        release: str | None = None
         data_level = name.data_level
         if mode != "fast":
             persistent = branches["persistent"]
@@ -481,7 +498,16 @@ def _read(
                     ]
                     if data_level is None:  # a map<string,string>: needs the streamers
                         wanted.append(branches["data_description"])
+                    release_branch = branches["release"]
+                    if lean:  # strings are read apart; an absent one is missing, not Unsure
+                        if release_branch and meta_tree.keys_present([release_branch]):
+                            found = meta_tree.strings([release_branch])[release_branch]
+                            release = found[0] if len(found) == 1 and found[0] else None
+                    elif release_branch:
+                        wanted.append(release_branch)
                     arrays = leaves(meta_tree, wanted)
+                    if not lean and release_branch:
+                        release = text(arrays, release_branch)
                     n_meta = scalar(arrays, branches["n_events"])
                     n_full = scalar(arrays, branches["n_full"])
                     exp_low = scalar(arrays, branches["experiment_low"])
@@ -561,6 +587,7 @@ def _read(
         run_low=run_low,
         run_high=run_high,
         data_level=data_level,
+        release=release,
         contributions=contributions,
         flag_counts=flag_counts,
         run_flag_counts=run_flags,
