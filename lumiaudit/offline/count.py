@@ -400,8 +400,34 @@ def _attempt(
     base: dict[str, Any],
     names: str = "belle2",
 ) -> FileRecord | _Failure:
-    """One attempt at a file: its record, or the failure and what the header probe saw."""
+    """One attempt at a file: its record, or the failure and what the header probe saw.
+
+    An ``http(s)://`` file is read by the lean reader over range requests first
+    (:mod:`~lumiaudit.offline.http_source`); what it cannot read with certainty, and every
+    file with a problem, is read by uproot in the same attempt. A network error of the lean
+    read is the attempt's failure (retried, probed and reported like uproot's).
+    """
+    import http.client
+
     try:
+        if remote and access(path).kind == "http" and lean_enabled():
+            try:
+                return _read(
+                    path,
+                    local,
+                    remote,
+                    tree,
+                    mode,
+                    timeout,
+                    branches,
+                    dict(base),
+                    lean=True,
+                    names=names,
+                )
+            except (OSError, http.client.HTTPException):
+                raise
+            except Exception as exc:  # Unsure, or a problem of the file: uproot decides
+                logger.debug("%s: lean reading gave up (%s); reading it with uproot", path, exc)
         return _read(path, local, remote, tree, mode, timeout, branches, dict(base), names=names)
     except Bad as bad:  # what the file holds: reading it again changes nothing
         return FileRecord(status=str(bad.status), error=bad.error, **base)
@@ -431,6 +457,11 @@ def _open(
     path: str, local: str, remote: bool, timeout: float | None, *, lean: bool, size: int | None
 ) -> Any:
     """The lean reader's :class:`LeanFile` (local files), or uproot's file."""
+    if lean and remote:  # http(s):// only (see _attempt): windows of range requests
+        from lumiaudit.offline.http_source import HttpRanges
+
+        assert timeout is not None
+        return LeanFile(path, source=HttpRanges(path, timeout=timeout))
     if lean:
         # Unsure for a header that disagrees with the size, and for what it cannot read
         return LeanFile(local, size=size)
@@ -456,7 +487,9 @@ def _read(
 ) -> FileRecord:
     name: FileName = parse_name(path, names)
     with _open(path, local, remote, timeout, lean=lean, size=base.get("size_bytes")) as f:
-        if remote:
+        if remote and lean:
+            base["size_bytes"] = f.size  # from the server's Content-Range
+        elif remote:
             try:
                 base["size_bytes"] = int(f.file.source.num_bytes)
             except Exception:  # size is a nicety for URLs
