@@ -24,7 +24,6 @@ import functools
 import logging
 import os
 import stat
-import struct
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -49,6 +48,7 @@ from lumiaudit.offline.access import (
     transient,
 )
 from lumiaudit.offline.deadline import with_deadline
+from lumiaudit.offline.failure import Failure, classify, header_problem
 from lumiaudit.offline.grammar import parse_name
 from lumiaudit.offline.names import FileName
 from lumiaudit.offline.rootio import LeanFile
@@ -181,53 +181,6 @@ _FIELDS = tuple(f.name for f in fields(FileRecord))
 _READABLE = frozenset(str(s) for s in FileStatus if s.readable)
 
 
-def _header_problem(header: bytes, size: int | None) -> Bad | None:
-    """Check the ROOT file header (``TFile::Init``): magic bytes and ``fEND`` vs size."""
-    if size == 0:
-        return Bad(FileStatus.ZERO_BYTES, "file has 0 bytes")
-    if header[:4] != b"root":
-        return Bad(FileStatus.NOT_ROOT, f"not a ROOT file: starts with {header[:8]!r}")
-    if len(header) < 20:
-        return Bad(FileStatus.TRUNCATED, f"ROOT header cut after {len(header)} bytes")
-    version = struct.unpack(">i", header[4:8])[0]
-    end = (
-        struct.unpack(">q", header[12:20])[0]
-        if version >= 1_000_000
-        else struct.unpack(">i", header[12:16])[0]
-    )
-    if size is not None and end > size:
-        return Bad(FileStatus.TRUNCATED, f"file has {size} bytes but its ROOT header says {end}")
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    """Internal: a failed attempt, with what the header probe saw (``None``: not probed)."""
-
-    exc: BaseException
-    size: int | None
-    header: bytes | None
-
-
-def _classify(exc: BaseException, header_bad: Bad | None, *, header_seen: bool) -> Bad:
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    if header_bad is not None:
-        return Bad(header_bad.status, f"{header_bad.error} ({text})")
-    if not header_seen or isinstance(
-        exc,
-        TimeoutError
-        | PermissionError
-        | ConnectionError
-        | FileNotFoundError
-        | IsADirectoryError
-        | ImportError,
-    ):
-        # nothing shows that the file itself is bad: it may be fine
-        return Bad(FileStatus.IO_ERROR, text)
-    # a ROOT header that looks fine but records that cannot be read: cut or corrupt
-    return Bad(FileStatus.TRUNCATED, text)
-
-
 def count_file(
     path: str,
     *,
@@ -353,7 +306,7 @@ def count_file(
                     path,
                 )
             except TimeoutError as exc:  # only the deadline: _attempt catches the rest
-                outcome = _Failure(exc, None, None)
+                outcome = Failure(exc, None, None)
         else:
             outcome = _attempt(path, local, remote, tree, mode, timeout, branches, base, names)
         if isinstance(outcome, FileRecord):
@@ -361,7 +314,7 @@ def count_file(
         error_exc, size, probed = outcome.exc, outcome.size, outcome.header
         passing = remote and transient(error_exc)
         header_seen = probed is not None
-        header_bad = _header_problem(probed, size) if probed is not None else None
+        header_bad = header_problem(probed, size) if probed is not None else None
         # a network, server or timeout error, or a server that did not even give the
         # first bytes, may pass; a file that is not ROOT or cut will not
         retry = (passing or (remote and not header_seen and not permanent(error_exc))) and (
@@ -382,7 +335,7 @@ def count_file(
             continue
         record = dict(base)
         record["size_bytes"] = size if remote else base["size_bytes"]
-        failure = _classify(error_exc, header_bad, header_seen=header_seen and not passing)
+        failure = classify(error_exc, header_bad, header_seen=header_seen and not passing)
         error = failure.error
         if retry:
             error = f"{error} (after {attempt} attempt{'s' * (attempt != 1)})"
@@ -399,7 +352,7 @@ def _attempt(
     branches: Mapping[str, str],
     base: dict[str, Any],
     names: str = "belle2",
-) -> FileRecord | _Failure:
+) -> FileRecord | Failure:
     """One attempt at a file: its record, or the failure and what the header probe saw.
 
     An ``http(s)://`` file is read by the lean reader over range requests first
@@ -434,12 +387,12 @@ def _attempt(
     except Exception as exc:  # a bad file may raise anything from deep inside uproot
         if remote and isinstance(exc, TimeoutError):
             # a stalled server: probing it would only wait for the timeout again
-            return _Failure(exc, None, None)
+            return Failure(exc, None, None)
         # only now look at the header (magic bytes, fEND vs size) to tell why
         size, probed = (
             probe_remote(path, timeout) if remote else probe_local(local, base["size_bytes"])
         )
-        return _Failure(exc, size, probed)
+        return Failure(exc, size, probed)
 
 
 def lean_enabled() -> bool:
