@@ -3,7 +3,9 @@ Range and multi-range) and ``delayed://``, an fsspec file system that sleeps per
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -110,11 +112,74 @@ def _serve(root: str, delay: float, port_queue: Any) -> None:
     server.serve_forever()
 
 
+async def _answer(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, root: Path, delay: float
+) -> None:
+    """One keep-alive connection: GET/HEAD with one byte range, each after ``delay``."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            headers = {
+                k.strip().lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:] if x)
+            }
+            await asyncio.sleep(delay)
+            path = (root / target.split("?")[0].lstrip("/")).resolve()
+            if root not in path.parents or not path.is_file():
+                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+                continue
+            size = path.stat().st_size
+            first, last, status, extra = 0, size - 1, "200 OK", ""
+            m = re.fullmatch(r"bytes=(\d*)-(\d*)", headers.get("range", ""))
+            if m is not None:  # one range (a multi-range request gets the whole file)
+                a, b = m.groups()
+                if a == "":
+                    first = max(0, size - int(b))
+                else:
+                    first, last = int(a), min(size - 1, int(b) if b else size - 1)
+                status = "206 Partial Content"
+                extra = f"Content-Range: bytes {first}-{last}/{size}\r\n"
+            body = b""
+            if method == "GET":
+                with path.open("rb") as fh:
+                    body = os.pread(fh.fileno(), last - first + 1, first)
+            writer.write(
+                (
+                    f"HTTP/1.1 {status}\r\nContent-Length: {last - first + 1}\r\n"
+                    f"Accept-Ranges: bytes\r\n{extra}\r\n"
+                ).encode()
+                + body
+            )
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+        pass
+    finally:
+        writer.close()
+
+
+def _serve_asyncio(root: str, delay: float, port_queue: Any) -> None:
+    async def main() -> None:
+        top = Path(root).resolve()
+        server = await asyncio.start_server(
+            lambda r, w: _answer(r, w, top, delay), "127.0.0.1", 0, backlog=512
+        )
+        port_queue.put(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
 @contextmanager
-def delaying_server(root: Path, delay: float) -> Iterator[str]:
+def delaying_server(root: Path, delay: float, *, kind: str = "asyncio") -> Iterator[str]:
+    """A delaying HTTP server in its own process: ``asyncio`` (one event loop, keep-alive,
+    one range per request) or ``threading`` (``ThreadingHTTPServer``, a thread per
+    connection, multi-range; under load its per-request cost bounds the in-flight rate)."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_serve, args=(str(root), delay, queue), daemon=True)
+    target = _serve_asyncio if kind == "asyncio" else _serve
+    proc = ctx.Process(target=target, args=(str(root), delay, queue), daemon=True)
     proc.start()
     try:
         port = queue.get(timeout=30)

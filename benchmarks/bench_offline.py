@@ -312,7 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         ms["latency in flight"] = 1e3 * t / len(urls)
         with delaying_server(top, delay) as url:
             urls = [f"{url}/{Path(p).relative_to(top).as_posix()}" for p in subset]
+            with lean(False):  # uproot's HTTP source, as before the lean reader read URLs
+                t, old = best_of(1, lambda: map_files(func, urls, inflight=1))
+            ms["HTTP latency sequential, uproot only"] = 1e3 * t / len(urls)
             t, seq = best_of(1, lambda: map_files(func, urls, inflight=1))
+            assert seq == old, "lean and uproot readings over HTTP differ"
             ms["HTTP latency sequential"] = 1e3 * t / len(urls)
             t, par = best_of(args.repeat, lambda: map_files(func, urls, jobs=jobs))
             assert [r.n_entries for r in par] == [r.n_entries for r in seq]
@@ -397,6 +401,11 @@ def print_table(
             "20 ms latency, HTTP: one at a time / in flight",
             "HTTP latency sequential",
             "HTTP latency in flight",
+        ),
+        (
+            "20 ms latency, HTTP, lean reader off (uproot only): one at a time",
+            "HTTP latency sequential, uproot only",
+            None,
         ),
     ]
     for label, one, many in rows:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import uproot
 from hypothesis import given
 from hypothesis import strategies as st
 
 from lumiaudit.offline.access import access, is_url, source_timeout
 from lumiaudit.offline.cache import file_key
+from lumiaudit.offline.count import count_file
 from lumiaudit.offline.executors import is_remote
 from lumiaudit.offline.names import parse_path
 
@@ -50,12 +53,16 @@ def test_a_local_path_with_a_colon_slash_slash_is_counted_locally(tmp_path: Path
     odd = tmp_path / "x:" / "" / "y"
     odd.mkdir(parents=True)
     target = odd / "f.root"
-    target.write_bytes(b"root")
+    with uproot.recreate(target) as f:
+        f.mktree("tree", {"x": np.int32})
+        f["tree"].extend({"x": np.arange(7, dtype=np.int32)})
     text = f"{tmp_path}/x://y/f.root"
     assert Path(text).exists()
     assert not is_url(text)
-    assert file_key(text) is not None
+    assert file_key(text) is not None  # before: None, so the file was never cached
     assert parse_path(text).stem == "f.root"
+    rec = count_file(text, mode="fast", names="none")  # before: opened as a URL, io_error
+    assert (rec.status, rec.n_entries, rec.size_bytes) == ("ok", 7, target.stat().st_size)
 
 
 def test_xrootd_timeout_is_whole_seconds() -> None:

@@ -76,6 +76,38 @@ def test_records_round_trip(tmp_path: Path, files: list[str]) -> None:
     assert [r.n_entries for r in again] == [10 + i for i in range(6)]
 
 
+def test_a_rerun_leaves_the_cache_file_as_it_was(tmp_path: Path, files: list[str]) -> None:
+    """Opening and looking up writes nothing (before: the meta rows were rewritten on every
+    open, a write lock and a WAL checkpoint per rerun)."""
+    db = tmp_path / "c.sqlite"
+    with CountCache.open(db) as cache:
+        cache.store([count_file(p) for p in files], tree="tree", mode="auto")
+    before = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in tmp_path.glob("c.sqlite*")}
+    time.sleep(0.01)  # a write now would move the mtime
+    with CountCache.open(db) as cache:
+        assert all(cache.lookup_many([file_key(p) for p in files], tree="tree", mode="auto"))
+    after = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in tmp_path.glob("c.sqlite*")}
+    assert after == before
+
+
+def test_record_pickles_round_trip_every_field() -> None:
+    import pickle
+
+    record = FileRecord(
+        path="/a.root",
+        status="ok",
+        n_entries=3,
+        release="release-08-00-00",
+        contributions=((1, 2, 3, None),),
+        flag_counts=((16, 1),),
+        run_flag_counts=((1, 2, 16, 1),),
+    )
+    assert pickle.loads(pickle.dumps(record)) == record
+    assert [f.name for f in dataclasses.fields(FileRecord)] == [
+        f.name for f in dataclasses.fields(pickle.loads(pickle.dumps(record)))
+    ]
+
+
 def test_unchanged_rerun_reads_nothing_and_changed_files_are_recounted(
     tmp_path: Path, files: list[str], b2_file: Callable[..., Path]
 ) -> None:

@@ -359,6 +359,77 @@ def test_count_events_over_http_gives_the_local_tables(b2_sample: Path, http_sam
     assert set(there.runs["run"]) == {3020, 3052, 3053}
 
 
+def test_http_lean_reading_equals_uproots(
+    b2_sample: Path,
+    http_sample: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Over HTTP the lean reader answers by range requests; its records are uproot's."""
+    import logging
+
+    from lumiaudit.offline.count import MODES
+
+    run_dir = b2_sample / "prod/release-03-02-04/DB00000677/bucket7/e0010/4S/r03020"
+    files = sorted(run_dir.rglob("*.root"))
+    files.append(next((b2_sample / "prod/grid").rglob("*.root")))
+    caplog.set_level(logging.DEBUG, logger="lumiaudit.offline.count")
+    for path in files:
+        url = f"{http_sample}/{path.relative_to(b2_sample / 'prod').as_posix()}"
+        for mode in MODES:
+            monkeypatch.setenv("LUMIAUDIT_LEAN", "0")
+            full = count_file(url, mode=mode, timeout=10)
+            monkeypatch.setenv("LUMIAUDIT_LEAN", "1")
+            caplog.clear()
+            lean = count_file(url, mode=mode, timeout=10)
+            assert lean == full, (path.name, mode)
+            if lean.status == "ok":
+                assert not [r for r in caplog.records if "gave up" in r.getMessage()], path
+
+
+@pytest.fixture
+def plain_server(tmp_path: Path) -> Iterator[str]:
+    """A static server that ignores Range (answers 200 with the whole file)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_ranges_refuse_what_is_not_an_exact_range(
+    b2_sample: Path, http_sample: str, plain_server: str, tmp_path: Path
+) -> None:
+    from lumiaudit.offline.http_source import WINDOW, HttpRanges
+    from lumiaudit.offline.rootio import Unsure
+
+    (tmp_path / "f.root").write_bytes(b"root" * 100)
+    with pytest.raises(Unsure, match="HTTP 200"):
+        HttpRanges(f"{plain_server}/f.root", timeout=10)
+    with pytest.raises(FileNotFoundError, match="404"):
+        HttpRanges(f"{http_sample}/nothing.root", timeout=10)
+    with pytest.raises(Unsure, match="credentials"):
+        HttpRanges("http://me:pw@127.0.0.1:1/f.root", timeout=10)
+    path = next(b2_sample.rglob("mdst.physics.0010.03020.HLT1.f00000.root"))
+    data = path.read_bytes()
+    url = f"{http_sample}/{path.relative_to(b2_sample / 'prod').as_posix()}"
+    source = HttpRanges(url, timeout=10)
+    try:
+        assert source.size == len(data)
+        # table of reads: inside the head window, across it, in the tail, past the end
+        for n, offset in [(10, 0), (100, WINDOW - 50), (64, len(data) - 64), (99, len(data) - 9)]:
+            assert source.read(n, offset) == data[offset : offset + n], (n, offset)
+        assert source.read(5, len(data) + 3) == b""
+        assert source.requests <= 4
+    finally:
+        source.close()
+
+
 # ------------------------------------------------------------------ retries of remote reads
 
 

@@ -68,6 +68,14 @@ def check_file(path: Path) -> tuple[int, int, int]:
             lean_tree = LeanTree(lean, name)
             for key in tree.keys(recursive=True):  # type: ignore[attr-defined]
                 try:
+                    texts = lean_tree.strings([key])[key]
+                except Unsure:
+                    pass
+                else:  # std::string members (FileMetaData's m_release, m_lfn, ...)
+                    assert texts == list(tree[key].array(library="np")), (path, key)  # type: ignore[index]
+                    leaves += 1
+                    continue
+                try:
                     values = lean_tree.arrays([key])[key]
                 except Unsure:
                     continue
@@ -84,6 +92,59 @@ def test_vendored_files_agree_with_uproot(data_dir: Path) -> None:
     read, _, leaves = totals
     assert read >= 20  # the lean reader read, it did not refuse everything
     assert leaves >= 200
+
+
+def test_release_is_read_and_equals_uproots(data_dir: Path) -> None:
+    """FileMetaData's m_release by the lean string reader, equal to uproot's; strings of
+    other layouts with the same streamer type (vector<string>, a map's keys) are refused."""
+    files = sorted((data_dir / "b2-sample").glob("**/*.root"))
+    files += sorted((data_dir / "wide-sample").glob("*.root"))
+    releases = set()
+    for path in files:
+        if count_file(str(path)).status not in ("ok", "empty", "metadata_mismatch"):
+            continue  # the injected faults: not ROOT, cut, 0 bytes
+        with uproot.open(path) as f:
+            expected = str(f["persistent"]["FileMetaData/m_release"].array(library="np")[0])
+        with LeanFile(str(path)) as lean:
+            tree = LeanTree(lean, "persistent")
+            assert tree.strings(["FileMetaData/m_release"]) == {
+                "FileMetaData/m_release": [expected]
+            }
+            for other in ("FileMetaData/m_parentLfns", "FileMetaData/m_nEvents"):
+                with pytest.raises(Unsure):
+                    tree.strings([other])
+        rec = count_file(str(path))
+        assert rec.release == (expected or None), path
+        assert count_file(str(path), mode="fast").release is None  # fast reads no metadata
+        releases.add(expected)
+    assert releases == {"release-03-02-04", "release-06-00-00"}
+
+
+def test_no_release_branch_is_missing_not_a_fallback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "mdst.physics.0012.00101.HLT1.f00000.root"
+    meta = {
+        f"FileMetaData/m_{leaf}": np.array([value], dtype=np.int32)
+        for leaf, value in (
+            ("nEvents", 5),
+            ("nFullEvents", 5),
+            ("experimentLow", 12),
+            ("experimentHigh", 12),
+            ("runLow", 101),
+            ("runHigh", 101),
+        )
+    }
+    with uproot.recreate(path) as f:
+        for name, branches in (("tree", {"x": np.arange(5, dtype=np.int32)}), ("persistent", meta)):
+            f.mktree(name, {k: v.dtype for k, v in branches.items()})
+            f[name].extend(branches)
+    caplog.set_level(logging.DEBUG, logger="lumiaudit.offline.count")
+    rec = count_file(str(path))
+    assert (rec.n_meta, rec.run_low, rec.release) == (5, 101, None)
+    assert not [r for r in caplog.records if FALLBACK in r.getMessage()]
+    monkeypatch.setenv("LUMIAUDIT_LEAN", "0")
+    assert count_file(str(path)) == rec
 
 
 def test_root_compat_entries_are_roots_own(data_dir: Path, shared_data: Path) -> None:

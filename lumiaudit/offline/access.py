@@ -110,6 +110,8 @@ def access(path: str | os.PathLike[str]) -> Access:
     """
     if not isinstance(path, str):
         return Access("local", os.fspath(path))
+    if "://" not in path:  # the usual case, and a hot path (every file of a rerun)
+        return Access("local", path)
     match = _SCHEME.match(path)
     if match is None:
         return Access("local", path)

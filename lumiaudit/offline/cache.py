@@ -452,6 +452,8 @@ def _check_integrity(db: sqlite3.Connection) -> None:
 
 
 def _ensure_schema(db: sqlite3.Connection) -> None:
+    if _schema_current(db):
+        return  # nothing to write: a rerun's open takes no write lock and leaves no WAL
     with _Transaction(db):
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         layout = None
@@ -472,6 +474,18 @@ def _ensure_schema(db: sqlite3.Connection) -> None:
                 db.execute(statement)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(CACHE_SCHEMA),))
         db.execute("INSERT OR REPLACE INTO meta VALUES ('application', ?)", (APPLICATION,))
+
+
+def _schema_current(db: sqlite3.Connection) -> bool:
+    """Whether both tables exist and ``meta`` says this layout and application."""
+    try:
+        rows = dict(
+            db.execute("SELECT key, value FROM meta WHERE key IN ('schema', 'application')")
+        )
+        db.execute("SELECT 1 FROM records LIMIT 0")
+    except sqlite3.OperationalError:  # no such table
+        return False
+    return rows == {"schema": str(CACHE_SCHEMA), "application": APPLICATION}
 
 
 def _refuse_foreign(path: Path) -> None:

@@ -24,10 +24,9 @@ import functools
 import logging
 import os
 import stat
-import struct
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,7 @@ from lumiaudit.offline.access import (
     transient,
 )
 from lumiaudit.offline.deadline import with_deadline
+from lumiaudit.offline.failure import Failure, classify, header_problem
 from lumiaudit.offline.grammar import parse_name
 from lumiaudit.offline.names import FileName
 from lumiaudit.offline.rootio import LeanFile
@@ -65,6 +65,7 @@ from lumiaudit.offline.uproot_read import (
     num_entries,
     scalar,
     split,
+    text,
     tree_entries,
 )
 from lumiaudit.offline.uproot_read import data_level as read_data_level
@@ -105,6 +106,7 @@ DEFAULT_BRANCHES: Mapping[str, str] = {
     "run_low": "FileMetaData/m_runLow",
     "run_high": "FileMetaData/m_runHigh",
     "data_description": "FileMetaData/m_dataDescription",
+    "release": "FileMetaData/m_release",
 }
 
 
@@ -129,6 +131,10 @@ class FileRecord:
         FileMetaData experiment (low) and run range (``-1`` for an empty file).
     data_level
         ``raw``, ``mdst``, ... from FileMetaData's ``dataLevel`` or the name.
+    release
+        FileMetaData's ``m_release`` (the basf2 release that wrote the file, e.g.
+        ``release-06-00-00``); ``None`` when the file has none or it is empty (fast mode:
+        not read).
     contributions
         ``(experiment, run, n_entries, n_full)`` per run the file's entries belong to.
     flag_counts
@@ -153,6 +159,7 @@ class FileRecord:
     run_low: int | None = None
     run_high: int | None = None
     data_level: str | None = None
+    release: str | None = None
     contributions: tuple[Contribution, ...] = ()
     flag_counts: tuple[tuple[int, int], ...] = ()
     run_flag_counts: tuple[tuple[int | None, int, int, int], ...] = field(default=())
@@ -162,54 +169,16 @@ class FileRecord:
     @property
     def readable(self) -> bool:
         """Whether the file's entries count (ok, empty or metadata_mismatch)."""
-        return FileStatus(self.status).readable
+        return self.status in _READABLE
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # positional fields, not dataclass's __setstate__ (which calls fields() per record):
+        # unpickling is most of a cached rerun's cost per file
+        return (FileRecord, tuple(getattr(self, name) for name in _FIELDS))
 
 
-def _header_problem(header: bytes, size: int | None) -> Bad | None:
-    """Check the ROOT file header (``TFile::Init``): magic bytes and ``fEND`` vs size."""
-    if size == 0:
-        return Bad(FileStatus.ZERO_BYTES, "file has 0 bytes")
-    if header[:4] != b"root":
-        return Bad(FileStatus.NOT_ROOT, f"not a ROOT file: starts with {header[:8]!r}")
-    if len(header) < 20:
-        return Bad(FileStatus.TRUNCATED, f"ROOT header cut after {len(header)} bytes")
-    version = struct.unpack(">i", header[4:8])[0]
-    end = (
-        struct.unpack(">q", header[12:20])[0]
-        if version >= 1_000_000
-        else struct.unpack(">i", header[12:16])[0]
-    )
-    if size is not None and end > size:
-        return Bad(FileStatus.TRUNCATED, f"file has {size} bytes but its ROOT header says {end}")
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    """Internal: a failed attempt, with what the header probe saw (``None``: not probed)."""
-
-    exc: BaseException
-    size: int | None
-    header: bytes | None
-
-
-def _classify(exc: BaseException, header_bad: Bad | None, *, header_seen: bool) -> Bad:
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    if header_bad is not None:
-        return Bad(header_bad.status, f"{header_bad.error} ({text})")
-    if not header_seen or isinstance(
-        exc,
-        TimeoutError
-        | PermissionError
-        | ConnectionError
-        | FileNotFoundError
-        | IsADirectoryError
-        | ImportError,
-    ):
-        # nothing shows that the file itself is bad: it may be fine
-        return Bad(FileStatus.IO_ERROR, text)
-    # a ROOT header that looks fine but records that cannot be read: cut or corrupt
-    return Bad(FileStatus.TRUNCATED, text)
+_FIELDS = tuple(f.name for f in fields(FileRecord))
+_READABLE = frozenset(str(s) for s in FileStatus if s.readable)
 
 
 def count_file(
@@ -337,7 +306,7 @@ def count_file(
                     path,
                 )
             except TimeoutError as exc:  # only the deadline: _attempt catches the rest
-                outcome = _Failure(exc, None, None)
+                outcome = Failure(exc, None, None)
         else:
             outcome = _attempt(path, local, remote, tree, mode, timeout, branches, base, names)
         if isinstance(outcome, FileRecord):
@@ -345,7 +314,7 @@ def count_file(
         error_exc, size, probed = outcome.exc, outcome.size, outcome.header
         passing = remote and transient(error_exc)
         header_seen = probed is not None
-        header_bad = _header_problem(probed, size) if probed is not None else None
+        header_bad = header_problem(probed, size) if probed is not None else None
         # a network, server or timeout error, or a server that did not even give the
         # first bytes, may pass; a file that is not ROOT or cut will not
         retry = (passing or (remote and not header_seen and not permanent(error_exc))) and (
@@ -366,7 +335,7 @@ def count_file(
             continue
         record = dict(base)
         record["size_bytes"] = size if remote else base["size_bytes"]
-        failure = _classify(error_exc, header_bad, header_seen=header_seen and not passing)
+        failure = classify(error_exc, header_bad, header_seen=header_seen and not passing)
         error = failure.error
         if retry:
             error = f"{error} (after {attempt} attempt{'s' * (attempt != 1)})"
@@ -383,21 +352,47 @@ def _attempt(
     branches: Mapping[str, str],
     base: dict[str, Any],
     names: str = "belle2",
-) -> FileRecord | _Failure:
-    """One attempt at a file: its record, or the failure and what the header probe saw."""
+) -> FileRecord | Failure:
+    """One attempt at a file: its record, or the failure and what the header probe saw.
+
+    An ``http(s)://`` file is read by the lean reader over range requests first
+    (:mod:`~lumiaudit.offline.http_source`); what it cannot read with certainty, and every
+    file with a problem, is read by uproot in the same attempt. A network error of the lean
+    read is the attempt's failure (retried, probed and reported like uproot's).
+    """
+    import http.client
+
     try:
+        if remote and access(path).kind == "http" and lean_enabled():
+            try:
+                return _read(
+                    path,
+                    local,
+                    remote,
+                    tree,
+                    mode,
+                    timeout,
+                    branches,
+                    dict(base),
+                    lean=True,
+                    names=names,
+                )
+            except (OSError, http.client.HTTPException):
+                raise
+            except Exception as exc:  # Unsure, or a problem of the file: uproot decides
+                logger.debug("%s: lean reading gave up (%s); reading it with uproot", path, exc)
         return _read(path, local, remote, tree, mode, timeout, branches, dict(base), names=names)
     except Bad as bad:  # what the file holds: reading it again changes nothing
         return FileRecord(status=str(bad.status), error=bad.error, **base)
     except Exception as exc:  # a bad file may raise anything from deep inside uproot
         if remote and isinstance(exc, TimeoutError):
             # a stalled server: probing it would only wait for the timeout again
-            return _Failure(exc, None, None)
+            return Failure(exc, None, None)
         # only now look at the header (magic bytes, fEND vs size) to tell why
         size, probed = (
             probe_remote(path, timeout) if remote else probe_local(local, base["size_bytes"])
         )
-        return _Failure(exc, size, probed)
+        return Failure(exc, size, probed)
 
 
 def lean_enabled() -> bool:
@@ -415,6 +410,11 @@ def _open(
     path: str, local: str, remote: bool, timeout: float | None, *, lean: bool, size: int | None
 ) -> Any:
     """The lean reader's :class:`LeanFile` (local files), or uproot's file."""
+    if lean and remote:  # http(s):// only (see _attempt): windows of range requests
+        from lumiaudit.offline.http_source import HttpRanges
+
+        assert timeout is not None
+        return LeanFile(path, source=HttpRanges(path, timeout=timeout))
     if lean:
         # Unsure for a header that disagrees with the size, and for what it cannot read
         return LeanFile(local, size=size)
@@ -440,7 +440,9 @@ def _read(
 ) -> FileRecord:
     name: FileName = parse_name(path, names)
     with _open(path, local, remote, timeout, lean=lean, size=base.get("size_bytes")) as f:
-        if remote:
+        if remote and lean:
+            base["size_bytes"] = f.size  # from the server's Content-Range
+        elif remote:
             try:
                 base["size_bytes"] = int(f.file.source.num_bytes)
             except Exception:  # size is a nicety for URLs
@@ -457,6 +459,7 @@ def _read(
             raise Bad(FileStatus.NO_TREE, f"no TTree {tree!r} in file; it holds {there}")
         problems: list[str] = []
         n_meta = n_full = exp_low = exp_high = run_low = run_high = None
+        release: str | None = None
         data_level = name.data_level
         if mode != "fast":
             persistent = branches["persistent"]
@@ -481,7 +484,16 @@ def _read(
                     ]
                     if data_level is None:  # a map<string,string>: needs the streamers
                         wanted.append(branches["data_description"])
+                    release_branch = branches["release"]
+                    if lean:  # strings are read apart; an absent one is missing, not Unsure
+                        if release_branch and meta_tree.keys_present([release_branch]):
+                            found = meta_tree.strings([release_branch])[release_branch]
+                            release = found[0] if len(found) == 1 and found[0] else None
+                    elif release_branch:
+                        wanted.append(release_branch)
                     arrays = leaves(meta_tree, wanted)
+                    if not lean and release_branch:
+                        release = text(arrays, release_branch)
                     n_meta = scalar(arrays, branches["n_events"])
                     n_full = scalar(arrays, branches["n_full"])
                     exp_low = scalar(arrays, branches["experiment_low"])
@@ -561,6 +573,7 @@ def _read(
         run_low=run_low,
         run_high=run_high,
         data_level=data_level,
+        release=release,
         contributions=contributions,
         flag_counts=flag_counts,
         run_flag_counts=run_flags,

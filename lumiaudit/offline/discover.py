@@ -95,10 +95,12 @@ def _walk(top: str) -> Iterable[Reached]:
     Directories that cannot be listed and entries that cannot be examined are yielded with
     the error."""
     seen: set[str] = set()
-    stack = [top]
+    # (directory, its real path if known): a subdirectory that is no link is its parent's
+    # real path plus its name, so realpath (an lstat per component) runs only for links
+    stack: list[tuple[str, str | None]] = [(top, None)]
     while stack:
-        directory = stack.pop()
-        real = os.path.realpath(directory)
+        directory, known = stack.pop()
+        real = os.path.realpath(directory) if known is None else known
         if real in seen:
             continue
         seen.add(real)
@@ -109,11 +111,12 @@ def _walk(top: str) -> Iterable[Reached]:
             logger.warning("cannot list %s: %s", directory, exc)
             yield directory, real, f"{_UNLISTED}: {_oserror(exc)}"
             continue
-        subdirs = []
+        subdirs: list[tuple[str, str | None]] = []
         for entry in entries:
             try:
                 if entry.is_dir(follow_symlinks=True):
-                    subdirs.append(entry.path)
+                    link = entry.is_symlink()
+                    subdirs.append((entry.path, None if link else os.path.join(real, entry.name)))  # noqa: PTH118
                 elif is_root_name(entry.name):
                     if entry.is_symlink():
                         yield entry.path, os.path.realpath(entry.path), ""
@@ -309,9 +312,11 @@ def discover(
         unlisted = errors.get(real, "").startswith(_UNLISTED)
         name = parse_name(f"{real}/" if unlisted else real, names)
         extra: set[str] = set()
-        others = tuple(
-            sorted({w for w in ways if not is_url(w) and os.path.abspath(w) != real})  # noqa: PTH100
-        )
+        others: tuple[str, ...] = ()
+        if ways != [real]:  # reached by another path (a link, a relative input) too
+            others = tuple(
+                sorted({w for w in ways if not is_url(w) and os.path.abspath(w) != real})  # noqa: PTH100
+            )
         for way in others:
             extra.update(parse_name(way, names).markers)
             extra.add("symlink")

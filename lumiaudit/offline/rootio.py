@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from lumiaudit.errors import Unsure
 
@@ -205,9 +206,13 @@ class LeanFile:
     Parameters
     ----------
     path
-        Local path.
+        Local path (or the URL of ``source``).
     size
         The file's size in bytes when the caller has ``stat``-ed it already.
+    source
+        Reads of a remote file instead of a local path: an object with ``size``,
+        ``read(n, offset)`` (up to ``n`` bytes) and ``close()``, such as
+        :class:`~lumiaudit.offline.http_source.HttpRanges`. It is closed with the file.
 
     Raises
     ------
@@ -218,14 +223,18 @@ class LeanFile:
         If the file cannot be opened or read.
     """
 
-    def __init__(self, path: str, *, size: int | None = None) -> None:
+    def __init__(self, path: str, *, size: int | None = None, source: Any = None) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_RDONLY)
+        self._source = source
+        self._fd = -1 if source is not None else os.open(path, os.O_RDONLY)
         try:
-            self.size = os.fstat(self._fd).st_size if size is None else size
+            if source is not None:
+                self.size = int(source.size)
+            else:
+                self.size = os.fstat(self._fd).st_size if size is None else size
             self.keys = self._read_keys()
         except BaseException:
-            os.close(self._fd)
+            self.close()
             raise
 
     def __enter__(self) -> LeanFile:
@@ -240,21 +249,28 @@ class LeanFile:
         self.close()
 
     def close(self) -> None:
-        """Close the file descriptor (idempotent)."""
+        """Close the file descriptor or the source (idempotent)."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        if self._source is not None:
+            self._source.close()
 
     def pread(self, n: int, offset: int) -> bytes:
         """``n`` bytes at ``offset``; :class:`Unsure` when the file has fewer there."""
-        data = os.pread(self._fd, n, offset)
+        data = self._raw(n, offset)
         if len(data) != n:
             msg = f"{n} bytes wanted at {offset}, the file has {len(data)} there"
             raise Unsure(msg)
         return data
 
+    def _raw(self, n: int, offset: int) -> bytes:
+        if self._source is not None:
+            return bytes(self._source.read(n, offset))
+        return os.pread(self._fd, n, offset)
+
     def _read_keys(self) -> dict[str, Key]:
-        head = os.pread(self._fd, 1024, 0)
+        head = self._raw(1024, 0)
         if head[:4] != b"root" or len(head) < 64:
             msg = "not a ROOT file header"
             raise Unsure(msg)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lumiaudit.offline.rootio import Key, LeanFile, Unsure, inflate, read_key, read_string
+from lumiaudit.offline.roottext import TEXT_TYPES, branch_strings
 
 __all__ = ["TREE_CLASSES", "LeanTree", "tree_entries"]
 
@@ -382,7 +383,7 @@ class LeanTree:
             subs = self._subs[br.start] = [self._named(self._whole(), s) for s in items]
         return subs
 
-    def _leafy(self, br: _Branch) -> _Leafy:
+    def _leafy(self, br: _Branch, *, text: bool = False) -> _Leafy:
         buf = self._whole()
         data = buf.data
         start = buf.head(br.start)[0] if br.classname == "TBranchElement" else br.start
@@ -408,8 +409,15 @@ class LeanTree:
         if len(leaves) != 1:
             msg = f"branch {br.name!r} has {len(leaves)} leaves"
             raise Unsure(msg)
-        dtype = self._dtype(*leaves[0])
-        if br.classname == "TBranchElement":
+        if text:  # a std::string member: its leaf and streamer say so
+            kind = self._streamer_type(br) if br.classname == "TBranchElement" else -1
+            if kind not in TEXT_TYPES or self._element_type(*leaves[0]) not in TEXT_TYPES:
+                msg = f"branch {br.name!r} is not a std::string member"
+                raise Unsure(msg)
+            dtype: np.dtype[np.generic] = np.dtype("u1")  # unused: entries of any size
+        else:
+            dtype = self._dtype(*leaves[0])
+        if br.classname == "TBranchElement" and not text:
             # uproot interprets a TBranchElement by its streamer type, not by its leaf
             kind = self._streamer_type(br)
             if kind not in _ELEMENT_TYPES or np.dtype(_ELEMENT_TYPES[kind]) != dtype:
@@ -451,6 +459,19 @@ class LeanTree:
             _, at = read_string(buf.data, at)
         fmt = ">Ihiiii" if version == 10 else ">Iiiiii"
         return int(struct.unpack_from(fmt, buf.data, at)[4])
+
+    def _element_type(self, cls: str | None, start: int, _end: int) -> int:
+        """``fType`` of a one-value ``TLeafElement`` (``-1`` for any other leaf)."""
+        buf = self._whole()
+        at, version, _ = buf.head(buf.head(start)[0])  # TLeafElement, TLeaf
+        if cls != "TLeafElement" or version != 2:
+            return -1
+        at = buf.skip(at)  # TNamed
+        length, *_ = _LEAF.unpack_from(buf.data, at)
+        count_cls, *_, after = buf.object_any(at + _LEAF.size)
+        if length != 1 or count_cls is not None:
+            return -1
+        return int(_II.unpack_from(buf.data, after)[1])
 
     def _dtype(self, cls: str | None, start: int, _end: int) -> np.dtype[np.generic]:
         buf = self._whole()
@@ -507,6 +528,26 @@ class LeanTree:
                 msg = f"branch {name!r}: {exc}"
                 raise Unsure(msg) from exc
             out[name] = self._read_baskets(leafy, name)
+        return out
+
+    def strings(self, names: Iterable[str]) -> dict[str, list[str]]:
+        """Every value of each of ``names``, ``std::string`` members of a split object.
+
+        Raises :class:`Unsure` unless each is exactly that (:mod:`~lumiaudit.offline.roottext`).
+        """
+        out: dict[str, list[str]] = {}
+        for name in names:
+            try:
+                br = self._resolve(name)
+                if br is None:
+                    msg = f"no branch {name!r}"
+                    raise Unsure(msg)
+                leafy = self._leafy(br, text=True)
+            except (IndexError, struct.error, ValueError) as exc:
+                msg = f"branch {name!r}: {exc}"
+                raise Unsure(msg) from exc
+            tables = (leafy.basket_bytes, leafy.basket_entry, leafy.basket_seek)
+            out[name] = branch_strings(self.file, *tables, entries=leafy.entries, name=name)
         return out
 
     def _read_baskets(self, leafy: _Leafy, name: str) -> np.ndarray:

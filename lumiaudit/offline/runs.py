@@ -86,46 +86,57 @@ def files_frame(
         One row per file, sorted by path. Duplicates have status ``duplicate``; the error text
         names the counted copy (and the copy's own problem, if it has one).
     """
-    rows: list[dict[str, Any]] = []
+    # built column by column (a dict per row costs more than the rest at 100,000 files)
+    columns: dict[str, list[Any]] = {name: [] for name in _FILE_COLUMNS}
     deep = any(r.flag_counts for r in records)
+    bits = _bits(records) if deep else []
+    flag_columns: dict[int, list[Any]] = {bit: [] for bit in bits}
     for item, rec in zip(found, records, strict=True):
         status, error = rec.status, rec.error
         kept = duplicates.get(item.path)
         if kept is not None:
             own = "" if rec.readable else f"; this copy is {rec.status}: {rec.error}"
             status, error = str(FileStatus.DUPLICATE), f"same file name as {kept}{own}"
-        multi = len({c[1] for c in rec.contributions}) > 1
-        row: dict[str, Any] = {
-            "path": item.path,
-            "experiment": item.name.experiment if rec.experiment is None else rec.experiment,
-            "run": None if multi else item.name.run,
-            "run_type": item.name.run_type,
-            "hlt_unit": item.name.hlt_unit,
-            "file_index": item.name.file_index,
-            "size_bytes": rec.size_bytes,
-            "n_entries": rec.n_entries,
-            "n_meta": rec.n_meta,
-            "n_full": rec.n_full,
-            "status": status,
-            "error": error,
-            "markers": item.markers,
-            "data_level": rec.data_level or item.name.data_level,
-            "mtime": rec.mtime,
-            "duplicate_of": kept,
-            "run_low": rec.run_low,
-            "run_high": rec.run_high,
-        }
+        multi = len(rec.contributions) > 1 and len({c[1] for c in rec.contributions}) > 1
+        parsed = item.name
+        for column, value in zip(
+            _FILE_COLUMNS,
+            (
+                item.path,
+                parsed.experiment if rec.experiment is None else rec.experiment,
+                None if multi else parsed.run,
+                parsed.run_type,
+                parsed.hlt_unit,
+                parsed.file_index,
+                rec.size_bytes,
+                rec.n_entries,
+                rec.n_meta,
+                rec.n_full,
+                status,
+                error,
+                item.markers,
+                rec.data_level or parsed.data_level,
+                rec.release,
+                rec.mtime,
+                kept,
+                rec.run_low,
+                rec.run_high,
+            ),
+            strict=True,
+        ):
+            columns[column].append(value)
         if deep:
             counts = dict(rec.flag_counts)
-            for bit in _bits(records):
-                row[flag_column(bit)] = counts.get(bit) if rec.flag_counts else None
-        rows.append(row)
-    if not rows:
+            for bit in bits:
+                flag_columns[bit].append(counts.get(bit) if rec.flag_counts else None)
+    for bit in bits:
+        columns[flag_column(bit)] = flag_columns[bit]
+    if not found:
         frame = empty(FILES)
         for name, dtype in _FILE_EXTRA.items():
             frame[name] = pd.Series(dtype=dtype)
         return frame
-    frame = enforce(pd.DataFrame(rows), FILES)
+    frame = enforce(pd.DataFrame(columns), FILES)
     # seconds since the epoch (None for URLs) -> UTC timestamps, NaT when unknown
     seconds = pd.to_numeric(frame["mtime"].astype("Float64"), errors="coerce")
     frame["mtime"] = pd.to_datetime(seconds.astype("float64"), unit="s", utc=True)
@@ -136,9 +147,33 @@ def files_frame(
     return frame.sort_values("path", ignore_index=True)
 
 
+#: The files table's columns in the order :func:`files_frame` fills them.
+_FILE_COLUMNS = (
+    "path",
+    "experiment",
+    "run",
+    "run_type",
+    "hlt_unit",
+    "file_index",
+    "size_bytes",
+    "n_entries",
+    "n_meta",
+    "n_full",
+    "status",
+    "error",
+    "markers",
+    "data_level",
+    "release",
+    "mtime",
+    "duplicate_of",
+    "run_low",
+    "run_high",
+)
+
 _FILE_EXTRA = {
     "markers": "string",
     "data_level": "string",
+    "release": "string",
     "mtime": "datetime64[ns, UTC]",
     "duplicate_of": "string",
     "run_low": "Int64",

@@ -36,6 +36,7 @@ __all__ = [
     "num_entries",
     "scalar",
     "split",
+    "text",
     "tree_entries",
 ]
 
@@ -183,6 +184,14 @@ def scalar(arrays: Mapping[str, Any], branch: str) -> int | None:
     if value is None or len(value) != 1:
         return None
     return int(value[0])
+
+
+def text(arrays: Mapping[str, Any], branch: str) -> str | None:
+    """The one string of a one-entry string branch; ``None`` when absent, empty or not one."""
+    value = get(arrays, branch)
+    if value is None or len(value) != 1 or not isinstance(value[0], str):
+        return None
+    return value[0] or None
 
 
 def data_level(arrays: Mapping[str, Any], branch: str) -> str | None:

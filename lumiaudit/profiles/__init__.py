@@ -70,6 +70,7 @@ BRANCH_KEYS = (
     "run_low",
     "run_high",
     "data_description",
+    "release",
 )
 
 #: Named groups a file-name regex may capture (see :func:`lumiaudit.offline.grammar.parse_name`).
