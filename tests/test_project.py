@@ -136,11 +136,6 @@ def test_line_counter_counts_lines(tmp_path: Path) -> None:
     assert module_lines(pkg) == {"pkg": 0, "pkg.big": MAX_LINES + 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render/tickets.py (678 lines) is split on branch plots; remove this mark after "
-    "that merge",
-)
 def test_no_module_over_600_lines() -> None:
     big = {name: n for name, n in module_lines(PACKAGE).items() if n > MAX_LINES}
     assert not big, f"modules over {MAX_LINES} lines: {big}"
