@@ -342,6 +342,7 @@ FILES_AUDITED = _t(
         ("duplicate_of", "string", "The path counted instead (status duplicate)."),
         ("run_low", "Int64", "FileMetaData m_runLow."),
         ("run_high", "Int64", "FileMetaData m_runHigh."),
+        ("release", "string", "FileMetaData m_release (software release); <NA> if absent."),
     ],
 )
 

@@ -69,7 +69,7 @@ from lumiaudit.offline.uproot_read import (
     tree_entries,
 )
 from lumiaudit.offline.uproot_read import data_level as read_data_level
-from lumiaudit.schema import FileStatus
+from lumiaudit.schema import READABLE_STATUSES, FileStatus
 
 # the names below were defined here before the reading layer moved out (issue 12); they stay
 # importable from here
@@ -178,7 +178,7 @@ class FileRecord:
 
 
 _FIELDS = tuple(f.name for f in fields(FileRecord))
-_READABLE = frozenset(str(s) for s in FileStatus if s.readable)
+_READABLE = READABLE_STATUSES  # a module global: the lookup is on the rerun's hot path
 
 
 def count_file(

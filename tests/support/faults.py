@@ -298,17 +298,17 @@ def drop_dac_capabilities() -> None:
 def cli_argv() -> list[str]:
     """The command that runs the ``lumiaudit`` CLI in a subprocess.
 
-    The installed console script when there is one, else ``python -c`` calling
-    :func:`lumiaudit.cli.main` (the package has no ``__main__``); run it with ``PYTHONPATH``
-    pointing at the source tree in that case.
+    The console script beside the running interpreter when there is one, else
+    ``python -m lumiaudit``; run it with ``PYTHONPATH`` pointing at the source tree in that case.
     """
-    import shutil
     import sys
 
-    script = shutil.which("lumiaudit")
-    if script is not None:
-        return [script]
-    return [sys.executable, "-c", "import sys; from lumiaudit.cli import main; sys.exit(main())"]
+    # the console script of the interpreter running the tests (its venv), never another
+    # installation found first on PATH, which may lack this checkout's dependencies
+    here = Path(sys.executable).parent / "lumiaudit"
+    if here.is_file():
+        return [str(here)]
+    return [sys.executable, "-m", "lumiaudit"]
 
 
 def _spread(region: Sequence[range], n: int, rng: np.random.Generator) -> list[int]:
