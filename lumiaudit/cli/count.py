@@ -9,6 +9,7 @@ import click
 
 from lumiaudit.cli._common import (
     check_output_files,
+    echo,
     handle_errors,
     progress_default,
     progress_option,
@@ -188,7 +189,7 @@ def command(
         )
         _write_csv(lumis, lumis_path)
         if failed:
-            click.echo(
+            echo(
                 f"lumiaudit count: WARNING: {len(failed)} files not counted per lumisection "
                 f"(first: {failed[0]['path']}: {failed[0]['error']})",
                 err=True,
@@ -204,4 +205,4 @@ def command(
     skipped = result.stats.get("not_selected")
     if skipped:
         line += f"; {skipped} file{'s' * (skipped != 1)} of unselected runs not opened"
-    click.echo(f"lumiaudit count: {line}", err=True)
+    echo(f"lumiaudit count: {line}", err=True)

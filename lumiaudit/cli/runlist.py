@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lumiaudit.cli._common import handle_errors, is_stdout, write_output
+from lumiaudit.cli._common import echo, handle_errors, is_stdout, write_output
 
 
 @click.command(name="runlist")
@@ -121,7 +121,7 @@ def command(
         write_output(text, output)
     where = "stdout" if is_stdout(output) else str(output)
     scope = "" if experiment is None else f" of experiment {experiment}"
-    click.echo(
+    echo(
         f"runs{scope}: "
         + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("good", "ugly", "bad"))
         + f"; wrote {category} ({len(table)} runs, {fmt}) to {where}",
@@ -130,7 +130,7 @@ def command(
     if symlink_view is not None:
         files = tables.get("files", pd.DataFrame())
         made = make_view(runs, files, symlink_view, inputs=[audit_dir])
-        click.echo(
+        echo(
             f"symlink view {symlink_view}: " + ", ".join(f"{k} {v}" for k, v in made.items()),
             err=True,
         )

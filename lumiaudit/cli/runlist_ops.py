@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lumiaudit.cli import runlist as _base
-from lumiaudit.cli._common import handle_errors
+from lumiaudit.cli._common import echo, handle_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,7 +48,7 @@ class RunlistCommand(click.Group):
 
 
 def _note(text: str) -> None:
-    click.echo(f"lumiaudit runlist: {text}", err=True)
+    echo(f"lumiaudit runlist: {text}", err=True)
 
 
 def _render(runs: RunLumiSet, fmt: str, *, name: str) -> str:

@@ -297,9 +297,12 @@ def audit(
         )
         runs = waive(runs, waivers, stats=rec.stats)
     files = tables["files"]
-    n_bad_files = int(
-        (~files["status"].isin([s.value for s in schema.FileStatus if s.readable])).sum()
-    )
+    # a duplicate is readable but not counted a second time: it is not an unreadable file
+    # ("files_bad 4" was shown for 3 unreadable files and a duplicate, issue 16)
+    status = files["status"].astype("string")
+    duplicate = (status == schema.FileStatus.DUPLICATE.value).fillna(False)
+    readable = status.isin([s.value for s in schema.FileStatus if s.readable]).fillna(False)
+    n_bad_files = int((~readable & ~duplicate).sum())
     status_counts = {str(k): int(v) for k, v in runs["status"].value_counts().items()}
     flagged = runs["flagged"].fillna(False).astype(bool)
 
@@ -343,6 +346,7 @@ def audit(
             "n_offline_full": total("n_offline_full"),
             "files": len(files),
             "files_bad": n_bad_files,
+            "files_duplicate": int(duplicate.sum()),
             "online_entries": len(on.entries),
             "online_conflicts": len(on.conflicts),
             "online_problems": len(on.problems),
