@@ -422,3 +422,65 @@ def test_audit_option_parameters_are_checked_before_the_kernel(
     assert not out.exists()
     assert not list(tmp_path.glob(".rep*"))  # no build directory beside it either
     assert thesis.read_text(encoding="utf-8") == "not a cache\n"
+
+
+# ------------------------------------------------------------------ scraps and changes
+
+
+def test_scraps_without_scrapbook_are_what_scrapbook_writes() -> None:
+    """The fallback (no lab extra) writes the very outputs scrapbook.glue writes."""
+    scrapbook_api = pytest.importorskip("scrapbook.api")
+    from scrapbook.scraps import Scrap, scrap_to_payload
+
+    from lumiaudit.report.scraps import scrap_output
+
+    for name, value in (("runs_flagged", 5), ("lumi_affected_nb", 116.4), ("events_lost", 4108)):
+        payload = scrap_to_payload(
+            scrapbook_api.encoder_registry.encode(Scrap(name, value, "json"))
+        )
+        expected = scrapbook_api._prepare_ipy_data_format(name, payload, "json")
+        assert scrap_output(name, value) == expected
+
+
+@pytest.mark.slow
+def test_headline_numbers_are_scrapbook_scraps(overview: ReportResult) -> None:
+    scrapbook = pytest.importorskip("scrapbook")
+    scraps = scrapbook.read_notebook(str(overview.notebook)).scraps
+    out = overview.out_dir
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    totals = summary["totals"]
+    runs = pd.read_csv(out / "runs.csv")
+    funnel = pd.read_csv(out / "funnel.csv")
+    lost = funnel[~funnel["bucket"].isin(["matched", "non_physics"])]["events"].sum()
+    assert scraps["runs_audited"].data == int((runs["status"] != "NOT_AUDITED").sum()) == 23
+    assert scraps["runs_flagged"].data == totals["runs_flagged"] == 5
+    assert scraps["events_online"].data == totals["n_online"]
+    assert summary["follows"] == "full"
+    assert scraps["events_offline"].data == totals["n_offline_full"]
+    assert scraps["events_lost"].data == int(lost) > 0
+    affected = summary["stats"]["lumi"]["affected_nb"]
+    assert scraps["lumi_affected_nb"].data == pytest.approx(affected)
+    page = overview.html.read_text(encoding="utf-8") if overview.html else ""
+    assert "application/scrapbook" not in page  # data for readers, not shown
+
+
+@pytest.mark.slow
+def test_first_screen_says_what_changed_since_the_previous_night(
+    overview: ReportResult, tmp_path: Path
+) -> None:
+    from lumiaudit.pipeline import Audit
+
+    last_night = Audit.load(overview.out_dir)
+    last_night.runs.loc[last_night.runs["run"] == 119, "flagged"] = False
+    last_night.write(tmp_path / "last-night", plots=False)
+    tonight = run_report(
+        audit_dir=overview.out_dir, previous=tmp_path / "last-night", out=tmp_path / "tonight"
+    )
+    assert tonight.html is not None
+    page = tonight.html.read_text(encoding="utf-8")
+    head = page.split("<details")[0]  # the first screen, before the collapsed details
+    assert "What changed since last-night" in head
+    newly = head.split("newly flagged")[1].split("</table>")[0]
+    assert ">119</td>" in newly
+    assert "Runs that need a person (5)" in head
+    assert ">123</td>" not in head.split("What changed")[1]  # 123 did not change
