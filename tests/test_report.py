@@ -484,3 +484,18 @@ def test_first_screen_says_what_changed_since_the_previous_night(
     assert ">119</td>" in newly
     assert "Runs that need a person (5)" in head
     assert ">123</td>" not in head.split("What changed")[1]  # 123 did not change
+
+
+def test_readme_shows_the_report_and_a_plot_made_by_a_documented_command() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    from lumiaudit.report.screenshots import FIRST_SCREEN, PLOT
+
+    for name in (FIRST_SCREEN, PLOT):
+        assert f"(docs/img/{name})" in readme
+        picture = repo / "docs" / "img" / name
+        assert picture.is_file(), picture
+        assert picture.stat().st_size < 300_000
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "python -m lumiaudit.report.screenshots" in readme
+    assert "def screenshots(" in (repo / "noxfile.py").read_text(encoding="utf-8")
