@@ -95,10 +95,10 @@ def make_screenshots(out: str | Path, *, example: str | Path | None = None) -> l
     list of pathlib.Path
         The two pictures.
     """
-    from lumiaudit.cli.demo import example_dir
     from lumiaudit.report import run_report
 
-    base = Path(example) if example is not None else example_dir()
+    # the source tree's data/example (what `lumiaudit demo` audits; not in the wheel)
+    base = Path(example) if example is not None else Path(__file__).parents[2] / "data" / "example"
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lumiaudit-screenshots-") as tmp:
