@@ -201,7 +201,8 @@ STYLE = """<style>
 .la-details>summary{cursor:pointer;font-weight:600;font-size:1.05em;padding:.25em 0}
 .la-body{overflow-x:auto}
 .la-body img{max-width:100%;height:auto}
-.la-body pre{white-space:pre-wrap;font-size:.85em}
+.la-body pre{white-space:pre-wrap;font-size:.85em;
+  font-family:ui-monospace,"DejaVu Sans Mono",monospace}
 @media print{
   .la-report{max-width:none;font-size:11pt}
   .la-details{border:none;padding:0;break-inside:auto}

@@ -334,6 +334,11 @@ def export_html(notebook: str | os.PathLike[str], out: str | os.PathLike[str]) -
     )
     body, _ = exporter.from_notebook_node(book)
     body = re.sub(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>', "", body)
+    # the report's own style for every template (the overview's first screen also carries it,
+    # for JupyterLab): collapsible sections, tables, print CSS
+    from lumiaudit.render.html import STYLE
+
+    body = body.replace("</head>", f"{STYLE}\n</head>", 1)
     return write_text(out, body)
 
 
