@@ -391,9 +391,14 @@ def report_head(
     elif previous:
         parts.append(f"<h2>What changed</h2><p>{html.escape(previous)}</p>")
     stats = summary.get("stats") or {}
-    rule = stats.get("flag_rule")
-    if rule:
-        parts.append(f'<p class="la-meta">Flag rule: {html.escape(str(rule))}.</p>')
+    notes_of = [
+        ("flag rule", stats.get("flag_rule")),
+        ("luminosity", (stats.get("lumi") or {}).get("text")),
+    ]
+    notes_of += [("source", (v or {}).get("text")) for v in (stats.get("sources") or {}).values()]
+    notes = [f"{name}: {html.escape(str(text))}" for name, text in notes_of if text]
+    if notes:
+        parts.append(f'<p class="la-meta">{"<br>".join(notes)}</p>')
     parts.append("</div>")
     return "\n".join(parts)
 
