@@ -198,7 +198,10 @@ def run_report(
             summary = read_summary(stored) or None
         if executed.is_file():
             book = nbformat.read(executed, as_version=4)
-            recorded = dict(params)
+            from lumiaudit.store.audit_dir import jsonable
+
+            # paths, tuples and Thresholds of the audit options as JSON, as in summary.json
+            recorded = jsonable(dict(params))
             if result is not None:
                 recorded["audit_dir"] = "."
             book.metadata[METADATA_KEY] = {
