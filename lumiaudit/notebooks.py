@@ -403,8 +403,9 @@ def file_health_tables(audit: Audit) -> dict[str, pd.DataFrame]:
     Returns
     -------
     dict
-        ``"status"`` (files, bytes and entries per FileStatus), ``"unreadable"`` (files whose
-        entries do not count), ``"duplicates"``, ``"metadata mismatches"``, ``"empty"``,
+        ``"status"`` (files, bytes and entries per FileStatus), ``"unreadable"`` (files that
+        cannot be read; duplicates are listed apart), ``"duplicates"``,
+        ``"metadata mismatches"``, ``"empty"``,
         ``"gaps"`` and ``"runs with bad files"``.
     """
     from lumiaudit.schema import FileStatus
@@ -423,7 +424,10 @@ def file_health_tables(audit: Audit) -> dict[str, pd.DataFrame]:
     bad_runs = runs[(runs["n_files_bad"].fillna(0) > 0).astype(bool)] if len(runs) else runs
     return {
         "status": counts.reset_index(drop=True),
-        "unreadable": _named(files[~status.isin(readable).fillna(False).astype(bool)]),
+        # a duplicate is readable, it is only not counted twice: listed apart, not as unreadable
+        "unreadable": _named(
+            files[~status.isin([*readable, FileStatus.DUPLICATE.value]).fillna(False).astype(bool)]
+        ),
         "duplicates": _named(
             files[(status == FileStatus.DUPLICATE.value).fillna(False).astype(bool)]
         ),

@@ -347,6 +347,40 @@ def test_audit_html_escapes_untrusted_text() -> None:
     assert "a file cannot be read" in page  # the reason in words
 
 
+def test_tables_have_one_number_policy() -> None:
+    """Run numbers without separators, counts with, diffs signed, booleans in words, missing
+    as an em dash; no index column (the old report printed `3,012`, `<NA>` and an index)."""
+    import numpy as np
+
+    from lumiaudit.render.html import frame_html
+
+    frame = pd.DataFrame(
+        {
+            "run": pd.array([3012, None], dtype="Int64"),
+            "n_online": pd.array([10231, None], dtype="Int64"),
+            "n_offline": [10231.0, float("nan")],  # a count read back as a float
+            "diff": pd.array([-91, 0], dtype="Int64"),
+            "ratio": [1.34608123, None],
+            "waived": [np.bool_(False), True],
+        },
+        index=[7, 8],
+    )
+    page = frame_html(frame)
+    assert ">3012<" in page
+    assert "3,012" not in page
+    assert page.count(">10,231<") == 2  # Int64 and float alike
+    assert ">-91<" in page
+    assert ">0<" in page
+    assert ">1.34608<" in page
+    assert ">no<" in page
+    assert ">yes<" in page
+    assert "&lt;NA&gt;" not in page
+    assert "nan" not in page
+    assert "<NA>" not in page
+    assert page.count("\u2014") == 4  # run, n_online, n_offline and ratio of the 2nd row
+    assert ">7<" not in page  # no index column
+
+
 def test_audit_html_shows_missing_as_missing_and_limits_rows() -> None:
     page = audit_html(_fake(), max_rows=50)  # type: ignore[arg-type]
     first_row = page.split("<tbody>")[1].split("</tr>")[0]
