@@ -115,7 +115,7 @@ def command(
             recs = [_record(r) for r in table.to_dict("records")]
             text = json.dumps(recs, indent=1) + "\n"
         else:
-            from lumiaudit.cli.runlist_ops import peer_text
+            from lumiaudit.cli._peer import peer_text
 
             text = peer_text(table, fmt, name=f"{audit_dir.name} {category} runs")
         write_output(text, output)

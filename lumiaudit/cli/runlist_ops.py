@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lumiaudit.cli import runlist as _base
-from lumiaudit.cli._common import echo, handle_errors
+from lumiaudit.cli._common import handle_errors
+from lumiaudit.cli._peer import _note, _render
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from lumiaudit.runsets import RunLumiSet
 
 _FORMATS = ["golden-json", "grl-xml", "iov", "json", "csv"]
@@ -47,39 +46,11 @@ class RunlistCommand(click.Group):
         return _base.command.make_context(info_name, args, parent=parent, **extra)
 
 
-def _note(text: str) -> None:
-    echo(f"lumiaudit runlist: {text}", err=True)
-
-
-def _render(runs: RunLumiSet, fmt: str, *, name: str) -> str:
-    from lumiaudit.runlist_io import format_runlist
-
-    if fmt in ("golden-json", "grl-xml"):
-        exps = sorted(e for e in runs.experiments() if e is not None)
-        if fmt == "golden-json" and exps:
-            # a golden JSON has no place for it: say so rather than drop it unseen
-            _note(
-                f"golden JSON has no experiment field: experiment {exps[0]} is not written "
-                "(read it back with --experiment)"
-            )
-    return format_runlist(runs, fmt, name=name)
-
-
 def _emit(text: str, output: Path | None, *, inputs: list[Path]) -> None:
     from lumiaudit.cli._common import check_output_files, write_output
 
     check_output_files([output], inputs=[str(p) for p in inputs], kind="runlist", what="--output")
     write_output(text, output)
-
-
-def peer_text(table: pd.DataFrame, fmt: str, *, name: str) -> str:
-    """An audit's run table (``experiment``, ``run``) as a golden JSON, GRL or IoV text."""
-    from lumiaudit.runsets import RunLumiSet
-
-    runs = RunLumiSet.from_runs(
-        (int(e), int(r)) for e, r in zip(table["experiment"], table["run"], strict=True)
-    )
-    return _render(runs, fmt, name=name)
 
 
 def _summary(runs: RunLumiSet) -> str:
