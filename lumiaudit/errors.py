@@ -9,20 +9,28 @@ are never exceptions: they are rows in the result tables.
 from __future__ import annotations
 
 from os import PathLike
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lumiaudit.schema import FileStatus
 
 __all__ = [
     "AuditDirError",
+    "BadFile",
+    "ClusterError",
     "ConfigError",
     "ElogParseError",
     "InputNotFoundError",
     "InputReadError",
     "LumiauditError",
     "LumiauditWarning",
+    "NightlyLockedError",
     "OnlineFormatError",
     "OutputError",
     "OutputRefusedError",
     "ParameterError",
     "ReportError",
+    "Unsure",
 ]
 
 
@@ -93,8 +101,32 @@ class OutputRefusedError(OutputError):
     """
 
 
+class ClusterError(LumiauditError, RuntimeError):
+    """A Dask cluster (``--cluster``) could not be started: no submit command, no worker."""
+
+
 class ReportError(LumiauditError, RuntimeError):
     """A report notebook failed; the partially executed notebook is kept."""
+
+
+class NightlyLockedError(LumiauditError, RuntimeError):
+    """Another nightly run holds the lock of the reports directory (:mod:`lumiaudit.nightly`)."""
+
+
+class Unsure(Exception):
+    """Internal to the lean ROOT reader (:mod:`lumiaudit.offline.rootio`): this cannot be read
+    with certainty, read the file the full way (uproot). Never reaches a user."""
+
+
+class BadFile(Exception):
+    """Internal to the offline counting (:mod:`lumiaudit.offline.uproot_read`): the file is
+    bad, with a status (what it holds: reading it again changes nothing). It becomes the file's
+    row in the files table, never an error raised to a user."""
+
+    def __init__(self, status: FileStatus, error: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
 
 
 class LumiauditWarning(UserWarning):

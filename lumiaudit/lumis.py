@@ -55,20 +55,7 @@ LS_STATUSES = (
 #: statuses that a recovery task must redo
 _NOT_FINISHED = ("MISSING_OFFLINE", "SHORT")
 
-_COLUMNS = {
-    "run": "Int64",
-    "ls": "Int64",
-    "n_online": "Int64",
-    "n_offline": "Int64",
-    "n_duplicate": "Int64",
-    "diff": "Int64",
-    "n_files": "Int64",
-    "processed": "boolean",
-    "certified": "boolean",
-    "status": "string",
-    "source": "string",
-    "source_line": "string",
-}
+_COLUMNS = schema.LUMIS.dtypes  # declared in lumiaudit.schema
 
 
 def _n(value: Any) -> int:
@@ -339,8 +326,7 @@ def audit_lumis(
     """
     from lumiaudit.offline.lumis import count_lumis
 
-    readable = [s.value for s in schema.FileStatus if s.readable]
-    counted = files[files["status"].isin(readable)]["path"].astype(str).tolist()
+    counted = files[files["status"].isin(schema.READABLE_STATUSES)]["path"].astype(str).tolist()
     offline_ls, failed = count_lumis(counted, profile=profile, jobs=jobs, timeout=timeout)
     failed_paths = {f["path"] for f in failed}
     # the runs of a file that could not be counted per LS: from its per-run contributions
@@ -370,13 +356,22 @@ def lumis_summary(lumis: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def write_lumis(lumis: pd.DataFrame, out_dir: Path) -> None:
-    """Write ``lumis.csv`` and ``not_finished_lumis.json`` into an audit directory being built."""
+def write_lumis(
+    lumis: pd.DataFrame,
+    out_dir: Path,
+    *,
+    table_format: str = "csv",
+    metadata: dict[str, Any] | None = None,
+) -> str:
+    """Write ``lumis.csv`` (or ``lumis.parquet``) and ``not_finished_lumis.json`` into an audit
+    directory being built; return the table's file name (for ``tables.json``)."""
     from lumiaudit.store.atomic import write_text
-    from lumiaudit.store.tables import write_csv
+    from lumiaudit.store.tables import table_file, write_table
 
-    write_csv(lumis, out_dir / "lumis.csv")
+    filename = table_file("lumis", table_format)
+    write_table(lumis, out_dir / filename, table_format=table_format, metadata=metadata)
     write_text(out_dir / "not_finished_lumis.json", json.dumps(not_finished_lumis(lumis)) + "\n")
+    return filename
 
 
 def explain_lumis(lumis: pd.DataFrame, run: int) -> str:
@@ -419,7 +414,8 @@ def waive(runs: pd.DataFrame, waivers: Any, *, stats: dict[str, Any]) -> pd.Data
     """Apply waivers after the LS verdict (as :func:`lumiaudit.reconcile.reconcile` does after
     its own), and update ``stats`` (``runs_flagged``, ``runs_waived``)."""
     if waivers is not None:
-        from lumiaudit.waivers import apply_waivers, read_waivers
+        from lumiaudit.store.config import read_waivers
+        from lumiaudit.waivers import apply_waivers
 
         table = waivers if isinstance(waivers, pd.DataFrame) else read_waivers(waivers)
         runs = apply_waivers(runs, table)

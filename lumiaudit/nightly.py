@@ -24,9 +24,8 @@ import logging
 import os
 import sqlite3
 import time
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,14 @@ from lumiaudit._version import __version__
 from lumiaudit.errors import (
     ConfigError,
     LumiauditError,
+    NightlyLockedError,
     OutputError,
     OutputRefusedError,
     ParameterError,
 )
+from lumiaudit.nightly_config import NightlyConfig, read_config
 from lumiaudit.store.atomic import write_text
-from lumiaudit.store.config import read_config_text
+from lumiaudit.store.audit_dir import is_audit_dir
 from lumiaudit.store.outdir import check_output, read_marker, write_marker
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
     "EXIT_NEW_FLAGS",
     "EXIT_OK",
     "NightlyConfig",
-    "NightlyLockedError",
     "NightlyResult",
     "read_config",
     "run_nightly",
@@ -63,51 +63,6 @@ EXIT_FAILURE = 2
 LOCK_NAME = ".nightly.lock"
 LATEST = "latest"
 RESULT_NAME = "nightly.json"
-_NIGHTLY_KEYS = frozenset(
-    {"online", "offline", "reports", "cache", "waivers", "notebook", "kernel", "html"}
-)
-
-
-class NightlyLockedError(LumiauditError, RuntimeError):
-    """Another nightly run holds the lock of the reports directory."""
-
-
-@dataclass(frozen=True)
-class NightlyConfig:
-    """A nightly configuration (``[nightly]`` and ``[audit]`` tables of a TOML file).
-
-    Attributes
-    ----------
-    online, offline
-        Audit inputs (relative paths are relative to the configuration file).
-    reports
-        Directory of the dated report directories and the ``latest`` link.
-    cache
-        SQLite count cache (default ``<reports>/counts.sqlite``).
-    waivers
-        Waivers file (TOML or CSV) or ``None``.
-    notebook
-        Report template (default ``audit_overview``).
-    kernel
-        Jupyter kernel name or ``None`` (the notebook's).
-    html
-        Write the HTML page.
-    audit
-        Further notebook parameters / audit options (``mode``, ``jobs``, ``thresholds``, ...).
-    path
-        The configuration file (``None`` when built in code).
-    """
-
-    online: list[str]
-    offline: list[str]
-    reports: Path
-    cache: Path | None = None
-    waivers: Path | None = None
-    notebook: str = "audit_overview"
-    kernel: str | None = None
-    html: bool = True
-    audit: dict[str, Any] = field(default_factory=dict)
-    path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -143,116 +98,6 @@ class NightlyResult:
     cache: dict[str, Any]
     exit_code: int
     diff_skipped: str | None = None
-
-
-# ------------------------------------------------------------------------------ config
-
-
-def _paths(value: Any, base: Path, key: str, source: Path) -> list[str]:
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-        msg = f"[nightly] {key} must be a path or a list of paths"
-        raise ConfigError(msg, path=source)
-    return [v if "://" in v else os.path.normpath(base / Path(v).expanduser()) for v in items]
-
-
-def read_config(path: str | os.PathLike[str]) -> NightlyConfig:
-    """Read a nightly configuration file.
-
-    Parameters
-    ----------
-    path
-        A TOML file with a ``[nightly]`` table (``online``, ``offline``, ``reports``, optional
-        ``cache``, ``waivers``, ``notebook``, ``kernel``, ``html``) and an optional
-        ``[audit]`` table of notebook parameters (``mode``, ``jobs``, ``experiment``,
-        ``run_range``, ``[audit.thresholds]``, ...). Relative paths are relative to the file.
-
-    Returns
-    -------
-    NightlyConfig
-
-    Raises
-    ------
-    ConfigError
-        If the file is missing, not TOML (the message gives the line) or has unknown or
-        badly typed keys.
-    """
-    source = Path(path)
-    text = read_config_text(source, what="configuration", hint="expected TOML")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = f"not valid TOML: {exc}"
-        raise ConfigError(msg, path=source) from exc
-    unknown_tables = set(data) - {"nightly", "audit"}
-    if unknown_tables:
-        msg = f"unknown table [{sorted(unknown_tables)[0]}]"
-        raise ConfigError(
-            msg,
-            path=source,
-            hint="expected [nightly] and [audit]",
-        )
-    night = data.get("nightly")
-    if not isinstance(night, dict):
-        msg = "missing [nightly] table"
-        raise ConfigError(msg, path=source)
-    unknown = set(night) - _NIGHTLY_KEYS
-    if unknown:
-        msg = f"unknown key {sorted(unknown)[0]!r} in [nightly]"
-        raise ConfigError(
-            msg,
-            path=source,
-            hint=f"known: {', '.join(sorted(_NIGHTLY_KEYS))}",
-        )
-    for key in ("online", "offline", "reports"):
-        if key not in night:
-            msg = f"[nightly] needs {key!r}"
-            raise ConfigError(msg, path=source)
-    base = source.parent.absolute()
-    reports_list = _paths(night["reports"], base, "reports", source)
-    if len(reports_list) != 1:
-        msg = "[nightly] reports must be one directory"
-        raise ConfigError(msg, path=source)
-    reports = Path(reports_list[0])
-    cache = night.get("cache")
-    waivers = night.get("waivers")
-    audit = data.get("audit", {})
-    if not isinstance(audit, dict):
-        msg = "[audit] must be a table"
-        raise ConfigError(msg, path=source)
-    if not isinstance(night.get("html", True), bool):
-        msg = "[nightly] html must be true or false"
-        raise ConfigError(msg, path=source)
-    for key in ("notebook", "kernel"):
-        if key in night and not isinstance(night[key], str):
-            msg = f"[nightly] {key} must be a string"
-            raise ConfigError(msg, path=source)
-    if "cache" in audit:
-        if cache is not None:
-            msg = "cache is given in both [nightly] and [audit]"
-            raise ConfigError(msg, path=source)
-        cache = audit.pop("cache")
-    # the audit options are checked here, by their one declaration (lumiaudit.options), so
-    # a bad value is refused before a reports directory, a lock or a kernel exists; names
-    # that are only notebook parameters (run, ...) are checked by validate_parameters
-    from lumiaudit.options import AuditOptions
-
-    names = AuditOptions.names()
-    AuditOptions.from_mapping(
-        {k: v for k, v in audit.items() if k in names}, source=source, base=base
-    )
-    return NightlyConfig(
-        online=_paths(night["online"], base, "online", source),
-        offline=_paths(night["offline"], base, "offline", source),
-        reports=reports,
-        cache=None if cache is None else Path(_paths(cache, base, "cache", source)[0]),
-        waivers=None if waivers is None else Path(_paths(waivers, base, "waivers", source)[0]),
-        notebook=night.get("notebook", "audit_overview"),
-        kernel=night.get("kernel"),
-        html=night.get("html", True),
-        audit=_absolute(dict(audit), base),
-        path=source,
-    )
 
 
 # ------------------------------------------------------------------------------ lock
@@ -310,7 +155,7 @@ def _previous(reports: Path) -> Path | None:
     link = reports / LATEST
     if link.is_symlink() or link.is_dir():
         target = link.resolve()
-        if (target / "runs.csv").is_file():
+        if is_audit_dir(target):  # runs.csv or runs.parquet (--table-format)
             return target
         log.warning("%s does not point at an audit directory; no diff tonight", link)
     return None
@@ -451,14 +296,6 @@ def _prepare_reports(cfg: NightlyConfig) -> None:
     except OSError as exc:
         msg = f"cannot create the reports directory: {exc.strerror}"
         raise OutputError(msg, path=reports) from exc
-
-
-def _absolute(audit: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Relative path options of ``[audit]`` made relative to the configuration file."""
-    for key in ("mask", "waivers"):
-        if isinstance(audit.get(key), str):
-            audit[key] = str(base / Path(audit[key]).expanduser())
-    return audit
 
 
 def _check_parameters(cfg: NightlyConfig, options: Mapping[str, Any]) -> None:

@@ -353,12 +353,9 @@ def run_list_table(audit: Audit) -> pd.DataFrame:
 
 
 def _run_rows(frame: pd.DataFrame, run: int, experiment: int | None) -> pd.DataFrame:
-    if len(frame) == 0 or "run" not in frame.columns:
-        return frame
-    keep = frame["run"] == run
-    if experiment is not None and "experiment" in frame.columns:
-        keep &= frame["experiment"] == experiment
-    return frame[keep.fillna(False).astype(bool)].reset_index(drop=True)
+    from lumiaudit.schema import select_run
+
+    return select_run(frame, run, experiment).reset_index(drop=True)
 
 
 def _named(files: pd.DataFrame) -> pd.DataFrame:
@@ -403,16 +400,15 @@ def file_health_tables(audit: Audit) -> dict[str, pd.DataFrame]:
     Returns
     -------
     dict
-        ``"status"`` (files, bytes and entries per FileStatus), ``"unreadable"`` (files that
-        cannot be read; duplicates are listed apart), ``"duplicates"``,
-        ``"metadata mismatches"``, ``"empty"``,
-        ``"gaps"`` and ``"runs with bad files"``.
+        ``"status"`` (files, bytes and entries per FileStatus), ``"unreadable"`` (files whose
+        events cannot be counted: :data:`lumiaudit.schema.UNREADABLE_STATUSES`),
+        ``"duplicates"``, ``"metadata mismatches"``, ``"empty"``, ``"gaps"`` and ``"runs with
+        bad files"``.
     """
-    from lumiaudit.schema import FileStatus
+    from lumiaudit.schema import UNREADABLE_STATUSES, FileStatus
 
     files = audit.files
     status = files["status"].astype("string")
-    readable = [s.value for s in FileStatus if s.readable]
     counts = (
         files.assign(status=status)
         .groupby("status", dropna=False)
@@ -424,10 +420,7 @@ def file_health_tables(audit: Audit) -> dict[str, pd.DataFrame]:
     bad_runs = runs[(runs["n_files_bad"].fillna(0) > 0).astype(bool)] if len(runs) else runs
     return {
         "status": counts.reset_index(drop=True),
-        # a duplicate is readable, it is only not counted twice: listed apart, not as unreadable
-        "unreadable": _named(
-            files[~status.isin([*readable, FileStatus.DUPLICATE.value]).fillna(False).astype(bool)]
-        ),
+        "unreadable": _named(files[status.isin(UNREADABLE_STATUSES).fillna(False).astype(bool)]),
         "duplicates": _named(
             files[(status == FileStatus.DUPLICATE.value).fillna(False).astype(bool)]
         ),

@@ -105,6 +105,16 @@ class AuditOptions:
             "audited (profiles with lumisections)."
         ),
     )
+    lumi: Path | None = field(
+        default=None,
+        metadata=_opt(
+            "Luminosity file, brilcalc CSV or the basf2 luminosity SQLite (RunLumi table): "
+            "each run's recorded luminosity, in nb^-1, replaces the online lumi_nb "
+            "(docs/profiles.md).",
+            exists=True,
+            metavar="FILE",
+        ),
+    )
     mode: str = field(
         default="auto",
         metadata=_opt(
@@ -124,6 +134,22 @@ class AuditOptions:
     )
     scheduler: str | None = field(
         default=None, metadata=_opt("Dask scheduler address (count on a cluster).")
+    )
+    cluster: str | None = field(
+        default=None,
+        metadata=_opt(
+            "Count on a Dask cluster started for this run: condor:N or slurm:N (N batch jobs; "
+            "the [batch] extra) or local:N (N local worker processes); "
+            "docs/batch.md.",
+            metavar="KIND:N",
+        ),
+    )
+    cluster_timeout: float = field(
+        default=600.0,
+        metadata=_opt(
+            "Seconds to wait for the first worker of --cluster; then an error, not a hang.",
+            minimum=1,
+        ),
     )
     cache: Path | None = field(
         default=None, metadata=_opt("SQLite count cache: reruns read only new or changed files.")
@@ -230,6 +256,14 @@ class AuditOptions:
             toml=False,
         ),
     )
+    table_format: str = field(
+        default="csv",
+        metadata=_opt(
+            "Format of the audit's tables: csv, or parquet (schema, provenance and version in "
+            "the file's metadata; needs the [parquet] extra).",
+            choices=("csv", "parquet"),
+        ),
+    )
 
     def __post_init__(self) -> None:
         hints = _hints()
@@ -251,6 +285,17 @@ class AuditOptions:
             from lumiaudit.runselect import RunSelection
 
             RunSelection.parse(self.runs)  # the grammar's error names the item
+        if self.cluster is not None:
+            from lumiaudit.offline.batch import ClusterSpec
+
+            ClusterSpec.parse(self.cluster)  # names the kinds
+            if self.scheduler is not None:
+                msg = "cluster: give either --cluster or --scheduler, not both"
+                raise ParameterError(msg)
+        if self.table_format == "parquet":  # a missing pyarrow fails before anything runs
+            from lumiaudit.store.parquet import require_pyarrow
+
+            require_pyarrow()
 
     def check_auditable(self) -> None:
         """Refuse options an audit cannot run with (``count`` accepts them).
@@ -283,7 +328,7 @@ class AuditOptions:
             ``cache`` holds something that is not a lumiaudit count cache (it would be refused
             only when counting starts, e.g. inside a report's kernel).
         """
-        for name in ("mask", "waivers"):
+        for name in ("mask", "waivers", "lumi"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 msg = f"{name}: no such file"

@@ -8,7 +8,8 @@ Categories (of audited runs; ``NOT_AUDITED`` runs are in no list):
 * **bad**: marked bad by the production (``rNNNNN_bad/``, ``BadRuns/``), flagged with an
   unexplained difference, or no comparison possible (missing online or offline count).
 
-Writing the lists and the views is :mod:`lumiaudit.store.runlists`' job (re-exported here).
+Writing the lists and the views is :mod:`lumiaudit.store.runlists`' job (``write_runlists``,
+``symlink_view``); this module stays pure, so the store depends on it and never the reverse.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import pandas as pd
 
 from lumiaudit.errors import ConfigError
 from lumiaudit.schema import Reason, RunStatus
-from lumiaudit.store.runlists import VIEWS, symlink_view, write_runlists
 
-__all__ = ["VIEWS", "classify_runs", "read_mask", "symlink_view", "write_runlists"]
+__all__ = ["classify_runs", "read_mask"]
 
 log = logging.getLogger(__name__)
 

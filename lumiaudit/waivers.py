@@ -15,6 +15,10 @@ empty: never expires)::
 
 A waived run keeps its status and reasons, gets ``waived = True`` and the waiver text, and is no
 longer ``flagged`` (so ``--fail-on-flagged`` passes) until the waiver expires.
+
+This module is pure: :func:`parse_waivers` turns a file's text into the table and
+:func:`apply_waivers` applies it; reading the file is :func:`lumiaudit.store.config.read_waivers`'
+job, so the reconciliation, which applies waivers, never reaches file I/O.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ import csv
 import logging
 import tomllib
 from datetime import UTC, date, datetime
-from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +34,8 @@ import pandas as pd
 
 from lumiaudit.errors import ConfigError
 from lumiaudit.schema import Reason
-from lumiaudit.store.config import read_config_text
 
-__all__ = ["WAIVER_COLUMNS", "apply_waivers", "read_waivers"]
+__all__ = ["WAIVER_COLUMNS", "apply_waivers", "parse_waivers"]
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +101,16 @@ def _parse(record: dict[str, Any], path: Path, where: int | str) -> dict[str, An
     }
 
 
-def read_waivers(path: str | PathLike[str]) -> pd.DataFrame:
-    """Read a waivers file (TOML or CSV, by extension; otherwise TOML is tried first).
+def parse_waivers(text: str, path: str | Path) -> pd.DataFrame:
+    """The waivers table of a waivers file's text (TOML or CSV, by the extension of ``path``;
+    otherwise TOML is tried first).
 
     Parameters
     ----------
+    text
+        The file's text (read by :func:`lumiaudit.store.config.read_waivers`).
     path
-        The file.
+        The file, for the format and for messages and the ``source`` column.
 
     Returns
     -------
@@ -115,13 +120,10 @@ def read_waivers(path: str | PathLike[str]) -> pd.DataFrame:
 
     Raises
     ------
-    InputNotFoundError
-        The file does not exist.
     ConfigError
         A record is invalid (the message names file and line or entry).
     """
     p = Path(path)
-    text = read_config_text(p, what="waivers file", hint="expected TOML or CSV")
     rows: list[dict[str, Any]] = []
     if p.suffix.lower() == ".csv" or (p.suffix.lower() != ".toml" and _looks_csv(text)):
         reader = csv.DictReader(text.splitlines())
@@ -175,7 +177,7 @@ def apply_waivers(
     runs
         Runs table with ``experiment, run, reasons, flagged``.
     waivers
-        From :func:`read_waivers`.
+        From :func:`lumiaudit.store.config.read_waivers` (or :func:`parse_waivers`).
     today
         The date compared with expiries (default: today, UTC).
 

@@ -292,3 +292,16 @@ def test_audit_cli_says_when_no_run_matched(example: dict[str, Path], tmp_path: 
     res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "b"), "--no-plots"])
     assert res.exit_code == 0, res.output
     assert "warning" not in res.stderr
+
+
+def test_a_duplicate_file_is_not_counted_as_unreadable(example_audit: Audit) -> None:
+    # one "unreadable" set (schema.UNREADABLE_STATUSES): the summary's files_bad ("N not
+    # readable") agrees with the runs' n_files_bad; the example's duplicate is readable
+    from lumiaudit import schema
+
+    status = example_audit.files["status"]
+    assert (status == "duplicate").sum() == 1
+    unreadable = int(status.isin(schema.UNREADABLE_STATUSES).sum())
+    assert unreadable == 1
+    assert example_audit.summary["totals"]["files_bad"] == unreadable
+    assert int(example_audit.runs["n_files_bad"].sum()) == unreadable

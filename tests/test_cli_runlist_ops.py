@@ -143,3 +143,22 @@ def test_output_is_never_an_input(tmp_path: Path) -> None:
         assert "--output" in result.output
     assert a.read_text() == '{"101": [[1, 10]]}'
     assert b.read_text() == '{"102": [[1, 10]]}'
+
+
+def test_cli_json_records_are_the_audit_run_list_records(audit_dir: Path, tmp_path: Path) -> None:
+    # one record builder (lumiaudit.store.runlists.run_records): the CLI's json lists the
+    # same objects as the audit's good_runs.json and bad_runs.json, counts included
+    good = json.loads((audit_dir / "good_runs.json").read_text(encoding="utf-8"))
+    bad = json.loads((audit_dir / "bad_runs.json").read_text(encoding="utf-8"))
+    assert any("n_online" in r for r in good + bad)
+    for category, expected in (("good", good), ("bad", [r for r in bad if r["category"] == "bad"])):
+        out = tmp_path / f"{category}.json"
+        args = ["--from", str(audit_dir), "--list", category, "-o", str(out)]
+        result = _invoke(args)
+        assert result.exit_code == 0, result.output
+        assert json.loads(out.read_text(encoding="utf-8")) == expected
+        # and a rerun may replace it: it is recognised as lumiaudit's run list
+        assert _invoke(args).exit_code == 0
+    everything = json.loads(_invoke(["--from", str(audit_dir)]).stdout)
+    key = lambda r: (r["experiment"], r["run"])  # noqa: E731
+    assert sorted(everything, key=key) == sorted(good + bad, key=key)

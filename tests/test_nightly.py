@@ -17,11 +17,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from lumiaudit.cli import cli
-from lumiaudit.errors import ConfigError
+from lumiaudit.errors import ConfigError, NightlyLockedError
 from lumiaudit.nightly import (
     LATEST,
     RESULT_NAME,
-    NightlyLockedError,
     NightlyResult,
     read_config,
     run_nightly,

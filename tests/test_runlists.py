@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from lumiaudit.errors import ConfigError, OutputError
-from lumiaudit.runlists import classify_runs, read_mask, symlink_view, write_runlists
+from lumiaudit.runlists import classify_runs, read_mask
+from lumiaudit.store.runlists import symlink_view, write_runlists
 
 
 def _runs() -> pd.DataFrame:

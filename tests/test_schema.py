@@ -44,3 +44,45 @@ def test_file_status_readability() -> None:
     assert readable == {"ok", "empty", "metadata_mismatch"}
     assert str(schema.RunStatus.NOT_AUDITED) == "NOT_AUDITED"
     assert str(schema.Reason.ELOG_TYPO) == "elog_typo"
+
+
+@pytest.mark.parametrize(
+    ("columns", "run", "experiment", "expected"),
+    [
+        ({"experiment": [12, 12, None], "run": [5, 6, 5]}, 5, None, [0, 2]),
+        ({"experiment": [12, 12, None], "run": [5, 6, 5]}, 5, 12, [0]),
+        ({"experiment": [12, 13], "run": [5, None]}, 5, 13, []),  # a missing run: not selected
+        ({"run": [5, 6, 5]}, 5, 12, [0, 2]),  # no experiment column: by run alone
+        ({"path": ["a", "b"]}, 5, None, []),  # no run column: no row
+        ({"experiment": [], "run": []}, 5, None, []),
+    ],
+)
+def test_select_run(
+    columns: dict[str, list[object]], run: int, experiment: int | None, expected: list[int]
+) -> None:
+    frame = pd.DataFrame(
+        {k: pd.array(v, dtype="Int64" if k != "path" else "string") for k, v in columns.items()}
+    )
+    assert schema.select_run(frame, run, experiment).index.tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (pd.array([True, None, False], dtype="boolean"), [0]),
+        (pd.Series([True, False], dtype=bool), [0]),
+        (pd.Series([None, True], dtype=object), [1]),  # None is not flagged
+        (None, []),  # no flagged column: nothing is flagged
+    ],
+)
+def test_flagged(flags: object, expected: list[int]) -> None:
+    runs = pd.DataFrame({"run": [1, 2, 3][: 3 if flags is None else len(flags)]})  # type: ignore[arg-type]
+    if flags is not None:
+        runs["flagged"] = flags
+    assert schema.flagged(runs).index.tolist() == expected
+
+
+def test_status_sets_partition_the_statuses() -> None:
+    values = {s.value for s in schema.FileStatus}
+    assert not schema.READABLE_STATUSES & schema.UNREADABLE_STATUSES
+    assert values == schema.READABLE_STATUSES | schema.UNREADABLE_STATUSES | {"duplicate"}

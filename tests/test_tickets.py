@@ -155,7 +155,7 @@ def test_markdown_snippet_values(runs, files, gaps):
         "2,112",
         "1,623",
         "489",
-        "1.3013",
+        "1.30129",
         "1.2e-07",
         "DEFICIT",
         "unreadable\\_file (410 events)",
@@ -173,7 +173,9 @@ def test_markdown_snippet_values(runs, files, gaps):
     assert "HLT1.f00000.root | ok" not in text
     assert "Affected files (3)" in text
     # gaps
-    assert "| 3020 | 2 | 4 | ~650 | file\\_index\\_gap |" in text
+    # one number per cause: the gap rows name the files, the run row gives the events
+    assert "| 3020 | 2 | 4 | file\\_index\\_gap |" in text
+    assert "~" not in text
     # plots: PNGs only; drilldowns only of the selected runs
     assert "- ratio\\_vs\\_run.png" in text
     assert "drilldown\\_e0010\\_r03020.png" in text
@@ -199,7 +201,7 @@ def test_jira_snippet(runs, files, gaps):
     assert text.startswith("h3. ")
     head = "||exp||run||status||online||offline tree entries||diff||ratio||q-value||reasons||"
     assert head in text
-    assert "|10|3020|DEFICIT|2,112|1,623|489|1.3013|1.2e-07|" in text
+    assert "|10|3020|DEFICIT|2,112|1,623|489|1.30129|1.2e-07|" in text
     assert "!ratio_vs_run.png|thumbnail!" in text
     assert "!drilldown_e0010_r03020.png|thumbnail!" in text
     evil = next(line for line in text.splitlines() if "evil" in line)
@@ -380,3 +382,115 @@ def test_ticket_row_adds_up_with_the_compared_count(jira: bool) -> None:
     xml = junit_xml(runs)
     assert "offline error-free 50,285" in xml
     assert "diff 6,505" in xml
+
+
+# ------------------------------------------------------------------------------ issue 16
+
+
+@pytest.mark.parametrize(
+    ("error", "path", "expect"),
+    [
+        (
+            "not a ROOT file: starts with b'Error in' (OSError: expected Chunk of length 403, "
+            "received 0 bytes from FileSource for file path /p/mdst.physics.0010.03020.HLT3."
+            "f00000.root)",
+            "/p/mdst.physics.0010.03020.HLT3.f00000.root",
+            "not a ROOT file: starts with b'Error in'",
+        ),
+        ("truncated: file ends at 1,204 of 9,800 bytes", "/p/a.root", None),
+        (
+            "cannot open /p/a.root: Permission denied",
+            "/p/a.root",
+            "cannot open the file: Permission denied",
+        ),
+        (pd.NA, "/p/a.root", ""),
+    ],
+)
+def test_file_problem_is_one_sentence_without_the_path(error, path, expect):
+    from lumiaudit.render.tickets import file_problem
+
+    text = file_problem(error, path)
+    assert text == (error if expect is None else expect)
+    assert path not in text
+    assert "Error:" not in text
+
+
+def test_file_row_names_the_path_once(runs, files):
+    files = files.copy()
+    path = "/p/mdst.physics.0010.03020.HLT3.f00000.root"
+    files.loc[files["status"] == "not_root", "error"] = (
+        f"not a ROOT file: starts with b'Error in' (OSError: expected Chunk of length 403 for "
+        f"file path {path})"
+    )
+    files.loc[files["status"] == "not_root", "path"] = path
+    text = markdown_snippet(select_runs(runs, [3020]), files=files)
+    row = next(line for line in text.splitlines() if "not\\_root" in line)
+    assert row.count("mdst.physics.0010.03020.HLT3.f00000.root") == 1
+    assert "OSError" not in row
+
+
+def test_plots_to_attach_by_relevance():
+    from lumiaudit.render.tickets import _plots_for
+
+    names = [
+        "diff_vs_run.png",
+        "ratio_vs_run.png",
+        "funnel.png",
+        "online_vs_offline.png",
+        "diff_distribution.png",
+        "drilldown_e0012_r00113.png",
+        "drilldown_e0012_r00105.png",
+    ]
+    typo = pd.DataFrame({"run": [113], "reasons": ["elog_typo"], "reason_events": [pd.NA]})
+    assert _plots_for(names, typo) == ["diff_vs_run.png", "ratio_vs_run.png"]
+    loss = pd.DataFrame(
+        {
+            "run": [105, 113],
+            "reasons": ["unreadable_file", "elog_typo"],
+            "reason_events": ["unreadable_file=252", pd.NA],
+        }
+    )
+    assert _plots_for(names, loss) == [
+        "diff_vs_run.png",
+        "ratio_vs_run.png",
+        "funnel.png",
+        "online_vs_offline.png",
+        "drilldown_e0012_r00105.png",
+    ]
+
+
+def test_every_row_adds_up_with_the_named_count(runs, files, gaps):
+    text = markdown_snippet(select_runs(runs), files=files, gaps=gaps)
+    rows = table_rows(text)
+    header = [c.strip() for c in rows[0].strip("|").split("|")]
+    at = {name: i for i, name in enumerate(header)}
+    offline = next(name for name in header if name.startswith("offline"))
+    assert offline != "offline"  # the header says which count
+    for row in rows[2:]:
+        cells = [c.strip() for c in UNESCAPED_PIPE.split(row.strip())[1:-1]]
+        if len(cells) != len(header) or "n/a" in (cells[at["online"]], cells[at[offline]]):
+            continue
+        online, off, diff = (
+            int(cells[at[k]].replace(",", "")) for k in ("online", offline, "diff")
+        )
+        assert online - off == diff, row
+
+
+def test_header_names_the_count_when_a_run_has_no_offline_count():
+    """A MISSING_OFFLINE run compares nothing: the header still says which count the others use."""
+    runs = pd.DataFrame(
+        {
+            "experiment": [12, 12],
+            "run": [105, 123],
+            "status": ["DEFICIT", "MISSING_OFFLINE"],
+            "n_online": pd.array([1601, 3213], dtype="Int64"),
+            "n_offline": pd.array([1349, pd.NA], dtype="Int64"),
+            "n_offline_full": pd.array([1349, pd.NA], dtype="Int64"),
+            "n_offline_def": pd.array([1349, pd.NA], dtype="Int64"),
+            "diff": pd.array([252, pd.NA], dtype="Int64"),
+            "flagged": [True, True],
+        }
+    )
+    text = markdown_snippet(runs, summary={"follows": "full"})
+    assert "| offline error-free |" in text
+    assert "offline (compared)" not in text

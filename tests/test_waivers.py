@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from lumiaudit.errors import ConfigError, InputNotFoundError
-from lumiaudit.waivers import apply_waivers, read_waivers
+from lumiaudit.store.config import read_waivers
+from lumiaudit.waivers import apply_waivers
 
 TOML = """
 [[waiver]]
@@ -110,3 +111,37 @@ def test_binary_waivers_file_is_a_config_error(tmp_path: Path, suffix: str) -> N
     path.write_bytes(b"run,reason\n" + bytes(range(128, 256)))
     with pytest.raises(ConfigError, match=r"waivers\.\w+: not a text waivers file \(byte 11 "):
         read_waivers(path)
+
+
+def test_reconcile_takes_tables_not_paths(tmp_path: Path) -> None:
+    # the reconciliation is pure (issue 12): it refuses a path instead of reading it
+    from lumiaudit.errors import ParameterError
+    from lumiaudit.reconcile import reconcile
+
+    path = tmp_path / "waivers.toml"
+    path.write_text(TOML, encoding="utf-8")
+    key = {"experiment": [10], "run": [3044]}
+    online = pd.DataFrame({**key, "n_online": [100], "run_type": ["physics"]})
+    offline = pd.DataFrame(
+        {**key, "n_offline": [90], "n_offline_full": [90], "n_files": [1], "n_files_bad": [0]}
+    )
+    with pytest.raises(ParameterError, match="waivers as a table, not a path"):
+        reconcile(online=online, offline_runs=offline, waivers=path)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="mask as a table, not a path"):
+        reconcile(online=online, offline_runs=offline, mask=str(path))
+    waived = reconcile(online=online, offline_runs=offline, waivers=read_waivers(path)).runs
+    assert bool(waived["waived"].iloc[0])
+
+
+def test_audit_reads_the_waivers_file_before_counting(tmp_path: Path) -> None:
+    # a bad waivers file fails in a second, before any offline input is looked at: here the
+    # offline input does not even exist, and the error is still the waivers file's
+    import lumiaudit
+
+    bad = tmp_path / "waivers.toml"
+    bad.write_text("[[waiver]\nrun = 1\n", encoding="utf-8")
+    elog = tmp_path / "elog"
+    elog.mkdir()
+    with pytest.raises(ConfigError, match="not valid TOML") as info:
+        lumiaudit.audit(online=elog, offline=tmp_path / "no-such-production", waivers=bad)
+    assert info.value.path == str(bad)

@@ -93,11 +93,19 @@ def write_production(root: Path, runs: list[Run], *, with_daq: bool = True) -> d
         stop = start + timedelta(minutes=50)
         files = dict(r.offline or r.raw)
         files.update(r.extra)
+        # event numbers as basf2's event builder gives them: unique in the run, each raw file a
+        # range of its own; an extra file (a resubmitted job) repeats its unit's first file
+        first: dict[tuple[int, int], int] = {}
+        next_event = 1
+        for key in sorted(r.raw):
+            first[key] = next_event
+            next_event += r.raw[key]
         for (u, i), n in sorted(files.items()):
             path = (
                 prod / LAYOUT.format(exp=EXP, run=r.run) / NAME.format(exp=EXP, run=r.run, u=u, i=i)
             )
-            write_basf2_file(path, experiment=EXP, run=r.run, n_events=n)
+            start_event = first.get((u, i), first.get((u, 0), 1))
+            write_basf2_file(path, experiment=EXP, run=r.run, n_events=n, first_event=start_event)
         total = sum(r.raw.values())
         typed = str(total) if r.elog == "auto" else (r.elog or "")
         entries.append(
@@ -273,6 +281,21 @@ def test_luminosity_of_the_losses(audited: Any) -> None:
     fun = audited.funnel.set_index("bucket")
     assert fun.loc["unexplained", "lumi_nb"] == pytest.approx(expected)
     assert float(fun["lumi_nb"].sum()) == pytest.approx(lumi["recorded_nb"], rel=1e-9)
+
+
+def test_without_the_catalogue_a_resubmitted_job_is_duplicate_events(tmp_path: Path) -> None:
+    import lumiaudit
+
+    runs = [r for r in _runs() if r.run in (201, 202, 203, 204, 205, 206, 212)]
+    paths = write_production(tmp_path, runs, with_daq=False)
+    result = lumiaudit.audit(online=[paths["elog"], paths["rundb"]], offline=[paths["prod"]])
+    row = _row(result.runs, 212)
+    repeated = _spec(212).raw[(1, 0)]
+    assert row["status"] == "EXCESS"
+    assert f"duplicate_events=-{repeated}" in str(row["reason_events"]), row["evidence"]
+    assert row["unexplained_diff"] == 0
+    assert bool(row["flagged"])
+    assert "HLT1.f00000.root again in" in str(row["evidence"])
 
 
 def test_without_the_catalogue_a_processing_loss_is_unexplained(tmp_path: Path) -> None:
@@ -487,3 +510,21 @@ def test_two_agreeing_witnesses_outvote_one(
     assert int(vote.online["n_online"].iloc[0]) == true
     assert vote.defects["source"].tolist() == [odd]
     assert bool(vote.verdicts["confirmed"].iloc[0])
+
+
+def test_a_value_two_sources_agree_on_is_never_a_typo(tmp_path: Path) -> None:
+    """Neighbouring runs with the same count: a 20-event loss is not "the count of run 221"."""
+    import lumiaudit
+
+    same = {(1, 0): 400, (2, 0): 400}
+    runs = [Run(r, dict(same), daq=False) for r in (221, 222, 223)]
+    runs[1].offline = {(1, 0): 400, (2, 0): 380}
+    paths = write_production(tmp_path, runs, with_daq=False)
+    both = lumiaudit.audit(online=[paths["elog"], paths["rundb"]], offline=[paths["prod"]])
+    row = _row(both.runs, 222)
+    assert row["status"] == "DEFICIT"
+    assert _reasons(row) == {"unexplained"}, row["evidence"]
+    assert bool(row["flagged"])
+    # with the elog alone the copied count of a neighbour stays a possible typo
+    alone = lumiaudit.audit(online=[paths["elog"]], offline=[paths["prod"]])
+    assert "elog_typo" in _reasons(_row(alone.runs, 222))

@@ -46,7 +46,8 @@ def run_audit_command(
     from lumiaudit.store.outdir import check_output, check_output_file
 
     # before anything is read or counted: an output that is not ours, or an input, is refused
-    inputs = [*online, *offline, *(str(options[k]) for k in ("mask", "waivers") if options.get(k))]
+    given = ("mask", "waivers", "lumi", "golden")
+    inputs = [*online, *offline, *(str(options[k]) for k in given if options.get(k))]
     check_output(out, kind=kind, inputs=inputs, what="--out")
     if junit is not None:
         check_output_file(junit, inputs=inputs, what="--junit", kind="junit")

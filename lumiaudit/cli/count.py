@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,21 @@ _out = click.Path(dir_okay=False, path_type=Path)
 )
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786).")
 @click.option(
+    "--cluster",
+    default=None,
+    metavar="KIND:N",
+    help="Count on a Dask cluster started for this run: condor:N or slurm:N (N batch jobs; "
+    "the [batch] extra) or local:N (N local worker processes); "
+    "docs/batch.md.",
+)
+@click.option(
+    "--cluster-timeout",
+    type=click.FloatRange(min=1),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for the first worker of --cluster; then an error, not a hang.",
+)
+@click.option(
     "--cache",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -136,6 +152,8 @@ def command(
     mode: str,
     jobs: int,
     scheduler: str | None,
+    cluster: str | None,
+    cluster_timeout: float,
     cache: Path | None,
     include_skims: bool,
     allow_empty: bool,
@@ -163,27 +181,41 @@ def command(
             "(e.g. --profile cms-nanoaod)"
         )
         raise click.UsageError(msg)
-    result = count_events(
-        list(paths),
-        tree=tree,
-        mode=mode,
-        jobs=jobs,
-        scheduler=scheduler,
-        cache=cache,
-        include_skims=include_skims,
-        allow_empty=allow_empty,
-        progress=progress_default() if progress is None else progress,
-        timeout=timeout,
-        retries=retries,
-        runs=runs,
-        profile=prof,
-    )
+    spec = None
+    if cluster is not None:
+        from lumiaudit.offline.batch import ClusterSpec
+
+        if scheduler is not None:
+            msg = "give either --cluster or --scheduler, not both"
+            raise click.UsageError(msg)
+        spec = ClusterSpec.parse(cluster)
+    with contextlib.ExitStack() as stack:
+        client = None
+        if spec is not None:
+            from lumiaudit.offline.batch import open_cluster
+
+            client = stack.enter_context(open_cluster(spec, start_timeout=cluster_timeout))
+        result = count_events(
+            list(paths),
+            tree=tree,
+            mode=mode,
+            jobs=jobs,
+            scheduler=scheduler,
+            client=client,
+            cache=cache,
+            include_skims=include_skims,
+            allow_empty=allow_empty,
+            progress=progress_default() if progress is None else progress,
+            timeout=timeout,
+            retries=retries,
+            runs=runs,
+            profile=prof,
+        )
     if lumis_path is not None:
         from lumiaudit.offline.lumis import count_lumis
-        from lumiaudit.schema import FileStatus
+        from lumiaudit.schema import READABLE_STATUSES
 
-        readable = [s.value for s in FileStatus if s.readable]
-        counted = result.files[result.files["status"].isin(readable)]["path"].astype(str)
+        counted = result.files[result.files["status"].isin(READABLE_STATUSES)]["path"].astype(str)
         lumis, failed = count_lumis(
             counted.tolist(), profile=prof, jobs=jobs, timeout=timeout, progress=bool(progress)
         )

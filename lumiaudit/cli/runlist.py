@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from lumiaudit.cli._common import echo, handle_errors, is_stdout, write_output
+from lumiaudit.cli._common import handle_errors, is_stdout, write_output
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lumiaudit.runsets import RunLumiSet
 
 
 @click.command(name="runlist")
@@ -75,9 +80,10 @@ def command(
     import pandas as pd
 
     from lumiaudit.runlists import classify_runs
-    from lumiaudit.runlists import symlink_view as make_view
     from lumiaudit.store.history import read_audit_tables
     from lumiaudit.store.outdir import check_output, check_output_file
+    from lumiaudit.store.runlists import run_records
+    from lumiaudit.store.runlists import symlink_view as make_view
 
     if output is not None:
         check_output_file(output, inputs=[audit_dir], what="--output", kind="runlist")
@@ -112,16 +118,15 @@ def command(
         write_csv(table, output)
     else:
         if fmt == "json":
-            recs = [_record(r) for r in table.to_dict("records")]
+            # the records of the audit's good_runs.json / bad_runs.json (lumiaudit.store)
+            recs = run_records(runs.loc[table.index], table["category"])
             text = json.dumps(recs, indent=1) + "\n"
         else:
-            from lumiaudit.cli._peer import peer_text
-
             text = peer_text(table, fmt, name=f"{audit_dir.name} {category} runs")
         write_output(text, output)
     where = "stdout" if is_stdout(output) else str(output)
     scope = "" if experiment is None else f" of experiment {experiment}"
-    echo(
+    click.echo(
         f"runs{scope}: "
         + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("good", "ugly", "bad"))
         + f"; wrote {category} ({len(table)} runs, {fmt}) to {where}",
@@ -130,26 +135,37 @@ def command(
     if symlink_view is not None:
         files = tables.get("files", pd.DataFrame())
         made = make_view(runs, files, symlink_view, inputs=[audit_dir])
-        echo(
+        click.echo(
             f"symlink view {symlink_view}: " + ", ".join(f"{k} {v}" for k, v in made.items()),
             err=True,
         )
 
 
-def _missing(value: Any) -> bool:
-    import pandas as pd
+def note(text: str) -> None:
+    """A ``lumiaudit runlist:`` remark on stderr."""
+    click.echo(f"lumiaudit runlist: {text}", err=True)
 
-    return value is None or bool(pd.isna(value))
+
+def render_runlist(runs: RunLumiSet, fmt: str, *, name: str) -> str:
+    """``runs`` in a peer format, saying what the format cannot hold (golden JSON: experiment)."""
+    from lumiaudit.runlist_io import format_runlist
+
+    if fmt in ("golden-json", "grl-xml"):
+        exps = sorted(e for e in runs.experiments() if e is not None)
+        if fmt == "golden-json" and exps:
+            # a golden JSON has no place for it: say so rather than drop it unseen
+            note(
+                f"golden JSON has no experiment field: experiment {exps[0]} is not written "
+                "(read it back with --experiment)"
+            )
+    return format_runlist(runs, fmt, name=name)
 
 
-def _record(r: dict[Any, Any]) -> dict[str, Any]:
-    import pandas as pd
+def peer_text(table: pd.DataFrame, fmt: str, *, name: str) -> str:
+    """An audit's run table (``experiment``, ``run``) as a golden JSON, GRL or IoV text."""
+    from lumiaudit.runsets import RunLumiSet
 
-    reasons = r.get("reasons")
-    return {
-        "experiment": None if pd.isna(r["experiment"]) else int(r["experiment"]),
-        "run": int(r["run"]),
-        "category": str(r["category"]),
-        "status": str(r["status"]),
-        "reasons": str(reasons).split(";") if isinstance(reasons, str) else [],
-    }
+    runs = RunLumiSet.from_runs(
+        (int(e), int(r)) for e, r in zip(table["experiment"], table["run"], strict=True)
+    )
+    return render_runlist(runs, fmt, name=name)

@@ -14,7 +14,8 @@ import click
 
 from lumiaudit.cli import runlist as _base
 from lumiaudit.cli._common import handle_errors
-from lumiaudit.cli._peer import _note, _render
+from lumiaudit.cli.runlist import note as _note
+from lumiaudit.cli.runlist import render_runlist as _render
 
 if TYPE_CHECKING:
     from lumiaudit.runsets import RunLumiSet

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import re
 
-from lumiaudit.offline.names import FileName, parse_path
+from lumiaudit.offline.names import FileName, _dir_facts, _split, parse_path
 
 __all__ = ["parse_name"]
 
@@ -46,18 +46,22 @@ def parse_name(path: str, grammar: str = "belle2") -> FileName:
     if grammar == "belle2":
         return parse_path(path)
     stem = path.replace("\\", "/").rsplit("/", 1)[-1]
+    # a skim/NAME/ directory (DOMAIN.md layout) makes a skim whatever the name grammar says:
+    # skims are subsets of all/ with the same stems, never copies of its files (issue 13)
+    dir_skim = _dir_facts(_split(path)[0])[3]
+    plain = FileName(skim=dir_skim, markers=(f"skim:{dir_skim}",) if dir_skim else (), stem=stem)
     if grammar == "none":
-        return FileName(stem=stem)
+        return plain
     match = _compiled(grammar).search(path.replace("\\", "/"))
     if match is None:
-        return FileName(stem=stem)
+        return plain
     found = {k: v for k, v in match.groupdict().items() if v is not None}
     parts = sorted((k for k in found if re.fullmatch(r"run_\d+", k)), key=lambda k: int(k[4:]))
     if parts and "run" not in found:
         # a run split over directories: CMS /store/.../000/379/415/ is run 379415
         found["run"] = "".join(found[k] for k in parts)
     ints = {k: int(found[k]) for k in _INT_GROUPS if k in found and found[k].isdigit()}
-    skim = found.get("skim")
+    skim = found.get("skim") or dir_skim
     return FileName(
         experiment=ints.get("experiment"),
         run=ints.get("run"),

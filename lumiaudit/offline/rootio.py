@@ -31,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
+from lumiaudit.errors import Unsure
+
 __all__ = ["Key", "LeanFile", "Unsure", "inflate", "inflate_head", "read_key", "read_string"]
 
 logger = logging.getLogger(__name__)
@@ -44,10 +46,6 @@ _KEY_BIG = struct.Struct(">ihiIhhqq")
 _I32 = struct.Struct(">i")
 #: ROOT compresses an object in blocks of at most 0xffffff bytes, each with a 9-byte header
 _BLOCK_HEADER = 9
-
-
-class Unsure(Exception):
-    """The lean reader cannot read this with certainty; read the file the full way."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,16 @@ import pandas as pd
 from lumiaudit.offline.count import FileRecord
 from lumiaudit.offline.discover import Found
 from lumiaudit.offline.names import join_markers
-from lumiaudit.schema import CONTRIBUTIONS, FILES, GAPS, FileStatus, Reason, empty, enforce
+from lumiaudit.schema import (
+    CONTRIBUTIONS,
+    FILES,
+    GAPS,
+    UNREADABLE_STATUSES,
+    FileStatus,
+    Reason,
+    empty,
+    enforce,
+)
 
 __all__ = [
     "BAD_STATUSES",
@@ -45,9 +54,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Statuses of files whose events cannot be counted (duplicates are counted elsewhere).
-BAD_STATUSES = frozenset(
-    str(s) for s in FileStatus if not s.readable and s is not FileStatus.DUPLICATE
-)
+BAD_STATUSES = UNREADABLE_STATUSES  # the one set, lumiaudit.schema
 
 RunKey = tuple[int | None, int]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from lumiaudit.errors import BadFile as Bad
 from lumiaudit.offline.rootio import LeanFile
 from lumiaudit.offline.roottree import LeanTree
 from lumiaudit.schema import FileStatus
@@ -62,15 +63,6 @@ TTREE_LONG64_ENTRIES = 16
 #: a ``TKey`` of at least 64 bytes on disk. A count above ``size * MAX_ENTRIES_PER_BYTE`` is
 #: not a count (a misread header) and is never reported.
 MAX_ENTRIES_PER_BYTE = 2**31 // 64
-
-
-class Bad(Exception):
-    """The file is bad, with a status (what it holds: reading it again changes nothing)."""
-
-    def __init__(self, status: FileStatus, error: str) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
 
 
 def is_tree(kind: str) -> bool:

@@ -76,14 +76,8 @@ def __dir__() -> list[str]:
 
 #: Columns of ``OnlineResult.entries`` after the ``ONLINE`` ones.
 ENTRY_COLUMNS = {
-    "entry_id": "string",
-    "entry_date": "datetime64[ns, UTC]",
-    "entry_type": "string",
-    "count_text": "string",
-    "chosen": "boolean",
-    "problem": "string",
-    "quality": "string",
-}
+    c.name: c.dtype for c in schema.ONLINE_ENTRIES.columns if c.name not in schema.ONLINE.names
+}  # declared in lumiaudit.schema
 
 _KIND = {
     "elog": "elog",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from lumiaudit import schema
 from lumiaudit.online.entries import Problems, RawEntry, _lookup, _reportable, interpret
 from lumiaudit.online.mapping import Fields
 from lumiaudit.online.table import read_rows
@@ -20,22 +21,7 @@ from lumiaudit.online.values import date_in_range, parse_count, parse_time
 __all__ = ["DAQ_FILE_COLUMNS", "parse_daq"]
 
 #: Columns of ``OnlineResult.daq_files`` (then ``run_type, time_close, correct_close``).
-DAQ_FILE_COLUMNS = {
-    "name": "string",
-    "path": "string",
-    "experiment": "Int64",
-    "run": "Int64",
-    "hlt_unit": "Int64",
-    "file_index": "Int64",
-    "n_online": "Int64",
-    "n_online_full": "Int64",
-    "size_bytes": "Int64",
-    "source": "string",
-    "source_line": "string",
-    "run_type": "string",
-    "time_close": "datetime64[ns, UTC]",
-    "correct_close": "boolean",
-}
+DAQ_FILE_COLUMNS = schema.DAQ_FILES.dtypes  # declared in lumiaudit.schema
 
 _HLT = re.compile(r"HLT0*(\d+)", re.IGNORECASE)
 

@@ -213,11 +213,16 @@ def read_online_split(
     )
     table = _per_run(online_ls)
     n_ls = online_ls.groupby("run")["ls"].count()
-    entries = table.assign(
-        entry_id=[f"{n_ls[r]} LS" for r in table["run"]],
-        entry_type="lumisections",
-        count_text=[f"sum of {n_ls[r]} LS" for r in table["run"]],
-        chosen=True,
+    # the columns and dtypes of every online_entries table (lumiaudit.schema), so a stored
+    # audit gives them back as they were
+    entries = schema.enforce(
+        table.assign(
+            entry_id=[f"{n_ls[r]} LS" for r in table["run"]],
+            entry_type="lumisections",
+            count_text=[f"sum of {n_ls[r]} LS" for r in table["run"]],
+            chosen=True,
+        ),
+        schema.ONLINE_ENTRIES,
     )
     problems = [
         {"source": r.source, "line": r.source_line, "reason": f"LS {r.ls}: {r.problem}", "text": ""}

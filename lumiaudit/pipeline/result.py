@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from lumiaudit import schema
 from lumiaudit._version import __version__
 from lumiaudit.store import audit_dir as _audit_dir
 
@@ -74,14 +75,11 @@ class Audit:
     @property
     def flagged(self) -> pd.DataFrame:
         """Runs that need a look (``flagged`` is True)."""
-        return self.runs[self.runs["flagged"].fillna(False).astype(bool)]
+        return schema.flagged(self.runs)
 
     def run(self, run: int, experiment: int | None = None) -> pd.DataFrame:
         """The runs-table row(s) of one run."""
-        sel = self.runs["run"] == run
-        if experiment is not None:
-            sel &= self.runs["experiment"] == experiment
-        return self.runs[sel.fillna(False)]
+        return schema.select_run(self.runs, run, experiment)
 
     def explain(self, run: int, experiment: int | None = None) -> str:
         """The evidence for one run, in plain words (what ``lumiaudit explain`` prints).
@@ -142,17 +140,23 @@ class Audit:
         return self._plot("plot_ratio_vs_time", ax, **kwargs)
 
     def plot_funnel(self, ax: Axes | None = None, **kwargs: Any) -> Any:
-        """The accounting funnel as a waterfall."""
+        """The funnel of the audited runs: :func:`lumiaudit.render.plots.plot_funnel`.
+
+        The runs table is passed, so that the offline events of runs without an online count
+        are shown apart; ``unit="lumi"`` draws it in recorded luminosity.
+        """
         from lumiaudit.render import plots
 
+        kwargs.setdefault("runs", self.runs)
         return plots.plot_funnel(self.funnel, ax=ax, meta=self._meta(), **kwargs)
 
     def plot_run_drilldown(
         self, run: int, experiment: int | None = None, ax: Axes | None = None, **kwargs: Any
     ) -> Any:
-        """HLT unit x file index grid of one run (ok / missing / unreadable / duplicate)."""
+        """HLT unit x file index grid of one run, titled with its counts (``DrilldownArtists``)."""
         from lumiaudit.render import plots
 
+        kwargs.setdefault("runs", self.runs)
         return plots.plot_run_drilldown(
             self.files,
             self.gaps,
@@ -185,6 +189,7 @@ class Audit:
         formats: Sequence[str] = ("png", "svg", "pdf"),
         junit: str | os.PathLike[str] | None = None,
         kind: str = "audit",
+        table_format: str | None = None,
     ) -> Path:
         """Write the audit directory (CSV tables, summary, run lists, plots).
 
@@ -203,6 +208,8 @@ class Audit:
             Also write JUnit XML (one testcase per run) to this file.
         kind
             Marker kind: ``audit`` or ``demo``.
+        table_format
+            ``csv`` or ``parquet`` (default: the audit's ``table_format`` option, else ``csv``).
 
         Raises
         ------
@@ -216,7 +223,13 @@ class Audit:
         inputs = _audit_dir.audit_inputs(self.summary)
         if junit is None:
             _audit_dir.write_audit(
-                self, out_dir, kind=kind, plots=plots, formats=formats, inputs=inputs
+                self,
+                out_dir,
+                kind=kind,
+                plots=plots,
+                formats=formats,
+                inputs=inputs,
+                table_format=table_format,
             )
             return Path(out_dir)
         from lumiaudit.render.tickets import junit_xml
@@ -225,7 +238,13 @@ class Audit:
         check_output_file(junit, inputs=inputs, what="--junit")
         if writes_through(Path(junit)):  # /dev/stdout and the like: written, never replaced
             _audit_dir.write_audit(
-                self, out_dir, kind=kind, plots=plots, formats=formats, inputs=inputs
+                self,
+                out_dir,
+                kind=kind,
+                plots=plots,
+                formats=formats,
+                inputs=inputs,
+                table_format=table_format,
             )
             write_text(junit, junit_xml(self.runs))
             return Path(out_dir)
@@ -234,7 +253,13 @@ class Audit:
         with atomic_path(junit) as tmp:
             tmp.write_text(junit_xml(self.runs), encoding="utf-8")
             _audit_dir.write_audit(
-                self, out_dir, kind=kind, plots=plots, formats=formats, inputs=inputs
+                self,
+                out_dir,
+                kind=kind,
+                plots=plots,
+                formats=formats,
+                inputs=inputs,
+                table_format=table_format,
             )
         return Path(out_dir)
 

@@ -7,6 +7,8 @@ The steps and their contracts are drawn in ``docs/ARCHITECTURE.md``; the helpers
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
 import os
 import typing
@@ -196,7 +198,21 @@ def audit(
             ls_not_applied = check_lumis(mask_set, partial_ls=mask_ls, source=src)
         else:
             mask_set = None
+    # the waivers file too: read and checked before counting; the reconciliation takes the
+    # table and reads no file (issue 12)
+    waiver_table: pd.DataFrame | None = None
+    if isinstance(waivers, pd.DataFrame):
+        waiver_table = waivers
+    elif waivers is not None:
+        from lumiaudit.store.config import read_waivers
 
+        waiver_table = read_waivers(waivers)
+
+    lumi_read: Any = None
+    if opts.lumi is not None:  # read before any file is counted: a bad file fails at once
+        from lumiaudit.online.lumi import read_lumi
+
+        lumi_read = read_lumi(opts.lumi)
     if isinstance(online, OnlineResult):
         on = online
         online_inputs: list[str] = []
@@ -227,26 +243,42 @@ def audit(
         offline_inputs: list[str] = []
     else:
         offline_inputs = _as_paths(offline, "offline")
-        off = count_events(
-            offline_inputs,
-            tree=tree,
-            mode=mode,
-            jobs=jobs,
-            scheduler=scheduler,
-            client=client,
-            cache=cache,
-            include_skims=include_skims,
-            progress=progress,
-            timeout=timeout,
-            retries=retries,
-            allow_empty=allow_empty,
-            runs=selection,
-            profile=prof,
-        )
+        with contextlib.ExitStack() as stack:
+            if opts.cluster is not None and client is None:
+                # a cluster for this count only: closed (its batch jobs cancelled) after it
+                from lumiaudit.offline.batch import open_cluster
+
+                client = stack.enter_context(
+                    open_cluster(opts.cluster, start_timeout=opts.cluster_timeout)
+                )
+            off = count_events(
+                offline_inputs,
+                tree=tree,
+                mode=mode,
+                jobs=jobs,
+                scheduler=scheduler,
+                client=client,
+                cache=cache,
+                include_skims=include_skims,
+                progress=progress,
+                timeout=timeout,
+                retries=retries,
+                allow_empty=allow_empty,
+                runs=selection,
+                profile=prof,
+            )
     tree = str(off.stats.get("tree", prof.tree if tree is None else tree))
 
+    online_table, problems, lumi_info = on.table, on.problems, None
+    if lumi_read is not None:
+        from lumiaudit.online.lumi_apply import apply_lumi
+
+        applied = apply_lumi(online_table, lumi_read, files=[str(opts.lumi)])
+        online_table, lumi_info = applied.online, applied.info
+        if len(applied.problems):
+            problems = pd.concat([problems, applied.problems], ignore_index=True)
     tables = {
-        "online": on.table,
+        "online": online_table,
         "online_entries": on.entries,
         "conflicts": on.conflicts,
         "daq_files": on.daq_files,
@@ -262,7 +294,8 @@ def audit(
         from lumiaudit.masks import mask_keys
 
         mask = mask_keys(mask_set, [tables["online"], tables["offline_runs"]])
-    rec = reconcile(
+    reconciled = functools.partial(
+        reconcile,
         online=tables["online"],
         online_entries=tables["online_entries"],
         conflicts=tables["conflicts"],
@@ -274,12 +307,31 @@ def audit(
         thresholds=thresholds,
         non_physics=tuple(non_physics),
         # with lumisections the waivers come after the LS verdict (a waiver may name its reason)
-        waivers=None if online_ls is not None else waivers,
+        waivers=None if online_ls is not None else waiver_table,
         mask=mask,
         formats=getattr(on, "formats", None),
         production=production,
         follows=prof.follows,
     )
+    rec = reconciled()
+    # an excess nothing explains: the event numbers of the run's files tell events counted
+    # twice (auto and deep mode alike; issue 13, docs/statistics.md section 14)
+    from lumiaudit.offline.events import check_duplicate_events
+
+    twice = check_duplicate_events(
+        rec.runs,
+        tables["contributions"],
+        files=tables["files"],
+        offline_runs=tables["offline_runs"],
+        production=production,
+        tree=tree,
+        branches=prof.branch_names(),
+        timeout=timeout,
+        jobs=jobs,
+        progress=progress,
+    )
+    if len(twice):
+        rec = reconciled(duplicate_events=twice)
     runs = rec.runs
     lumis = None
     if prof.lumis is not None and online_ls is not None:
@@ -295,16 +347,13 @@ def audit(
             jobs=jobs,
             timeout=timeout,
         )
-        runs = waive(runs, waivers, stats=rec.stats)
+        runs = waive(runs, waiver_table, stats=rec.stats)
     files = tables["files"]
-    # a duplicate is readable but not counted a second time: it is not an unreadable file
-    # ("files_bad 4" was shown for 3 unreadable files and a duplicate, issue 16)
-    status = files["status"].astype("string")
-    duplicate = (status == schema.FileStatus.DUPLICATE.value).fillna(False)
-    readable = status.isin([s.value for s in schema.FileStatus if s.readable]).fillna(False)
-    n_bad_files = int((~readable & ~duplicate).sum())
+    # the one "unreadable" set: a duplicate is readable (counted once, at its other path)
+    n_bad_files = int(files["status"].isin(schema.UNREADABLE_STATUSES).sum())
+    duplicate = files["status"].astype("string").eq(schema.FileStatus.DUPLICATE.value).fillna(False)
     status_counts = {str(k): int(v) for k, v in runs["status"].value_counts().items()}
-    flagged = runs["flagged"].fillna(False).astype(bool)
+    flagged_runs = schema.flagged(runs)
 
     def total(col: str) -> int | None:
         s = runs[col].dropna() if col in runs.columns else pd.Series(dtype="Int64")
@@ -313,7 +362,12 @@ def audit(
     summary: dict[str, Any] = {
         "lumiaudit_version": __version__,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "inputs": {"online": _online_digest(online_inputs, on), "offline": _digest(offline_inputs)},
+        "inputs": {
+            "online": _online_digest(online_inputs, on),
+            "offline": _digest(offline_inputs),
+            # the luminosity file only where given: other audits' summaries stay the same
+            **({} if opts.lumi is None else {"lumi": _digest([opts.lumi])}),
+        },
         "options": {
             # profile and golden only where given: a Belle II audit's summary stays the same
             **{
@@ -340,7 +394,7 @@ def audit(
         "follows": rec.stats.get("follows"),
         "totals": {
             "runs": len(runs),
-            "runs_flagged": int(flagged.sum()),
+            "runs_flagged": len(flagged_runs),
             "n_online": total("n_online"),
             "n_offline": total("n_offline"),
             "n_offline_full": total("n_offline_full"),
@@ -349,7 +403,7 @@ def audit(
             "files_duplicate": int(duplicate.sum()),
             "online_entries": len(on.entries),
             "online_conflicts": len(on.conflicts),
-            "online_problems": len(on.problems),
+            "online_problems": len(problems),
             "gaps": len(tables["gaps"]),
         },
         "status_counts": status_counts,
@@ -367,9 +421,11 @@ def audit(
                 "status": str(r.status),
                 "reasons": str(r.reasons),
             }
-            for r in runs[flagged].itertuples()
+            for r in flagged_runs.itertuples()
         ],
     }
+    if lumi_info is not None:
+        summary["lumi_file"] = lumi_info
     if lumis is not None:
         from lumiaudit.lumis import lumis_summary
 
@@ -381,7 +437,7 @@ def audit(
         online=tables["online"],
         online_entries=tables["online_entries"],
         conflicts=tables["conflicts"],
-        problems=on.problems,
+        problems=problems,
         daq_files=tables["daq_files"],
         files=files,
         contributions=tables["contributions"],

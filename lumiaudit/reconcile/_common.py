@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lumiaudit.schema import FileStatus
+from lumiaudit.schema import READABLE_STATUSES, UNREADABLE_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +36,9 @@ FUNNEL_BUCKETS: tuple[str, ...] = (
 )
 
 
-_UNREADABLE = {
-    FileStatus.NOT_ROOT.value,
-    FileStatus.TRUNCATED.value,
-    FileStatus.ZERO_BYTES.value,
-    FileStatus.IO_ERROR.value,
-    FileStatus.NO_TREE.value,
-}
-
-
-_READABLE = {s.value for s in FileStatus if s.readable}
+#: the status sets of lumiaudit.schema, under the names used here
+_UNREADABLE = UNREADABLE_STATUSES
+_READABLE = READABLE_STATUSES
 
 
 @dataclass

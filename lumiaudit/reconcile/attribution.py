@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from lumiaudit.reconcile._common import (
 )
 from lumiaudit.reconcile.evidence import (
     _conflict_explains,
+    _duplicate_events,
     _evidence,
     _meta_explains,
     _notes,
@@ -43,6 +45,8 @@ def explain_runs(
     online_entries: pd.DataFrame | None = None,
     conflicts: pd.DataFrame | None = None,
     offline_runs: pd.DataFrame | None = None,
+    duplicate_events: pd.DataFrame | None = None,
+    corroborated: Collection[Key] = (),
     follows: str = "full",
     thresholds: Thresholds | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -55,6 +59,12 @@ def explain_runs(
         ``follows_run``, ``in_online``).
     files, contributions, gaps, daq_files, online_entries, conflicts, offline_runs
         The evidence tables of docs/ARCHITECTURE.md (any may be None or empty).
+    duplicate_events
+        Events counted twice, by event number, for the runs checked
+        (:data:`lumiaudit.offline.events.DUPLICATE_EVENT_COLUMNS`): an exact excess.
+    corroborated
+        Runs whose online value two independent online sources agree on
+        (:func:`lumiaudit.reconcile.witnesses.vote_sources`): never explained as a typo.
     follows
         The offline definition the online numbers follow globally (``full``/``entries``).
     thresholds
@@ -81,6 +91,7 @@ def explain_runs(
     conf_by = _groups(_key_frame(conflicts))
     entries_by = _groups(_key_frame(online_entries))
     offl_by = _groups(_key_frame(offline_runs))
+    dup_by = _records(_key_frame(duplicate_events))
     multi = _multi_run(files_k, _key_frame(contributions))
 
     cap = global_median = math.nan
@@ -115,6 +126,7 @@ def explain_runs(
             conflicts=conf_by.get(key),
             entries=entries_by.get(key),
             offline=offl_by.get(key),
+            dups=dup_by.get(key),
             multi=key in multi,
             follows=follows,
             th=th,
@@ -123,6 +135,7 @@ def explain_runs(
             expected_units=None if key[0] is None else expected.get(key[0]),
             online_of=online_of,
             offline_of=offline_of,
+            corroborated=key in corroborated,
         )
         results.append(res)
 
@@ -179,6 +192,8 @@ def _attribute(
     offline: pd.DataFrame | None,
     multi: bool,
     follows: str,
+    dups: list[dict[str, Any]] | None = None,
+    corroborated: bool = False,
     th: Thresholds,
     cap: float,
     global_median: float,
@@ -244,12 +259,17 @@ def _attribute(
     assert n_def is not None
     diff = n_online - n_def
     tol = th.tolerance(n_online)
-    # per-file DAQ evidence is a cause only in the direction it explains
+    dup_causes, dup_notes = _duplicate_events(dups)
+    res.notes += dup_notes
+    # per-file DAQ evidence and events counted twice are causes only in the direction they
+    # explain
     causes = [
         c
-        for c in causes
+        for c in causes + dup_causes
         if not (c.code == Reason.PROCESSING_LOSS.value and diff <= tol)
-        and not (c.code == Reason.UNLISTED_FILE.value and diff >= -tol)
+        and not (
+            c.code in (Reason.UNLISTED_FILE.value, Reason.DUPLICATE_EVENTS.value) and diff >= -tol
+        )
     ]
 
     # error-flagged events explain a difference when this run's online count follows the
@@ -297,8 +317,10 @@ def _attribute(
             if residual > 0:
                 res.alloc["off_by_one"] = residual
             res.explained, res.unexplained = diff, 0
-        elif abs(diff) > tol and (
-            pattern := _typo(n_online, (n_def, n_ent, n_full), key, th, online_of, offline_of)
+        elif (
+            abs(diff) > tol
+            and not corroborated
+            and (pattern := _typo(n_online, (n_def, n_ent, n_full), key, th, online_of, offline_of))
         ):
             res.add(Reason.ELOG_TYPO.value, diff)
             res.notes.append(f"elog typo: {pattern}")

@@ -333,3 +333,41 @@ def _conflict_explains(
     if entries is not None and len(entries) and "n_online" in entries:
         values += [int(v) for v in entries["n_online"].dropna()]
     return any(v != n_online and abs(v - n_def) <= tol for v in values)
+
+
+def _duplicate_events(rows: list[dict[str, Any]] | None) -> tuple[list[Cause], list[str]]:
+    """Events counted twice, from the event numbers of the run's files (an exact excess).
+
+    ``rows`` are the run's rows of the ``duplicate_events`` table
+    (:data:`lumiaudit.offline.events.DUPLICATE_EVENT_COLUMNS`). A file whose event numbers
+    could not be read leaves the check incomplete: it is said, and what was found stays a
+    lower bound (the rest of the excess stays unexplained, never guessed).
+    """
+    if not rows:
+        return [], []
+    notes: list[str] = []
+    pairs: list[tuple[str, str, int]] = []
+    for r in rows:
+        error = r.get("error")
+        if isinstance(error, str) and error:
+            notes.append(
+                f"duplicate_events: event numbers of {r.get('path')} could not be read "
+                f"({error}): not checked"
+            )
+            continue
+        n = _int(r.get("n_events"))
+        if n and isinstance(r.get("path"), str):
+            pairs.append((str(r["path"]), str(r.get("other")), n))
+    if not pairs:
+        if not notes:
+            notes.append("duplicate_events: event numbers read, no event in two files")
+        return [], notes
+    total = float(sum(n for _, _, n in pairs))
+    detail = ", ".join(
+        f"{n:,} events of {a} again in {b}" if a != b else f"{n:,} events twice in {a}"
+        for a, b, n in pairs[:8]
+    )
+    if len(pairs) > 8:
+        detail += f" (+{len(pairs) - 8} more pairs)"
+    cause = Cause(Reason.DUPLICATE_EVENTS.value, -total, -total, -total, detail)
+    return [cause], notes

@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from lumiaudit import schema
 from lumiaudit.reconcile._common import FUNNEL_BUCKETS, _fnum, _i
 
 
@@ -45,7 +46,5 @@ def funnel(allocation: pd.DataFrame) -> pd.DataFrame:
             rows.append((bucket, _i(agg.loc[bucket, "sum"]), _i(agg.loc[bucket, "count"]), lum))
         else:
             rows.append((bucket, 0, 0, lum))
-    out = pd.DataFrame(rows, columns=["bucket", "events", "runs", "lumi_nb"]).astype(
-        {"bucket": "string", "events": "Int64", "runs": "Int64", "lumi_nb": "Float64"}
-    )
+    out = pd.DataFrame(rows, columns=schema.FUNNEL.names).astype(schema.FUNNEL.dtypes)
     return out if has_lumi else out.drop(columns=["lumi_nb"])

@@ -4,9 +4,11 @@ An older release and a reprocessing of the same run live under different
 ``release-XX-YY-ZZ/DBnnnnnnnn/<procNN|bucketN>/`` paths (the KEKCC layout of DOMAIN.md). Their
 files have the same raw stems, so the counting stage keeps the first copy of each stem and
 calls the other one a duplicate: the run's sum then mixes the productions. :func:`by_production`
-groups each run's files by production (the path components), audits the chosen one (the newest
+groups each run's files by production (the path components and, where the files table has it,
+the ``release`` basf2 wrote into FileMetaData, ``m_release``), audits the chosen one (the newest
 release, then DB, then processing number, by default; ``production=`` to choose) and reports all
-of them.
+of them. Two releases under one path are two productions (a reprocessing written over the old
+directory tree), never summed; a file whose release is missing is grouped by its path alone.
 
 Pure: DataFrames in, DataFrames out.
 """
@@ -21,18 +23,27 @@ from typing import Any
 
 import pandas as pd
 
-from lumiaudit.schema import FileStatus
+from lumiaudit.schema import READABLE_STATUSES, FileStatus
 
-__all__ = ["Productions", "by_production", "production_of"]
+__all__ = ["Productions", "by_production", "production_of", "without_skims"]
 
 log = logging.getLogger(__name__)
 
 _PART = re.compile(r"^(release-\d+(?:-\d+)*|DB\d+|proc\d+\w*|bucket\d+\w*|prompt\w*)$", re.I)
-_READABLE = {s.value for s in FileStatus if s.readable}
+_READABLE = READABLE_STATUSES
 
 
-def production_of(path: object) -> str | None:
-    """The production of a file from its path: ``release-08-00-00/DB00002000/proc15``.
+def production_of(path: object, release: object = None) -> str | None:
+    """The production of a file: ``release-08-00-00/DB00002000/proc15`` from its path, and
+    ``@release`` when FileMetaData names a release the path does not.
+
+    Parameters
+    ----------
+    path
+        The file's path or URL.
+    release
+        FileMetaData ``m_release`` (basf2's release or light-release name); missing or empty:
+        the path alone decides.
 
     Examples
     --------
@@ -40,19 +51,64 @@ def production_of(path: object) -> str | None:
     'release-08-00-00/DB00002000/proc15'
     >>> production_of("/data/r00201/x.root") is None
     True
+    >>> production_of("/p/release-08-00-00/DB00002000/proc15/x.root", "release-08-00-00")
+    'release-08-00-00/DB00002000/proc15'
+    >>> production_of("/p/release-08-00-00/DB00002000/proc15/x.root", "release-08-01-02")
+    'release-08-00-00/DB00002000/proc15@release-08-01-02'
+    >>> production_of("/grid/mdst_000123_prod00012345_task10020000123.root", "light-2203-zeus")
+    '@light-2203-zeus'
     """
     if not isinstance(path, str):
         return None
     parts = [p for p in re.split(r"[/\\]", path) if _PART.match(p)]
-    return "/".join(parts) or None
+    where = "/".join(parts)
+    rel = release.strip() if isinstance(release, str) else ""
+    if rel and rel not in parts:
+        return f"{where}@{rel}"
+    return where or None
+
+
+def without_skims(files: pd.DataFrame | None, contributions: pd.DataFrame | None) -> Any:
+    """``files`` without the skim files whose events do not count.
+
+    Skims (``skim/NAME/``, a ``skim:NAME`` marker) are subsets of ``all/`` with the same
+    stems (DOMAIN.md): only ``all`` is comparable with the DAQ counts. A skim file is no
+    evidence of its run (no raw file it is short of, no file median, no production of its
+    own, no copy of the ``all/`` file) unless the count includes skims
+    (``include_skims``: then it is among the ``contributions``).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"path": ["a/all/x.root", "a/skim/hadron/x.root"],
+    ...                   "markers": ["", "skim:hadron"]})
+    >>> without_skims(f, pd.DataFrame({"path": ["a/all/x.root"]}))["path"].tolist()
+    ['a/all/x.root']
+    """
+    if files is None or len(files) == 0 or "markers" not in files:
+        return files
+    skim = files["markers"].astype("string").str.contains(r"(?:^|;)skim:", na=False)
+    if not skim.any():
+        return files
+    counted: set[str] = set()
+    if contributions is not None and len(contributions) and "path" in contributions:
+        counted = set(contributions["path"].astype(str))
+    keep = ~skim | files["path"].astype(str).isin(counted)
+    log.debug("%d skim file(s) are no evidence (not counted)", int((~keep).sum()))
+    return files[keep.to_numpy(dtype=bool)]
+
+
+def _numbers(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", text)) or (0,)
 
 
 def _order(prod: str) -> tuple[tuple[int, ...], ...]:
-    """Sort key: release version, DB number, processing number (larger = newer)."""
-    out = []
-    for part in prod.split("/"):
-        out.append(tuple(int(n) for n in re.findall(r"\d+", part)) or (0,))
-    return tuple(out)
+    """Sort key: release version (FileMetaData's, else the path's), DB number, processing
+    number (larger = newer)."""
+    where, _, release = prod.partition("@")
+    parts = [p for p in where.split("/") if p]
+    path_release = next((p for p in parts if p.lower().startswith("release-")), "")
+    rest = [_numbers(p) for p in parts if p != path_release]
+    return (_numbers(release or path_release), *rest)
 
 
 @dataclass(frozen=True)
@@ -91,7 +147,8 @@ def by_production(
     ----------
     files, contributions, offline_runs
         The counting stage's tables (``files`` needs ``path``, ``run``, ``status``, and
-        ``duplicate_of`` to recount cross-production duplicates).
+        ``duplicate_of`` to recount cross-production duplicates; ``release``, FileMetaData's
+        ``m_release``, where known).
     production
         A production to audit where a run has it (a path fragment such as ``proc15`` or
         ``release-08-00-00``); default: the newest of each run.
@@ -104,7 +161,8 @@ def by_production(
     if files is None or len(files) == 0 or "path" not in files:
         return none
     f = files.copy()
-    f["_prod"] = [production_of(p) for p in f["path"]]
+    releases = f["release"] if "release" in f else pd.Series(pd.NA, index=f.index)
+    f["_prod"] = [production_of(p, r) for p, r in zip(f["path"], releases, strict=True)]
     if f["_prod"].dropna().nunique() < 2:
         return none
     c = contributions.copy() if contributions is not None else pd.DataFrame()
@@ -201,9 +259,18 @@ def _same(series: pd.Series, value: Any) -> pd.Series:
     return equal
 
 
+def _effective(prod: str) -> str:
+    """The production as its files say: FileMetaData's release in place of the path's."""
+    where, _, release = prod.partition("@")
+    if not release:
+        return where
+    parts = [p for p in where.split("/") if p and not p.lower().startswith("release-")]
+    return "/".join([release, *parts])
+
+
 def _choose(prods: list[str], wanted: str | None) -> str:
     if wanted:
-        hits = [p for p in prods if wanted in p]
+        hits = [p for p in prods if wanted in _effective(p)]
         if hits:
             return max(hits, key=_order)
     return max(prods, key=_order)

@@ -169,7 +169,9 @@ def flag_outliers(
     Returns
     -------
     runs : DataFrame
-        With ``baseline, z_robust, p_value, q_value, significance, outlier`` and the yield columns
+        With ``baseline, band_low, band_high, diff_baseline, diff_band_low, diff_band_high``
+        (the per-run band of the outlier test, see :func:`_bands`), ``z_robust, p_value,
+        q_value, significance, outlier`` and the yield columns
         ``yield_online, yield_offline, z_yield_online, z_yield_offline``. ``outlier`` is the
         purely statistical verdict; :func:`lumiaudit.reconcile.reconcile` turns it into
         ``flagged`` with the attribution.
@@ -233,6 +235,8 @@ def flag_outliers(
     )
 
     out["baseline"] = _float(np.where(comparable, base, np.nan))
+    for name, values in _bands(comparable, base, sigma, n_on, n_off, th).items():
+        out[name] = _float(values)
     out["z_robust"] = _float(z)
     out["p_value"] = _float(p)
     out["q_value"] = _float(q)
@@ -249,6 +253,37 @@ def flag_outliers(
     summary.update(_yields(out, comparable, n_on, n_off, th.rel_floor))
     log.info("baseline ratio %.6g (MAD %.3g) over %d runs", g_med, g_mad, int(comparable.sum()))
     return out, summary
+
+
+def _bands(
+    comparable: np.ndarray,
+    base: np.ndarray,
+    sigma: np.ndarray,
+    n_on: np.ndarray,
+    n_off: np.ndarray,
+    th: Thresholds,
+) -> dict[str, np.ndarray]:
+    """The per-run band the outlier test used, as ratios and as online - offline events.
+
+    A run is an outlier only when its deviation exceeds the floors (``|ratio - baseline| >
+    tolerance / n_offline``) *and* its robust z reaches ``z_warn`` (``|ratio - baseline| >=
+    z_warn * sigma``); inside ``baseline ± max(z_warn * sigma, tolerance / n_offline)`` it is
+    neither. Plots draw these columns: the band shown is the band that decided, never a
+    global median/MAD recomputed afterwards (issue 12).
+    """
+    tol = np.fmax(float(th.abs_floor), th.rel_floor * np.abs(n_on))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = np.fmax(th.z_warn * sigma, tol / n_off)
+    low = np.where(comparable, base - half, np.nan)
+    high = np.where(comparable, base + half, np.nan)
+    return {
+        "band_low": low,
+        "band_high": high,
+        # the same band in events: diff = (ratio - 1) * n_offline
+        "diff_baseline": np.where(comparable, (base - 1.0) * n_off, np.nan),
+        "diff_band_low": (low - 1.0) * n_off,
+        "diff_band_high": (high - 1.0) * n_off,
+    }
 
 
 def _num(x: float | None) -> float | None:

@@ -20,7 +20,7 @@ from lumiaudit import schema
 from lumiaudit.reconcile.attribution import explain_runs
 from lumiaudit.reconcile.compare import compare
 from lumiaudit.reconcile.funnel import funnel
-from lumiaudit.reconcile.productions import by_production
+from lumiaudit.reconcile.productions import by_production, without_skims
 from lumiaudit.reconcile.stats import Thresholds, flag_outliers, within_floors
 from lumiaudit.reconcile.witnesses import vote_sources
 from lumiaudit.schema import Reason, RunStatus, is_missing
@@ -69,42 +69,7 @@ LOSS_REASONS = frozenset(
 DOUBT_REASONS = frozenset({Reason.ONLINE_COUNT_UNREADABLE.value, Reason.SOURCE_DISAGREEMENT.value})
 
 #: Column order of the runs table (schema.RUNS first, then the documented extras).
-RUNS_COLUMNS: tuple[str, ...] = (
-    *schema.RUNS.names,
-    "diff_full",
-    "ratio_full",
-    "follows",
-    "z_robust",
-    "p_value",
-    "q_value",
-    "significance",
-    "explained_events",
-    "unexplained_diff",
-    "lumi_nb",
-    "yield_online",
-    "yield_offline",
-    "start_time",
-    "markers",
-    "waived",
-    "reason_events",
-    "severity",
-    "diff_entries",
-    "ratio_entries",
-    "follows_run",
-    "n_offline_def",
-    "baseline",
-    "outlier",
-    "z_yield_online",
-    "z_yield_offline",
-    "waiver",
-    "evidence",
-    "experiment_filled",
-    "sources",
-    "source_verdict",
-    "lumi_affected_nb",
-    "lumi_unexplained_nb",
-    "productions",
-)
+RUNS_COLUMNS: tuple[str, ...] = tuple(schema.RUNS_RECONCILED.names)  # declared in lumiaudit.schema
 
 
 @dataclass(frozen=True)
@@ -133,14 +98,22 @@ class Reconciliation:
     source_defects: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _mask_frame(mask: Any, read_mask: Any) -> pd.DataFrame:
-    """A mask given as a frame, a path or an iterable of (experiment, run) pairs / runs."""
+def _not_a_path(value: Any, what: str, reader: str) -> None:
+    """The reconciliation takes tables: a path is refused, naming the reader to use."""
     from lumiaudit.errors import ParameterError
 
+    if isinstance(value, str | PathLike):
+        msg = f"reconcile takes the {what} as a table, not a path ({value})"
+        raise ParameterError(msg, hint=f"read the file with {reader} (lumiaudit.audit does)")
+
+
+def _mask_frame(mask: Any) -> pd.DataFrame:
+    """A mask given as a frame or an iterable of (experiment, run) pairs / runs."""
+    from lumiaudit.errors import ParameterError
+
+    _not_a_path(mask, "mask", "lumiaudit.runlists.read_mask")
     if isinstance(mask, pd.DataFrame):
         frame = mask
-    elif isinstance(mask, str | PathLike):
-        frame = read_mask(mask)
     else:
         rows: list[tuple[Any, Any]] = []
         for item in mask:
@@ -192,12 +165,13 @@ def reconcile(
     gaps: pd.DataFrame | None = None,
     thresholds: Thresholds | None = None,
     non_physics: Iterable[str] = schema.NON_PHYSICS_RUN_TYPES,
-    waivers: pd.DataFrame | str | PathLike[str] | None = None,
-    mask: pd.DataFrame | str | PathLike[str] | Iterable[Any] | None = None,
+    waivers: pd.DataFrame | None = None,
+    mask: pd.DataFrame | Iterable[Any] | None = None,
     today: date | None = None,
     follows: str = "auto",
     formats: Mapping[str, str] | None = None,
     production: str | None = None,
+    duplicate_events: pd.DataFrame | None = None,
 ) -> Reconciliation:
     """Compare online and offline per run, test the differences and attribute them to causes.
 
@@ -211,11 +185,12 @@ def reconcile(
     non_physics
         Run types reported as ``NOT_AUDITED`` (reason ``non_physics``).
     waivers
-        A waivers table (:func:`lumiaudit.waivers.read_waivers`) or the path of a waivers file.
+        A waivers table (:func:`lumiaudit.store.config.read_waivers`). The reconciliation reads
+        no file: a path is a ParameterError.
     mask
-        A run list: a DataFrame (``experiment`` optional, ``run``), its path
-        (:func:`lumiaudit.runlists.read_mask`), or an iterable of ``(experiment, run)`` pairs
-        or run numbers: only these runs are reconciled.
+        A run list: a DataFrame (``experiment`` optional, ``run``; from
+        :func:`lumiaudit.runlists.read_mask`) or an iterable of ``(experiment, run)`` pairs or
+        run numbers: only these runs are reconciled. A path is a ParameterError.
     today
         Date the waiver expiries are compared with (default: today, UTC).
     follows
@@ -226,6 +201,10 @@ def reconcile(
     production
         Where a run has files of several productions (``release/DB/proc`` paths), audit the one
         whose path contains this text; default: the newest (:mod:`lumiaudit.reconcile.productions`).
+    duplicate_events
+        Events counted twice, by event number
+        (:func:`lumiaudit.offline.events.check_duplicate_events`): an exact explanation of
+        an excess (``duplicate_events``, never good: the run needs a look).
 
     Returns
     -------
@@ -245,13 +224,12 @@ def reconcile(
     """
     th = thresholds or Thresholds()
     if mask is not None:
-        from lumiaudit.runlists import read_mask
-
-        keys = _mask_frame(mask, read_mask)
+        keys = _mask_frame(mask)
         online = _restrict(online, keys)  # type: ignore[assignment]
         offline_runs = _restrict(offline_runs, keys)  # type: ignore[assignment]
         log.info("mask keeps %d online and %d offline runs", len(online), len(offline_runs))
 
+    files = without_skims(files, contributions)
     prods = by_production(files, contributions, offline_runs, production=production)
     offline_runs, files, contributions = prods.offline_runs, prods.files, prods.contributions
     vote = vote_sources(
@@ -283,6 +261,8 @@ def reconcile(
         online_entries=online_entries,
         conflicts=conflicts,
         offline_runs=offline_runs,
+        duplicate_events=duplicate_events,
+        corroborated=_corroborated(vote.verdicts),
         follows=follows_used,
         thresholds=th,
     )
@@ -292,10 +272,10 @@ def reconcile(
     runs["waived"] = pd.array([False] * len(runs), dtype="boolean")
     runs["waiver"] = pd.array([pd.NA] * len(runs), dtype="string")
     if waivers is not None:
-        from lumiaudit.waivers import apply_waivers, read_waivers
+        from lumiaudit.waivers import apply_waivers
 
-        table = waivers if isinstance(waivers, pd.DataFrame) else read_waivers(waivers)
-        runs = apply_waivers(runs, table, today=today)
+        _not_a_path(waivers, "waivers", "lumiaudit.store.config.read_waivers")
+        runs = apply_waivers(runs, waivers, today=today)
 
     flag_cols: list[str] = []
     if len(offline_runs):
@@ -415,6 +395,17 @@ def _lumi(runs: pd.DataFrame, allocation: pd.DataFrame) -> tuple[pd.DataFrame, d
         "text": text,
     }
     return alloc, totals
+
+
+def _corroborated(verdicts: pd.DataFrame) -> set[tuple[int | None, int]]:
+    """Runs whose online value two independent online sources agree on."""
+    if len(verdicts) == 0 or "corroborated" not in verdicts:
+        return set()
+    sel = verdicts[verdicts["corroborated"].fillna(False).astype(bool)]
+    return {
+        (None if pd.isna(e) else int(e), int(r))
+        for e, r in zip(sel["experiment"], sel["run"], strict=True)
+    }
 
 
 def _with_votes(runs: pd.DataFrame, verdicts: pd.DataFrame, defects: pd.DataFrame) -> pd.DataFrame:

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from lumiaudit import schema
 from lumiaudit.reconcile._common import typo_pattern
 from lumiaudit.reconcile.stats import Thresholds
 
@@ -36,15 +37,7 @@ __all__ = ["SOURCE_DEFECT_COLUMNS", "Vote", "source_kinds", "vote_sources"]
 log = logging.getLogger(__name__)
 
 #: Columns of ``source_defects.csv``: one row per (run, source) that disagrees with the others.
-SOURCE_DEFECT_COLUMNS: dict[str, str] = {
-    "experiment": "Int64",
-    "run": "Int64",
-    "source": "string",  # elog / rundb / daq / table
-    "value": "Int64",  # what the source says (<NA>: empty or unreadable)
-    "expected": "Int64",  # what the other witnesses agree on
-    "kind": "string",  # typo / daq_catalogue_incomplete / empty_count / unreadable_count / ...
-    "detail": "string",  # where (file:line) and the evidence in words
-}
+SOURCE_DEFECT_COLUMNS: dict[str, str] = schema.SOURCE_DEFECTS.dtypes  # declared in lumiaudit.schema
 
 #: Format names of :func:`lumiaudit.online.read_online` -> witness.
 _FORMAT_KIND = {
@@ -330,6 +323,8 @@ def vote_sources(
                 "sources": ";".join(f"{w.kind}={'' if w.value is None else w.value}" for w in ws),
                 "source_verdict": verdict,
                 "confirmed": confirmed and len(majority or []) >= 2,
+                # two independent online witnesses give this value: it is no typo of one
+                "corroborated": majority is not None,
                 "disputed": disputed,
                 "n_sources": len(ws),
             }
@@ -347,6 +342,7 @@ def vote_sources(
                 "sources": "string",
                 "source_verdict": "string",
                 "confirmed": "boolean",
+                "corroborated": "boolean",
                 "disputed": "boolean",
                 "n_sources": "Int64",
             }

@@ -8,9 +8,6 @@ page as HTML. Missing values are written ``n/a``, never 0.
 
 from __future__ import annotations
 
-import math
-import re
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
@@ -18,153 +15,36 @@ from typing import Any
 import pandas as pd
 
 from lumiaudit.errors import ParameterError
-from lumiaudit.schema import FileStatus, RunStatus
+from lumiaudit.render.cells import (
+    _DEFINITION,
+    _NA,
+    _amount_text,
+    _compared,
+    _get,
+    _int_text,
+    _is_na,
+    _plain_int,
+    _q_text,
+    _ratio_text,
+    _records,
+    escape_jira,
+    escape_markdown,
+    file_problem,
+    reason_amounts,
+)
+from lumiaudit.render.junit import junit_xml
+from lumiaudit.schema import FileStatus, flagged, select_run
 
 __all__ = [
     "escape_jira",
     "escape_markdown",
+    "file_problem",
     "jira_snippet",
     "junit_xml",
     "markdown_snippet",
     "reason_amounts",
     "select_runs",
 ]
-
-_NA = "n/a"
-#: Markdown punctuation that can open or close markup inside a table cell (CommonMark / GFM:
-#: code spans, emphasis, links, strikethrough, cell separators), escaped with ``\``.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-#: Jira wiki markup characters that start markup, macros, links, images or emoticons.
-_JIRA_SPECIAL = re.compile(r"([|*_+\-^~?{}\[\]!#()])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _is_na(value: object) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _one_line(text: object) -> str:
-    return " ".join(_CONTROL.sub("", str(text)).split())
-
-
-def escape_markdown(text: object) -> str:
-    """Escape untrusted text for a GitHub/GitLab Markdown table cell.
-
-    HTML special characters become entities (no raw HTML passes through), ``@`` and ``#``
-    become entities (no mentions or issue links), the Markdown characters that can form markup
-    in a cell are backslash-escaped (pipes included, so a cell never splits), newlines and
-    control characters are dropped.
-
-    Examples
-    --------
-    >>> escape_markdown("a|b `c` <script>")
-    'a\\\\|b \\\\`c\\\\` &lt;script&gt;'
-    """
-    if _is_na(text):
-        return _NA
-    line = _one_line(text)
-    line = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    # no @mentions or #issue references from input text
-    line = line.replace("#", "&#35;").replace("@", "&#64;")
-    return _MD_SPECIAL.sub(r"\\\1", line)
-
-
-def escape_jira(text: object) -> str:
-    """Escape untrusted text for a Jira wiki-markup table cell.
-
-    Markup characters (``| * _ + - ^ ~ ? { } [ ] ! # ( )``) are backslash-escaped, so no
-    table split, link, image, macro (``{html}``) or emoticon can be formed; a backslash
-    becomes the entity ``&#92;`` (``\\\\`` would be a line break); newlines are dropped.
-
-    Examples
-    --------
-    >>> escape_jira("a|b {html}")
-    'a\\\\|b \\\\{html\\\\}'
-    """
-    if _is_na(text):
-        return _NA
-    out = []
-    for char in _one_line(text):
-        if char == "\\":
-            out.append("&#92;")
-        elif _JIRA_SPECIAL.fullmatch(char):
-            out.append("\\" + char)
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-# ------------------------------------------------------------------------------------ values
-
-
-def _int_text(value: object) -> str:
-    if _is_na(value):
-        return _NA
-    return f"{int(float(str(value))):,}"
-
-
-def _plain_int(value: object) -> str:
-    return _NA if _is_na(value) else str(int(float(str(value))))
-
-
-def _ratio_text(value: object) -> str:
-    if _is_na(value):
-        return _NA
-    return f"{float(str(value)):.4f}"
-
-
-def _q_text(value: object) -> str:
-    if _is_na(value):
-        return _NA
-    q = float(str(value))
-    if q == 0:
-        return "0"
-    return f"{q:.2g}" if q >= 1e-3 else f"{q:.1e}"
-
-
-def _get(row: Mapping[str, Any], name: str) -> Any:
-    return row.get(name, pd.NA)
-
-
-def reason_amounts(reasons: object, reason_events: object = None) -> list[tuple[str, str]]:
-    """Pair each reason code with its event amount.
-
-    Parameters
-    ----------
-    reasons
-        ``;``-separated reason codes (the ``reasons`` column).
-    reason_events
-        ``;``-separated ``code=events`` list (the ``reason_events`` column), or missing.
-
-    Returns
-    -------
-    list of (code, amount)
-        ``amount`` is the text after ``=`` (``""`` when the code has no amount). Codes only
-        in ``reason_events`` are appended.
-
-    Examples
-    --------
-    >>> reason_amounts("unreadable_file;outlier", "unreadable_file=980")
-    [('unreadable_file', '980'), ('outlier', '')]
-    """
-    amounts: dict[str, str] = {}
-    if not _is_na(reason_events):
-        for part in str(reason_events).split(";"):
-            code, _, amount = part.partition("=")
-            if code.strip():
-                amounts[code.strip()] = amount.strip()
-    codes = [] if _is_na(reasons) else [c.strip() for c in str(reasons).split(";") if c.strip()]
-    codes += [c for c in amounts if c not in codes]
-    return [(code, amounts.get(code, "")) for code in codes]
-
-
-def _amount_text(amount: str) -> str:
-    try:
-        return f"{int(float(amount)):,} events"
-    except ValueError:
-        return amount
 
 
 def _reasons_cell(row: Mapping[str, Any], escape: Any) -> str:
@@ -211,9 +91,7 @@ def select_runs(
     if experiment is not None:
         table = table[(table["experiment"] == experiment).fillna(False).to_numpy(dtype=bool)]
     if run_numbers is None:
-        if "flagged" not in table.columns:
-            return table.iloc[0:0]
-        return table[table["flagged"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+        return flagged(table)
     wanted = list(dict.fromkeys(int(r) for r in run_numbers))
     present = set(table["run"].dropna().astype(int))
     missing = [r for r in wanted if r not in present]
@@ -223,7 +101,7 @@ def select_runs(
             f"({len(present)} runs, {min(present, default=0)}-{max(present, default=0)})"
         )
         raise ParameterError(msg)
-    parts = [table[(table["run"] == r).fillna(False).to_numpy(dtype=bool)] for r in wanted]
+    parts = [select_run(table, r) for r in wanted]
     return pd.concat(parts, ignore_index=True) if parts else table.iloc[0:0]
 
 
@@ -262,22 +140,60 @@ def _bad_files(files: pd.DataFrame | None, keys: set[tuple[object, int]]) -> pd.
     return rows[(rows["status"].astype("string") != FileStatus.OK.value).fillna(True)]
 
 
-def _plots_for(plots: Sequence[str | PurePath], keys: set[tuple[object, int]]) -> list[str]:
-    """PNG names to attach: the audit-wide figures and the drilldowns of these runs."""
+#: Reasons a file grid (the drilldown) shows: losses or extras of files. An elog typo, an
+#: unexplained difference or a missing online count shows nothing there (all green).
+_FILE_REASONS = frozenset(
+    {
+        "unreadable_file",
+        "file_index_gap",
+        "missing_hlt_unit",
+        "duplicate_file",
+        "metadata_mismatch",
+        "processing_loss",
+        "unlisted_file",
+        "empty_file",
+    }
+)
+#: Reasons that lose events: the funnel shows where they went.
+_LOSS_REASONS = frozenset(
+    {"unreadable_file", "file_index_gap", "missing_hlt_unit", "processing_loss", "no_offline_files"}
+)
+
+
+def _codes(runs: pd.DataFrame) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for r in _records(runs):
+        codes = {c for c, _ in reason_amounts(_get(r, "reasons"), _get(r, "reason_events"))}
+        out.setdefault(int(r["run"]), set()).update(codes)
+    return out
+
+
+def _plots_for(plots: Sequence[str | PurePath], runs: pd.DataFrame) -> list[str]:
+    """PNG names to attach, chosen by relevance to these runs' reasons.
+
+    ``diff_vs_run`` (the size of each problem) always; ``funnel`` when a run lost events;
+    ``online_vs_offline`` when several runs are reported; a run's drilldown only when its
+    reasons are about files (a drilldown of an elog typo is all green and says nothing).
+    The distributions and the time plot are for the report, not the ticket.
+    """
     names = [PurePath(p).name for p in plots]
     pngs = [n for n in names if n.endswith(".png")] or names
-    wanted_runs = {f"_r{r:05d}." for _, r in keys}
-    out = [
-        name
-        for name in pngs
-        if not name.startswith("drilldown_") or any(w in name for w in wanted_runs)
-    ]
-
-    def rank(name: str) -> tuple[int, str]:
-        stem = PurePath(name).stem
-        return (_PLOT_ORDER.index(stem) if stem in _PLOT_ORDER else len(_PLOT_ORDER), name)
-
-    return sorted(out, key=rank)
+    codes = _codes(runs) if len(runs) and "run" in runs.columns else {}
+    every = set().union(*codes.values()) if codes else set()
+    wanted = ["diff_vs_run", "ratio_vs_run"]
+    if every & _LOSS_REASONS:
+        wanted.append("funnel")
+    if len(codes) > 1:
+        wanted.append("online_vs_offline")
+    drill = {f"_r{run:05d}" for run, c in codes.items() if c & _FILE_REASONS}
+    out = [n for n in pngs if PurePath(n).stem in wanted]
+    out.sort(key=lambda n: wanted.index(PurePath(n).stem))
+    out += sorted(
+        n
+        for n in pngs
+        if n.startswith("drilldown_") and any(PurePath(n).stem.endswith(d) for d in drill)
+    )
+    return out
 
 
 def _title(runs: pd.DataFrame, summary: Mapping[str, Any] | None) -> str:
@@ -320,47 +236,23 @@ def _context(summary: Mapping[str, Any] | None, audited: int | None) -> str:
     return "; ".join(str(p) for p in parts)
 
 
-#: Order of the figures in "plots to attach" (the most telling first; drilldowns last).
-_PLOT_ORDER = (
-    "ratio_vs_run",
-    "diff_vs_run",
-    "online_vs_offline",
-    "funnel",
-    "ratio_vs_time",
-    "ratio_distribution",
-    "diff_distribution",
-)
-
 _RUN_HEADER = ("exp", "run", "status", "online", "offline", "diff", "ratio", "q-value", "reasons")
-
-#: What the compared offline count is, by the definition the online number follows.
-_DEFINITION = {"full": "error-free", "entries": "tree entries"}
-
-
-def _compared(row: Mapping[str, Any], follows: object) -> tuple[object, str]:
-    """The offline count the ``diff`` was computed from and its name (issue 11: a ticket row
-    printed the tree entries beside a diff computed from the error-free count)."""
-    value = _get(row, "n_offline_def")
-    how = str(follows) if isinstance(follows, str) and follows in _DEFINITION else None
-    if _is_na(value):
-        full, entries = _get(row, "n_offline_full"), _get(row, "n_offline")
-        if how == "entries" or (how is None and _is_na(full)):
-            value, how = entries, "entries"
-        else:
-            value, how = (entries, "entries") if _is_na(full) else (full, "full")
-    return value, _DEFINITION.get(how or "full", "error-free")
 
 
 def _run_header(runs: pd.DataFrame, summary: Mapping[str, Any] | None) -> tuple[str, ...]:
     """The run-table header, with the offline column named after the compared count."""
     follows = (summary or {}).get("follows")
-    names = {_compared(r, follows)[1] for r in _records(runs)}
+    # a run without an offline count (n/a) compares nothing: it does not make the name vague
+    pairs = [_compared(r, follows) for r in _records(runs)]
+    names = {name for value, name in pairs if not _is_na(value)} or {name for _, name in pairs}
     label = f"offline {names.pop()}" if len(names) == 1 else "offline (compared)"
     return tuple(label if c == "offline" else c for c in _RUN_HEADER)
 
 
 _FILE_HEADER = ("run", "file", "status", "entries", "detail")
-_GAP_HEADER = ("run", "HLT unit", "file index", "est. events", "kind")
+# no events column: the run table already gives each cause its one amount (issue 16: a gap
+# estimate "~1,040" stood beside "file_index_gap (650 events)")
+_GAP_HEADER = ("run", "HLT unit", "file index", "kind")
 
 
 def _run_cells(row: Mapping[str, Any], escape: Any, follows: object = None) -> list[str]:
@@ -380,7 +272,7 @@ def _run_cells(row: Mapping[str, Any], escape: Any, follows: object = None) -> l
 
 
 def _file_cells(row: Mapping[str, Any], escape: Any) -> list[str]:
-    detail = _get(row, "error")
+    detail: object = file_problem(_get(row, "error"), _get(row, "path"))
     dup = _get(row, "duplicate_of")
     if not _is_na(dup) and str(dup):
         detail = f"duplicate of {dup}"
@@ -394,18 +286,23 @@ def _file_cells(row: Mapping[str, Any], escape: Any) -> list[str]:
 
 
 def _gap_cells(row: Mapping[str, Any], escape: Any) -> list[str]:
-    est = _get(row, "est_events")
+    index = _get(row, "file_index")
     return [
         _plain_int(_get(row, "run")),
         _plain_int(_get(row, "hlt_unit")),
-        _plain_int(_get(row, "file_index")),
-        _NA if _is_na(est) else f"~{float(est):,.0f}",
+        "whole unit" if _is_na(index) else _plain_int(index),
         escape(_get(row, "kind")),
     ]
 
 
 #: Evidence notes a ticket repeats: the per-file amounts and the witnesses' verdicts.
-_FINDINGS = ("processing_loss:", "unlisted_file:", "sources:", "several productions")
+_FINDINGS = (
+    "processing_loss:",
+    "unlisted_file:",
+    "duplicate_events:",
+    "sources:",
+    "several productions",
+)
 
 
 def _findings(runs: pd.DataFrame) -> list[str]:
@@ -421,10 +318,6 @@ def _findings(runs: pd.DataFrame) -> list[str]:
             if note.startswith(_FINDINGS):
                 out.append(f"run {_plain_int(_get(r, 'run'))}: {note}")
     return out
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [dict(zip(frame.columns, values, strict=True)) for values in frame.itertuples(False)]
 
 
 def _snippet(
@@ -457,7 +350,6 @@ def _snippet(
                 "entries",
                 "HLT unit",
                 "file index",
-                "est. events",
             )
             else "---"
             for c in cells
@@ -507,7 +399,7 @@ def _snippet(
         lines += [f"- {esc(text)}" for text in found[:max_files]]
         if len(found) > max_files:
             lines.append(f"+{len(found) - max_files} more (see runs.csv evidence)")
-    attach = _plots_for(plots, keys)
+    attach = _plots_for(plots, runs)
     if attach:
         lines += ["", bold("Plots to attach") + ":"]
         if jira:
@@ -596,85 +488,3 @@ def jira_snippet(
         max_files=max_files,
         jira=True,
     )
-
-
-def junit_xml(runs: pd.DataFrame, *, name: str = "lumiaudit") -> str:
-    """Return a JUnit XML report with one testcase per run, for CI dashboards.
-
-    ``classname`` is ``<name>.eEEEE`` (the experiment), ``name`` is ``rRRRRR`` (the run).
-    Flagged runs get a ``<failure>`` whose message is the reason codes (with event amounts)
-    and whose text gives the counts; ``NOT_AUDITED`` runs get ``<skipped>``; other runs pass.
-
-    Parameters
-    ----------
-    runs
-        Runs table.
-    name
-        Test suite name.
-
-    Returns
-    -------
-    str
-        An XML document (UTF-8 declaration, ``<testsuites>`` root).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> xml = junit_xml(pd.DataFrame({"experiment": [10], "run": [3000], "status": ["OK"],
-    ...                               "flagged": [False]}))
-    >>> 'name="r03000"' in xml
-    True
-    """
-    cases = []
-    failures = skipped = 0
-    for row in _records(runs):
-        exp, run = _get(row, "experiment"), _get(row, "run")
-        case = ET.Element(
-            "testcase",
-            {
-                "classname": f"{name}.e{'xxxx' if _is_na(exp) else f'{int(exp):04d}'}",
-                "name": f"r{_NA if _is_na(run) else f'{int(run):05d}'}",
-                "time": "0",
-            },
-        )
-        status = "" if _is_na(_get(row, "status")) else str(_get(row, "status"))
-        flagged = _get(row, "flagged")
-        if status == RunStatus.NOT_AUDITED.value:
-            skipped += 1
-            run_type = _get(row, "run_type")
-            ET.SubElement(
-                case,
-                "skipped",
-                {
-                    "message": _one_line(
-                        f"not audited (run type {'?' if _is_na(run_type) else run_type})"
-                    )
-                },
-            )
-        elif not _is_na(flagged) and bool(flagged):
-            failures += 1
-            pairs = reason_amounts(_get(row, "reasons"), _get(row, "reason_events"))
-            compared, compared_name = _compared(row, None)
-            message = "; ".join(f"{c}={a}" if a else c for c, a in pairs) or status
-            failure = ET.SubElement(
-                case, "failure", {"message": _one_line(message), "type": _one_line(status)}
-            )
-            failure.text = _one_line(
-                f"status {status}; online {_int_text(_get(row, 'n_online'))}; "
-                f"offline {compared_name} {_int_text(compared)}; "
-                f"diff {_int_text(_get(row, 'diff'))}; ratio {_ratio_text(_get(row, 'ratio'))}; "
-                f"q-value {_q_text(_get(row, 'q_value'))}"
-            )
-        cases.append(case)
-    attrs = {
-        "name": name,
-        "tests": str(len(cases)),
-        "failures": str(failures),
-        "errors": "0",
-        "skipped": str(skipped),
-    }
-    root = ET.Element("testsuites", attrs)
-    suite = ET.SubElement(root, "testsuite", attrs)
-    suite.extend(cases)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -3,8 +3,8 @@
 Layout (see docs/report.md)::
 
     .lumiaudit            marker: kind audit (or demo), lumiaudit version, created
-    tables.json           manifest: file, rows and column dtypes of every table
-    online.csv ... funnel.csv
+    tables.json           manifest: table format, file, rows and column dtypes of every table
+    online.csv ... funnel.csv   (online.parquet ... with --table-format parquet)
     summary.json          totals, thresholds, versions, input digests
     good_runs.json, bad_runs.json, good_runs.csv, bad_runs.csv
     plots/                PNG / SVG / PDF figures
@@ -31,18 +31,29 @@ from lumiaudit import schema
 from lumiaudit.errors import InputNotFoundError, OutputError, OutputRefusedError
 from lumiaudit.store.atomic import write_text
 from lumiaudit.store.outdir import build_dir
-from lumiaudit.store.tables import damaged, read_csv_table, read_manifest, write_csv, write_manifest
+from lumiaudit.store.tables import (
+    MANIFEST,
+    TABLE_FORMATS,
+    damaged,
+    read_manifest,
+    read_table,
+    table_file,
+    write_manifest,
+    write_table,
+)
 
 __all__ = [
     "SCHEMAS",
     "SUMMARY",
     "TABLES",
     "audit_inputs",
+    "is_audit_dir",
     "jsonable",
     "read_optional_table",
     "read_summary",
     "read_tables",
     "require_audit_dir",
+    "table_format_of",
     "write_audit",
     "write_audit_into",
 ]
@@ -113,32 +124,81 @@ def audit_inputs(summary: dict[str, Any]) -> list[str]:
     """The input paths recorded in an audit's summary (what its output must stay clear of)."""
     inputs = summary.get("inputs") or {}
     out: list[str] = []
-    for side in ("online", "offline"):
+    for side in ("online", "offline", "lumi"):
         for item in inputs.get(side) or []:
             if isinstance(item, dict) and isinstance(item.get("path"), str):
                 out.append(item["path"])
     return out
 
 
-def write_audit_into(
-    audit: _AuditLike, directory: Path, *, plots: bool = True, formats: Sequence[str] = ()
-) -> None:
-    """Write the tables, manifest, summary, run lists and plots of ``audit`` into ``directory``."""
-    written: dict[str, tuple[str, pd.DataFrame]] = {}
-    for name, filename in TABLES.items():
-        frame: pd.DataFrame = getattr(audit, name)
-        write_csv(frame, directory / filename)
-        written[name] = (filename, frame)
-    write_manifest(directory, written)
-    write_text(directory / SUMMARY, json.dumps(jsonable(audit.summary), indent=2) + "\n")
-    from lumiaudit.store.runlists import write_runlists
+def table_format_of(audit: _AuditLike, table_format: str | None = None) -> str:
+    """The format of ``audit``'s tables: ``table_format``, else its options' (``csv``).
 
-    write_runlists(audit.runs, directory)
+    Raises
+    ------
+    ParameterError
+        An unknown format, or ``parquet`` without pyarrow (before anything is written).
+    """
+    options = audit.summary.get("options")
+    chosen = table_format or (options or {}).get("table_format") or "csv"
+    table_file("", chosen)  # an unknown format is an error
+    if chosen == "parquet":
+        from lumiaudit.store.parquet import require_pyarrow
+
+        require_pyarrow()
+    return str(chosen)
+
+
+def _provenance(audit: _AuditLike, name: str) -> dict[str, Any]:
+    """What a Parquet table says about itself: its name, lumiaudit's version, the inputs."""
+    from lumiaudit._version import __version__
+
+    summary = audit.summary
+    meta: dict[str, Any] = jsonable(
+        {
+            "table": name,
+            "lumiaudit_version": __version__,
+            "provenance": {"created": summary.get("created"), "inputs": summary.get("inputs")},
+        }
+    )
+    return meta
+
+
+def write_audit_into(
+    audit: _AuditLike,
+    directory: Path,
+    *,
+    plots: bool = True,
+    formats: Sequence[str] = (),
+    table_format: str | None = None,
+) -> None:
+    """Write the tables, manifest, summary, run lists and plots of ``audit`` into ``directory``.
+
+    ``table_format`` (``csv`` or ``parquet``; default: the audit's ``table_format`` option)
+    is the format of the tables (run lists stay JSON and CSV: other tools read those).
+    """
+    fmt = table_format_of(audit, table_format)
+    written: dict[str, tuple[str, pd.DataFrame]] = {}
+    for name in TABLES:
+        frame: pd.DataFrame = getattr(audit, name)
+        filename = table_file(name, fmt)
+        write_table(
+            frame, directory / filename, table_format=fmt, metadata=_provenance(audit, name)
+        )
+        written[name] = (filename, frame)
     lumis = getattr(audit, "lumis", None)
     if lumis is not None and len(lumis):  # audits with lumisections only
         from lumiaudit.lumis import write_lumis
 
-        write_lumis(lumis, directory)
+        filename = write_lumis(
+            lumis, directory, table_format=fmt, metadata=_provenance(audit, "lumis")
+        )
+        written["lumis"] = (filename, lumis)
+    write_manifest(directory, written, table_format=fmt)
+    write_text(directory / SUMMARY, json.dumps(jsonable(audit.summary), indent=2) + "\n")
+    from lumiaudit.store.runlists import write_runlists
+
+    write_runlists(audit.runs, directory)
     snapshots = getattr(audit, "snapshots", ())
     if snapshots:  # live online responses: the audit can be rerun offline (--online DIR)
         from lumiaudit.online import write_snapshots
@@ -166,6 +226,7 @@ def write_audit(
     plots: bool = True,
     formats: Sequence[str] = ("png", "svg", "pdf"),
     inputs: Iterable[str | os.PathLike[str]] | None = None,
+    table_format: str | None = None,
 ) -> Path:
     """Write an audit directory atomically; see the module docstring.
 
@@ -181,6 +242,8 @@ def write_audit(
         Write ``plots/`` in these formats.
     inputs
         Input paths ``out`` must stay clear of (default: those in ``audit.summary``).
+    table_format
+        ``csv`` or ``parquet`` (default: the audit's ``table_format`` option, else ``csv``).
 
     Returns
     -------
@@ -193,11 +256,14 @@ def write_audit(
         ``out`` is not lumiaudit's to replace (nothing is written).
     OutputError
         It cannot be written; a previous audit there is left as it was.
+    ParameterError
+        ``table_format`` is unknown, or ``parquet`` without pyarrow (nothing is written).
     """
     sources = audit_inputs(audit.summary) if inputs is None else list(inputs)
+    fmt = table_format_of(audit, table_format)  # before the directory is touched
     try:
         with build_dir(out, kind=kind, inputs=sources) as tmp:
-            write_audit_into(audit, tmp, plots=plots, formats=formats)
+            write_audit_into(audit, tmp, plots=plots, formats=formats, table_format=fmt)
     except OutputRefusedError:
         raise
     except OutputError as exc:  # name the audit directory, not the temporary one beside it
@@ -210,11 +276,17 @@ def write_audit(
     return Path(out)
 
 
+def is_audit_dir(directory: str | os.PathLike[str]) -> bool:
+    """Whether ``directory`` holds an audit's runs table (``runs.csv`` or ``runs.parquet``)."""
+    root = Path(directory)
+    return any((root / table_file("runs", fmt)).is_file() for fmt in TABLE_FORMATS)
+
+
 def require_audit_dir(directory: str | os.PathLike[str]) -> Path:
     """``directory`` if it holds an audit (``runs.csv``), else :class:`InputNotFoundError`."""
     root = Path(directory)
-    if not (root / TABLES["runs"]).is_file():
-        msg = "not an audit directory (no runs.csv)"
+    if not is_audit_dir(root):
+        msg = "not an audit directory (no runs.csv or runs.parquet)"
         raise InputNotFoundError(
             msg,
             path=root,
@@ -253,21 +325,21 @@ def read_tables(
     entries: dict[str, Any] = manifest["tables"] if manifest is not None else {}
     out: dict[str, pd.DataFrame] = {}
     for name in TABLES if names is None else names:
-        filename = TABLES[name]
-        path = root / filename
         table = SCHEMAS.get(name)
         entry = entries.get(name)
+        filename = TABLES[name]
+        if entry is not None and isinstance(entry.get("file"), str):
+            filename = _listed_file(root, entry["file"])
+        path = root / filename
         if not path.is_file():
             if entry is not None:
-                raise damaged(path, "the file is missing (tables.json lists it)")
+                raise damaged(path, f"the file is missing ({MANIFEST} lists it)")
             out[name] = pd.DataFrame() if table is None else schema.empty(table)
             continue
-        if entry is not None and not entry.get("columns") and path.read_text().strip() == "":
+        if entry is not None and not entry.get("columns") and _empty_csv(path):
             out[name] = pd.DataFrame()
             continue
-        frame = read_csv_table(
-            path, entry=entry, schema_dtypes=None if table is None else table.dtypes
-        )
+        frame = read_table(path, entry=entry, schema_dtypes=None if table is None else table.dtypes)
         if table is not None:
             try:
                 frame = schema.enforce(frame, table)
@@ -277,12 +349,35 @@ def read_tables(
     return out
 
 
+def _listed_file(root: Path, name: str) -> str:
+    """A file name from ``tables.json``: a plain name inside the directory, never a path."""
+    if Path(name).name != name or name in ("", ".", ".."):
+        raise damaged(root / MANIFEST, f"table file {name!r} is not a file name")
+    return name
+
+
+def _empty_csv(path: Path) -> bool:
+    return path.suffix == TABLE_FORMATS["csv"] and path.read_text().strip() == ""
+
+
 def read_optional_table(directory: str | os.PathLike[str], filename: str) -> pd.DataFrame | None:
-    """A table an audit directory holds only sometimes (``lumis.csv``), or None when absent."""
-    path = Path(directory) / filename
+    """A table an audit directory holds only sometimes (``lumis.csv``), or None when absent.
+
+    ``filename`` names the CSV; where ``tables.json`` lists the table (by the file's stem,
+    ``lumis``) its file and dtypes are used, so a Parquet audit's ``lumis.parquet`` is found.
+    """
+    root = Path(directory)
+    manifest = read_manifest(root)
+    entry = (manifest or {}).get("tables", {}).get(Path(filename).stem)
+    if entry is not None and isinstance(entry.get("file"), str):
+        path = root / _listed_file(root, entry["file"])
+        if not path.is_file():
+            raise damaged(path, f"the file is missing ({MANIFEST} lists it)")
+        return read_table(path, entry=entry)
+    path = root / filename
     if not path.is_file():
         return None
-    return read_csv_table(path)
+    return read_table(path)
 
 
 def read_summary(directory: str | os.PathLike[str]) -> dict[str, Any]:

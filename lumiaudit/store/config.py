@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lumiaudit.errors import ConfigError, InputNotFoundError
 
-__all__ = ["read_config_text"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["read_config_text", "read_waivers"]
 
 
 def read_config_text(path: str | os.PathLike[str], *, what: str, hint: str) -> str:
@@ -41,3 +45,30 @@ def read_config_text(path: str | os.PathLike[str], *, what: str, hint: str) -> s
     except OSError as exc:
         msg = f"cannot read the {what}: {exc.strerror}"
         raise ConfigError(msg, path=source) from None
+
+
+def read_waivers(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a waivers file (TOML or CSV, by extension; otherwise TOML is tried first).
+
+    Parameters
+    ----------
+    path
+        The file (format: :mod:`lumiaudit.waivers`).
+
+    Returns
+    -------
+    DataFrame
+        :data:`lumiaudit.waivers.WAIVER_COLUMNS` (``experiment`` <NA> = any, ``reason`` ``*`` =
+        any, ``expiry`` a :class:`datetime.date` or None = never).
+
+    Raises
+    ------
+    InputNotFoundError
+        The file does not exist.
+    ConfigError
+        It cannot be read, or a record is invalid (the message names file and line or entry).
+    """
+    from lumiaudit.waivers import parse_waivers
+
+    text = read_config_text(path, what="waivers file", hint="expected TOML or CSV")
+    return parse_waivers(text, Path(path))

@@ -4,8 +4,9 @@
 names are stable so that tickets can refer to them (see :func:`plot_names`):
 
 ``diff_vs_run``, ``ratio_vs_run``, ``diff_distribution``, ``ratio_distribution``,
-``online_vs_offline``, ``funnel`` (when a funnel table is given), ``ratio_vs_time`` (when some
-run has a start time) and ``drilldown_eEEEE_rRRRRR`` for each flagged run with files.
+``online_vs_offline``, ``funnel`` (when a funnel table is given), ``funnel_lumi`` (when it has
+a known luminosity), ``ratio_vs_time`` (when some run has a start time) and
+``drilldown_eEEEE_rRRRRR`` for each flagged run with files.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ def plot_names(
     ]
     if funnel is not None and not funnel.empty:
         names.append("funnel")
+        if _has_lumi(funnel):
+            names.append("funnel_lumi")
     if "start_time" in runs.columns and pd.to_datetime(runs["start_time"], utc=True).notna().any():
         names.append("ratio_vs_time")
     if files is not None and not files.empty and "run" in files.columns:
@@ -110,6 +113,14 @@ def plot_names(
                 names.append(drilldown_name(exp, run))
                 count += 1
     return names
+
+
+def _has_lumi(funnel: pd.DataFrame) -> bool:
+    """Whether the funnel knows some recorded luminosity (then it is drawn in nb^-1 too)."""
+    if "lumi_nb" not in funnel.columns:
+        return False
+    lumi = pd.to_numeric(funnel["lumi_nb"], errors="coerce")
+    return bool((lumi.fillna(0) > 0).any())
 
 
 def _save(fig: Figure, out_dir: Path, stem: str, formats: Sequence[str], dpi: int) -> list[Path]:
@@ -181,7 +192,7 @@ def write_plots(
         msg = f"cannot create plot directory: {exc.strerror or exc}"
         raise OutputError(msg, path=out) from exc
 
-    draw: dict[str, tuple[tuple[float, float], Callable[[Axes], Axes]]] = {
+    draw: dict[str, tuple[tuple[float, float], Callable[[Axes], object]]] = {
         "diff_vs_run": (_WIDE, lambda ax: plots.plot_diff_vs_run(runs, ax=ax, meta=meta)),
         "ratio_vs_run": (_WIDE, lambda ax: plots.plot_ratio_vs_run(runs, ax=ax, meta=meta)),
         "diff_distribution": (
@@ -199,7 +210,14 @@ def write_plots(
         "ratio_vs_time": (_WIDE, lambda ax: plots.plot_ratio_vs_time(runs, ax=ax, meta=meta)),
     }
     if funnel is not None:
-        draw["funnel"] = (_WIDE, lambda ax: plots.plot_funnel(funnel, ax=ax, meta=meta))
+        draw["funnel"] = (
+            _WIDE,
+            lambda ax: plots.plot_funnel(funnel, runs=runs, ax=ax, meta=meta),
+        )
+        draw["funnel_lumi"] = (
+            _WIDE,
+            lambda ax: plots.plot_funnel(funnel, runs=runs, ax=ax, meta=meta, unit="lumi"),
+        )
     drill: dict[str, tuple[int | None, int]] = {}
     for exp, run in zip(
         runs["experiment"].astype("Int64"), runs["run"].astype("Int64"), strict=True
@@ -219,6 +237,7 @@ def write_plots(
                 files if files is not None else pd.DataFrame(),
                 gaps,
                 drill_run,
+                runs=runs,
                 experiment=drill_exp,
                 ax=fig.add_subplot(),
                 meta=meta,

@@ -47,6 +47,15 @@ _RUNLIST_KEYS = (
     {"experiment", "run"},
     {"experiment", "run", "ls"},
 )
+#: keys a record of :func:`lumiaudit.store.runlists.run_records` may carry besides the first set
+_RECORD_EXTRA = {"n_online", "n_offline", "diff", "unexplained_diff", "severity"}
+
+
+def _record_keys(keys: set[str]) -> bool:
+    base = _RUNLIST_KEYS[0]
+    return keys in _RUNLIST_KEYS or (base <= keys and keys - base <= _RECORD_EXTRA)
+
+
 _GOLDEN_LINE = re.compile(r'^[{ ]"\d+": \[\[\d+, \d+\](?:, \[\d+, \d+\])*\][,}]$')
 
 
@@ -84,7 +93,7 @@ def _runlist(head: str) -> bool:
         except ValueError:  # cut at HEAD_BYTES: lumiaudit's two layouts, by their start
             return head.startswith(('[\n {\n  "experiment": ', '[\n{"experiment": '))
         return isinstance(doc, list) and all(
-            isinstance(r, dict) and set(r) in _RUNLIST_KEYS for r in doc
+            isinstance(r, dict) and _record_keys(set(r)) for r in doc
         )
     return _csv(head) and head.split("\n", 1)[0] == ",".join(_RUNLIST_COLUMNS)
 

@@ -1,6 +1,8 @@
 """Writing run lists and ``GoodRuns/ BadRuns/ UglyRuns/`` symlink views.
 
-The categories come from :func:`lumiaudit.runlists.classify_runs`. A symlink view directory is
+The categories come from :func:`lumiaudit.runlists.classify_runs`; the records of a run list
+(:func:`run_records`, the objects of ``good_runs.json``, ``bad_runs.json`` and of
+``lumiaudit runlist --format json``) are built here only. A symlink view directory is
 a lumiaudit output of kind ``views``: its ``.lumiaudit`` marker records every link it made,
 and a later run removes or moves only those. A view directory (``GoodRuns``) that is itself a
 symlink is never followed; an entry lumiaudit did not make is never removed, and one that is
@@ -20,11 +22,12 @@ from typing import Any
 import pandas as pd
 
 from lumiaudit.errors import OutputError, OutputRefusedError
+from lumiaudit.runlists import classify_runs
 from lumiaudit.store.atomic import write_text
 from lumiaudit.store.outdir import check_output, read_marker, write_marker
 from lumiaudit.store.tables import write_csv
 
-__all__ = ["VIEWS", "symlink_view", "write_runlists"]
+__all__ = ["VIEWS", "run_records", "symlink_view", "write_runlists"]
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +37,32 @@ VIEWS: dict[str, str] = {"good": "GoodRuns", "bad": "BadRuns", "ugly": "UglyRuns
 _RUN_DIR = re.compile(r"^r(\d{4,6})(?:_bad)?$")
 
 
-def _records(runs: pd.DataFrame, cats: pd.Series, wanted: Iterable[str]) -> list[dict[str, Any]]:
-    sel = runs[cats.isin(list(wanted)).fillna(False)]
+def run_records(
+    runs: pd.DataFrame, categories: pd.Series, wanted: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
+    """The run-list records of ``runs``: one JSON-ready dict per run.
+
+    Parameters
+    ----------
+    runs
+        Runs table rows (``experiment, run, status, reasons``; ``n_online, n_offline, diff,
+        unexplained_diff, severity`` are added where present and not missing).
+    categories
+        The category of each row (:func:`lumiaudit.runlists.classify_runs`), same index.
+    wanted
+        Keep only these categories (default: every row that has one).
+
+    Returns
+    -------
+    list of dict
+        ``{"experiment", "run", "status", "category", "reasons": [...], ...}``; a missing
+        experiment is ``None`` (a run-only key), a missing count is left out, never 0.
+    """
+    keep = categories.notna() if wanted is None else categories.isin(list(wanted))
+    sel = runs[keep.fillna(False).astype(bool)]
     recs = []
-    for (_, row), cat in zip(sel.iterrows(), cats[sel.index], strict=True):
-        reasons = str(row["reasons"]).split(";") if isinstance(row["reasons"], str) else []
+    for (_, row), cat in zip(sel.iterrows(), categories[sel.index], strict=True):
+        reasons = str(row["reasons"]).split(";") if isinstance(row.get("reasons"), str) else []
         rec: dict[str, Any] = {
             "experiment": None if pd.isna(row["experiment"]) else int(row["experiment"]),
             "run": int(row["run"]),
@@ -67,8 +91,6 @@ def write_runlists(runs: pd.DataFrame, out_dir: str | PathLike[str]) -> dict[str
     dict
         File key (``good_runs.json`` ...) to path.
     """
-    from lumiaudit.runlists import classify_runs
-
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -78,7 +100,7 @@ def write_runlists(runs: pd.DataFrame, out_dir: str | PathLike[str]) -> dict[str
     cats = classify_runs(runs)
     written: dict[str, Path] = {}
     for name, wanted in (("good_runs", ("good",)), ("bad_runs", ("bad", "ugly"))):
-        recs = _records(runs, cats, wanted)
+        recs = run_records(runs, cats, wanted)
         path = out / f"{name}.json"
         write_text(path, json.dumps(recs, indent=1) + "\n")
         written[path.name] = path
@@ -116,8 +138,6 @@ def _run_dirs(files: pd.DataFrame) -> dict[tuple[int, int], list[Path]]:
 
 def _wanted(runs: pd.DataFrame, files: pd.DataFrame) -> dict[str, Path]:
     """``GoodRuns/r00105`` -> the run directory, for every audited run with files."""
-    from lumiaudit.runlists import classify_runs
-
     cats = classify_runs(runs)
     dirs = _run_dirs(files)
     experiments = {e for e, _ in dirs}

@@ -17,6 +17,10 @@ tables (``Int64`` stays ``Int64``, times stay tz-aware, booleans stay boolean), 
 formula escape and checks the row count, so a table cut at a line boundary is found. A
 directory written before the manifest existed is read with the canonical schemas
 (:mod:`lumiaudit.schema`) and cautious inference for other columns.
+
+Formats (``--table-format``, recorded in ``tables.json`` as ``table_format``): ``csv`` (the
+default) or ``parquet`` (:mod:`lumiaudit.store.parquet`, the ``[parquet]`` extra);
+:func:`write_table` and :func:`read_table` choose by format and file suffix.
 """
 
 from __future__ import annotations
@@ -32,25 +36,34 @@ from typing import Any, Literal, TextIO
 
 import pandas as pd
 
-from lumiaudit.errors import AuditDirError
+from lumiaudit.errors import AuditDirError, ParameterError
 from lumiaudit.store.atomic import write_text, write_with
 
 __all__ = [
     "MANIFEST",
+    "TABLE_FORMATS",
     "damaged",
     "escape_text",
     "for_csv",
     "read_csv_table",
     "read_manifest",
+    "read_table",
+    "table_file",
     "unescape_text",
     "write_csv",
     "write_manifest",
+    "write_table",
 ]
 
 #: manifest of an audit directory's tables: file, rows and the dtype of every column
 MANIFEST = "tables.json"
-#: manifest format (bump when the CSV conventions change)
+#: manifest format (bump when the CSV conventions change); 2: the tables may be Parquet
+#: (``table_format``); a CSV audit still writes 1, so older lumiaudit versions read it
 MANIFEST_FORMAT = 1
+MANIFEST_FORMATS = (1, 2)
+
+#: formats of the audit's tables (``--table-format``) and their file suffixes
+TABLE_FORMATS: dict[str, str] = {"csv": ".csv", "parquet": ".parquet"}
 
 # OWASP CSV injection: a cell starting with one of these is a formula in Excel/LibreOffice.
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -156,11 +169,92 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str] | None) -> Path 
 # ------------------------------------------------------------------------------ manifest
 
 
-def write_manifest(directory: Path, tables: Mapping[str, tuple[str, pd.DataFrame]]) -> Path:
-    """Write ``tables.json``: for each table its file, row count and column dtypes."""
-    doc = {
-        "format": MANIFEST_FORMAT,
-        "csv": {"timestamps": "ISO 8601, UTC, Z", "text_escape": _ESCAPE},
+def table_file(name: str, table_format: str) -> str:
+    """The file name of table ``name`` in ``table_format``.
+
+    Examples
+    --------
+    >>> table_file("runs", "csv"), table_file("runs", "parquet")
+    ('runs.csv', 'runs.parquet')
+    """
+    try:
+        return name + TABLE_FORMATS[table_format]
+    except KeyError:
+        msg = f"table format {table_format!r} is not one of {', '.join(TABLE_FORMATS)}"
+        raise ParameterError(msg) from None
+
+
+def write_table(
+    frame: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    table_format: str = "csv",
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write one table of an audit directory in ``table_format`` (atomically).
+
+    Parameters
+    ----------
+    frame
+        The table.
+    path
+        The file (its suffix should be the format's, see :func:`table_file`).
+    table_format
+        ``csv`` (:func:`write_csv`) or ``parquet`` (:func:`lumiaudit.store.parquet.write_parquet`,
+        with ``metadata`` in the file's key-value metadata).
+    metadata
+        Table name, version, provenance: stored in Parquet files only (a CSV has no place for
+        it; ``tables.json`` and ``summary.json`` hold it beside).
+
+    Raises
+    ------
+    ParameterError
+        An unknown format, or ``parquet`` without pyarrow.
+    OutputError
+        The file cannot be written.
+    """
+    if table_format == "parquet":
+        from lumiaudit.store.parquet import write_parquet
+
+        meta = dict(metadata or {})
+        meta.setdefault("schema", {str(c): str(t) for c, t in frame.dtypes.items()})
+        return write_parquet(frame, path, metadata=meta)
+    table_file("", table_format)  # the error for an unknown format
+    write_csv(frame, path)
+    return Path(path)
+
+
+def read_table(
+    path: str | os.PathLike[str],
+    *,
+    entry: Mapping[str, Any] | None = None,
+    schema_dtypes: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Read one table of an audit directory, CSV or Parquet by its suffix, dtypes restored.
+
+    See :func:`read_csv_table` and :func:`lumiaudit.store.parquet.read_parquet_table`.
+    """
+    if Path(path).suffix == TABLE_FORMATS["parquet"]:
+        from lumiaudit.store.parquet import read_parquet_table
+
+        return read_parquet_table(path, entry=entry)
+    return read_csv_table(path, entry=entry, schema_dtypes=schema_dtypes)
+
+
+def write_manifest(
+    directory: Path,
+    tables: Mapping[str, tuple[str, pd.DataFrame]],
+    *,
+    table_format: str = "csv",
+) -> Path:
+    """Write ``tables.json``: the tables' format, and for each its file, rows and dtypes."""
+    doc: dict[str, Any] = {
+        "format": MANIFEST_FORMAT if table_format == "csv" else 2,
+        "table_format": table_format,
+    }
+    if table_format == "csv":
+        doc["csv"] = {"timestamps": "ISO 8601, UTC, Z", "text_escape": _ESCAPE}
+    doc |= {
         "tables": {
             name: {
                 "file": filename,
@@ -202,8 +296,10 @@ def read_manifest(directory: Path) -> dict[str, Any] | None:
         raise damaged(path, f"byte {exc.start} is not UTF-8") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("tables"), dict):
         raise damaged(path, "expected a JSON object with 'tables'")
-    if doc.get("format") != MANIFEST_FORMAT:
-        raise damaged(path, f"unknown format {doc.get('format')!r} (expected {MANIFEST_FORMAT})")
+    if doc.get("format") not in MANIFEST_FORMATS:
+        raise damaged(path, f"unknown format {doc.get('format')!r} (expected 1 or 2)")
+    if doc.setdefault("table_format", "csv") not in TABLE_FORMATS:
+        raise damaged(path, f"unknown table_format {doc['table_format']!r} (csv or parquet)")
     return doc
 
 
@@ -280,6 +376,8 @@ def _times(series: pd.Series, path: Path, name: str, dtype: str) -> pd.Series:
 
 def _texts(series: pd.Series, dtype: str, *, escaped: bool) -> pd.Series:
     out = series.map(unescape_text, na_action="ignore") if escaped else series
+    if dtype == "str":
+        return out.astype("str")
     return out.astype("string") if dtype == "string" else out.astype(object)
 
 
@@ -295,7 +393,8 @@ def convert(series: pd.Series, dtype: str, *, path: Path, escaped: bool) -> pd.S
         return _bools(series, path, name, dtype)
     if low.startswith("datetime64"):
         return _times(series, path, name, dtype)
-    return _texts(series, dtype if dtype == "string" else "object", escaped=escaped)
+    # pandas' "string" and "str" (pandas 3's default text dtype) come back as they were
+    return _texts(series, dtype if dtype in ("string", "str") else "object", escaped=escaped)
 
 
 def _infer(series: pd.Series, path: Path) -> pd.Series:

@@ -1,106 +1,24 @@
-"""A CMS NanoAOD-like production written by uproot, with its online per-LS table and golden JSON.
-
-Layout as NanoAOD has it: tree ``Events`` (``run`` uint32, ``luminosityBlock`` uint32,
-``event`` uint64, one entry per event) and tree ``LuminosityBlocks`` (one entry per (run,
-LS) the job processed). File names are GUIDs (they say nothing about the run).
-
-Faults (the truth the tests check against):
-
-- run 381150: the job for LS 4-6 never produced its file (LS 4-6 missing offline);
-- run 381151: LS 2 lost 3 events in processing (short), LS 3 is processed with 0 events
-  (in ``LuminosityBlocks``, nothing in ``Events``; online also says 0);
-- run 381152 LS 9 is not in the golden JSON (not certified).
-"""
+"""The CMS NanoAOD-like test production: now :mod:`lumiaudit.example_cms` (it also makes the
+bundled ``data/example-cms``); re-exported here for the tests."""
 
 from __future__ import annotations
 
-import json
-import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
+from lumiaudit.example_cms import (
+    FILES,
+    GOLDEN,
+    ONLINE,
+    SHORT,
+    NanoProduction,
+    write_events_file,
+    write_nano_production,
+)
 
-import numpy as np
-
-__all__ = ["NanoProduction", "write_events_file", "write_nano_production"]
-
-#: online events per (run, LS)
-ONLINE: dict[int, dict[int, int]] = {
-    381148: {1: 20, 2: 22, 3: 18},
-    381150: {1: 10, 2: 10, 3: 10, 4: 12, 5: 11, 6: 9, 7: 10},
-    381151: {1: 15, 2: 16, 3: 0},
-    381152: {8: 7, 9: 8},
-}
-#: files: (run, LS list) per file; run 381150 LS 4-6 are the missing job
-FILES: list[tuple[int, list[int]]] = [
-    (381148, [1, 2]),
-    (381148, [3]),
-    (381150, [1, 2, 3]),
-    (381150, [7]),
-    (381151, [1, 2, 3]),
-    (381152, [8, 9]),
+__all__ = [
+    "FILES",
+    "GOLDEN",
+    "ONLINE",
+    "SHORT",
+    "NanoProduction",
+    "write_events_file",
+    "write_nano_production",
 ]
-SHORT = {(381151, 2): 3}
-GOLDEN = {"381148": [[1, 3]], "381150": [[1, 7]], "381151": [[1, 3]], "381152": [[8, 8]]}
-
-
-@dataclass
-class NanoProduction:
-    """Paths of the written production and its truth."""
-
-    prod: Path
-    online_ls: Path
-    golden: Path
-    files: list[Path] = field(default_factory=list)
-    offline_per_run: dict[int, int] = field(default_factory=dict)
-
-
-def write_events_file(
-    path: Path,
-    events: dict[str, np.ndarray],
-    lumis: dict[str, np.ndarray] | None = None,
-) -> Path:
-    """Write one NanoAOD-like file: TTree ``Events`` (and ``LuminosityBlocks``)."""
-    import uproot
-
-    with uproot.recreate(path) as f:
-        # mktree: a TTree, as NanoAOD writes (assigning a dict would write an RNTuple)
-        f.mktree("Events", {k: v.dtype for k, v in events.items()})
-        f["Events"].extend(events)
-        if lumis is not None:
-            f.mktree("LuminosityBlocks", {k: v.dtype for k, v in lumis.items()})
-            f["LuminosityBlocks"].extend(lumis)
-    return path
-
-
-def write_nano_production(root: Path) -> NanoProduction:
-    """Write the production under ``root`` (``prod/``, ``online_ls.csv``, ``golden.json``)."""
-    prod = root / "prod" / "store" / "data" / "Run2024X" / "Muon0" / "NANOAOD"
-    prod.mkdir(parents=True)
-    rng = np.random.default_rng(7)
-    out = NanoProduction(
-        prod=root / "prod", online_ls=root / "online_ls.csv", golden=root / "golden.json"
-    )
-    for i, (run, lss) in enumerate(FILES):
-        runs, ls_col, ev = [], [], []
-        for ls in lss:
-            n = ONLINE[run][ls] - SHORT.get((run, ls), 0)
-            runs += [run] * n
-            ls_col += [ls] * n
-            ev += list(rng.choice(10**9, size=n, replace=False) + ls * 10**9)
-        events = {
-            "run": np.array(runs, dtype=np.uint32),
-            "luminosityBlock": np.array(ls_col, dtype=np.uint32),
-            "event": np.array(ev, dtype=np.uint64),
-        }
-        lumis = {
-            "run": np.full(len(lss), run, dtype=np.uint32),
-            "luminosityBlock": np.array(lss, dtype=np.uint32),
-        }
-        name = f"{uuid.UUID(int=i + 1)}.root".upper().replace(".ROOT", ".root")
-        out.files.append(write_events_file(prod / name, events, lumis))
-        out.offline_per_run[run] = out.offline_per_run.get(run, 0) + len(runs)
-    lines = ["run,ls,events"]
-    lines += [f"{run},{ls},{n}" for run, per in ONLINE.items() for ls, n in per.items()]
-    out.online_ls.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out.golden.write_text(json.dumps(GOLDEN), encoding="utf-8")
-    return out

@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection
 from matplotlib.patches import Rectangle
-from matplotlib.transforms import blended_transform_factory
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox, blended_transform_factory
 
+from lumiaudit.render.plots._artists import Labels
 from lumiaudit.render.plots._style import (
     _FIGSIZE,
     _FLAG_COLOR,
     _GREY,
     _MISSING_COLOR,
-    _OK_COLOR,
     _STRIP_TOP,
-    _col,
-    _flags,
-    _floats,
-    _fractions,
-    _new_axes,
-    _plain_ticks,
     _run_label,
     _status,
-    baseline_band,
-    label_axes,
 )
-from lumiaudit.schema import RunStatus
+from lumiaudit.schema import Reason, RunStatus
 
 
 def _axes_fraction(ax: Axes, x: float, y: float) -> tuple[float, float]:
@@ -84,96 +78,199 @@ def _hits_box(
     return any(_crosses(seg, edge) for edge in edges)
 
 
+class _Point(NamedTuple):
+    """A run to label: its position in axes fractions, its text and its priority."""
+
+    fx: float
+    fy: float
+    text: str
+    priority: tuple[int, float]
+    #: Labelled whatever ``max_labels`` says (an unexplained run of severity fail).
+    must: bool = False
+
+
+def _choose(points: Sequence[_Point], max_labels: int) -> list[_Point]:
+    """The points to label: every ``must`` point, then by severity, then by events at stake."""
+    ranked = sorted(points, key=lambda p: (not p.must, -p.priority[0], -p.priority[1]))
+    musts = [p for p in ranked if p.must]
+    return musts + [p for p in ranked if not p.must][: max(max_labels - len(musts), 0)]
+
+
+def _points_near(
+    seg: tuple[float, float, float, float], points: np.ndarray, *, within: float = 0.015
+) -> int:
+    """Points (axes fractions) closer than ``within`` to a leader line, its own end excepted."""
+    if points.size == 0:
+        return 0
+    a = np.array(seg[:2])
+    d = np.array(seg[2:]) - a
+    length2 = float(d @ d)
+    if length2 == 0:
+        return 0
+    t = np.clip(((points - a) @ d) / length2, 0.0, 1.0)
+    dist = np.hypot(*(points - (a + t[:, None] * d)).T)
+    # the labelled point itself sits at t = 0
+    return int(np.sum((dist < within) & (t > 0.05)))
+
+
+_STEPS = (0.07, 0.16, 0.25, 0.34, 0.43, 0.52)
+
+
+def _candidates(p: _Point, w: float, h: float) -> list[tuple[float, float, float, float]]:
+    """Boxes a label may take: above or below its point (shifted sideways), or beside it."""
+    boxes = []
+    for step in _STEPS:
+        for sign in (1, -1) if p.fy < 0.5 else (-1, 1):
+            for shift in (0.0, -0.6 * w, 0.6 * w, -1.1 * w, 1.1 * w):
+                cx = min(max(p.fx + shift, w / 2 + 0.005), 0.995 - w / 2)
+                y0 = p.fy + step if sign > 0 else p.fy - step - h
+                boxes.append((cx - w / 2, y0, cx + w / 2, y0 + h))
+        for side in (1, -1):
+            # beside the point, at its height or a little off it
+            for lift in (0.0, 0.6 * h, -0.6 * h):
+                x0 = p.fx + 0.5 * step if side > 0 else p.fx - 0.5 * step - w
+                y0 = p.fy - h / 2 + lift
+                boxes.append((x0, y0, x0 + w, y0 + h))
+    return boxes
+
+
+def _greedy(
+    chosen: Sequence[_Point],
+    *,
+    size_pt: tuple[float, float],
+    fontsize: float,
+    top: float,
+    obstacles: np.ndarray,
+    data: np.ndarray,
+) -> list[tuple[float, float, float, float]]:
+    """First placement: a box per label, above or below its point, overlapping nothing."""
+    placed: list[tuple[float, float, float, float]] = []
+    leaders: list[tuple[float, float, float, float]] = []
+    for p in chosen:
+        w, h = _text_box(p.text, fontsize, size_pt)
+        best = (p.fx - w / 2, p.fy, p.fx + w / 2, p.fy + h)
+        best_cost = np.inf
+        for box in _candidates(p, w, h):
+            if box[0] < 0.0 or box[2] > 1.0:
+                continue
+            # leaving the free area is worst, then overlaps (the smaller the better), then
+            # crossing leader lines
+            area = _overlap_area(box, obstacles) + sum(_overlap(box, o) for o in placed)
+            cost = (10.0 + 1000.0 * area) if area > 0 else 0.0
+            if box[1] < 0.0 or box[3] > top:
+                cost += 10_000.0
+            leader = (p.fx, p.fy, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+            cost += sum(_crosses(leader, other) for other in leaders)
+            cost += sum(_hits_box(leader, other) for other in placed)
+            # a leader line drawn through the data hides points (issue 16)
+            cost += 2.0 * _points_near(leader, data)
+            # among equals, the shortest leader line
+            cost += 0.5 * float(np.hypot(leader[2] - p.fx, leader[3] - p.fy))
+            if cost < best_cost:
+                best, best_cost = box, cost
+        placed.append(best)
+        leaders.append((p.fx, p.fy, (best[0] + best[2]) / 2, (best[1] + best[3]) / 2))
+    return placed
+
+
 def _annotate(
     ax: Axes,
-    points: Sequence[tuple[float, float, str, float]],
+    points: Sequence[_Point],
     *,
     max_labels: int,
     fontsize: float = 8.5,
     top: float = 0.80,
     avoid: Sequence[tuple[float, float, float, float]] = (),
-) -> list[Any]:
-    """Label points given in axes fractions ``(fx, fy, text, priority)`` without pile-ups.
+    data: Sequence[tuple[float, float]] = (),
+) -> Labels:
+    """Label points given in axes fractions without overlaps; return the labels.
 
-    The ``max_labels`` points with the highest priority are labelled. Each label is placed
-    greedily (highest priority first) at the candidate offset above or below its point that
-    keeps the box inside the axes (below ``top``, where the legend sits), overlaps no earlier
-    label, point or box of ``avoid`` (axes fractions), crosses no earlier leader line or label
-    and has the shortest leader line; labels are excluded from the layout engine. The
-    remaining count goes into a ``+N more flagged`` note.
+    The points to label are chosen by :func:`_choose` (severity, then events at stake; an
+    unexplained severity-fail run always). Each label is first placed greedily where its
+    estimated box overlaps no other label, point or ``avoid`` box (axes fractions) and its
+    leader line crosses no other; then adjustText (Flyamer's ``adjust_text``, the library
+    issue 16 names) moves the labels by their real, rendered extents until none overlaps
+    another, a data point (``data``, axes fractions) or an ``avoid`` box, and draws the leader
+    lines. It runs a fixed number of iterations (no time limit), so a figure is the same on a
+    loaded machine. The unlabelled flagged runs are counted in a ``+N more flagged`` note.
     """
-    chosen = sorted(points, key=lambda p: -p[3])[: max(max_labels, 0)]
+    from adjustText import adjust_text
+
+    chosen = _choose(points, max_labels)
     fig = ax.get_figure(root=True)
     bbox = ax.get_position()
     inches = fig.get_size_inches() if fig is not None else np.array(_FIGSIZE)
     size_pt = (max(bbox.width * inches[0] * 72, 50.0), max(bbox.height * inches[1] * 72, 50.0))
     mark = (6 / size_pt[0], 6 / size_pt[1])
-    obstacles = [(fx - mark[0], fy - mark[1], fx + mark[0], fy + mark[1]) for fx, fy, *_ in chosen]
+    obstacles = [(p.fx - mark[0], p.fy - mark[1], p.fx + mark[0], p.fy + mark[1]) for p in chosen]
     obstacles += [
         (b[0] - mark[0], b[1] - mark[1], b[2] + mark[0], b[3] + mark[1]) if b[0] == b[2] else b
         for b in avoid
     ]
-    obstacle_array = np.asarray(obstacles, dtype=float).reshape(-1, 4)
-    placed: list[tuple[float, float, float, float]] = []
-    leaders: list[tuple[float, float, float, float]] = []
-    artists: list[Any] = []
-    steps = (0.07, 0.16, 0.25, 0.34, 0.43, 0.52)
-    for fx, fy, text, _ in chosen:
-        w, h = _text_box(text, fontsize, size_pt)
-        best: tuple[float, float, float, float] | None = None
-        best_cost = np.inf
-        for step in steps:
-            for sign in (1, -1) if fy < 0.5 else (-1, 1):
-                for shift in (0.0, -0.6 * w, 0.6 * w, -1.1 * w, 1.1 * w):
-                    cx = min(max(fx + shift, w / 2 + 0.005), 0.995 - w / 2)
-                    y0 = fy + step if sign > 0 else fy - step - h
-                    box = (cx - w / 2, y0, cx + w / 2, y0 + h)
-                    # leaving the free area is worst, then overlaps (the smaller the better),
-                    # then crossing leader lines
-                    area = _overlap_area(box, obstacle_array) + sum(
-                        _overlap(box, o) for o in placed
-                    )
-                    cost = (10.0 + 1000.0 * area) if area > 0 else 0.0
-                    if box[1] < 0.0 or box[3] > top:
-                        cost += 10_000.0
-                    leader = (fx, fy, cx, (box[1] + box[3]) / 2)
-                    cost += sum(_crosses(leader, other) for other in leaders)
-                    cost += sum(_hits_box(leader, other) for other in placed)
-                    # among equals, the shortest leader line
-                    cost += 0.5 * float(np.hypot(leader[2] - fx, leader[3] - fy))
-                    if cost < best_cost:
-                        best, best_cost = box, cost
-        assert best is not None
-        placed.append(best)
-        leaders.append((fx, fy, (best[0] + best[2]) / 2, (best[1] + best[3]) / 2))
-        ann = ax.annotate(
-            text,
-            xy=(fx, fy),
-            xycoords="axes fraction",
-            xytext=((best[0] + best[2]) / 2, (best[1] + best[3]) / 2),
-            textcoords="axes fraction",
+    obstacles += [(x - mark[0], y - mark[1], x + mark[0], y + mark[1]) for x, y in data]
+    boxes = _greedy(
+        chosen,
+        size_pt=size_pt,
+        fontsize=fontsize,
+        top=top,
+        obstacles=np.asarray(obstacles, dtype=float).reshape(-1, 4),
+        data=np.asarray(list(data), dtype=float).reshape(-1, 2),
+    )
+    texts: list[Text] = []
+    for p, box in zip(chosen, boxes, strict=True):
+        text = ax.text(
+            (box[0] + box[2]) / 2,
+            (box[1] + box[3]) / 2,
+            p.text,
+            transform=ax.transAxes,
             ha="center",
             va="center",
             fontsize=fontsize,
             color=_FLAG_COLOR,
             fontweight="bold",
             linespacing=1.0,
-            arrowprops={
-                "arrowstyle": "-",
-                "color": _FLAG_COLOR,
-                "lw": 0.7,
-                "shrinkA": 0,
-                "shrinkB": 4,
-            },
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
-            annotation_clip=False,
             gid="flag_label",
+            zorder=5,
+            clip_on=False,
         )
-        ann.set_in_layout(False)
-        artists.append(ann)
+        text.set_in_layout(False)
+        texts.append(text)
+    leaders: list[Any] = []
+    if texts:
+        xs = [x for x, _ in data] + [p.fx for p in points]
+        ys = [y for _, y in data] + [p.fy for p in points]
+        objects = [
+            Bbox.from_extents(*b)
+            for b in avoid
+            if b[0] != b[2]  # a zero-size box is a point, given in x/y
+        ]
+        adjusted = adjust_text(
+            texts,
+            x=np.asarray(xs),
+            y=np.asarray(ys),
+            objects=objects or None,
+            target_x=[p.fx for p in chosen],
+            target_y=[p.fy for p in chosen],
+            ax=ax,
+            # the greedy boxes are already a good start: no explosion, and no push away from
+            # the start itself (it is a label position, not a data point)
+            avoid_self=False,
+            force_explode=0.0,
+            iter_lim=_ADJUST_ITERATIONS,
+            expand=(1.1, 1.3),
+            min_arrow_len=8,
+            arrowprops={"arrowstyle": "-", "color": _FLAG_COLOR, "lw": 0.7, "shrinkB": 3},
+        )
+        if adjusted is not None:
+            leaders = list(adjusted[1])
+            for line in leaders:
+                line.set_gid("flag_leader")
+                line.set_in_layout(False)
     hidden = len(points) - len(chosen)
+    more = None
     if hidden > 0:
-        note = ax.text(
+        more = ax.text(
             0.99,
             0.97,
             f"+{hidden} more flagged",
@@ -184,8 +281,7 @@ def _annotate(
             color=_FLAG_COLOR,
             gid="more_flagged",
         )
-        artists.append(note)
-    return artists
+    return Labels(texts, leaders, more)
 
 
 def _strip_background(ax: Axes, *, vertical: bool, size: float) -> None:
@@ -253,8 +349,8 @@ def _strip(
     flagged: np.ndarray,
     *,
     max_individual: int = 3,
-) -> list[tuple[float, float, str, float]]:
-    """Draw runs without a comparable value on a grey strip; return their label points.
+) -> tuple[list[_Point], dict[str, PathCollection], list[Text]]:
+    """Draw runs without a comparable value on a grey strip; return labels, markers, row texts.
 
     When a strip row holds more than ``max_individual`` flagged runs, they are listed as run
     ranges on the row instead of being labelled one by one (so that the outliers among the
@@ -266,11 +362,13 @@ def _strip(
         ("no_online", status == RunStatus.MISSING_ONLINE.value, "no online", "^", 0.075),
         ("not_audited", status == RunStatus.NOT_AUDITED.value, "not audited", "s", 0.115),
     ]
+    points: list[_Point] = []
+    markers: dict[str, PathCollection] = {}
+    texts: list[Text] = []
     if not any(np.any(sel & np.isfinite(x)) for _, sel, *_ in rows):
-        return []
+        return points, markers, texts
     _strip_background(ax, vertical=False, size=_STRIP_TOP)
     trans = blended_transform_factory(ax.transData, ax.transAxes)
-    points: list[tuple[float, float, str, float]] = []
     for gid, rows_sel, text, marker, pos in rows:
         sel = rows_sel & np.isfinite(x)
         if not np.any(sel):
@@ -278,7 +376,7 @@ def _strip(
         colors = np.where(
             flagged[sel], _FLAG_COLOR, _GREY if gid == "not_audited" else _MISSING_COLOR
         )
-        ax.scatter(
+        markers[gid] = ax.scatter(
             x[sel],
             np.full(int(sel.sum()), pos),
             marker=marker,
@@ -298,127 +396,67 @@ def _strip(
         else:
             for j in marked:
                 fx, _ = _axes_fraction(ax, float(x[j]), 1.0)
-                points.append((fx, pos, _run_label(runs, int(j)), _priority(runs, int(j))))
-        ax.text(
-            0.005,
-            pos + 0.02,
-            row_text,
-            transform=ax.transAxes,
-            fontsize=7.5,
-            color=_FLAG_COLOR if len(marked) > max_individual else "0.3",
-            ha="left",
-            va="center",
-            gid=f"{gid}_text",
-            bbox={"boxstyle": "square,pad=0.05", "fc": "0.92", "ec": "none", "alpha": 0.8},
-            zorder=4,
+                points.append(
+                    _Point(
+                        fx,
+                        pos,
+                        _run_label(runs, int(j)),
+                        _priority(runs, int(j)),
+                        _must_label(runs, int(j)),
+                    )
+                )
+        texts.append(
+            ax.text(
+                0.005,
+                pos + 0.02,
+                row_text,
+                transform=ax.transAxes,
+                fontsize=7.5,
+                color=_FLAG_COLOR if len(marked) > max_individual else "0.3",
+                ha="left",
+                va="center",
+                gid=f"{gid}_text",
+                bbox={"boxstyle": "square,pad=0.05", "fc": "0.92", "ec": "none", "alpha": 0.8},
+                zorder=4,
+            )
         )
-    return points
+    return points, markers, texts
 
 
-def _priority(runs: pd.DataFrame, i: int) -> float:
-    """Label priority: ``|diff|``, or the known count when one side is missing."""
+_SEVERITY_RANK = {"fail": 2, "warn": 1}
+
+
+def _priority(runs: pd.DataFrame, i: int) -> tuple[int, float]:
+    """Label priority: severity (fail, warn, ok), then the events at stake.
+
+    The events are ``|diff|``, or the known count when one side is missing.
+    """
+    sev = runs["severity"].iloc[i] if "severity" in runs.columns else pd.NA
+    rank = _SEVERITY_RANK.get(str(sev), 0) if not pd.isna(sev) else 0
     for name in ("diff", "n_online", "n_offline"):
         value = runs[name].iloc[i] if name in runs.columns else pd.NA
         if not pd.isna(value):
-            return abs(float(value))
-    return 0.0
+            return rank, abs(float(value))
+    return rank, 0.0
 
 
-def _xy_plot(
-    runs: pd.DataFrame,
-    x: np.ndarray,
-    column: str,
-    *,
-    ax: Axes | None,
-    meta: Mapping[str, Any] | None,
-    max_labels: int,
-    k: float,
-    ylabel: str,
-    xlabel: str,
-    min_pad: float = 0.5,
-) -> Axes:
-    ax = _new_axes(ax)
-    y = _floats(_col(runs, column), runs.index)
-    flagged = _flags(runs)
-    status = _status(runs)
-    audited = status != RunStatus.NOT_AUDITED.value
-    good = np.isfinite(x) & np.isfinite(y) & audited
-    ax.scatter(
-        x[good & ~flagged],
-        y[good & ~flagged],
-        s=16,
-        color=_OK_COLOR,
-        gid="runs_ok",
-        label=f"runs ({int((good & ~flagged).sum())})",
-        zorder=2,
+def _must_label(runs: pd.DataFrame, i: int) -> bool:
+    """An unexplained run of severity fail is always labelled (issue 16)."""
+    if "severity" not in runs.columns or "reasons" not in runs.columns:
+        return False
+    sev, reasons = runs["severity"].iloc[i], runs["reasons"].iloc[i]
+    return (
+        not pd.isna(sev)
+        and str(sev) == "fail"
+        and not pd.isna(reasons)
+        and Reason.UNEXPLAINED.value in str(reasons).split(";")
     )
-    ax.scatter(
-        x[good & flagged],
-        y[good & flagged],
-        s=34,
-        color=_FLAG_COLOR,
-        marker="D",
-        gid="runs_flagged",
-        label=f"flagged ({int(flagged.sum())})",
-        zorder=3,
-    )
-    band = baseline_band(runs, column, k=k)
-    if band is not None:
-        center, lo, hi = band
-        ax.axhline(
-            center,
-            color="0.2",
-            lw=1.0,
-            ls="--",
-            gid="baseline",
-            label=f"baseline {center:.4g}",
-            zorder=1,
-        )
-        if hi > lo:
-            ax.axhspan(
-                lo,
-                hi,
-                color=_OK_COLOR,
-                alpha=0.12,
-                lw=0,
-                gid="band",
-                label=f"±{k:g}σ robust band",
-                zorder=0,
-            )
-    finite = y[good]
-    if band is not None:
-        finite = np.concatenate([finite, np.asarray(band[1:])])
-    if finite.size:
-        lo_y, hi_y = float(np.min(finite)), float(np.max(finite))
-        span = hi_y - lo_y or max(abs(hi_y) * 1e-3, 1e-3)
-        # data between 20 % (above the missing strip) and 70 % (below legend and labels)
-        ax.set_ylim(lo_y - span * 0.20 / 0.50, hi_y + span * 0.30 / 0.50)
-    if np.any(np.isfinite(x)):
-        xs = x[np.isfinite(x)]
-        pad = max((xs.max() - xs.min()) * 0.03, min_pad)
-        ax.set_xlim(xs.min() - pad, xs.max() + pad)
-    points = [
-        (
-            *_axes_fraction(ax, float(x[i]), float(y[i])),
-            _run_label(runs, int(i)),
-            _priority(runs, int(i)),
-        )
-        for i in np.flatnonzero(good & flagged)
-    ]
-    # every drawn point is an obstacle for the labels (a point is a zero-size box)
-    avoid = [(fx, fy, fx, fy) for fx, fy in _fractions(ax, x[good], y[good])]
-    points += _strip(ax, x, runs, flagged)
-    if any(ax.findobj(match=lambda a: a.get_gid() == "missing_strip")):
-        _hide_ticks_in_strip(ax)
-        avoid.append((0.0, 0.0, 1.0, _STRIP_TOP))
-    _annotate(ax, points, max_labels=max_labels, avoid=avoid)
-    _plain_ticks(ax.yaxis, counts=column == "diff")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.legend(loc="upper left", fontsize=8, ncols=3, frameon=False)
-    label_axes(ax, meta, runs=runs)
-    return ax
 
 
-def _run_numbers(runs: pd.DataFrame) -> np.ndarray:
-    return _floats(_col(runs, "run"), runs.index)
+def _point(ax: Axes, runs: pd.DataFrame, i: int, x: float, y: float) -> _Point:
+    fx, fy = _axes_fraction(ax, x, y)
+    return _Point(fx, fy, _run_label(runs, i), _priority(runs, i), _must_label(runs, i))
+
+
+#: Iterations of adjustText (a count, not a time: the same figure on any machine).
+_ADJUST_ITERATIONS = 150

@@ -12,13 +12,15 @@ import mplhep
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.text import Text
 from matplotlib.ticker import (
     FuncFormatter,
     ScalarFormatter,
 )
 
 from lumiaudit._version import __version__
-from lumiaudit.schema import FileStatus, RunStatus
+from lumiaudit.render.numbers import fmt
+from lumiaudit.schema import UNREADABLE_STATUSES, RunStatus, is_missing
 
 #: Statuses whose ratio and difference are meaningful (both counts present, run audited).
 COMPARED = (RunStatus.OK.value, RunStatus.DEFICIT.value, RunStatus.EXCESS.value)
@@ -44,13 +46,8 @@ DRILLDOWN_CATEGORIES: dict[str, tuple[str, str]] = {
     "ok": ("#73d216", ""),
 }
 
-_UNREADABLE = {
-    FileStatus.NOT_ROOT.value,
-    FileStatus.TRUNCATED.value,
-    FileStatus.ZERO_BYTES.value,
-    FileStatus.IO_ERROR.value,
-    FileStatus.NO_TREE.value,
-}
+#: the one "unreadable" set (lumiaudit.schema)
+_UNREADABLE = UNREADABLE_STATUSES
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,48 +106,6 @@ def _run_label(runs: pd.DataFrame, i: int) -> str:
     return f"{label}\n{reasons}" if reasons else label
 
 
-def baseline_band(
-    runs: pd.DataFrame, column: str = "ratio", *, k: float = 3.0
-) -> tuple[float, float, float] | None:
-    """Return the baseline and robust band of ``column`` over the compared runs.
-
-    Parameters
-    ----------
-    runs
-        Runs table (``status`` and ``column`` are used).
-    column
-        ``ratio`` or ``diff`` (any numeric column works).
-    k
-        Half-width of the band in robust standard deviations.
-
-    Returns
-    -------
-    tuple of float or None
-        ``(median, low, high)`` with ``low/high = median ∓ k · 1.4826 · MAD`` over the runs
-        whose status is ``OK``, ``DEFICIT`` or ``EXCESS`` and whose value is finite; None if
-        there is no such run.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> runs = pd.DataFrame({"status": ["OK"] * 3, "ratio": [1.0, 1.0, 1.1]})
-    >>> baseline_band(runs)
-    (1.0, 1.0, 1.0)
-    """
-    if column not in runs.columns:
-        return None
-    values = _floats(runs[column], runs.index)
-    keep = np.isfinite(values)
-    if "status" in runs.columns:
-        keep &= np.isin(_status(runs), COMPARED)
-    values = values[keep]
-    if values.size == 0:
-        return None
-    median = float(np.median(values))
-    sigma = 1.4826 * float(np.median(np.abs(values - median)))
-    return median, median - k * sigma, median + k * sigma
-
-
 def _run_range_text(runs: pd.DataFrame | None) -> str:
     if runs is None or "run" not in runs.columns or runs["run"].isna().all():
         return ""
@@ -162,26 +117,51 @@ def _run_range_text(runs: pd.DataFrame | None) -> str:
     return f"{exp}runs {lo}–{hi}" if lo != hi else f"{exp}run {lo}"
 
 
+def _experiments_text(runs: pd.DataFrame | None) -> str:
+    """``e12`` or ``e10, e12`` from the runs table: the data names the experiment."""
+    if runs is None or "experiment" not in runs.columns:
+        return ""
+    exps = sorted({int(e) for e in runs["experiment"].dropna()})
+    return ", ".join(f"e{e}" for e in exps)
+
+
+def _lumi_text(meta: Mapping[str, Any], runs: pd.DataFrame | None) -> str:
+    """The recorded luminosity of the audited runs (``160 pb⁻¹``), or "" when unknown."""
+    value = meta.get("lumi_nb")
+    if value is None and runs is not None and "lumi_nb" in runs.columns:
+        lumi = _floats(runs["lumi_nb"], runs.index)
+        audited = _status(runs) != RunStatus.NOT_AUDITED.value
+        known = np.isfinite(lumi) & audited
+        value = float(np.sum(lumi[known])) if known.any() else None
+    if value is None or is_missing(value) or float(value) <= 0:
+        return ""
+    return fmt(float(value), "lumi").replace("^-1", "\N{SUPERSCRIPT MINUS}\N{SUPERSCRIPT ONE}")
+
+
 def label_axes(
     ax: Axes, meta: Mapping[str, Any] | None = None, *, runs: pd.DataFrame | None = None
-) -> Axes:
-    """Write the experiment label, run range, date and lumiaudit version above ``ax``.
+) -> tuple[Text, ...]:
+    """Write the experiment label, run range, luminosity, date and version above ``ax``.
 
     Parameters
     ----------
     ax
         The Axes to label.
     meta
-        Optional keys: ``experiment_label`` (default ``"Belle II"``), ``text`` (e.g.
-        ``"Preliminary"``), ``run_range`` (a string, or ``[first, last]``), ``date`` (string or
-        date; default today, UTC), ``version`` (default the installed lumiaudit version).
+        Optional keys: ``experiment_label`` (the profile's label and the experiments, e.g.
+        ``"Belle II e12"``; without it the experiments of ``runs``, e.g. ``"e12"``: the label
+        never claims an experiment the data does not name), ``text`` (e.g. ``"Preliminary"``),
+        ``run_range`` (a string, or ``[first, last]``), ``lumi_nb`` (recorded luminosity; by
+        default the sum of ``runs.lumi_nb`` over the audited runs, left out when unknown),
+        ``date`` (string or date; default today, UTC), ``version`` (default the installed
+        lumiaudit version).
     runs
-        Runs table used for the run range when ``meta`` has none.
+        Runs table used for the run range, experiments and luminosity when ``meta`` has none.
 
     Returns
     -------
-    matplotlib.axes.Axes
-        ``ax``.
+    tuple of matplotlib.text.Text
+        The texts mplhep drew (experiment label first, the right-hand label among them).
     """
     meta = dict(meta or {})
     run_range = meta.get("run_range")
@@ -193,9 +173,12 @@ def label_axes(
     if isinstance(date, _dt.datetime | _dt.date):
         date = date.isoformat()[:10]
     version = meta.get("version") or meta.get("lumiaudit_version") or __version__
-    right = " · ".join(str(p) for p in (run_range, date, f"lumiaudit {version}") if p)
-    mplhep.label.exp_label(
-        exp=str(meta.get("experiment_label") or "Belle II"),
+    lumi = _lumi_text(meta, runs)
+    parts = (run_range, f"{lumi} recorded" if lumi else "", date, f"lumiaudit {version}")
+    right = " · ".join(str(p) for p in parts if p)
+    exp = str(meta.get("experiment_label") or _experiments_text(runs) or "lumiaudit")
+    drawn = mplhep.label.exp_label(
+        exp=exp,
         data=True,
         llabel=str(meta.get("text") or ""),
         rlabel=right,
@@ -206,7 +189,7 @@ def label_axes(
         scilocator_adjust=False,
         ax=ax,
     )
-    return ax
+    return tuple(t for t in drawn if t is not None)
 
 
 def _fractions(ax: Axes, x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:

@@ -10,8 +10,10 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PatchCollection
 from matplotlib.patches import Patch, Rectangle
 
+from lumiaudit.render.numbers import fmt
+from lumiaudit.render.plots._artists import DrilldownArtists
 from lumiaudit.render.plots._style import _UNREADABLE, DRILLDOWN_CATEGORIES, _new_axes, label_axes
-from lumiaudit.schema import FileStatus
+from lumiaudit.schema import FileStatus, is_missing
 
 
 def _drill_category(status: str) -> str:
@@ -26,16 +28,66 @@ def _drill_category(status: str) -> str:
     return "ok"
 
 
+def _reasons_text(row: pd.Series | None) -> str:
+    """``unreadable_file (252 events), error_flag_events (79 events)``, or the status."""
+    if row is None:
+        return ""
+    amounts = row.get("reason_events")
+    if isinstance(amounts, str) and amounts:
+        parts = []
+        for part in amounts.split(";"):
+            code, _, value = part.partition("=")
+            parts.append(f"{code} ({fmt(value, 'count')} events)" if value else code)
+        return ", ".join(parts)
+    reasons = row.get("reasons")
+    if isinstance(reasons, str) and reasons:
+        return ", ".join(reasons.split(";"))
+    status = row.get("status")
+    return "" if is_missing(status) else str(status).lower()
+
+
+def run_title(runs: pd.DataFrame | None, run: int, experiment: int | None = None) -> str:
+    """One line about a run: its counts, difference and reasons (the drilldown's title).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> runs = pd.DataFrame({"experiment": [12], "run": [105], "n_online": [1601],
+    ...     "n_offline_def": [1349], "diff": [252], "reasons": ["unreadable_file"],
+    ...     "reason_events": ["unreadable_file=252"]})
+    >>> run_title(runs, 105, 12)
+    'e12 r105: online 1,601 − offline 1,349 = +252 · unreadable_file (252 events)'
+    """
+    head = f"e{experiment} r{run}" if experiment is not None else f"run {run}"
+    row = None
+    if runs is not None and len(runs) and "run" in runs.columns:
+        sel = runs["run"].astype("Int64") == run
+        if experiment is not None and "experiment" in runs.columns:
+            sel &= runs["experiment"].astype("Int64") == experiment
+        mine = runs[sel.fillna(False).to_numpy(dtype=bool)]
+        row = mine.iloc[0] if len(mine) else None
+    if row is None:
+        return head
+    offline = row.get("n_offline_def", row.get("n_offline"))
+    counts = (
+        f"online {fmt(row.get('n_online'), 'count')} − offline {fmt(offline, 'count')}"
+        f" = {fmt(row.get('diff'), 'signed')}"
+    )
+    reasons = _reasons_text(row)
+    return f"{head}: {counts}" + (f" · {reasons}" if reasons else "")
+
+
 def plot_run_drilldown(
     files: pd.DataFrame,
     gaps: pd.DataFrame | None,
     run: int,
     *,
+    runs: pd.DataFrame | None = None,
     experiment: int | None = None,
     ax: Axes | None = None,
     meta: Mapping[str, Any] | None = None,
     annotate_entries: bool = True,
-) -> Axes:
+) -> DrilldownArtists:
     """Draw one run's files as an HLT unit x file index grid.
 
     Each cell is one (HLT unit, file index) and shows the worst category of the files there,
@@ -54,6 +106,9 @@ def plot_run_drilldown(
         Gaps table, or None.
     run
         The run to draw.
+    runs
+        Runs table: the title gives the run's counts, difference and reasons from it
+        (:func:`run_title`).
     experiment
         Restrict to this experiment (needed when run numbers repeat across experiments).
     ax, meta
@@ -63,7 +118,8 @@ def plot_run_drilldown(
 
     Returns
     -------
-    matplotlib.axes.Axes
+    DrilldownArtists
+        The cell collections by category, the cell texts, the title and the legend.
     """
     ax = _new_axes(ax)
 
@@ -119,6 +175,8 @@ def plot_run_drilldown(
         for i in range(max_idx + 1):
             _put((u, i), "missing")
     counts = dict.fromkeys(order, 0)
+    collections: dict[str, PatchCollection] = {}
+    cell_texts = []
     for cat, (color, hatch) in DRILLDOWN_CATEGORIES.items():
         keys = [key for key, c in cells.items() if c == cat]
         counts[cat] = len(keys)
@@ -127,6 +185,7 @@ def plot_run_drilldown(
             rects, facecolor=color, edgecolor="0.25", hatch=hatch or None, linewidth=0.8, gid=cat
         )
         ax.add_collection(coll)
+        collections[cat] = coll
     small = len(cells) <= 40 and annotate_entries
     for key, cat in cells.items():
         u, i = key
@@ -136,14 +195,16 @@ def plot_run_drilldown(
         if copies.get(key, 0) > 1:
             text = (text + "\n" if text else "") + f"×{copies[key]}"
         if text:
-            ax.text(
-                i,
-                row_of[u],
-                text,
-                ha="center",
-                va="center",
-                fontsize=9,
-                color="white" if cat in ("unreadable", "duplicate") else "black",
+            cell_texts.append(
+                ax.text(
+                    i,
+                    row_of[u],
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if cat in ("unreadable", "duplicate") else "black",
+                )
             )
     ax.set_xlim(-0.6, max_idx + 0.6)
     ax.set_ylim(-0.6, max(len(units), 1) - 0.4)
@@ -161,12 +222,13 @@ def plot_run_drilldown(
         for c, n in counts.items()
         if n
     ]
+    legend = None
     if handles:
-        ax.legend(
+        legend = ax.legend(
             handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False
         )
     exp_text = f"e{experiment} " if experiment is not None else ""
-    title = f"file index (fNNNNN)  ·  {len(mine)} files"
+    xlabel = f"file index (fNNNNN)  ·  {len(mine)} files"
     notes = []
     if loose:
         notes.append(f"+{loose} file(s) without HLT unit/index")
@@ -175,9 +237,12 @@ def plot_run_drilldown(
     if not cells:
         notes.append("no files with HLT unit/index")
     if notes:
-        title += " (" + "; ".join(notes) + ")"
-    ax.set_xlabel(title)
+        xlabel += " (" + "; ".join(notes) + ")"
+    ax.set_xlabel(xlabel)
     run_meta = dict(meta or {})
     run_meta["run_range"] = f"{exp_text}run {run}"
     label_axes(ax, run_meta)
-    return ax
+    title = ax.set_title(
+        run_title(runs, run, experiment), loc="left", fontsize=9, pad=22, color="0.1"
+    )
+    return DrilldownArtists(ax, collections, cell_texts, title, legend)

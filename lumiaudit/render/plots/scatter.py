@@ -15,9 +15,13 @@ from matplotlib.ticker import (
 )
 from matplotlib.transforms import blended_transform_factory
 
+from lumiaudit.render.plots._artists import ScatterArtists
 from lumiaudit.render.plots._layout import (
     _annotate,
     _axes_fraction,
+    _must_label,
+    _Point,
+    _point,
     _priority,
     _strip_background,
     compress_runs,
@@ -37,6 +41,7 @@ from lumiaudit.render.plots._style import (
     _status,
     label_axes,
 )
+from lumiaudit.render.plots._xy import _legend_box
 from lumiaudit.schema import RunStatus
 
 # --------------------------------------------------------------------------------------------
@@ -49,7 +54,7 @@ def plot_online_vs_offline(
     ax: Axes | None = None,
     meta: Mapping[str, Any] | None = None,
     max_labels: int = 8,
-) -> Axes:
+) -> ScatterArtists:
     """Scatter ``n_online`` against ``n_offline`` on log-log axes with the identity line.
 
     Runs without an offline count (or with 0) sit on the grey strip at the left edge at their
@@ -64,7 +69,8 @@ def plot_online_vs_offline(
 
     Returns
     -------
-    matplotlib.axes.Axes
+    ScatterArtists
+        The points, flagged points, identity line, strip markers, labels, legend and notes.
     """
     ax = _new_axes(ax, (6.5, 5.5))
     on = _floats(_col(runs, "n_online"), runs.index)
@@ -76,7 +82,7 @@ def plot_online_vs_offline(
     ax.set_yscale("log")
     sel_ok = both & ~flagged & audited
     sel_flag = both & flagged & audited
-    ax.scatter(
+    points_ok = ax.scatter(
         off[sel_ok],
         on[sel_ok],
         s=16,
@@ -85,7 +91,7 @@ def plot_online_vs_offline(
         label=f"runs ({int(sel_ok.sum())})",
         zorder=2,
     )
-    ax.scatter(
+    points_flag = ax.scatter(
         off[sel_flag],
         on[sel_flag],
         s=34,
@@ -95,8 +101,10 @@ def plot_online_vs_offline(
         label=f"flagged ({int(flagged.sum())})",
         zorder=3,
     )
+    strip_markers: dict[str, Any] = {}
+    notes: list[Any] = []
     if np.any(both & ~audited):
-        ax.scatter(
+        strip_markers["not_audited"] = ax.scatter(
             off[both & ~audited],
             on[both & ~audited],
             s=16,
@@ -109,7 +117,7 @@ def plot_online_vs_offline(
     known = np.concatenate([on[(on > 0) & audited], off[(off > 0) & audited]])
     lo, hi = (float(known.min()), float(known.max())) if known.size else (1.0, 10.0)
     lo_lim, hi_lim = lo / 10**0.45, hi * 10**0.3
-    ax.plot(
+    (identity,) = ax.plot(
         [lo_lim, hi_lim],
         [lo_lim, hi_lim],
         color="0.2",
@@ -121,14 +129,10 @@ def plot_online_vs_offline(
     ax.set_xlim(lo_lim, hi_lim)
     ax.set_ylim(lo_lim, hi_lim)
     points = [
-        (
-            *_axes_fraction(ax, float(off[i]), float(on[i])),
-            _run_label(runs, int(i)),
-            _priority(runs, int(i)),
-        )
-        for i in np.flatnonzero(sel_flag)
+        _point(ax, runs, int(i), float(off[i]), float(on[i])) for i in np.flatnonzero(sel_flag)
     ]
-    avoid = [(fx, fy, fx, fy) for fx, fy in _fractions(ax, off[both], on[both])]
+    data = _fractions(ax, off[both], on[both])
+    avoid: list[tuple[float, float, float, float]] = []
     no_off = (on > 0) & ~(off > 0) & audited
     no_on = (off > 0) & ~(on > 0) & audited
     strips = [
@@ -147,7 +151,7 @@ def plot_online_vs_offline(
             trans = blended_transform_factory(ax.transData, ax.transAxes)
             xy = (pos[sel], np.full(int(sel.sum()), 0.042))
         colors = np.where(flagged[sel], _FLAG_COLOR, _MISSING_COLOR)
-        ax.scatter(
+        strip_markers[gid] = ax.scatter(
             xy[0],
             xy[1],
             marker="<" if vertical else "v",
@@ -161,53 +165,58 @@ def plot_online_vs_offline(
         marked = np.flatnonzero(sel & flagged)
         if len(marked) > 3:
             numbers = [int(runs["run"].iloc[int(j)]) for j in marked]
-            ax.text(
-                0.016 if vertical else 0.99,
-                0.5 if vertical else 0.016,
-                f"{text}: {len(marked)} flagged runs ({compress_runs(numbers, max_chars=40)})",
-                transform=ax.transAxes,
-                rotation=90 if vertical else 0,
-                fontsize=7.5,
-                color=_FLAG_COLOR,
-                ha="center" if vertical else "right",
-                va="center",
-                gid=f"{gid}_text",
-                zorder=4,
-                bbox={"boxstyle": "square,pad=0.1", "fc": "0.92", "ec": "none", "alpha": 0.8},
+            notes.append(
+                ax.text(
+                    0.016 if vertical else 0.99,
+                    0.5 if vertical else 0.016,
+                    f"{text}: {len(marked)} flagged runs ({compress_runs(numbers, max_chars=40)})",
+                    transform=ax.transAxes,
+                    rotation=90 if vertical else 0,
+                    fontsize=7.5,
+                    color=_FLAG_COLOR,
+                    ha="center" if vertical else "right",
+                    va="center",
+                    gid=f"{gid}_text",
+                    zorder=4,
+                    bbox={"boxstyle": "square,pad=0.1", "fc": "0.92", "ec": "none", "alpha": 0.8},
+                )
             )
             continue
         for j in marked:
             if vertical:
                 points.append(
-                    (
+                    _Point(
                         0.03,
                         _axes_fraction(ax, 1.0, float(on[j]))[1],
                         _run_label(runs, int(j)),
-                        float(on[j]),
+                        _priority(runs, int(j)),
+                        _must_label(runs, int(j)),
                     )
                 )
             else:
                 points.append(
-                    (
+                    _Point(
                         _axes_fraction(ax, float(off[j]), 1.0)[0],
                         0.03,
                         _run_label(runs, int(j)),
-                        float(off[j]),
+                        _priority(runs, int(j)),
+                        _must_label(runs, int(j)),
                     )
                 )
-    _annotate(ax, points, max_labels=max_labels, avoid=avoid)
     neither = int((~(on > 0) & ~(off > 0) & audited).sum())
     if neither:
-        ax.text(
-            0.99,
-            0.91,
-            f"{neither} run(s) with neither count not shown",
-            transform=ax.transAxes,
-            ha="right",
-            va="top",
-            fontsize=8,
-            color=_MISSING_COLOR,
-            gid="not_shown",
+        notes.append(
+            ax.text(
+                0.99,
+                0.91,
+                f"{neither} run(s) with neither count not shown",
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=8,
+                color=_MISSING_COLOR,
+                gid="not_shown",
+            )
         )
     for axis in (ax.xaxis, ax.yaxis):
         # 1-2-5 ticks with compact labels; minor ticks unlabelled (no pile-up on short ranges)
@@ -216,6 +225,10 @@ def plot_online_vs_offline(
         axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("offline events (entries)")
     ax.set_ylabel("online events")
-    ax.legend(loc="upper left", fontsize=8, frameon=False, bbox_to_anchor=(0.06, 1.0))
+    legend = ax.legend(loc="upper left", fontsize=8, frameon=False, bbox_to_anchor=(0.06, 1.0))
     label_axes(ax, meta, runs=runs)
-    return ax
+    avoid.append(_legend_box(ax, legend))
+    labels = _annotate(ax, points, max_labels=max_labels, avoid=avoid, data=data)
+    return ScatterArtists(
+        ax, points_ok, points_flag, identity, strip_markers, labels, legend, notes
+    )
