@@ -35,5 +35,13 @@ def docs_check(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", "lumiaudit", "tests/test_project.py")
 
 
+@nox.session(default=False)
+def screenshots(session: nox.Session) -> None:
+    """The README's pictures (docs/img): the report's first screen and one plot, from the
+    bundled example, photographed in headless Chromium (needs `chromium` on PATH)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "lumiaudit.report.screenshots", "docs/img", *session.posargs)
+
+
 if __name__ == "__main__":
     nox.main()

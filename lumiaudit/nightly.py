@@ -401,6 +401,7 @@ def run_nightly(
                 kernel_name=cfg.kernel,
                 html=cfg.html,
                 progress=progress,
+                previous=previous,  # the report's first screen: what changed since last night
                 cache=str(cache),
                 **options,
             )

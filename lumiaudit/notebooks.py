@@ -8,7 +8,6 @@ The templates live in ``notebooks/`` at the top of the repository. A wheel carri
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,14 +22,23 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NOTEBOOKS",
+    "audit_notes",
+    "changes_since",
+    "explanations",
+    "figure_html",
     "file_health_tables",
     "flagged_table",
     "list_notebooks",
     "notebook_dir",
     "notebook_path",
     "open_audit",
-    "run_lists",
+    "plotted",
+    "plotted_grid",
+    "report_head",
+    "run_list_table",
     "run_tables",
+    "runs_table",
+    "section",
 ]
 
 #: The templates shipped with lumiaudit.
@@ -138,33 +146,17 @@ FLAGGED_COLUMNS: tuple[str, ...] = (
 )
 
 
-def open_audit(
-    *,
-    online: Sequence[str] = (),
-    offline: Sequence[str] = (),
-    audit_dir: str | os.PathLike[str] | None = None,
-    out_dir: str | os.PathLike[str] | None = None,
-    thresholds: Mapping[str, Any] | None = None,
-    run_range: Sequence[int] | None = None,
-    **options: Any,
-) -> Audit:
-    """Load an audit directory, or run the audit and (optionally) write it.
+def open_audit(audit_dir: str | os.PathLike[str]) -> Audit:
+    """Load the audit directory a template renders (``lumiaudit audit --out``, or the report's).
+
+    The templates never audit: :func:`lumiaudit.report.run_report` (``lumiaudit report``) runs
+    the audit once, in the calling process, and hands its directory to the notebook.
 
     Parameters
     ----------
-    online, offline
-        Sources passed to :func:`lumiaudit.audit` (ignored when ``audit_dir`` is given).
     audit_dir
-        An audit directory written before (``lumiaudit audit --out``): loaded, not recomputed.
-    out_dir
-        Where to write the audit directory (CSV tables, plots, ``summary.json``); ``None``
-        writes nothing.
-    thresholds
-        Fields of :class:`lumiaudit.reconcile.stats.Thresholds` (e.g. ``{"z_fail": 6}``).
-    run_range
-        ``[first, last]``.
-    **options
-        Other keyword arguments of :func:`lumiaudit.audit` (tree, mode, jobs, cache, ...).
+        An audit directory; relative to the kernel's working directory (the report directory
+        for ``lumiaudit report``, ``notebooks/`` in JupyterLab).
 
     Returns
     -------
@@ -172,42 +164,134 @@ def open_audit(
 
     Raises
     ------
-    ParameterError
-        If neither ``audit_dir`` nor both ``online`` and ``offline`` are given, or a threshold
-        name is unknown.
+    InputNotFoundError
+        There is no audit there; the hint says how to make one.
+    AuditDirError
+        A table or ``summary.json`` is damaged (the message names the file).
     """
-    from lumiaudit.pipeline import Audit, audit
+    from lumiaudit.errors import InputNotFoundError
+    from lumiaudit.pipeline import Audit
 
-    if audit_dir is not None:
-        return Audit.load(audit_dir)
-    if not online or not offline:
-        msg = "give online and offline sources, or audit_dir"
-        raise ParameterError(msg)
-    limits = None
-    if thresholds:
-        from lumiaudit.reconcile.stats import Thresholds
+    path = Path(audit_dir)
+    if not (path / "runs.csv").is_file():
+        msg = "no audit directory here (no runs.csv)"
+        raise InputNotFoundError(
+            msg,
+            path=path,
+            hint="run `lumiaudit demo` (writes reports/demo) or `lumiaudit audit --out DIR` "
+            "from the repository root, or set the notebook's audit_dir parameter",
+        )
+    return Audit.load(path)
 
-        try:
-            limits = Thresholds(**dict(thresholds))
-        except TypeError as exc:
-            msg = f"bad thresholds {dict(thresholds)!r}: {exc}"
-            raise ParameterError(msg) from exc
-    result = audit(
-        list(online),
-        list(offline),
-        thresholds=limits,
-        run_range=None if run_range is None else (int(run_range[0]), int(run_range[1])),
-        **options,
-    )
-    if out_dir is not None:
-        import matplotlib.pyplot as plt
 
-        before = set(plt.get_fignums())
-        result.write(out_dir)
-        # figures left open by the writer would show up as empty plots in the notebook
-        for number in set(plt.get_fignums()) - before:
-            plt.close(number)
-    return result
+def changes_since(
+    previous: str | os.PathLike[str] | None, audit_dir: str | os.PathLike[str]
+) -> tuple[Any, str | None]:
+    """What changed since the ``previous`` audit (the nightly's last night).
+
+    Returns
+    -------
+    (AuditDiff or None, str or None)
+        The diff (:func:`lumiaudit.store.history.diff_audits`) and the previous audit's name;
+        ``(None, None)`` without a previous audit; ``(None, why)`` when it cannot be read.
+    """
+    if previous is None:
+        return None, None
+    from lumiaudit.errors import LumiauditError
+    from lumiaudit.store.history import diff_audits
+
+    name = Path(previous).resolve().name
+    try:
+        return diff_audits(previous, audit_dir), name
+    except LumiauditError as exc:
+        return None, f"no comparison with {name}: {exc}"
+
+
+def report_head(
+    audit: Audit,
+    *,
+    audit_dir: str | os.PathLike[str] = ".",
+    previous: str | os.PathLike[str] | None = None,
+) -> Any:
+    """The report's first screen as an IPython HTML object: the verdict, the flagged runs
+    (severity first, why, how many events, where to look), input problems, and what changed
+    since ``previous`` (an earlier audit or report directory) when one is given."""
+    from lumiaudit.render.html import report_head as head
+
+    changes, name = changes_since(previous, audit_dir)
+    return _html(head(audit, changes=changes, previous=name))
+
+
+def section(title: str, body: Any, *, open: bool = False) -> Any:
+    """A collapsible report section holding a table (DataFrame), text, figure or HTML."""
+    import pandas as pd
+
+    from lumiaudit.render import html
+
+    if isinstance(body, pd.DataFrame):
+        inner = html.frame_html(body, max_rows=500)
+    elif isinstance(body, Mapping):
+        inner = html.tables_html(body)
+    elif isinstance(body, str):
+        inner = html.text_html(body)
+    else:
+        inner = figure_html(body)
+    return _html(html.section(title, inner, open=open))
+
+
+def _html(text: str) -> Any:
+    from IPython import display
+
+    html: Any = display.HTML  # IPython has no type hints
+    return html(text)
+
+
+def figure_html(fig: Any) -> str:
+    """A matplotlib figure as an embedded PNG ``<img>`` (the figure is closed)."""
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="plot" src="data:image/png;base64,{data}">'
+
+
+def plotted(plot: Any, *args: Any, figsize: tuple[float, float] = (10, 5), **kwargs: Any) -> Any:
+    """A new figure with ``plot(*args, ax=ax, **kwargs)`` drawn on it (a bound Audit.plot_*)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize)
+    plot(*args, ax=ax, **kwargs)
+    return fig
+
+
+def plotted_grid(audit: Audit, names: Sequence[str], *, figsize: tuple[float, float]) -> Any:
+    """A figure of two columns of ``audit.plot_<name>`` panels."""
+    import matplotlib.pyplot as plt
+
+    rows = (len(names) + 1) // 2
+    fig, axes = plt.subplots(rows, 2, figsize=figsize, squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        getattr(audit, f"plot_{name}")(ax=ax)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_visible(False)
+    return fig
+
+
+def explanations(audit: Audit) -> str:
+    """``lumiaudit explain`` of every flagged run, one after the other."""
+    flagged = audit.flagged
+    import pandas as pd
+
+    texts = [
+        audit.explain(int(run), experiment=None if pd.isna(exp) else int(exp))
+        for exp, run in zip(flagged["experiment"], flagged["run"], strict=True)
+    ]
+    return "\n".join(texts) if texts else "No run is flagged."
 
 
 def flagged_table(audit: Audit) -> pd.DataFrame:
@@ -216,16 +300,56 @@ def flagged_table(audit: Audit) -> pd.DataFrame:
     return flagged[[c for c in FLAGGED_COLUMNS if c in flagged.columns]].reset_index(drop=True)
 
 
-def run_lists(directory: str | os.PathLike[str] | None) -> dict[str, Any]:
-    """The good and bad run lists of a written audit directory (``{}`` when there is none)."""
-    out: dict[str, Any] = {}
-    if directory is None:
-        return out
-    for name in ("good_runs", "bad_runs"):
-        path = Path(directory) / f"{name}.json"
-        if path.is_file():
-            out[name] = json.loads(path.read_text(encoding="utf-8"))
-    return out
+def runs_table(audit: Audit) -> pd.DataFrame:
+    """Every run with its status, counts and reasons (the columns of :data:`FLAGGED_COLUMNS`
+    that exist), flagged runs first."""
+    runs = audit.runs
+    cols = [c for c in FLAGGED_COLUMNS if c in runs.columns]
+    out = runs[cols]
+    if "flagged" in runs.columns:
+        flagged = runs["flagged"].fillna(False).astype(bool)
+        out = out.assign(_f=~flagged).sort_values(["_f", *cols[:2]]).drop(columns="_f")
+    return out.reset_index(drop=True)
+
+
+def audit_notes(audit: Audit) -> str:
+    """The audit's sentences about its sources, luminosity and flag rule, and its totals."""
+    from lumiaudit.render.numbers import fmt
+
+    summary = audit.summary or {}
+    stats = summary.get("stats") or {}
+    lines = []
+    if stats.get("flag_rule"):
+        lines.append(f"flag rule: {stats['flag_rule']}")
+    lumi = (stats.get("lumi") or {}).get("text")
+    if lumi:
+        lines.append(f"luminosity: {lumi}")
+    for name, source in (stats.get("sources") or {}).items():
+        if (source or {}).get("text"):
+            lines.append(f"source {name}: {source['text']}")
+    totals = summary.get("totals") or {}
+    if totals:
+        lines.append("")
+        width = max(len(k) for k in totals)
+        lines += [f"{k:<{width}}  {fmt(v)}" for k, v in totals.items()]
+    return "\n".join(lines)
+
+
+def run_list_table(audit: Audit) -> pd.DataFrame:
+    """The good, bad and ugly run lists as one table (``list, experiment, run, status,
+    reasons``), as ``good_runs.json`` / ``bad_runs.json`` of the audit directory hold them."""
+    from lumiaudit.runlists import classify_runs
+
+    runs = audit.runs
+    category = classify_runs(runs)
+    cols = [c for c in ("experiment", "run", "status", "reasons") if c in runs.columns]
+    out = runs[cols].copy()
+    out.insert(0, "list", category.astype("string"))
+    order = {"good": 0, "ugly": 1, "bad": 2}
+    key = out["list"].map(lambda c: order.get(str(c), 3))
+    return (
+        out.assign(_k=key).sort_values(["_k", *cols[:2]]).drop(columns="_k").reset_index(drop=True)
+    )
 
 
 def _run_rows(frame: pd.DataFrame, run: int, experiment: int | None) -> pd.DataFrame:

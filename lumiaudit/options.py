@@ -458,6 +458,9 @@ def _check(name: str, value: Any, hint: Any, meta: Mapping[str, Any]) -> Any:
             msg = f"{name}: expected a number, got {value!r}"
             raise ParameterError(msg)
         value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):  # noqa: PLR0124 (NaN)
+            msg = f"{name}: the value must be finite, not {value!r}"
+            raise ParameterError(msg)
     elif base is str:
         if not isinstance(value, str):
             msg = f"{name}: expected a string, got {value!r}"

@@ -250,7 +250,7 @@ def test_explain_run_prints_the_evidence() -> None:
     assert "MID 9" in text
     assert "typed '2,400'" in text
     assert "(chosen)" in text
-    assert "diff = online - offline(full) = 2,400 - 1,210 = 1,190" in text
+    assert "diff = online - offline(full) = 2,400 - 1,210 = +1,190" in text
     assert "explained 1,190 + unexplained 0 = 1,190" in text
     with pytest.raises(ParameterError, match="run 4242"):
         explain_run({"runs": rec.runs}, 4242)
@@ -424,3 +424,42 @@ def test_production_marked_bad_is_never_good(markers: str | None, reasons: str |
         }
     )
     assert classify_runs(runs).tolist() == ["bad"]
+
+
+# counts as they may come back from a stored audit: floats (a column with a gap, an audit
+# directory without tables.json), text (an object column), numpy and nullable integers
+READ_BACK = {
+    "float64": lambda v: pd.Series(v, dtype="float64"),
+    "Float64": lambda v: pd.Series(v, dtype="Float64"),
+    "text": lambda v: pd.Series([str(x) for x in v], dtype=object),
+    "int64": lambda v: pd.Series(v, dtype="int64"),
+    "Int64": lambda v: pd.Series(v, dtype="Int64"),
+}
+
+
+@pytest.mark.parametrize("dtype", sorted(READ_BACK))
+def test_explain_prints_counts_as_integers_whatever_they_were_read_back_as(dtype: str) -> None:
+    """`10,231 - 1.023e+04 = 0` and `6,583 - 5883 = 700` were printed for stored audits."""
+    col = READ_BACK[dtype]
+    runs = pd.DataFrame(
+        {
+            "experiment": [10, 10],
+            "run": [1915, 1916],
+            "run_type": ["physics", "physics"],
+            "status": ["OK", "DEFICIT"],
+            "n_online": col([10231, 6583]),
+            "n_offline": col([10231, 5883]),
+            "n_offline_full": col([10231, 5883]),
+            "n_offline_def": col([10231, 5883]),
+            "diff": col([0, 700]),
+            "ratio": pd.Series([1.0, 6583 / 5883]),
+            "follows": ["full", "full"],
+        }
+    )
+    ok = explain_run({"runs": runs}, 1915)
+    assert "= 10,231 - 10,231 = 0  (ratio 1.00000)" in ok
+    assert "e+0" not in ok
+    deficit = explain_run({"runs": runs}, 1916)
+    assert "= 6,583 - 5,883 = +700" in deficit
+    assert "online (elog/DAQ):           6,583" in deficit
+    assert "5883" not in deficit

@@ -101,19 +101,41 @@ def test_templates_only_call_the_library(name: str) -> None:
                 assert (node.module or "").split(".")[0] in ALLOWED_IMPORTS, (name, node.module)
 
 
-def test_parameters_cells_are_typed() -> None:
-    overview = notebook_parameters("audit_overview")
-    assert overview["online"].annotation == "list[str]"
-    assert overview["experiment"].annotation == "int | None"
-    assert overview["jobs"].default == 1
-    assert not any(p.required for p in overview.values())
-    drill = notebook_parameters("run_drilldown")
-    assert drill["run"].annotation == "int"
-    assert set(overview) < set(drill)
-    # every parameter is documented on its line
-    for name in NOTEBOOKS:
-        for param in notebook_parameters(name).values():
-            assert param.help, (name, param.name)
+#: what each template's parameters cell may hold: the audit directory it renders, the run for
+#: the drilldown, the previous audit for the overview's "what changed" (issue 12: no second copy
+#: of the audit's options, which lumiaudit.options.AuditOptions declares once)
+KNOBS = {
+    "audit_overview": {"audit_dir", "previous"},
+    "run_drilldown": {"audit_dir", "run", "experiment"},
+    "file_health": {"audit_dir"},
+}
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_parameters_cells_hold_only_the_audit_dir_and_run_knobs(name: str) -> None:
+    from lumiaudit.options import AuditOptions
+
+    params = notebook_parameters(name)
+    assert set(params) == KNOBS[name]
+    # the drilldown's experiment names the run's experiment, it selects nothing to audit
+    knobs = set(params) - {"experiment"}
+    assert not knobs & (AuditOptions.names() | {"online", "offline", "out_dir"})
+    assert params["audit_dir"].annotation == "str"
+    assert params["audit_dir"].default == "../reports/demo"  # what `lumiaudit demo` writes
+    for param in params.values():
+        assert param.help, (name, param.name)  # every parameter is documented on its line
+    if name == "run_drilldown":
+        assert params["run"].annotation == "int"
+        assert params["experiment"].annotation == "int | None"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_templates_never_audit(name: str) -> None:
+    """The audit runs once, in the calling process: a template only loads a directory."""
+    code = "\n".join(c.source for c in _book(name).cells if c.cell_type == "code")
+    assert "open_audit(audit_dir)" in code
+    for word in ("audit(", "count_events", "read_online", "jobs", "online="):
+        assert word not in code.replace("open_audit(", "").replace("_audit(", ""), word
 
 
 def test_wheel_carries_the_templates_and_finds_them(tmp_path: Path) -> None:
@@ -150,50 +172,74 @@ def test_wheel_carries_the_templates_and_finds_them(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_drilldown_runs_top_to_bottom_as_in_jupyterlab(
-    bundled_example: Path, tmp_path: Path
+    example_audit_dir: Path, tmp_path: Path
 ) -> None:
-    """Opened from a fresh clone and run as is (JupyterLab's kernel runs in notebooks/)."""
+    """Opened from a clone after `lumiaudit demo` and run as is: JupyterLab's kernel runs in
+    notebooks/, the default audit_dir is ../reports/demo (here a copy of the clone's layout)."""
+    import shutil
+
     name = "run_drilldown"
     import papermill
 
     from lumiaudit.report import _kernel_env
 
+    clone = tmp_path / "clone"
+    (clone / "notebooks").mkdir(parents=True)
+    shutil.copytree(example_audit_dir, clone / "reports" / "demo")
     out = tmp_path / f"{name}.ipynb"
     with _kernel_env():
         papermill.execute_notebook(
             str(notebook_path(name)),
             str(out),
-            cwd=str(REPO / "notebooks"),
+            cwd=str(clone / "notebooks"),
             progress_bar=False,
             kernel_name="python3",
         )
     book = nbformat.read(out, as_version=4)
     outputs = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert any("image/png" in o.get("data", {}) for o in outputs)
-    assert not list((REPO / "notebooks").glob("*.csv"))  # nothing written beside the templates
+    assert any("data:image/png" in str(o.get("data", {}).get("text/html", "")) for o in outputs)
+    assert sorted(p.name for p in (clone / "notebooks").iterdir()) == []  # nothing written
 
 
 # ------------------------------------------------------------------ helpers the notebooks call
 
 
 @pytest.fixture(scope="module")
-def example_audit(example: dict[str, Path]) -> object:
-    return open_audit(online=[str(example["elog"])], offline=[str(example["prod"])])
+def example_audit_dir(example: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import lumiaudit
+
+    out = tmp_path_factory.mktemp("audit") / "audit"
+    lumiaudit.audit([example["elog"]], [example["prod"]]).write(out, formats=("png",))
+    return out
 
 
-def test_open_audit_needs_inputs_or_a_directory() -> None:
-    with pytest.raises(ParameterError, match="online and offline"):
-        open_audit(online=["x"])
+@pytest.fixture(scope="module")
+def example_audit(example_audit_dir: Path) -> object:
+    return open_audit(example_audit_dir)
 
 
-def test_open_audit_rejects_unknown_thresholds(example: dict[str, Path]) -> None:
-    with pytest.raises(ParameterError, match="no_such_threshold"):
-        open_audit(
-            online=[str(example["elog"])],
-            offline=[str(example["prod"])],
-            thresholds={"no_such_threshold": 1.0},
-        )
+def test_open_audit_names_the_directory_and_how_to_make_one(tmp_path: Path) -> None:
+    from lumiaudit.errors import InputNotFoundError
+
+    with pytest.raises(InputNotFoundError, match="no audit directory here") as err:
+        open_audit(tmp_path / "reports" / "demo")
+    assert "lumiaudit demo" in str(err.value)
+    assert str(tmp_path / "reports" / "demo") in str(err.value)
+
+
+def test_run_list_table_is_a_table_of_the_written_lists(
+    example_audit: object, example_audit_dir: Path
+) -> None:
+    import json
+
+    from lumiaudit.notebooks import run_list_table
+
+    table = run_list_table(example_audit)  # type: ignore[arg-type]
+    assert list(table.columns[:3]) == ["list", "experiment", "run"]
+    bad = json.loads((example_audit_dir / "bad_runs.json").read_text(encoding="utf-8"))
+    listed = table[table["list"].isin(["bad", "ugly"])]
+    assert sorted(int(r) for r in listed["run"]) == sorted(int(r["run"]) for r in bad)
 
 
 def test_flagged_and_run_tables(example_audit: object) -> None:

@@ -103,20 +103,20 @@ def test_every_cli_option_of_audit_comes_from_the_dataclass() -> None:
 
 
 @pytest.mark.parametrize("notebook", ["audit_overview", "run_drilldown", "file_health"])
-def test_report_options_are_the_notebook_parameters_among_the_fields(notebook: str) -> None:
-    """`report` has a flag for each field the notebooks take, with the notebook's default."""
+def test_report_options_are_the_audit_options_and_no_notebook_copies_them(notebook: str) -> None:
+    """`report` audits in the calling process (issue 12): it has a flag for each field of
+    `audit` it takes, and the notebooks declare none of them (their cells are data knobs)."""
     from lumiaudit.report import notebook_parameters
 
     spec = notebook_parameters(notebook)
     from lumiaudit.cli.report import command
 
     params = {p.name for p in command.params}
+    skipped = {"allow_empty", "production", "experiment_label"}
     for f in _fields(cli=True):
-        assert (f.name in params) == (f.name in spec), f.name
-    for f in _fields():
-        if f.name in spec:
-            default = spec[f.name].default
-            assert default == f.default, f.name  # the notebook cell agrees with the dataclass
+        assert (f.name in params) == (f.name not in skipped), f.name
+    # the drilldown's experiment names the run's experiment; it selects nothing to audit
+    assert not {f.name for f in _fields()} & (set(spec) - {"experiment"})
 
 
 def test_api_signature_lists_every_option_with_its_default() -> None:

@@ -61,29 +61,36 @@ def custom_notebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_unknown_parameter_is_refused_before_the_kernel_starts(tmp_path: Path) -> None:
-    with pytest.raises(ParameterError, match=r"unknown parameter 'bogus'.*known: online") as err:
+    with pytest.raises(ParameterError, match=r"unknown parameter 'bogus'.*known: audit_dir") as err:
         run_report(online=[tmp_path], offline=[tmp_path], out=tmp_path / "r", bogus=1)
     assert "\n" not in str(err.value)
+    assert "online" in str(err.value)  # the audit's inputs and options are listed too
     assert list(tmp_path.iterdir()) == []  # nothing created, no kernel started
 
 
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
-        ("jobs", "many", "must be int, got str"),
-        ("jobs", True, "must be int, got bool"),
-        ("experiment", 1.5, "must be int | None"),
+        ("jobs", "many", "parameter jobs: expected an integer, got 'many'"),
+        ("jobs", True, "parameter jobs: expected an integer, got True"),
+        ("experiment", 1.5, "parameter experiment: expected an integer, got 1.5"),
         ("run_range", ["a", "b"], "run_range"),
-        ("thresholds", [1, 2], "must be dict | None"),
-        ("strict", "yes", "must be bool"),
+        ("thresholds", [1, 2], "expected a table of thresholds"),
+        ("strict", "yes", "expected true or false"),
         ("timeout", float("nan"), "finite"),
         ("thresholds", {"z_failure": 6}, "unknown threshold 'z_failure' (known: abs_floor"),
-        ("thresholds", {"z_fail": "high"}, "threshold 'z_fail' must be a number"),
+        ("thresholds", {"z_fail": "high"}, "'z_fail' must be a number"),
+        ("mode", "sideways", "'sideways' is not one of auto, fast, deep"),
     ],
 )
-def test_wrong_types_are_refused(tmp_path: Path, name: str, value: Any, expected: str) -> None:
+def test_wrong_audit_options_are_refused(
+    tmp_path: Path, name: str, value: Any, expected: str
+) -> None:
+    """The audit options of a report are AuditOptions' (the notebooks no longer copy them)."""
     with pytest.raises(ParameterError, match=re.escape(expected)):
-        validate_parameters("audit_overview", {"online": [tmp_path], name: value})
+        validate_parameters(
+            "audit_overview", {"online": [tmp_path], "offline": [tmp_path], name: value}
+        )
 
 
 def test_values_are_converted(tmp_path: Path) -> None:
@@ -92,9 +99,11 @@ def test_values_are_converted(tmp_path: Path) -> None:
         {"online": tmp_path, "offline": [str(tmp_path)], "timeout": 3, "run_range": (1, 9)},
     )
     assert out["online"] == [str(tmp_path.resolve())]  # one path where a list is expected
-    assert out["timeout"] == 3.0
-    assert isinstance(out["timeout"], float)
-    assert out["run_range"] == [1, 9]
+    assert out["timeout"] == 3  # checked by AuditOptions, handed to the audit as given
+    drill = validate_parameters("run_drilldown", {"audit_dir": tmp_path, "run": 3})
+    assert drill == {"audit_dir": str(tmp_path.resolve()), "run": 3}
+    with pytest.raises(ParameterError, match="parameter 'run' must be int"):
+        validate_parameters("run_drilldown", {"audit_dir": tmp_path, "run": "x"})
 
 
 def test_missing_paths_are_refused(tmp_path: Path) -> None:
@@ -105,7 +114,12 @@ def test_missing_paths_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="glob matches nothing"):
         validate_parameters("audit_overview", {"online": [str(tmp_path / "*.log")]})
     with pytest.raises(ParameterError, match="waivers"):
-        validate_parameters("audit_overview", {"waivers": str(tmp_path / "w.toml")})
+        validate_parameters(
+            "audit_overview",
+            {"online": [tmp_path], "offline": [tmp_path], "waivers": str(tmp_path / "w.toml")},
+        )
+    with pytest.raises(ParameterError, match="audit_dir"):
+        validate_parameters("audit_overview", {"audit_dir": tmp_path / "gone"})
     # URLs are not checked locally
     url = "root://127.0.0.1//data/prod"
     ok = validate_parameters("audit_overview", {"online": [tmp_path], "offline": [url]})
@@ -122,10 +136,12 @@ def test_required_and_missing_inputs(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="'run' is required"):
         validate_parameters(own, {"note": "x"})
     assert validate_parameters(own, {"run": 3}) == {"run": 3}
+    with pytest.raises(ParameterError, match="unknown parameter 'jobs'"):
+        validate_parameters(own, {"run": 3, "jobs": 2})  # it renders no audit
     with pytest.raises(ParameterError, match="give offline sources"):
         validate_parameters("audit_overview", {"online": [tmp_path]})
-    with pytest.raises(ParameterError, match="set by the report"):
-        run_report(online=[tmp_path], offline=[tmp_path], out=tmp_path / "r", out_dir="x")
+    with pytest.raises(ParameterError, match="not used with a stored audit"):
+        validate_parameters("audit_overview", {"audit_dir": tmp_path, "jobs": 2})
 
 
 def test_an_existing_directory_that_is_not_a_report_is_kept(tmp_path: Path) -> None:
@@ -148,7 +164,7 @@ def test_cli_bad_parameter_exits_2_with_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    assert "parameter 'jobs' must be int" in result.output
+    assert "parameter jobs: expected an integer, got 'many'" in result.output
     missing = runner.invoke(
         cli,
         ["report", "--online", f"{t}/nope", "--offline", t, "--out", f"{t}/r"],
@@ -161,7 +177,7 @@ def test_cli_lists_parameters() -> None:
     result = CliRunner().invoke(cli, ["report", "--notebook", "run_drilldown", "--list-parameters"])
     assert result.exit_code == 0, result.output
     assert "run: int = 105" in result.output
-    assert "online: list[str]" in result.output
+    assert "audit_dir: str = " in result.output
 
 
 # ------------------------------------------------------------------ execution (a real kernel)
@@ -250,7 +266,7 @@ def test_overview_html_has_plots_and_no_code(overview: ReportResult) -> None:
     assert "plot_diff_vs_run" not in page
     assert 'class="highlight' not in page
     assert not re.search(r'<script[^>]+src="https?://', page)  # nothing loaded from the network
-    assert "Flagged runs" in page
+    assert "Runs that need a person" in page
     runs = pd.read_csv(overview.out_dir / "runs.csv")
     flagged = runs[runs["flagged"].astype(str).str.lower() == "true"]
     for run in flagged["run"]:
@@ -327,15 +343,49 @@ def test_audit_html_escapes_untrusted_text() -> None:
     assert "<img" not in page
     assert "<b>e12" not in page
     assert "&lt;script&gt;alert(&#x27;elog&#x27;)&lt;/script&gt;" in page
-    assert "&lt;img src=x onerror=alert(1)&gt;" in page
-    assert "Flagged runs (3 of 3)" in page
-    assert "unreadable_file" in page
+    assert "Runs that need a person (3)" in page
+    assert "a file cannot be read" in page  # the reason in words
+
+
+def test_tables_have_one_number_policy() -> None:
+    """Run numbers without separators, counts with, diffs signed, booleans in words, missing
+    as an em dash; no index column (the old report printed `3,012`, `<NA>` and an index)."""
+    import numpy as np
+
+    from lumiaudit.render.html import frame_html
+
+    frame = pd.DataFrame(
+        {
+            "run": pd.array([3012, None], dtype="Int64"),
+            "n_online": pd.array([10231, None], dtype="Int64"),
+            "n_offline": [10231.0, float("nan")],  # a count read back as a float
+            "diff": pd.array([-91, 0], dtype="Int64"),
+            "ratio": [1.34608123, None],
+            "waived": [np.bool_(False), True],
+        },
+        index=[7, 8],
+    )
+    page = frame_html(frame)
+    assert ">3012<" in page
+    assert "3,012" not in page
+    assert page.count(">10,231<") == 2  # Int64 and float alike
+    assert ">-91<" in page
+    assert ">0<" in page
+    assert ">1.34608<" in page
+    assert ">no<" in page
+    assert ">yes<" in page
+    assert "&lt;NA&gt;" not in page
+    assert "nan" not in page
+    assert "<NA>" not in page
+    assert page.count("\u2014") == 4  # run, n_online, n_offline and ratio of the 2nd row
+    assert ">7<" not in page  # no index column
 
 
 def test_audit_html_shows_missing_as_missing_and_limits_rows() -> None:
     page = audit_html(_fake(), max_rows=50)  # type: ignore[arg-type]
-    first_row = page.split("<tbody>")[-1].split("</tr>")[0]
-    assert "n/a" in first_row
+    first_row = page.split("<tbody>")[1].split("</tr>")[0]
+    assert "\u2014" in first_row  # missing is an em dash, never <NA> or 0
+    assert "&lt;NA&gt;" not in page
     assert "<td>0</td>" not in first_row
     many = audit_html(_fake(n_flagged=60), max_rows=10)  # type: ignore[arg-type]
     assert "+51 more" in many
@@ -348,20 +398,26 @@ def test_audit_repr_uses_audit_html(example: dict[str, Path]) -> None:
     result = lumiaudit.audit([example["elog"]], [example["prod"]])
     page = result._repr_html_()
     assert page == audit_html(result)
-    assert f"Flagged runs ({len(result.flagged)} of {len(result.runs)})" in page
+    assert f"Runs that need a person ({len(result.flagged)})" in page
 
 
-def test_temporary_directories_do_not_leak_on_bad_input(tmp_path: Path) -> None:
+def test_temporary_directories_do_not_leak_on_bad_input(
+    tmp_path: Path, custom_notebook: Path
+) -> None:
+    from lumiaudit.errors import LumiauditError
+
     inputs = tmp_path / "in"
     inputs.mkdir()
     before = {p.name for p in tmp_path.iterdir()}
     with pytest.raises(ParameterError):
         run_report(online=[tmp_path / "x"], offline=[inputs], out=tmp_path / "r")
     assert {p.name for p in tmp_path.iterdir()} == before
+    # the audit runs before anything is created: an audit that fails leaves nothing behind
+    with pytest.raises(LumiauditError, match="no online source found"):
+        run_report(online=[inputs], offline=[inputs], out=tmp_path / "r")
+    assert {p.name for p in tmp_path.iterdir()} == before
     with pytest.raises(ReportError, match="could not be executed"):
-        run_report(
-            online=[inputs], offline=[inputs], out=tmp_path / "r", kernel_name="no-such-kernel"
-        )
+        run_report(notebook=custom_notebook, out=tmp_path / "r", kernel_name="no-such-kernel")
     assert {p.name for p in tmp_path.iterdir()} == before
 
 
@@ -400,3 +456,80 @@ def test_audit_option_parameters_are_checked_before_the_kernel(
     assert not out.exists()
     assert not list(tmp_path.glob(".rep*"))  # no build directory beside it either
     assert thesis.read_text(encoding="utf-8") == "not a cache\n"
+
+
+# ------------------------------------------------------------------ scraps and changes
+
+
+def test_scraps_without_scrapbook_are_what_scrapbook_writes() -> None:
+    """The fallback (no lab extra) writes the very outputs scrapbook.glue writes."""
+    scrapbook_api = pytest.importorskip("scrapbook.api")
+    from scrapbook.scraps import Scrap, scrap_to_payload
+
+    from lumiaudit.report.scraps import scrap_output
+
+    for name, value in (("runs_flagged", 5), ("lumi_affected_nb", 116.4), ("events_lost", 4108)):
+        payload = scrap_to_payload(
+            scrapbook_api.encoder_registry.encode(Scrap(name, value, "json"))
+        )
+        expected = scrapbook_api._prepare_ipy_data_format(name, payload, "json")
+        assert scrap_output(name, value) == expected
+
+
+@pytest.mark.slow
+def test_headline_numbers_are_scrapbook_scraps(overview: ReportResult) -> None:
+    scrapbook = pytest.importorskip("scrapbook")
+    scraps = scrapbook.read_notebook(str(overview.notebook)).scraps
+    out = overview.out_dir
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    totals = summary["totals"]
+    runs = pd.read_csv(out / "runs.csv")
+    funnel = pd.read_csv(out / "funnel.csv")
+    lost = funnel[~funnel["bucket"].isin(["matched", "non_physics"])]["events"].sum()
+    assert scraps["runs_audited"].data == int((runs["status"] != "NOT_AUDITED").sum()) == 23
+    assert scraps["runs_flagged"].data == totals["runs_flagged"] == 5
+    assert scraps["events_online"].data == totals["n_online"]
+    assert summary["follows"] == "full"
+    assert scraps["events_offline"].data == totals["n_offline_full"]
+    assert scraps["events_lost"].data == int(lost) > 0
+    affected = summary["stats"]["lumi"]["affected_nb"]
+    assert scraps["lumi_affected_nb"].data == pytest.approx(affected)
+    page = overview.html.read_text(encoding="utf-8") if overview.html else ""
+    assert "application/scrapbook" not in page  # data for readers, not shown
+
+
+@pytest.mark.slow
+def test_first_screen_says_what_changed_since_the_previous_night(
+    overview: ReportResult, tmp_path: Path
+) -> None:
+    from lumiaudit.pipeline import Audit
+
+    last_night = Audit.load(overview.out_dir)
+    last_night.runs.loc[last_night.runs["run"] == 119, "flagged"] = False
+    last_night.write(tmp_path / "last-night", plots=False)
+    tonight = run_report(
+        audit_dir=overview.out_dir, previous=tmp_path / "last-night", out=tmp_path / "tonight"
+    )
+    assert tonight.html is not None
+    page = tonight.html.read_text(encoding="utf-8")
+    head = page.split("<details")[0]  # the first screen, before the collapsed details
+    assert "What changed since last-night" in head
+    newly = head.split("newly flagged")[1].split("</table>")[0]
+    assert ">119</td>" in newly
+    assert "Runs that need a person (5)" in head
+    assert ">123</td>" not in head.split("What changed")[1]  # 123 did not change
+
+
+def test_readme_shows_the_report_and_a_plot_made_by_a_documented_command() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    from lumiaudit.report.screenshots import FIRST_SCREEN, PLOT
+
+    for name in (FIRST_SCREEN, PLOT):
+        assert f"(docs/img/{name})" in readme
+        picture = repo / "docs" / "img" / name
+        assert picture.is_file(), picture
+        assert picture.stat().st_size < 300_000
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "python -m lumiaudit.report.screenshots" in readme
+    assert "def screenshots(" in (repo / "noxfile.py").read_text(encoding="utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import need
@@ -51,32 +52,69 @@ def hostile_report(
     return run_report(online=[example["elog"]], offline=[prod], out=root / "report")
 
 
-def test_report_renders_offline_with_its_images(
-    hostile_report: ReportResult, tmp_path: Path
-) -> None:
+def _shot(report: ReportResult, tmp_path: Path, width: int, height: int) -> Any:
     import numpy as np
     from PIL import Image
 
-    assert hostile_report.html is not None
-    shot = tmp_path / "report.png"
+    assert report.html is not None
+    shot = tmp_path / f"report-{width}x{height}.png"
     result = _chromium(
         tmp_path / "profile",
         f"--screenshot={shot}",
-        "--window-size=1280,2000",
-        hostile_report.html.as_uri(),
+        f"--window-size={width},{height}",
+        "--hide-scrollbars",
+        report.html.as_uri(),
     )
     assert shot.is_file(), result.stderr[-2000:]
     image = Image.open(shot).convert("RGB")
-    assert image.size == (1280, 2000)
-    pixels = np.asarray(image).astype(int)
+    assert image.size == (width, height)
+    return np.asarray(image).astype(int)
+
+
+def test_first_screen_answers_is_tonight_fine(hostile_report: ReportResult, tmp_path: Path) -> None:
+    """At 1,400 x 900 px: the verdict box and the flagged runs' severity badges are on the
+    first screen, and nothing is cut at the right edge (the page fits 1,400 px)."""
+    pixels = _shot(hostile_report, tmp_path, 1400, 900)
     assert pixels.var() > 500  # not a blank page
-    # the plots are drawn: saturated red (flagged runs, funnel losses) and green (matched)
-    # pixels exist only in the embedded PNG figures, never in the text and tables
     r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    # the verdict of the example (2 runs fail): the light red box (#fce8e6) with its red bar
+    verdict_box = int(((abs(r - 0xFC) < 4) & (abs(g - 0xE8) < 4) & (abs(b - 0xE6) < 4)).sum())
+    assert verdict_box > 20_000, verdict_box
+    fail_badge = int(((abs(r - 0xC5) < 6) & (abs(g - 0x22) < 6) & (abs(b - 0x1F) < 6)).sum())
+    assert fail_badge > 500, fail_badge  # the red FAIL badges and the verdict's bar
+    edge = pixels[:, -12:, :]
+    assert (edge > 235).all(), "something is cut at the right edge at 1,400 px"
+
+
+def test_report_renders_offline_with_its_images(
+    hostile_report: ReportResult, tmp_path: Path
+) -> None:
+    """Below the first screen, the open section's embedded plots are drawn (no network)."""
+    pixels = _shot(hostile_report, tmp_path, 1400, 2400)
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    # saturated red markers (flagged runs) and the blue of the runs in the per-run plots
     red = int(((r > 180) & (g < 60) & (b < 60)).sum())
-    green = int(((g > 180) & (r < 150) & (b < 80)).sum())
+    blue = int(((b > 150) & (r < 90) & (g < 140)).sum())
     assert red > 200, red
-    assert green > 200, green
+    assert blue > 200, blue
+
+
+def test_report_prints_with_its_details_open(hostile_report: ReportResult, tmp_path: Path) -> None:
+    """Printed, the collapsed sections are printed open: every plot is in the PDF."""
+    assert hostile_report.html is not None
+    pdf = tmp_path / "report.pdf"
+    result = _chromium(
+        tmp_path / "profile",
+        f"--print-to-pdf={pdf}",
+        "--no-pdf-header-footer",
+        hostile_report.html.as_uri(),
+    )
+    assert pdf.is_file(), result.stderr[-2000:]
+    data = pdf.read_bytes()
+    page = hostile_report.html.read_text(encoding="utf-8")
+    embedded = page.count('src="data:image/png;base64,')
+    assert embedded >= 3  # the per-run grid, the funnel, online vs offline
+    assert data.count(b"/Subtype /Image") >= embedded  # closed <details> printed too
 
 
 def test_hostile_text_is_shown_not_executed(hostile_report: ReportResult, tmp_path: Path) -> None:
@@ -89,4 +127,4 @@ def test_hostile_text_is_shown_not_executed(hostile_report: ReportResult, tmp_pa
     dom = result.stdout
     assert "<body" in dom
     assert "data-pwned" not in dom  # the onerror handler never ran
-    assert "Flagged runs" in dom
+    assert "Runs that need a person" in dom

@@ -113,9 +113,27 @@ def sanitize_terminal(text: str) -> str:
     return _CONTROLS.sub("", _ESCAPES.sub("", text))
 
 
+def is_quiet() -> bool:
+    """``lumiaudit -q``: only errors on stderr, no summary, no paths."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("quiet"))
+
+
 def echo(text: str, *, err: bool = False, nl: bool = True) -> None:
-    """``click.echo`` of untrusted text, control sequences removed."""
+    """``click.echo`` of untrusted text, control sequences removed.
+
+    Messages on stderr (summaries, warnings) are what ``-q`` silences; errors are raised as
+    :class:`InputError` and always shown.
+    """
+    if err and is_quiet():
+        return
     click.echo(sanitize_terminal(text), err=err, nl=nl)
+
+
+def echo_path(path: object) -> None:
+    """A path the command wrote, on stdout (silenced by ``-q``: it names, it is not data)."""
+    if not is_quiet():
+        click.echo(str(path))
 
 
 def is_stdout(output: str | os.PathLike[str] | None) -> bool:

@@ -11,12 +11,14 @@ import click
 
 from lumiaudit.cli._common import (
     echo,
+    echo_path,
     handle_errors,
     is_stdout,
     progress_default,
     progress_option,
     write_output,
 )
+from lumiaudit.render.numbers import fmt
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,32 +76,34 @@ def run_audit_command(
 def echo_summary(result: Any, out: Path) -> None:
     """Print paths on stdout and a readable summary on stderr."""
     t = result.summary.get("totals", {})
-    click.echo(str(out))
+    echo_path(out)
     statuses = ", ".join(
         f"{k} {v}" for k, v in sorted(result.summary.get("status_counts", {}).items())
     )
-    click.echo(
-        f"lumiaudit: {t.get('runs')} runs{f' ({statuses})' if statuses else ''}; "
-        f"{t.get('runs_flagged')} flagged; "
-        f"{t.get('files')} files, {t.get('files_bad')} not readable; online follows the "
+    echo(
+        f"lumiaudit: {fmt(t.get('runs'))} runs{f' ({statuses})' if statuses else ''}; "
+        f"{fmt(t.get('runs_flagged'))} flagged; "
+        f"{fmt(t.get('files'))} files, {fmt(t.get('files_bad'))} not readable"
+        + (f", {fmt(t['files_duplicate'])} duplicate" if t.get("files_duplicate") else "")
+        + "; the online count follows the "
         f"{_FOLLOWS.get(str(result.summary.get('follows')), 'offline')} count",
         err=True,
     )
     sources = result.summary.get("stats", {}).get("sources") or {}
     if len(sources) > 1:
         for info in sources.values():
-            click.echo(f"lumiaudit: source: {info.get('text')}", err=True)
+            echo(f"lumiaudit: source: {info.get('text')}", err=True)
     lumi = result.summary.get("stats", {}).get("lumi") or {}
     if lumi.get("recorded_nb"):
-        click.echo(f"lumiaudit: luminosity: {lumi.get('text')}", err=True)
+        echo(f"lumiaudit: luminosity: {lumi.get('text')}", err=True)
     rule = result.summary.get("stats", {}).get("flag_rule")
     if rule:
-        click.echo(f"lumiaudit: flag rule: {rule}", err=True)
+        echo(f"lumiaudit: flag rule: {rule}", err=True)
     if not len(result.runs):
-        click.echo(f"lumiaudit: warning: {_why_empty(result.summary)}", err=True)
+        echo(f"lumiaudit: warning: {_why_empty(result.summary)}", err=True)
     not_applied = (result.summary.get("mask") or {}).get("ls_not_applied") or []
     if not_applied:
-        click.echo(
+        echo(
             f"lumiaudit: warning: mask LS ranges not applied, {len(not_applied)} run"
             f"{'s' * (len(not_applied) != 1)} audited whole: {', '.join(not_applied[:5])}"
             f"{f' and {len(not_applied) - 5} more' if len(not_applied) > 5 else ''} "
@@ -108,7 +112,7 @@ def echo_summary(result: Any, out: Path) -> None:
         )
     left = (result.summary.get("offline_stats") or {}).get("unassigned") or []
     if left:  # entries of no run: never a silent gap (docs/profiles.md)
-        click.echo(
+        echo(
             f"lumiaudit: warning: {sum(r['events'] for r in left)} offline events in "
             f"{len(left)} files not assigned to any run ({left[0]['path']}: {left[0]['reason']})",
             err=True,

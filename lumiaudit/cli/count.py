@@ -10,6 +10,7 @@ import click
 
 from lumiaudit.cli._common import (
     check_output_files,
+    echo,
     handle_errors,
     progress_default,
     progress_option,
@@ -220,7 +221,7 @@ def command(
         )
         _write_csv(lumis, lumis_path)
         if failed:
-            click.echo(
+            echo(
                 f"lumiaudit count: WARNING: {len(failed)} files not counted per lumisection "
                 f"(first: {failed[0]['path']}: {failed[0]['error']})",
                 err=True,
@@ -236,4 +237,4 @@ def command(
     skipped = result.stats.get("not_selected")
     if skipped:
         line += f"; {skipped} file{'s' * (skipped != 1)} of unselected runs not opened"
-    click.echo(f"lumiaudit count: {line}", err=True)
+    echo(f"lumiaudit count: {line}", err=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lumiaudit.cli._common import echo, handle_errors, progress_default, progress_option
+from lumiaudit.cli._common import echo, echo_path, handle_errors, progress_default, progress_option
 
 
 def _run(row: dict[str, Any]) -> str:
@@ -52,9 +52,9 @@ def command(config: Path, wait: bool, progress: bool | None) -> None:
     result = run_nightly(
         config, wait=wait, progress=progress_default() if progress is None else progress
     )
-    click.echo(str(result.report_dir))
+    echo_path(result.report_dir)
     cache = result.cache
-    click.echo(
+    echo(
         (
             f"lumiaudit nightly: no diff tonight (previous report damaged): "
             f"{len(result.newly_flagged)} flagged"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from lumiaudit.cli._common import check_output_files, handle_errors
+from lumiaudit.cli._common import check_output_files, echo, handle_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -123,7 +123,7 @@ def command(
     if snapshots_path is not None:
         written = result.write_snapshots(snapshots_path)
         if written is None:
-            click.echo("lumiaudit online: no live source read, no snapshot written", err=True)
+            echo("lumiaudit online: no live source read, no snapshot written", err=True)
     if conflicts_path is not None:
         _write_csv(result.conflicts, conflicts_path)
     if problems_path is not None:
@@ -131,13 +131,13 @@ def command(
     _write_csv(result.table, output)
     problems = result.problems
     for row in problems.head(MAX_LISTED).itertuples(index=False):
-        click.echo(f"{row.source}:{row.line}: {row.reason}", err=True)
+        echo(f"{row.source}:{row.line}: {row.reason}", err=True)
     if len(problems) > MAX_LISTED:
-        click.echo(f"... and {len(problems) - MAX_LISTED} more problems", err=True)
+        echo(f"... and {len(problems) - MAX_LISTED} more problems", err=True)
     for rec in result.conflicts.to_dict("records"):
-        click.echo(
+        echo(
             f"conflict: exp {rec['experiment']} run {rec['run']}: {rec['values']} -> "
             f"{rec['chosen']} ({rec['policy']})",
             err=True,
         )
-    click.echo(f"lumiaudit online: {result.summary()}", err=True)
+    echo(f"lumiaudit online: {result.summary()}", err=True)

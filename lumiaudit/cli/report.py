@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lumiaudit.cli._common import handle_errors, progress_default
+from lumiaudit.cli._common import echo, echo_path, handle_errors, progress_default
 from lumiaudit.cli.audit import audit_options_except, source_options
 
 
@@ -118,14 +118,16 @@ def command(
     if given.get("runs") is not None:
         given["runs"] = str(given["runs"])  # a notebook parameter is plain text
     extra = {name: _parse_value(value) for name, value in parameters}
+    stored = None
     if audit_dir is not None:
         from lumiaudit.store.audit_dir import require_audit_dir
 
-        extra["audit_dir"] = str(require_audit_dir(audit_dir))
+        stored = require_audit_dir(audit_dir)
     result = run_report(
         online=list(online) or None,
         offline=list(offline) or None,
         out=out,
+        audit_dir=stored,
         notebook=notebook,
         parameters=extra,
         kernel_name=kernel_name,
@@ -134,14 +136,14 @@ def command(
         cell_timeout=cell_timeout,
         **given,
     )
-    click.echo(str(result.out_dir))
+    echo_path(result.out_dir)
     if result.html is not None:
-        click.echo(str(result.html))
-    click.echo(str(result.notebook))
-    totals = (result.summary or {}).get("totals", {})
-    if totals:
-        click.echo(
-            f"lumiaudit: {totals.get('runs')} runs, {totals.get('runs_flagged')} flagged; "
-            f"{totals.get('files')} files, {totals.get('files_bad')} not readable",
-            err=True,
-        )
+        echo_path(result.html)
+    echo_path(result.notebook)
+    if result.summary:
+        from lumiaudit.pipeline import Audit
+
+        audit = Audit.load(result.out_dir if audit_dir is None else audit_dir)
+        from lumiaudit.render.firstscreen import verdict
+
+        echo(f"lumiaudit report: {verdict(audit.summary, audit.runs, audit.funnel).text}", err=True)

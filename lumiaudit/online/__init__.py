@@ -389,11 +389,17 @@ def read_online(
         )
     rows, conflicts = resolve(entries, policy=policy, problems=problems)
     if problems.rows:
+        # the first problem named by file and line (its message names the entry and run);
+        # the others are in the audit's problems.csv (issue 16: never a Python attribute)
+        first = problems.rows[0]
+        n_more = len(problems.rows) - 1
+        n_files = len({row["source"] for row in problems.rows})
+        line = str(first.get("line") or "")
         log.warning(
-            "%d input problems in %d files (values left empty, bad lines skipped; "
-            "see OnlineResult.problems)",
-            len(problems),
-            len({row["source"] for row in problems.rows}),
+            "%s: %s (value left empty%s; all input problems are listed in problems.csv)",
+            f"{first['source']}:{line}" if line else first["source"],
+            first["reason"],
+            f"; {n_more} more problems in {n_files} files" if n_more else "",
         )
     if strict and problems.rows:
         first = problems.rows[0]

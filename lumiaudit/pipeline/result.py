@@ -168,7 +168,7 @@ class Audit:
         )
 
     def _repr_html_(self) -> str:
-        from lumiaudit.report import audit_html
+        from lumiaudit.render.html import audit_html
 
         return audit_html(self)
 

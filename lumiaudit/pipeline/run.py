@@ -351,6 +351,7 @@ def audit(
     files = tables["files"]
     # the one "unreadable" set: a duplicate is readable (counted once, at its other path)
     n_bad_files = int(files["status"].isin(schema.UNREADABLE_STATUSES).sum())
+    duplicate = files["status"].astype("string").eq(schema.FileStatus.DUPLICATE.value).fillna(False)
     status_counts = {str(k): int(v) for k, v in runs["status"].value_counts().items()}
     flagged_runs = schema.flagged(runs)
 
@@ -399,6 +400,7 @@ def audit(
             "n_offline_full": total("n_offline_full"),
             "files": len(files),
             "files_bad": n_bad_files,
+            "files_duplicate": int(duplicate.sum()),
             "online_entries": len(on.entries),
             "online_conflicts": len(on.conflicts),
             "online_problems": len(problems),

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from lumiaudit.reconcile._common import _fnum, _i, _int
+from lumiaudit.render.numbers import Kind, fmt
 
 
 def _table(tables: Any, name: str) -> pd.DataFrame:
@@ -26,14 +25,10 @@ def _select(df: pd.DataFrame, run: int, experiment: int | None) -> pd.DataFrame:
     return df[mask.fillna(False)]
 
 
-def _fmt(x: object) -> str:
-    if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    if isinstance(x, float | np.floating):
-        return f"{x:.4g}"
-    if isinstance(x, int | np.integer):
-        return f"{int(x):,}"
-    return str(x)
+def _fmt(x: object, kind: Kind = "count") -> str:
+    """Every number of the text through the one policy: a count read back as a float or as
+    text is still ``10,231`` (never ``1.023e+04`` or ``5883``); dates and words as they are."""
+    return fmt(x, kind)
 
 
 def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
@@ -105,7 +100,7 @@ def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
         f"  offline error-free (full):   {_fmt(g('n_offline_full'))}",
         f"  the online number follows:   {follows} events",
         f"  diff = online - offline({follows}) = {_fmt(g('n_online'))} - {_fmt(n_def)}"
-        f" = {_fmt(g('diff'))}  (ratio {_fmt(g('ratio'))})",
+        f" = {_fmt(g('diff'), 'signed')}  (ratio {_fmt(g('ratio'), 'ratio')})",
     ]
     expl, unexpl = _int(g("explained_events")), _int(g("unexplained_diff"))
     if expl is not None and unexpl is not None:
@@ -114,18 +109,19 @@ def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
         )
     if not pd.isna(g("z_robust")):
         lines.append(
-            f"  robust z {_fmt(g('z_robust'))}, p {_fmt(g('p_value'))}, "
-            f"q {_fmt(g('q_value'))}, {_fmt(g('significance'))} sigma"
+            f"  robust z {_fmt(g('z_robust'), 'float')}, p {_fmt(g('p_value'), 'float')}, "
+            f"q {_fmt(g('q_value'), 'float')}, {_fmt(g('significance'), 'float')} sigma"
         )
     if not pd.isna(g("lumi_nb")):
         lines.append(
-            f"  luminosity {_fmt(g('lumi_nb'))} nb^-1: yield online {_fmt(g('yield_online'))}, "
-            f"offline {_fmt(g('yield_offline'))} events/nb^-1"
+            f"  luminosity {_fmt(g('lumi_nb'), 'lumi')}: yield online "
+            f"{_fmt(g('yield_online'), 'float')}, offline {_fmt(g('yield_offline'), 'float')} "
+            "events/nb^-1"
         )
         if not pd.isna(g("lumi_affected_nb")) and _fnum(g("lumi_affected_nb")) > 0:
             lines.append(
-                f"  luminosity affected by losses {_fmt(g('lumi_affected_nb'))} nb^-1, "
-                f"unexplained {_fmt(g('lumi_unexplained_nb'))} nb^-1"
+                f"  luminosity affected by losses {_fmt(g('lumi_affected_nb'), 'lumi')}, "
+                f"unexplained {_fmt(g('lumi_unexplained_nb'), 'lumi')}"
             )
     if isinstance(g("sources"), str):
         lines.append(f"  online sources: {g('sources')} ({_fmt(g('source_verdict'))})")
@@ -158,7 +154,7 @@ def _file_lines(tables: Any, run: int, exp: int | None, r: pd.Series) -> list[st
     for _, fr in f.sort_values(["_u", "_i"], na_position="last").iterrows():
         get = fr.get
         unit = "HLT?" if pd.isna(fr["_u"]) else f"HLT{_i(fr['_u'])}"
-        idx = "f?????" if pd.isna(fr["_i"]) else f"f{_i(fr['_i']):05d}"
+        idx = "f?????" if pd.isna(fr["_i"]) else f"f{_i(fr['_i']):05d}"  # basf2's file name
         text = (
             f"  {unit} {idx} {get('status')}: entries {_fmt(get('n_entries'))},"
             f" full {_fmt(get('n_full'))}"
@@ -177,11 +173,12 @@ def _file_lines(tables: Any, run: int, exp: int | None, r: pd.Series) -> list[st
     counts = {k: v for k, v in counts.items() if v}
     if counts:
         lines.append(
-            "  error-flagged events by bit: " + ", ".join(f"{k}: {v:,}" for k, v in counts.items())
+            "  error-flagged events by bit: "
+            + ", ".join(f"{k}: {fmt(v)}" for k, v in counts.items())
         )
     n_ent, n_full = _int(r.get("n_offline")), _int(r.get("n_offline_full"))
     if n_ent is not None and n_full is not None and n_ent != n_full:
-        lines.append(f"  error-flagged events (entries - full): {n_ent - n_full:,}")
+        lines.append(f"  error-flagged events (entries - full): {fmt(n_ent - n_full)}")
     return lines
 
 

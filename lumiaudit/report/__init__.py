@@ -1,11 +1,13 @@
-"""Notebook reports: validated parameters, papermill execution, self-contained HTML.
+"""Notebook reports: an audit rendered by papermill into a self-contained HTML page.
 
-:func:`run_report` executes one of the notebook templates (:mod:`lumiaudit.notebooks`) with
-papermill on a real Jupyter kernel and writes, into one directory, the audit directory the
-notebook produced (CSV tables, ``plots/``, ``summary.json``), the executed notebook (with the
-summary in its metadata) and an HTML page without code cells whose images are embedded, so it
-opens offline. Parameters are data: they are checked against the annotated ``parameters`` cell
-of the template before a kernel starts and are handed to papermill, which writes them as
+:func:`run_report` audits once, in the calling process (or takes a stored audit directory),
+writes the audit directory (CSV tables, ``plots/``, ``summary.json``) into the report
+directory, then executes one of the notebook templates (:mod:`lumiaudit.notebooks`) with
+papermill on a real Jupyter kernel. The templates take the audit directory (and a run, for the
+drilldown) as parameters and only read it. Beside the audit it writes the executed notebook
+(with the summary in its metadata and the headline numbers as scrapbook scraps) and an HTML
+page without code cells whose images are embedded, so it opens offline. Parameters are data:
+they are checked before anything is counted and are handed to papermill, which writes them as
 literals; nothing from the input (elog text, paths) is ever spliced into code.
 
 :func:`audit_html` is the rich HTML view of an :class:`~lumiaudit.pipeline.Audit` in JupyterLab
@@ -23,8 +25,8 @@ from lumiaudit.report._common import (
     NotebookParameter,
     ReportResult,
 )
+from lumiaudit.report.kernel import kernel_env as _kernel_env  # noqa: F401 (tests use it)
 from lumiaudit.report.params import notebook_parameters, validate_parameters
-from lumiaudit.report.run import _kernel_env as _kernel_env  # tests use the kernel environment
 from lumiaudit.report.run import export_html, run_report
 
 __all__ = [

@@ -5,13 +5,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
-#: parameters naming inputs that must exist (each element, for lists) before a kernel starts
-PATH_PARAMETERS: frozenset[str] = frozenset({"online", "offline", "audit_dir", "waivers", "mask"})
+#: notebook parameters naming inputs that must exist before a kernel starts (made absolute: the
+#: kernel runs in the report directory): the audit directory a template renders, the previous
+#: one it compares with (the nightly's), and inputs a user's own notebook may declare
+PATH_PARAMETERS: frozenset[str] = frozenset(
+    {"audit_dir", "previous", "online", "offline", "waivers", "mask"}
+)
+
+
+#: the audit's inputs, given to :func:`~lumiaudit.report.run_report` beside the
+#: :class:`~lumiaudit.options.AuditOptions` of the audit it runs before rendering
+AUDIT_INPUTS: frozenset[str] = frozenset({"online", "offline"})
 
 
 #: parameters whose value must be one of a few words (checked before a kernel starts)
@@ -21,22 +30,13 @@ CHOICE_PARAMETERS: dict[str, tuple[str, ...]] = {
 }
 
 
-#: parameters the report sets itself
-RESERVED_PARAMETERS: frozenset[str] = frozenset({"out_dir"})
-
-
-#: where the notebook writes the audit directory, relative to the report being built
-_AUDIT_SUBDIR = "audit"
+#: parameters the report sets itself (none since the audit runs before the notebook; kept
+#: for callers that import it)
+RESERVED_PARAMETERS: frozenset[str] = frozenset()
 
 
 #: metadata key of the executed notebook holding lumiaudit's record (summary, parameters)
 METADATA_KEY = "lumiaudit"
-
-
-class _AuditLike(Protocol):
-    summary: dict[str, Any]
-    runs: Any
-    funnel: Any
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,12 @@ from typing import Any
 
 from lumiaudit.errors import ParameterError
 from lumiaudit.notebooks import notebook_path
-from lumiaudit.report._common import CHOICE_PARAMETERS, PATH_PARAMETERS, NotebookParameter
+from lumiaudit.report._common import (
+    AUDIT_INPUTS,
+    CHOICE_PARAMETERS,
+    PATH_PARAMETERS,
+    NotebookParameter,
+)
 
 
 def _nbformat() -> Any:
@@ -190,25 +195,23 @@ def _existing_paths(name: str, value: Any) -> Any:
     return out if isinstance(value, list) else out[0]
 
 
-def _check_thresholds(values: Mapping[str, Any]) -> None:
-    import dataclasses
+def _audit_names() -> frozenset[str]:
+    from lumiaudit.options import AuditOptions
 
-    from lumiaudit.reconcile.stats import Thresholds
-
-    known = {f.name: f for f in dataclasses.fields(Thresholds)}
-    for key, value in values.items():
-        if key not in known:
-            msg = f"unknown threshold {key!r}"
-            raise ParameterError(msg, hint=f"known: {', '.join(known)}")
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            msg = f"threshold {key!r} must be a number, got {value!r}"
-            raise ParameterError(msg)
+    return AuditOptions.names(toml=True) | AUDIT_INPUTS
 
 
 def validate_parameters(
     notebook: str | os.PathLike[str], parameters: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Check parameters against a notebook's ``parameters`` cell, before any kernel starts.
+    """Check a report's parameters before anything runs: the notebook's and the audit's.
+
+    A template that takes an ``audit_dir`` (all of lumiaudit's) renders an audit: either a
+    stored one (``audit_dir``) or the one :func:`~lumiaudit.report.run_report` runs first, in
+    the calling process, from ``online``, ``offline`` and the options of
+    :class:`~lumiaudit.options.AuditOptions`. Those are accepted here beside the notebook's own
+    parameters and checked by :class:`~lumiaudit.options.AuditOptions`, the one declaration
+    :func:`lumiaudit.audit` validates with.
 
     Parameters
     ----------
@@ -221,67 +224,79 @@ def validate_parameters(
     Returns
     -------
     dict
-        The parameters as they will be injected: converted to the annotated types, input
-        paths made absolute (the kernel's working directory is the report directory).
+        The parameters converted to the annotated types (the notebook's) or checked by
+        ``AuditOptions`` (the audit's, as given), input paths made absolute (the kernel's
+        working directory is the report directory).
 
     Raises
     ------
     ParameterError
         For an unknown name (the message lists the known ones), a value of the wrong type, an
-        input path that does not exist or a required parameter without a value.
+        input path that does not exist, a required parameter without a value, audit options
+        beside a stored audit, or an audit option :class:`AuditOptions` refuses.
     """
     spec = notebook_parameters(notebook)
+    renders_audit = "audit_dir" in spec
+    audit_names = _audit_names() if renders_audit else frozenset()
     out: dict[str, Any] = {}
+    audit: dict[str, Any] = {}
     for name, value in parameters.items():
-        if name not in spec:
-            known = ", ".join(spec)
+        if name in spec:
+            annotation = ast.parse(spec[name].annotation, mode="eval").body
+            checked = _check(name, value, annotation)
+            if name in PATH_PARAMETERS:
+                checked = _existing_paths(name, checked)
+            choices = CHOICE_PARAMETERS.get(name)
+            if choices is not None and checked is not None and checked not in choices:
+                msg = f"parameter {name!r}: {_short(checked)} is not one of {', '.join(choices)}"
+                raise ParameterError(msg)
+            out[name] = checked
+        elif name in audit_names:
+            if name in AUDIT_INPUTS:
+                listed = ast.parse("list[str]", mode="eval").body
+                audit[name] = _existing_paths(name, _check(name, value, listed))
+            else:
+                audit[name] = value
+        else:
+            known = ", ".join([*spec, *sorted(audit_names)])
             msg = f"unknown parameter {name!r} for notebook {Path(str(notebook)).stem}"
-            raise ParameterError(
-                msg,
-                hint=f"known: {known}",
-            )
-        annotation = ast.parse(spec[name].annotation, mode="eval").body
-        checked = _check(name, value, annotation)
-        if name in PATH_PARAMETERS:
-            checked = _existing_paths(name, checked)
-        if name == "thresholds" and checked:
-            _check_thresholds(checked)
-        choices = CHOICE_PARAMETERS.get(name)
-        if choices is not None and checked is not None and checked not in choices:
-            msg = f"parameter {name!r}: {_short(checked)} is not one of {', '.join(choices)}"
-            raise ParameterError(msg)
-        out[name] = checked
+            raise ParameterError(msg, hint=f"known: {known}")
     for name, param in spec.items():
         if param.required and out.get(name, param.default) is None:
             msg = f"parameter {name!r} is required for notebook {Path(str(notebook)).stem}"
-            raise ParameterError(
-                msg,
-                hint=param.help,
-            )
-    if "audit_dir" in spec and not out.get("audit_dir"):
-        missing = [n for n in ("online", "offline") if n in spec and not out.get(n)]
-        if missing:
-            msg = f"give {' and '.join(missing)} sources (or audit_dir, an audit directory)"
-            raise ParameterError(msg)
-    _check_audit_options(out)
-    return out
+            raise ParameterError(msg, hint=param.help)
+    if renders_audit:
+        _check_audit(out, audit)
+    return {**out, **audit}
 
 
-def _check_audit_options(params: Mapping[str, Any]) -> None:
-    """The audit options among the parameters, checked by :class:`AuditOptions` (the rules
-    :func:`lumiaudit.audit` applies in the kernel), so a bad ``jobs``, a ``fast`` mode or a
-    cache that is not a count cache fails here, before any kernel starts or directory is made.
+def _check_audit(params: Mapping[str, Any], audit: Mapping[str, Any]) -> None:
+    """The audit a report renders: a stored one, or inputs and options for a new one.
+
+    The options go through :class:`AuditOptions` (the rules :func:`lumiaudit.audit` applies),
+    so a bad ``jobs``, a ``fast`` mode or a cache that is not a count cache fails here,
+    before anything is counted or any directory is made.
     """
     from lumiaudit.options import AuditOptions
 
-    names = AuditOptions.names()
+    if params.get("audit_dir"):
+        if audit:
+            msg = (
+                f"{', '.join(sorted(audit))}: not used with a stored audit (audit_dir), which "
+                "is rendered as it was audited"
+            )
+            raise ParameterError(msg, hint="give either an audit directory or the audit's inputs")
+        return
+    missing = [n for n in ("online", "offline") if not audit.get(n)]
+    if missing:
+        msg = f"give {' and '.join(missing)} sources (or audit_dir, an audit directory)"
+        raise ParameterError(msg)
     try:
         options = AuditOptions.from_mapping(
-            {k: v for k, v in params.items() if k in names and v is not None}
+            {k: v for k, v in audit.items() if k not in AUDIT_INPUTS and v is not None}
         )
     except ParameterError as exc:  # "jobs: -3 is below ..." -> "parameter jobs: -3 ..."
         msg = f"parameter {exc.message}"
         raise ParameterError(msg, path=exc.path, hint=exc.hint) from None
-    if not params.get("audit_dir"):  # a stored audit is rendered, nothing is counted
-        options.check_auditable()
-        options.check_paths()
+    options.check_auditable()
+    options.check_paths()

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from lumiaudit._version import __version__
-from lumiaudit.errors import OutputError, ParameterError, ReportError
+from lumiaudit.errors import OutputError, ReportError
 from lumiaudit.notebooks import notebook_path
 from lumiaudit.report._common import (
-    _AUDIT_SUBDIR,
+    AUDIT_INPUTS,
     METADATA_KEY,
     PATH_PARAMETERS,
-    RESERVED_PARAMETERS,
     ReportResult,
     log,
 )
+from lumiaudit.report.kernel import kernel_env, kernel_manager_class
 from lumiaudit.report.params import _nbformat, notebook_parameters, validate_parameters
 from lumiaudit.store.atomic import write_text
 from lumiaudit.store.audit_dir import read_summary
 from lumiaudit.store.outdir import (
-    MARKER,
     check_output,
     commit_dir,
     discard_dir,
@@ -32,54 +30,14 @@ from lumiaudit.store.outdir import (
     read_marker,
 )
 
-
-def _drop_unknown_parameter_warnings(record: logging.LogRecord) -> bool:
-    # papermill's own parser does not read `str | None` annotations and calls such parameters
-    # unknown; ours (validate_parameters) has checked every one of them already
-    return not str(record.msg).startswith("Passed unknown parameter")
-
-
-@contextlib.contextmanager
-def _kernel_env() -> Iterator[None]:
-    """Let the kernel import the same lumiaudit as this process (source tree or wheel)."""
-    root = str(Path(__file__).resolve().parents[2])  # lumiaudit/report/run.py -> the tree
-    old = os.environ.get("PYTHONPATH")
-    parts = [root, *(old.split(os.pathsep) if old else [])]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
-    papermill_log = logging.getLogger("papermill")
-    papermill_log.addFilter(_drop_unknown_parameter_warnings)
-    try:
-        yield
-    finally:
-        papermill_log.removeFilter(_drop_unknown_parameter_warnings)
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
-
-
-def _merge_audit_dir(report_dir: Path) -> None:
-    """Move the audit directory the notebook wrote up into the report directory."""
-    audit_dir = report_dir / _AUDIT_SUBDIR
-    if not audit_dir.is_dir():
-        return
-    (audit_dir / MARKER).unlink(missing_ok=True)  # the report's own marker is written last
-    for child in audit_dir.iterdir():
-        target = report_dir / child.name
-        if target.exists():
-            log.warning(
-                "%s: the notebook also wrote %s; kept in %s", report_dir, child.name, audit_dir
-            )
-            continue
-        child.rename(target)
-    with contextlib.suppress(OSError):
-        audit_dir.rmdir()
+#: parameters naming inputs: the report directory must stay clear of them
+_INPUTS = (*sorted(PATH_PARAMETERS | AUDIT_INPUTS), "mask", "waivers", "golden")
 
 
 def _input_parameters(params: Mapping[str, Any]) -> list[str]:
     """The input paths among the parameters (the report directory must stay clear of them)."""
     out: list[str] = []
-    for name in sorted(PATH_PARAMETERS):
+    for name in _INPUTS:
         value = params.get(name)
         if value is None:
             continue
@@ -105,41 +63,54 @@ def run_report(
     online: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
     offline: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str],
+    audit_dir: str | os.PathLike[str] | None = None,
     notebook: str | os.PathLike[str] = "audit_overview",
     parameters: Mapping[str, Any] | None = None,
+    previous: str | os.PathLike[str] | None = None,
     kernel_name: str | None = None,
     html: bool = True,
     progress: bool = False,
     cell_timeout: float | None = None,
     **audit_options: Any,
 ) -> ReportResult:
-    """Execute a notebook template on a Jupyter kernel and write the report directory.
+    """Audit (unless given a stored audit), then render the audit with a notebook template.
+
+    The audit runs once, here in the calling process (:func:`lumiaudit.audit`), and is
+    written into the report directory; the notebook, executed by papermill on a Jupyter
+    kernel, only reads it (its ``audit_dir`` parameter). With ``audit_dir`` a stored audit is
+    rendered as it is, nothing is counted. A notebook without an ``audit_dir`` parameter (a
+    user's own) just runs with ``parameters``.
 
     Parameters
     ----------
     online, offline
-        Audit inputs (the notebook's ``online`` / ``offline`` parameters).
+        Audit inputs (paths, globs, URLs), as for :func:`lumiaudit.audit`.
     out
         Report directory. It is built under a temporary name beside ``out`` and swapped in
         when complete; an existing ``out`` is replaced only if it is empty or a lumiaudit
         report (``.lumiaudit`` marker), never if it is, holds or lies inside an input. A
         report that fails in a cell is kept in ``out`` when there was no report there, else
         in ``<out>.failed`` beside it: the previous complete report stays as it was.
+    audit_dir
+        A stored audit (``lumiaudit audit --out DIR``) to render instead of auditing.
     notebook
         Template name (``audit_overview``, ``run_drilldown``, ``file_health``) or path.
     parameters
-        Further notebook parameters (e.g. ``{"run": 3041}`` for ``run_drilldown``).
+        The notebook's own parameters (e.g. ``{"run": 3041}`` for ``run_drilldown``).
+    previous
+        The previous report or audit directory (the nightly's last night): the overview's
+        first screen says what changed since. Ignored by templates without ``previous``.
     kernel_name
         Jupyter kernel; default: the notebook's (``python3``).
     html
         Also write ``<notebook>.html``: no code cells, images embedded.
     progress
-        papermill's progress bar on stderr.
+        Progress bars (counting, papermill's cells) on stderr.
     cell_timeout
         Seconds one cell may run (default: no limit).
     **audit_options
-        Notebook parameters forwarded to :func:`lumiaudit.audit` (``tree``, ``mode``, ``jobs``,
-        ``cache``, ``thresholds``, ``waivers``, ``mask``, ``experiment``, ``run_range``, ...).
+        :class:`~lumiaudit.options.AuditOptions` fields for the audit (``tree``, ``mode``,
+        ``jobs``, ``cache``, ``thresholds``, ``waivers``, ``mask``, ``runs``, ...).
 
     Returns
     -------
@@ -148,94 +119,95 @@ def run_report(
     Raises
     ------
     ParameterError
-        Before any kernel starts: unknown parameter, wrong type, missing input path.
+        Before anything is counted: unknown parameter, wrong type, missing input path, an
+        audit option :class:`~lumiaudit.options.AuditOptions` refuses.
     ReportError
         A cell failed (the message names it and where the partially executed notebook, with
         the error visible, is kept) or the kernel could not be started.
     OutputRefusedError
-        Before any kernel starts: ``out`` is not lumiaudit's to replace (see
+        Before anything is counted: ``out`` is not lumiaudit's to replace (see
         :func:`lumiaudit.store.outdir.check_output`).
     OutputError
         ``out`` cannot be written.
 
     Examples
     --------
-    Not a doctest (it starts a Jupyter kernel and writes a report)::
+    Not a doctest (it audits, starts a Jupyter kernel and writes a report)::
 
         from lumiaudit.report import run_report
         r = run_report(online="data/example/elog", offline="data/example/prod",
                        out="reports/example")
         r.html  # PosixPath('reports/example/audit_overview.html')
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     nbformat = _nbformat()
     source = notebook_path(notebook)
     name = source.stem
+    spec = notebook_parameters(source)
     given: dict[str, Any] = {}
     for key, value in (("online", online), ("offline", offline)):
         if value is not None:
             given[key] = [value] if isinstance(value, str | os.PathLike) else list(value)
     given.update(audit_options)
     given.update(parameters or {})
-    reserved = RESERVED_PARAMETERS & set(given)
-    if reserved:
-        msg = f"parameter {sorted(reserved)[0]!r} is set by the report (use out=...)"
-        raise ParameterError(msg)
+    if audit_dir is not None:
+        given["audit_dir"] = os.fspath(audit_dir)
+    if previous is not None and "previous" in spec:
+        given["previous"] = os.fspath(previous)
     params = validate_parameters(source, given)
-    if params.get("runs") is not None:
-        from lumiaudit.runselect import RunSelection
-
-        RunSelection.parse(params["runs"])  # a bad selection fails here, before any kernel
-    spec = notebook_parameters(source)
-    if "out_dir" in spec:
-        # relative to the kernel's working directory (the report directory being built); the
-        # audit directory is merged into the report directory afterwards
-        params["out_dir"] = _AUDIT_SUBDIR
-
+    book_params = {k: v for k, v in params.items() if k in spec}
+    audit_params = {k: v for k, v in params.items() if k not in spec}
     out_dir = check_output(out, kind="report", inputs=_input_parameters(params), what="--out")
+    result = None
+    if "audit_dir" in spec and not book_params.get("audit_dir"):
+        from lumiaudit.pipeline import audit
+
+        options = {k: v for k, v in audit_params.items() if k not in AUDIT_INPUTS}
+        log.info("auditing for the report %s", out_dir)
+        result = audit(
+            audit_params["online"], audit_params["offline"], progress=progress, **options
+        )
     requested = out_dir
     tmp = new_build_dir(out_dir)
     executed = tmp / f"{name}.ipynb"
-    failure: PapermillExecutionError | None = None
-    log.info("executing %s into %s", source, out_dir)
     try:
-        with _kernel_env():
-            papermill.execute_notebook(
-                str(source),
-                str(executed),
-                parameters=params,
-                kernel_name=kernel_name,
-                progress_bar=progress,
-                log_output=False,
-                cwd=str(tmp),
-                execution_timeout=cell_timeout,
-            )
-    except PapermillExecutionError as exc:
-        failure = exc
-    except Exception as exc:  # kernel missing or dead: nothing useful to keep
-        discard_dir(tmp)
-        msg = f"notebook {name} could not be executed: {type(exc).__name__}: {exc}"
-        raise ReportError(
-            msg,
-            path=source,
-            hint="is the Jupyter kernel installed? (`jupyter kernelspec list`)",
-        ) from exc
+        if result is not None:
+            from lumiaudit.store.audit_dir import write_audit_into
 
+            write_audit_into(result, tmp, plots=True, formats=("png", "svg", "pdf"))
+            # the kernel runs in the report directory: the notebook stays valid once moved
+            book_params["audit_dir"] = "."
+        failure = _execute(
+            source,
+            executed,
+            book_params,
+            tmp,
+            kernel_name,
+            progress=progress,
+            cell_timeout=cell_timeout,
+        )
+    except BaseException:
+        discard_dir(tmp)
+        raise
     html_path: Path | None = None
     try:
-        _merge_audit_dir(tmp)
-        summary_path = tmp / "summary.json"
-        summary = read_summary(tmp) if summary_path.is_file() else None
-        if summary is None and params.get("audit_dir"):  # a stored audit, rendered as it is
-            summary = read_summary(params["audit_dir"]) or None
+        stored = book_params.get("audit_dir")
+        summary = None
+        if (tmp / "summary.json").is_file():
+            summary = read_summary(tmp)
+        elif stored:  # a stored audit, rendered as it is
+            summary = read_summary(stored) or None
         if executed.is_file():
             book = nbformat.read(executed, as_version=4)
+            from lumiaudit.store.audit_dir import jsonable
+
+            # paths, tuples and Thresholds of the audit options as JSON, as in summary.json
+            recorded = jsonable(dict(params))
+            if result is not None:
+                recorded["audit_dir"] = "."
             book.metadata[METADATA_KEY] = {
                 "lumiaudit_version": __version__,
                 "notebook": name,
-                "parameters": params,
+                "parameters": recorded,
                 "summary": summary,
                 "failed": failure is not None,
             }
@@ -275,11 +247,58 @@ def run_report(
     )
 
 
+def _execute(
+    source: Path,
+    executed: Path,
+    params: Mapping[str, Any],
+    cwd: Path,
+    kernel_name: str | None,
+    *,
+    progress: bool,
+    cell_timeout: float | None,
+) -> Any:
+    """Execute ``source`` into ``executed``; the PapermillExecutionError of a failing cell, or
+    ``None``.
+
+    Raises
+    ------
+    ReportError
+        The kernel is missing or died: nothing useful to keep.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    log.info("executing %s in %s", source, cwd)
+    try:
+        with kernel_env():
+            papermill.execute_notebook(
+                str(source),
+                str(executed),
+                parameters=dict(params),
+                kernel_name=kernel_name,
+                progress_bar=progress,
+                log_output=False,
+                cwd=str(cwd),
+                execution_timeout=cell_timeout,
+                kernel_manager_class=kernel_manager_class(),
+            )
+    except PapermillExecutionError as exc:
+        return exc
+    except Exception as exc:
+        msg = f"notebook {source.stem} could not be executed: {type(exc).__name__}: {exc}"
+        raise ReportError(
+            msg,
+            path=source,
+            hint="is the Jupyter kernel installed? (`jupyter kernelspec list`)",
+        ) from exc
+    return None
+
+
 def export_html(notebook: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
     """Write an executed notebook as one self-contained HTML page without code cells.
 
-    Outputs only (no code, no prompts); images are inline ``data:`` URIs, so the page opens
-    offline. Script tags of the template that load from the network (require.js, MathJax)
+    Outputs only (no code, no markdown, no prompts); images are inline ``data:`` URIs, so the
+    page opens offline. Script tags of the template that load from the network (require.js, MathJax)
     are dropped: the report needs neither.
 
     Parameters
@@ -300,11 +319,17 @@ def export_html(notebook: str | os.PathLike[str], out: str | os.PathLike[str]) -
     nbformat = _nbformat()
     exporter_class: Any = nbconvert.HTMLExporter
     book = nbformat.read(notebook, as_version=4)
+    for cell in book.cells:  # scrapbook scraps are data for readers of the notebook, not views
+        if cell.get("cell_type") == "code":
+            cell.outputs = [o for o in cell.outputs if not _is_scrap(o)]
     quiet = logging.getLogger(f"{__name__}.nbconvert")
     quiet.setLevel(logging.ERROR)  # "alternative text is missing" on every matplotlib image
     exporter = exporter_class(
         log=quiet,
         exclude_input=True,
+        # the templates' markdown cells introduce them in JupyterLab; the page opens with the
+        # verdict (lumiaudit.render.html.report_head) instead
+        exclude_markdown=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
         embed_images=True,
@@ -312,4 +337,14 @@ def export_html(notebook: str | os.PathLike[str], out: str | os.PathLike[str]) -
     )
     body, _ = exporter.from_notebook_node(book)
     body = re.sub(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>', "", body)
+    # the report's own style for every template (the overview's first screen also carries it,
+    # for JupyterLab): collapsible sections, tables, print CSS
+    from lumiaudit.render.html import STYLE
+
+    body = body.replace("</head>", f"{STYLE}\n</head>", 1)
     return write_text(out, body)
+
+
+def _is_scrap(output: Any) -> bool:
+    data = output.get("data") or {}
+    return bool(data) and all(str(k).startswith("application/scrapbook.scrap") for k in data)

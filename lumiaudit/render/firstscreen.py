@@ -1,0 +1,390 @@
+"""What the 3 a.m. reader needs first: is tonight fine, which runs need a person, why, how much.
+
+Pure: DataFrames and the summary in, plain data out (:mod:`lumiaudit.render.html` turns it into
+HTML). Issue 16: the verdict line, the flagged runs once (severity first, the reason in words,
+the amounts, the file or source to look at), the input problems named by file, line and run,
+and what changed since last night.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+import pandas as pd
+
+from lumiaudit.render.numbers import fmt, is_missing
+
+__all__ = [
+    "REASON_WORDS",
+    "Verdict",
+    "flagged_runs",
+    "input_problems",
+    "reason_words",
+    "verdict",
+]
+
+#: reason code -> what it means, in words (codes: :class:`lumiaudit.schema.Reason`)
+REASON_WORDS: dict[str, str] = {
+    "unreadable_file": "a file cannot be read",
+    "file_index_gap": "a file is missing from an HLT unit's sequence",
+    "missing_hlt_unit": "an HLT unit has no file offline",
+    "duplicate_file": "a file is there twice",
+    "error_flag_events": "error-flagged events",
+    "metadata_mismatch": "FileMetaData disagrees with the tree",
+    "off_by_one": "off by one event",
+    "elog_typo": "a typo in the elog count",
+    "elog_conflict": "elog entries disagree",
+    "non_physics": "not a physics run",
+    "bad_run_marker": "marked bad by production",
+    "multi_run_file": "a file holds several runs",
+    "no_offline_files": "no offline file",
+    "no_online_entry": "no online entry",
+    "no_online_count": "no online count",
+    "online_count_unreadable": "the online count cannot be read",
+    "aborted_run": "aborted run (0 events)",
+    "processing_loss": "events lost in processing (files shorter than their raw files)",
+    "unlisted_file": "a file the DAQ catalogue does not list",
+    "daq_catalogue_incomplete": "the DAQ catalogue lost a file's row",
+    "source_disagreement": "online sources disagree",
+    "several_productions": "several productions of the run",
+    "outlier": "a statistical outlier",
+    "unexplained": "unexplained difference",
+    "missing_lumisection": "lumisections missing offline",
+    "short_lumisection": "lumisections short offline",
+    "duplicate_events": "the same event twice",
+}
+
+#: funnel buckets that are not losses: the events that are there, and runs not compared
+_NOT_LOST = frozenset({"matched", "non_physics"})
+
+#: what each reason points at: the run's bad files, its gaps, its online entry
+_FILE_REASONS = frozenset(
+    {"unreadable_file", "duplicate_file", "metadata_mismatch", "multi_run_file", "unlisted_file"}
+)
+_GAP_REASONS = frozenset({"file_index_gap", "missing_hlt_unit"})
+_ONLINE_REASONS = frozenset(
+    {
+        "elog_typo",
+        "elog_conflict",
+        "online_count_unreadable",
+        "no_online_count",
+        "no_online_entry",
+        "source_disagreement",
+        "daq_catalogue_incomplete",
+    }
+)
+
+_DEFINITION = {"full": "error-free", "entries": "entries"}
+
+
+def reason_words(reasons: object, reason_events: object = None) -> str:
+    """The reasons of a run in words, each with its events (``a file cannot be read: 252``).
+
+    >>> reason_words("unreadable_file;outlier", "unreadable_file=252")
+    'a file cannot be read (252 events); a statistical outlier'
+    """
+    from lumiaudit.render.tickets import reason_amounts
+
+    parts = []
+    for code, amount in reason_amounts(reasons, reason_events):
+        text = REASON_WORDS.get(code, code.replace("_", " "))
+        if amount:
+            text += f" ({fmt(abs(_float(amount)), 'count')} events)" if _float(amount) else ""
+        parts.append(text)
+    return "; ".join(parts) if parts else "no reason recorded"
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The one line that answers "is tonight fine?".
+
+    Attributes
+    ----------
+    level
+        ``ok`` (nothing flagged), ``warn`` (flagged runs, none failing) or ``fail``.
+    text
+        The sentence.
+    numbers
+        The headline numbers it is made of (also glued as scrapbook scraps).
+    """
+
+    level: str
+    text: str
+    numbers: dict[str, Any]
+
+
+def _int(value: Any) -> int | None:
+    if is_missing(value):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def headline_numbers(
+    summary: Mapping[str, Any], runs: pd.DataFrame, funnel: pd.DataFrame
+) -> dict[str, Any]:
+    """Runs audited and flagged, events online/offline/lost, luminosity affected.
+
+    ``events_offline`` is the offline count the online one follows (error-free events or tree
+    entries, ``summary["follows"]``); ``events_lost`` the online events of audited runs that
+    are not matched offline (every funnel bucket but ``matched`` and ``non_physics``);
+    ``lumi_affected_nb`` is missing (``None``) when no luminosity is known.
+    """
+    totals = summary.get("totals") or {}
+    status = runs["status"].astype("string") if "status" in runs.columns else pd.Series([])
+    audited = int((status != "NOT_AUDITED").fillna(True).sum()) if len(runs) else 0
+    flagged = runs["flagged"].fillna(False).astype(bool) if "flagged" in runs.columns else None
+    severity = (
+        runs["severity"].astype("string")
+        if "severity" in runs.columns
+        else pd.Series(pd.NA, index=runs.index, dtype="string")
+    )
+    n_flagged = int(flagged.sum()) if flagged is not None else _int(totals.get("runs_flagged"))
+    fails = int(((severity == "fail") & flagged).fillna(False).sum()) if flagged is not None else 0
+    follows = summary.get("follows") or "full"
+    offline_key = "n_offline_full" if follows == "full" else "n_offline"
+    lost = None
+    if {"bucket", "events"} <= set(funnel.columns):
+        losses = funnel[~funnel["bucket"].astype("string").isin(_NOT_LOST).fillna(False)]
+        lost = _int(pd.to_numeric(losses["events"], errors="coerce").sum())
+    lumi = (summary.get("stats") or {}).get("lumi") or {}
+    affected = lumi.get("affected_nb")
+    waived = int(runs["waived"].fillna(False).astype(bool).sum()) if "waived" in runs else 0
+    return {
+        "runs": _int(totals.get("runs")) if totals.get("runs") is not None else len(runs),
+        "runs_audited": audited,
+        "runs_flagged": n_flagged,
+        "runs_failing": fails,
+        "runs_waived": waived,
+        "events_online": _int(totals.get("n_online")),
+        "events_offline": _int(totals.get(offline_key)),
+        "offline_count": _DEFINITION.get(str(follows), str(follows)),
+        "events_lost": lost,
+        "lumi_recorded_nb": None if is_missing(lumi.get("recorded_nb")) else lumi["recorded_nb"],
+        "lumi_affected_nb": None if affected is None or is_missing(affected) else float(affected),
+    }
+
+
+def verdict(summary: Mapping[str, Any], runs: pd.DataFrame, funnel: pd.DataFrame) -> Verdict:
+    """The verdict line of an audit.
+
+    >>> import pandas as pd
+    >>> runs = pd.DataFrame({"status": ["OK", "OK"], "flagged": [False, False]})
+    >>> verdict({"totals": {"runs": 2, "n_online": 10231}}, runs, pd.DataFrame()).text
+    'Fine: 2 runs audited, none flagged; 10,231 events online.'
+    """
+    n = headline_numbers(summary, runs, funnel)
+    audited = n["runs_audited"]
+    online = fmt(n["events_online"])
+    if not n["runs_flagged"]:
+        waived = f" ({n['runs_waived']} waived)" if n["runs_waived"] else ""
+        text = f"Fine: {audited} runs audited, none flagged{waived}; {online} events online."
+        return Verdict("ok", text, n)
+    warn = n["runs_flagged"] - n["runs_failing"]
+    split = [
+        f"{n['runs_failing']} fail" if n["runs_failing"] else "",
+        f"{warn} warn" if warn else "",
+    ]
+    text = (
+        f"{n['runs_flagged']} of {audited} audited runs need a person "
+        f"({', '.join(s for s in split if s)})"
+    )
+    if n["events_lost"] is not None:
+        text += f": {fmt(n['events_lost'])} of {online} online events not matched offline"
+    if n["lumi_affected_nb"] is not None:
+        text += f", {fmt(n['lumi_affected_nb'], 'lumi')}"
+        if n["lumi_recorded_nb"] is not None:
+            text += f" of {fmt(n['lumi_recorded_nb'], 'lumi')}"
+        text += " affected"
+    return Verdict("fail" if n["runs_failing"] else "warn", text + ".", n)
+
+
+def _rows(frame: pd.DataFrame | None, experiment: Any, run: Any) -> pd.DataFrame:
+    if frame is None or len(frame) == 0 or "run" not in frame.columns:
+        return pd.DataFrame()
+    keep = pd.to_numeric(frame["run"], errors="coerce") == run
+    if "experiment" in frame.columns and not is_missing(experiment):
+        keep &= pd.to_numeric(frame["experiment"], errors="coerce") == experiment
+    out: pd.DataFrame = frame[keep.fillna(False).astype(bool)]
+    return out
+
+
+def input_roots(summary: Mapping[str, Any]) -> list[PurePath]:
+    """The audit's input directories and files (``summary["inputs"]``), longest first."""
+    roots = []
+    for side in ("online", "offline"):
+        for item in (summary.get("inputs") or {}).get(side) or []:
+            path = item.get("path") if isinstance(item, Mapping) else item
+            if isinstance(path, str) and "://" not in path:
+                roots.append(PurePath(path))
+    return sorted(roots, key=lambda r: len(r.parts), reverse=True)
+
+
+def short_path(path: object, roots: list[PurePath]) -> str:
+    """``path`` relative to the input it lies in, that input's name first (``prod/r00105/...``).
+
+    >>> short_path("/data/prod/r00105/f.root", [PurePath("/data/prod")])
+    'prod/r00105/f.root'
+    """
+    text = str(path)
+    pure = PurePath(text)
+    for root in roots:
+        if pure != root and pure.is_relative_to(root):
+            return str(PurePath(root.name) / pure.relative_to(root))
+    return text
+
+
+def _where(
+    tables: Mapping[str, pd.DataFrame], row: Mapping[str, Any], roots: list[PurePath]
+) -> list[str]:
+    """The files or online sources to look at for one flagged run."""
+    out = []
+    for found in _where_paths(tables, row):
+        text = found
+        for root in roots:  # paths inside an input: from the input's name on
+            text = text.replace(f"{root}/", f"{root.name}/")
+        out.append(text)
+    return out
+
+
+def _where_paths(tables: Mapping[str, pd.DataFrame], row: Mapping[str, Any]) -> list[str]:
+    exp, run = row.get("experiment"), row.get("run")
+    codes = set(str(row.get("reasons") or "").split(";")) - {""}
+    out: list[str] = []
+    files = _rows(tables.get("files"), exp, run)
+    if codes & _FILE_REASONS and len(files) and "status" in files.columns:
+        bad = files[~files["status"].astype("string").isin(["ok"]).fillna(False)]
+        for _, f in bad.head(3).iterrows():
+            out.append(f"{f.get('path')} ({f.get('status')})")
+    gaps = _rows(tables.get("gaps"), exp, run)
+    if codes & _GAP_REASONS and len(gaps):
+        for _, g in gaps.head(3).iterrows():
+            unit = "HLT?" if is_missing(g.get("hlt_unit")) else f"HLT{fmt(g.get('hlt_unit'), 'id')}"
+            index = g.get("file_index")
+            what = "whole unit" if index is None or is_missing(index) else f"f{int(index):05d}"
+            out.append(f"missing {unit} {what}")
+        if len(files) and "path" in files.columns:
+            out.append(f"in {PurePath(str(files['path'].iloc[0])).parent}")
+    entries = _rows(tables.get("online_entries"), exp, run)
+    if (codes & _ONLINE_REASONS or codes <= {"unexplained", "outlier"}) and len(entries):
+        chosen = entries
+        if "chosen" in entries.columns:
+            picked = entries[
+                entries["chosen"].astype("string").str.lower().eq("true").fillna(False)
+            ]
+            chosen = picked if len(picked) else entries
+        for _, e in chosen.head(2).iterrows():
+            line = e.get("source_line")
+            out.append(f"{e.get('source')}" + ("" if is_missing(line) else f", {line}"))
+    if "no_offline_files" in codes:
+        out.append("offline: no file of this run was found")
+    if codes <= {"unexplained", "outlier"} and len(files) and "path" in files.columns:
+        out.append(f"{PurePath(str(files['path'].iloc[0])).parent} ({len(files)} files)")
+    return out or ["the run's evidence: lumiaudit explain"]
+
+
+def flagged_runs(tables: Mapping[str, pd.DataFrame], summary: Mapping[str, Any]) -> pd.DataFrame:
+    """The flagged runs, once: severity first, the reason in words, the amounts, where to look.
+
+    Returns
+    -------
+    DataFrame
+        ``severity, experiment, run, status, why, online, offline, diff, lumi_affected_nb,
+        look_at`` (``offline`` is the count the online one follows, named by
+        ``offline_count``), failing runs first, then by events at stake. Numbers keep their
+        types: the HTML formats them with :func:`lumiaudit.render.numbers.fmt`.
+    """
+    runs = tables.get("runs")
+    columns = [
+        "severity",
+        "experiment",
+        "run",
+        "status",
+        "why",
+        "online",
+        "offline",
+        "offline_count",
+        "diff",
+        "lumi_affected_nb",
+        "waived",
+        "look_at",
+    ]
+    if runs is None or "flagged" not in runs.columns:
+        return pd.DataFrame(columns=columns)
+    flagged = runs[runs["flagged"].fillna(False).astype(bool)]
+    follows = str(summary.get("follows") or "full")
+    roots = input_roots(summary)
+    rows = []
+    for _, r in flagged.iterrows():
+        row: dict[str, Any] = {str(k): v for k, v in r.items()}
+        row_follows = row.get("follows") if isinstance(row.get("follows"), str) else follows
+        offline = row.get("n_offline_def")
+        if is_missing(offline):
+            offline = row.get("n_offline_full" if row_follows == "full" else "n_offline")
+        rows.append(
+            {
+                "severity": row.get("severity") if isinstance(row.get("severity"), str) else "warn",
+                "experiment": row.get("experiment"),
+                "run": row.get("run"),
+                "status": row.get("status"),
+                "why": reason_words(row.get("reasons"), row.get("reason_events")),
+                "online": row.get("n_online"),
+                "offline": offline,
+                "offline_count": _DEFINITION.get(str(row_follows), str(row_follows)),
+                "diff": row.get("diff"),
+                "lumi_affected_nb": row.get("lumi_affected_nb"),
+                "waived": bool(row.get("waived")) if not is_missing(row.get("waived")) else False,
+                "look_at": _where(tables, row, roots),
+            }
+        )
+    out = pd.DataFrame(rows, columns=columns)
+    if len(out):
+        stake = pd.to_numeric(out["diff"], errors="coerce").abs()
+        online = pd.to_numeric(out["online"], errors="coerce")
+        out = (
+            out.assign(_s=(out["severity"] != "fail").astype(int), _e=stake.fillna(online))
+            .sort_values(["_s", "_e"], ascending=[True, False], na_position="last")
+            .drop(columns=["_s", "_e"])
+            .reset_index(drop=True)
+        )
+    return out
+
+
+_RUN_IN_TEXT = re.compile(r"\brun (\d+)\b")
+
+
+def input_problems(problems: pd.DataFrame | None) -> pd.DataFrame:
+    """The input problems as ``file, line, run, problem`` (run read from the message).
+
+    A problem is a value that could not be read (left empty) or a line that was skipped; the
+    reader's message names the entry and usually the run (``MID 2: run 102: ...``).
+    """
+    columns = ["file", "line", "run", "problem"]
+    if problems is None or len(problems) == 0:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for _, p in problems.iterrows():
+        reason = "" if is_missing(p.get("reason")) else str(p.get("reason"))
+        match = _RUN_IN_TEXT.search(reason)
+        rows.append(
+            {
+                "file": p.get("source"),
+                "line": p.get("line"),
+                "run": int(match.group(1)) if match else None,
+                "problem": reason,
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
