@@ -366,7 +366,8 @@ def write_lumis(
     """Write ``lumis.csv`` (or ``lumis.parquet``) and ``not_finished_lumis.json`` into an audit
     directory being built; return the table's file name (for ``tables.json``)."""
     from lumiaudit.store.atomic import write_text
-    from lumiaudit.store.tables import table_file, write_table
+    from lumiaudit.store.formats import write_table
+    from lumiaudit.store.tables import table_file
 
     filename = table_file("lumis", table_format)
     write_table(lumis, out_dir / filename, table_format=table_format, metadata=metadata)

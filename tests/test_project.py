@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from lumiaudit.cli import COMMANDS, cli
@@ -121,11 +120,6 @@ def test_import_graph_sees_every_kind_of_import(tmp_path: Path) -> None:
     assert find_cycles({"x": {"y"}, "y": {"z"}, "z": {"x"}, "w": {"x"}}) == [["x", "y", "z", "x"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.parquet <-> store.tables (eco's --table-format parquet); the report -> "
-    "notebooks -> pipeline -> report cycle is gone (branch report); remove after that fix",
-)
 def test_no_import_cycle() -> None:
     cycles = find_cycles(import_graph(PACKAGE))
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)

@@ -25,8 +25,9 @@ from lumiaudit.errors import AuditDirError, ParameterError
 from lumiaudit.options import AuditOptions
 from lumiaudit.pipeline import Audit
 from lumiaudit.store.audit_dir import TABLES, is_audit_dir, read_tables, write_audit
+from lumiaudit.store.formats import read_table, write_table
 from lumiaudit.store.parquet import read_parquet_meta
-from lumiaudit.store.tables import MANIFEST, read_table, write_manifest, write_table
+from lumiaudit.store.tables import MANIFEST, write_manifest
 from tests.support.nanoaod import NanoProduction, write_nano_production
 
 pq = pytest.importorskip("pyarrow.parquet")  # the [parquet] extra is in [test]

@@ -30,16 +30,15 @@ import pandas as pd
 from lumiaudit import schema
 from lumiaudit.errors import InputNotFoundError, OutputError, OutputRefusedError
 from lumiaudit.store.atomic import write_text
+from lumiaudit.store.formats import read_table, write_table
 from lumiaudit.store.outdir import build_dir
 from lumiaudit.store.tables import (
     MANIFEST,
     TABLE_FORMATS,
     damaged,
     read_manifest,
-    read_table,
     table_file,
     write_manifest,
-    write_table,
 )
 
 __all__ = [
