@@ -61,6 +61,9 @@ def test_cms_tour_command(in_repo_like_dir: Path) -> None:
     assert "--lumi" in args
     result = CliRunner().invoke(cli, [*args, "--no-plots", "--no-progress"])
     assert result.exit_code == 0, result.output
+    # a run-only key is named by its run alone, never "e? r381150"
+    assert "flagged: r381150 " in result.output
+    assert "e?" not in result.output
     out = in_repo_like_dir / args[args.index("--out") + 1]
     assert json.loads((out / "not_finished_lumis.json").read_text()) == {
         "381150": [[4, 6]],

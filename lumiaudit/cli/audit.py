@@ -122,7 +122,7 @@ def echo_summary(result: Any, out: Path) -> None:
         compared = getattr(row, "n_offline_def", row.n_offline)
         offline = "n/a" if _missing(compared) else f"{int(compared):,}"
         echo(
-            f"  flagged: e{_int(row.experiment)} r{_int(row.run)} {row.status}: online {online}, "
+            f"  flagged: {_run_key(row.experiment, row.run)} {row.status}: online {online}, "
             f"offline {offline}; {row.reasons}",
             err=True,
         )
@@ -152,8 +152,12 @@ def _missing(value: Any) -> bool:
     return bool(pd.isna(value))
 
 
-def _int(value: Any) -> str:
-    return "?" if _missing(value) else str(int(value))
+def _run_key(experiment: Any, run: Any) -> str:
+    """``e12 r105``, or ``r381150`` for a run-only key (CMS): never ``e?``."""
+    from lumiaudit.render.numbers import fmt
+
+    run_text = f"r{fmt(run, 'run')}"
+    return run_text if _missing(experiment) else f"e{fmt(experiment, 'run')} {run_text}"
 
 
 def _parse_runs(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
