@@ -35,6 +35,17 @@ FUNNEL_BUCKETS: tuple[str, ...] = (
     "matched",
 )
 
+#: Funnel buckets of events the production should have and has not (luminosity "affected";
+#: drawn red in the funnel plot).
+LOST_BUCKETS: tuple[str, ...] = (
+    "missing_offline",
+    "unreadable_file",
+    "file_index_gap",
+    "missing_hlt_unit",
+    "processing_loss",
+    "unexplained",
+)
+
 
 #: the status sets of lumiaudit.schema, under the names used here
 _UNREADABLE = UNREADABLE_STATUSES

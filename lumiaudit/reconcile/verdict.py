@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from lumiaudit import schema
+from lumiaudit.reconcile._common import LOST_BUCKETS, _fnum
 from lumiaudit.reconcile.attribution import explain_runs
 from lumiaudit.reconcile.compare import compare
 from lumiaudit.reconcile.funnel import funnel
@@ -314,27 +315,6 @@ def reconcile(
     )
 
 
-def _num(x: Any) -> float:
-    """A float, NaN for a missing value."""
-    if x is None or x is pd.NA:
-        return math.nan
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-#: Funnel buckets of events the production should have and has not (luminosity "affected").
-LOST_BUCKETS = (
-    "missing_offline",
-    "unreadable_file",
-    "file_index_gap",
-    "missing_hlt_unit",
-    "processing_loss",
-    "unexplained",
-)
-
-
 def _lumi_text(nb: float) -> str:
     """A luminosity in nb^-1 in the unit that reads best (nb^-1, pb^-1, fb^-1)."""
     for unit, scale in (("fb^-1", 1e6), ("pb^-1", 1e3)):
@@ -501,11 +481,11 @@ def _verdict(runs: pd.DataFrame, th: Thresholds) -> pd.DataFrame:
         status = str(row.status)
         reasons = set(str(row.reasons).split(";")) if isinstance(row.reasons, str) else set()
         amounts = _amounts(getattr(row, "reason_events", None))
-        unexplained = _num(row.unexplained_diff)
-        n_on = _num(row.n_online)
+        unexplained = _fnum(row.unexplained_diff)
+        n_on = _fnum(row.n_online)
         open_diff = not math.isnan(unexplained) and not within_floors(unexplained, n_on, th)
-        q = _num(getattr(row, "q_value", math.nan))
-        z = abs(_num(row.z_robust))
+        q = _fnum(getattr(row, "q_value", math.nan))
+        z = abs(_fnum(row.z_robust))
         # an elog_conflict with an amount explains the difference: a wrong entry was chosen
         quiet = set(BENIGN_REASONS)
         if amounts.get(Reason.ELOG_CONFLICT.value):

@@ -13,6 +13,7 @@ from matplotlib.text import Text
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from lumiaudit.errors import ParameterError
+from lumiaudit.reconcile._common import LOST_BUCKETS
 from lumiaudit.render.numbers import fmt
 from lumiaudit.render.plots._artists import FunnelArtists
 from lumiaudit.render.plots._style import (
@@ -31,18 +32,9 @@ from lumiaudit.schema import RunStatus
 #: Buckets of events that were found offline.
 _GOOD_BUCKETS = ("ok", "matched", "counted", "offline", "good", "explained_ok")
 #: Buckets of events that are lost offline (red); the others are explained differences that
-#: lose nothing (a wrong elog number, events with the error flag, ...: orange). The same
-#: split as ``lumiaudit.reconcile.verdict.LOSS_REASONS``.
-_LOSS_BUCKETS = frozenset(
-    {
-        "missing_offline",
-        "unreadable_file",
-        "file_index_gap",
-        "missing_hlt_unit",
-        "processing_loss",
-        "unexplained",
-    }
-)
+#: lose nothing (a wrong elog number, events with the error flag, ...: orange): the buckets
+#: whose luminosity the reconciliation counts as affected.
+_LOSS_BUCKETS = frozenset(LOST_BUCKETS)
 _NON_PHYSICS = "non_physics"
 _TOTAL_NAMES = ("online", "total")
 
