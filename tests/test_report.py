@@ -533,3 +533,29 @@ def test_readme_shows_the_report_and_a_plot_made_by_a_documented_command() -> No
         assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "python -m lumiaudit.report.screenshots" in readme
     assert "def screenshots(" in (repo / "noxfile.py").read_text(encoding="utf-8")
+
+
+def test_screenshots_replace_only_their_own_pictures(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from lumiaudit.errors import OutputRefusedError
+    from lumiaudit.report.screenshots import FIRST_SCREEN, _quantized, check_replaceable, is_ours
+
+    # a user's own picture of the same name is never replaced (checked before rendering)
+    foreign = tmp_path / FIRST_SCREEN
+    Image.new("RGB", (4, 4), "white").save(foreign)
+    before = foreign.read_bytes()
+    with pytest.raises(OutputRefusedError, match="not written by lumiaudit"):
+        check_replaceable(foreign)
+    not_png = tmp_path / "notes.png"
+    not_png.write_text("my notes")
+    with pytest.raises(OutputRefusedError):
+        check_replaceable(not_png)
+    assert foreign.read_bytes() == before
+    # a picture this module wrote carries the mark and may be replaced; a new name is free
+    ours = tmp_path / "ours.png"
+    ours.write_bytes(_quantized(foreign))
+    assert is_ours(ours)
+    assert not is_ours(foreign)
+    check_replaceable(ours)
+    check_replaceable(tmp_path / "absent.png")
