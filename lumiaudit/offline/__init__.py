@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -35,6 +35,9 @@ from lumiaudit.offline.count import (
 from lumiaudit.offline.discover import Found, discover, find_duplicates
 from lumiaudit.offline.runs import contributions_frame, files_frame, find_gaps, runs_frame
 from lumiaudit.schema import FileStatus
+
+if TYPE_CHECKING:
+    from lumiaudit.offline.cache import CountCache, FileKey
 
 __all__ = ["FileRecord", "OfflineResult", "count_events", "count_file"]
 
@@ -114,7 +117,9 @@ def _count_all(
     jobs: int,
     scheduler: str | None,
     client: Any,
-    cache: Any,
+    cache: CountCache | None,
+    keys: list[FileKey | None] | None,
+    cache_mode: str,
     progress: bool,
     timeout: float | None,
     branch_names: Mapping[str, str] | None,
@@ -144,40 +149,30 @@ def _count_all(
     stats.update(read=len(paths), cached=0)
     if cache is None:
         return run(paths)
-    from lumiaudit.offline.cache import CountCache, file_key
-
-    # results also depend on the branch names: keep them apart in the cache
-    cache_mode = mode
-    if branch_names or names != "belle2":
-        # and on the file-name grammar (the run of a file may come from its name)
-        text = repr(sorted((branch_names or {}).items())) + ("" if names == "belle2" else names)
-        digest = hashlib.sha1(text.encode(), usedforsecurity=False)
-        cache_mode = f"{mode}+{digest.hexdigest()[:12]}"
-    opened = cache if isinstance(cache, CountCache) else CountCache.open(cache)
-    try:
-        keys = [file_key(p) for p in paths]
-        hits = opened.lookup_many(keys, tree=tree, mode=cache_mode)
-        records: list[FileRecord | None] = [h if isinstance(h, FileRecord) else None for h in hits]
-        todo = [i for i, r in enumerate(records) if r is None]
-        logger.info(
-            "cache %s: %d of %d files known", opened.path, len(paths) - len(todo), len(paths)
-        )
-        stats.update(read=len(todo), cached=len(paths) - len(todo))
-        fresh = run([paths[i] for i in todo])
-        for i, rec in zip(todo, fresh, strict=True):
-            records[i] = rec
-        # an I/O error says nothing about the file: do not remember it
-        keep = [
-            (rec, keys[i]) for i, rec in zip(todo, fresh, strict=True) if rec.status != "io_error"
-        ]
-        if keep:
-            opened.store(
-                [r for r, _ in keep], tree=tree, mode=cache_mode, keys=[k for _, k in keep]
-            )
-    finally:
-        if opened is not cache:
-            opened.close()
+    assert keys is not None
+    hits = cache.lookup_many(keys, tree=tree, mode=cache_mode)
+    records: list[FileRecord | None] = [h if isinstance(h, FileRecord) else None for h in hits]
+    todo = [i for i, r in enumerate(records) if r is None]
+    logger.info("cache %s: %d of %d files known", cache.path, len(paths) - len(todo), len(paths))
+    stats.update(read=len(todo), cached=len(paths) - len(todo))
+    fresh = run([paths[i] for i in todo])
+    for i, rec in zip(todo, fresh, strict=True):
+        records[i] = rec
+    # an I/O error says nothing about the file: do not remember it
+    keep = [(rec, keys[i]) for i, rec in zip(todo, fresh, strict=True) if rec.status != "io_error"]
+    if keep:
+        cache.store([r for r, _ in keep], tree=tree, mode=cache_mode, keys=[k for _, k in keep])
     return [r for r in records if r is not None]
+
+
+def _cache_mode(mode: str, branch_names: Mapping[str, str] | None, names: str) -> str:
+    """The mode a per-file record is cached under: results also depend on the branch names
+    and on the file-name grammar (the run of a file may come from its name)."""
+    if not branch_names and names == "belle2":
+        return mode
+    text = repr(sorted((branch_names or {}).items())) + ("" if names == "belle2" else names)
+    digest = hashlib.sha1(text.encode(), usedforsecurity=False)
+    return f"{mode}+{digest.hexdigest()[:12]}"
 
 
 def _inputs(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
@@ -210,6 +205,108 @@ def _check_cache_path(
     if any(f.path == str(real) for f in found):
         msg = "the count cache is one of the files to count"
         raise ParameterError(msg, path=cache, hint=hint)
+
+
+def _count_and_tabulate(
+    found: list[Found],
+    unlisted: Mapping[int, Found],
+    to_count: list[str],
+    *,
+    prof: Any,
+    include_skims: bool,
+    selection: Any,
+    stats: dict[str, Any],
+    **counting: Any,
+) -> OfflineResult:
+    """Count ``to_count`` (through the per-file cache, if any) and build the four tables."""
+    from lumiaudit.offline.assign import apply_full, unassigned
+
+    mode, tree, branch_names = counting["mode"], counting["tree"], counting["branch_names"]
+    counted = _count_all(to_count, stats=stats, names=prof.names, **counting)
+    fresh = iter(counted)
+    records = [
+        FileRecord(
+            path=f.path, status=str(FileStatus.IO_ERROR), error=f.error, mode=mode, tree=tree
+        )
+        if i in unlisted
+        else next(fresh)
+        for i, f in enumerate(found)
+    ]
+    records = apply_full(records, prof.full)
+    stats["not_counted"] = _not_counted(records)
+    left = unassigned(
+        records, run_branch=(branch_names or {}).get("run", DEFAULT_BRANCHES["run"]), tree=tree
+    )
+    if left:  # only then: a Belle II audit's stats stay as they were
+        stats["unassigned"] = left
+    if stats["not_counted"]:
+        shown = stats["not_counted"][:NOT_COUNTED_SHOWN]
+        more = len(stats["not_counted"]) - len(shown)
+        logger.warning(
+            "%d file%s not counted (io_error): %s%s",
+            len(stats["not_counted"]),
+            "s" * (len(stats["not_counted"]) != 1),
+            "; ".join(f"{r['path']} ({_shorten(r['error'])})" for r in shown),
+            f" and {more} more (see the files table)" if more else "",
+        )
+    duplicates = find_duplicates(found, readable=[r.readable for r in records])
+    result = OfflineResult(
+        files=files_frame(found, records, duplicates),
+        contributions=contributions_frame(found, records, duplicates, include_skims=include_skims),
+        runs=runs_frame(found, records, duplicates, include_skims=include_skims),
+        gaps=find_gaps(found, records, duplicates, include_skims=include_skims),
+        stats=stats,
+    )
+    if selection is not None:
+        result = OfflineResult(
+            files=result.files,
+            contributions=selection.filter(result.contributions),
+            runs=selection.filter(result.runs),
+            gaps=selection.filter(result.gaps),
+            stats=stats,
+        )
+    return result
+
+
+def _memo_ids(
+    found: list[Found],
+    keys: list[FileKey | None],
+    unlisted: Mapping[int, Found],
+    inputs: Any,
+    tree: str,
+    cache_mode: str,
+    include_skims: bool,
+    selection: Any,
+    prof: Any,
+) -> tuple[str, str] | None:
+    """``(slot, fingerprint)`` of this run for :mod:`~lumiaudit.offline.result_cache`, or
+    ``None`` when its result may not be reused or stored (a file without stat key: a URL or
+    a file that vanished; a path that could not be listed)."""
+    if unlisted or any(k is None for k in keys):
+        return None
+    from lumiaudit.offline.result_cache import fingerprint, slot
+
+    options = (tree, cache_mode, include_skims, str(selection), prof.name, prof.names, prof.full)
+    slot_id = slot(options, _inputs(inputs))
+    files = [(f.path, f.markers, f.reached_as) for f in found]
+    return slot_id, fingerprint(slot_id, FileRecord, files, [k for k in keys if k is not None])
+
+
+def _reuse(stored: Any, stats: dict[str, Any], start: float, cache: CountCache) -> OfflineResult:
+    """The stored tables of an unchanged rerun, with this run's stats (no file read)."""
+    from lumiaudit.offline.assign import warn_unassigned
+
+    (files, contributions, runs, gaps), left = stored
+    n = stats["files"]
+    logger.info("cache %s: all %d files unchanged; the stored tables are reused", cache.path, n)
+    stats.update(read=0, cached=n, unchanged=True, not_counted=[])
+    if left:
+        stats["unassigned"] = left
+        warn_unassigned(left)
+    stats["seconds"] = round(time.perf_counter() - start, 3)
+    return OfflineResult(
+        files=files, contributions=contributions, runs=runs, gaps=gaps, stats=stats
+    )
 
 
 def count_events(
@@ -297,7 +394,6 @@ def count_events(
     OutputError
         If ``cache`` is not a lumiaudit count cache (it is left untouched).
     """
-    from lumiaudit.offline.assign import apply_full, unassigned
     from lumiaudit.profiles import load_profile
 
     prof = load_profile(profile)
@@ -333,63 +429,58 @@ def count_events(
     logger.info("%d files to count (mode %s, tree %r)", len(found), mode, tree)
     # paths that could not be listed or examined are rows too, never dropped
     unlisted = {i: f for i, f in enumerate(found) if f.error}
-    counted = _count_all(
-        [f.path for f in found if not f.error],
-        tree=tree,
-        mode=mode,
-        jobs=jobs,
-        scheduler=scheduler,
-        client=client,
-        cache=cache,
-        progress=progress,
-        timeout=timeout,
-        branch_names=branch_names,
-        retries=retries,
-        backoff=backoff,
-        stats=stats,
-        names=prof.names,
-    )
-    fresh = iter(counted)
-    records = [
-        FileRecord(
-            path=f.path, status=str(FileStatus.IO_ERROR), error=f.error, mode=mode, tree=tree
-        )
-        if i in unlisted
-        else next(fresh)
-        for i, f in enumerate(found)
-    ]
-    records = apply_full(records, prof.full)
-    stats["not_counted"] = _not_counted(records)
-    left = unassigned(
-        records, run_branch=(branch_names or {}).get("run", DEFAULT_BRANCHES["run"]), tree=tree
-    )
-    if left:  # only then: a Belle II audit's stats stay as they were
-        stats["unassigned"] = left
-    if stats["not_counted"]:
-        shown = stats["not_counted"][:NOT_COUNTED_SHOWN]
-        more = len(stats["not_counted"]) - len(shown)
-        logger.warning(
-            "%d file%s not counted (io_error): %s%s",
-            len(stats["not_counted"]),
-            "s" * (len(stats["not_counted"]) != 1),
-            "; ".join(f"{r['path']} ({_shorten(r['error'])})" for r in shown),
-            f" and {more} more (see the files table)" if more else "",
-        )
-    duplicates = find_duplicates(found, readable=[r.readable for r in records])
-    result = OfflineResult(
-        files=files_frame(found, records, duplicates),
-        contributions=contributions_frame(found, records, duplicates, include_skims=include_skims),
-        runs=runs_frame(found, records, duplicates, include_skims=include_skims),
-        gaps=find_gaps(found, records, duplicates, include_skims=include_skims),
-        stats=stats,
-    )
-    if selection is not None:
-        result = OfflineResult(
-            files=result.files,
-            contributions=selection.filter(result.contributions),
-            runs=selection.filter(result.runs),
-            gaps=selection.filter(result.gaps),
+    to_count = [f.path for f in found if not f.error]
+    cache_mode = _cache_mode(mode, branch_names, prof.names)
+    opened: CountCache | None = None
+    if cache is not None:
+        from lumiaudit.offline.cache import CountCache
+
+        opened = cache if isinstance(cache, CountCache) else CountCache.open(cache)
+    try:
+        memo = None
+        keys: list[FileKey | None] | None = None
+        if opened is not None:
+            from lumiaudit.offline.cache import file_key
+
+            keys = [file_key(p) for p in to_count]
+            memo = _memo_ids(
+                found, keys, unlisted, paths, tree, cache_mode, include_skims, selection, prof
+            )
+            if memo is not None:
+                from lumiaudit.offline.result_cache import lookup_result
+
+                stored = lookup_result(opened, *memo)
+                if stored is not None:
+                    return _reuse(stored, stats, start, opened)
+        result = _count_and_tabulate(
+            found,
+            unlisted,
+            to_count,
+            tree=tree,
+            mode=mode,
+            jobs=jobs,
+            scheduler=scheduler,
+            client=client,
+            cache=opened,
+            keys=keys,
+            cache_mode=cache_mode,
+            progress=progress,
+            timeout=timeout,
+            branch_names=branch_names,
+            retries=retries,
+            backoff=backoff,
             stats=stats,
+            prof=prof,
+            include_skims=include_skims,
+            selection=selection,
         )
+        if memo is not None and opened is not None and not stats["not_counted"]:
+            from lumiaudit.offline.result_cache import store_result
+
+            tables = (result.files, result.contributions, result.runs, result.gaps)
+            store_result(opened, *memo, (tables, stats.get("unassigned")))
+    finally:
+        if opened is not None and opened is not cache:
+            opened.close()
     stats["seconds"] = round(time.perf_counter() - start, 3)
     return result

@@ -73,6 +73,12 @@ def unassigned(
         else:
             why = "no run in the file name and the profile names no run branch"
         out.append({"path": rec.path, "events": left, "reason": why})
+    warn_unassigned(out)
+    return out
+
+
+def warn_unassigned(out: Sequence[dict[str, Any]]) -> None:
+    """Log the warning about entries no run was assigned to (nothing when there are none)."""
     if out:
         logger.warning(
             "%d events in %d file%s not assigned to any run: %s",
@@ -81,4 +87,3 @@ def unassigned(
             "s" * (len(out) != 1),
             f"{out[0]['path']}: {out[0]['reason']}" + (" (and more)" if len(out) > 1 else ""),
         )
-    return out

@@ -356,16 +356,19 @@ class CountCache:
             rows.append((key.path, tree, mode, *key.stat_key(), version, payload, now))
         if not rows:
             return 0
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         return len(rows)
 
     def forget(self, paths: Iterable[str]) -> None:
-        """Drop the cached results of ``paths`` (all trees and modes)."""
-        with self._transaction() as db:
+        """Drop the cached results of ``paths`` (all trees and modes), and every whole result."""
+        with self.transaction() as db:
             db.executemany("DELETE FROM records WHERE path = ?", [(p,) for p in paths])
+            with suppress(sqlite3.OperationalError):  # no results table yet
+                db.execute("DELETE FROM results")  # (lumiaudit.offline.result_cache)
 
-    def _transaction(self) -> _Transaction:
+    def transaction(self) -> _Transaction:
+        """``with cache.transaction() as db:``: one write transaction on the cache database."""
         return _Transaction(self.db)
 
 

@@ -1,0 +1,123 @@
+"""Whole-result reuse for an unchanged rerun: the tables of the last count of the same inputs.
+
+The per-file cache (:mod:`lumiaudit.offline.cache`) spares a nightly rerun the reading of old
+files, but the rerun still rebuilds every table from every file's record. When *nothing* has
+changed since the last count of the same inputs with the same options, that work gives the same
+tables again, so they are stored once, beside the per-file records, and reused.
+
+"Nothing has changed" is decided from what this run sees, never assumed:
+
+- the **slot** of a result is a digest of the options (tree, mode, branch names, file-name
+  grammar, what "full" means, skims, the run selection) and of the input arguments as given: one
+  stored result per way of calling :func:`~lumiaudit.offline.count_events`, replaced by each
+  run that can store one;
+- the **fingerprint** is a digest of the slot, the lumiaudit version, the per-file record type's
+  version, the cache layout and, for every discovered file in order, its path, the markers and
+  paths it was reached by, and its ``os.stat`` key (size, mtime, inode, ctime, device: the same
+  key as the per-file cache). The stored result is used only when the fingerprint of this run
+  equals the stored one: one new, vanished, renamed, rewritten or ``touch``-ed file, a new link
+  to a file, or any other option, and the run counts file by file as before.
+- a run stores a result only when every file was stat'ed, listed without error and read without
+  an I/O error (an I/O error says nothing about the file, so such a run must be repeated), and
+  every file is local (a URL has no stat key).
+
+A stored result that cannot be read (another version's pickle, a damaged row) is a miss. The
+database is the per-file cache's (same safety rules: only a lumiaudit count cache is written,
+one transaction per store); the table ``results`` is created by the first store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from lumiaudit._version import __version__
+from lumiaudit.offline.cache import CACHE_SCHEMA, CountCache, FileKey, record_version
+
+__all__ = ["fingerprint", "lookup_result", "slot", "store_result"]
+
+log = logging.getLogger(__name__)
+
+#: Version of the stored payload (the tuple of tables and stats); part of every fingerprint.
+RESULT_LAYOUT = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS results (
+    slot TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    stored_at REAL NOT NULL
+) WITHOUT ROWID
+"""
+
+
+def slot(options: Sequence[object], inputs: Sequence[str]) -> str:
+    """The digest naming one way of counting: the options and the input arguments as given."""
+    text = repr((tuple(options), tuple(inputs)))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprint(
+    slot_id: str,
+    record_type: type,
+    files: Sequence[tuple[str, str, tuple[str, ...]]],
+    keys: Sequence[FileKey],
+) -> str:
+    """The digest of everything an unchanged rerun must find as it was (see the module doc).
+
+    Parameters
+    ----------
+    slot_id
+        :func:`slot` of this run.
+    record_type
+        The per-file record class (its field list is part of the digest).
+    files
+        ``(path, markers, reached_as)`` of every discovered file, in discovery order.
+    keys
+        The stat key of every file, in the same order.
+    """
+    digest = hashlib.sha256()
+    head = (RESULT_LAYOUT, CACHE_SCHEMA, __version__, record_version(record_type), slot_id)
+    digest.update(repr(head).encode())
+    for (path, markers, reached_as), key in zip(files, keys, strict=True):
+        digest.update(repr((path, markers, reached_as, key.stat_key())).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def lookup_result(cache: CountCache, slot_id: str, print_: str) -> Any:
+    """The stored result of ``slot_id`` if its fingerprint is ``print_``, else ``None``."""
+    try:
+        row = cache.db.execute(
+            "SELECT fingerprint, payload FROM results WHERE slot = ?", (slot_id,)
+        ).fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None  # no run has stored a result in this cache yet
+        raise
+    if row is None or row[0] != print_:
+        return None
+    try:
+        return pickle.loads(row[1])  # the user's own cache file (see lumiaudit.offline.cache)
+    except Exception as exc:  # another version's objects, a damaged row: count file by file
+        log.debug("cache %s: stored result unreadable (%s); counting file by file", cache.path, exc)
+        return None
+
+
+def store_result(cache: CountCache, slot_id: str, print_: str, payload: object) -> None:
+    """Store ``payload`` as the result of ``slot_id`` with fingerprint ``print_``.
+
+    One transaction: a run killed while storing leaves the previous result.
+    """
+    blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    with cache.transaction() as db:
+        db.execute(_DDL)
+        db.execute(
+            "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
+            (slot_id, print_, blob, time.time()),
+        )

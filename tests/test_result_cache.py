@@ -1,0 +1,205 @@
+"""Whole-result reuse (lumiaudit.offline.result_cache): an unchanged rerun gives the same tables
+without reading or tabulating anything, and every kind of change falls back to counting."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from lumiaudit.example import write_basf2_file
+from lumiaudit.offline import OfflineResult, count_events
+from lumiaudit.offline.cache import CountCache
+
+TABLES = ("files", "contributions", "runs", "gaps")
+
+
+@pytest.fixture
+def prod(tmp_path: Path) -> Path:
+    top = tmp_path / "prod" / "e0012" / "4S" / "r00101" / "all" / "mdst" / "sub00"
+    top.mkdir(parents=True)
+    for i in (0, 1, 2, 4):  # index 3 missing: a gap
+        write_basf2_file(
+            top / f"mdst.physics.0012.00101.HLT1.f{i:05d}.root",
+            experiment=12,
+            run=101,
+            n_events=10 + i,
+        )
+    other = tmp_path / "prod" / "e0012" / "4S" / "r00102" / "all" / "mdst" / "sub00"
+    other.mkdir(parents=True)
+    write_basf2_file(
+        other / "mdst.physics.0012.00102.HLT1.f00000.root", experiment=12, run=102, n_events=7
+    )
+    return tmp_path / "prod"
+
+
+def same_tables(a: OfflineResult, b: OfflineResult) -> None:
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_like=False)
+
+
+def reused(result: OfflineResult) -> bool:
+    return bool(result.stats.get("unchanged"))
+
+
+def test_an_unchanged_rerun_reuses_the_tables_and_they_equal_a_fresh_count(
+    tmp_path: Path, prod: Path
+) -> None:
+    db = tmp_path / "counts.sqlite"
+    first = count_events(prod, cache=db)
+    assert not reused(first)
+    assert first.stats["read"] == 5
+    again = count_events(prod, cache=db)
+    assert reused(again)
+    assert (again.stats["read"], again.stats["cached"], again.stats["files"]) == (0, 5, 5)
+    same_tables(again, first)
+    same_tables(again, count_events(prod))  # and equal to a count without any cache
+    assert len(first.gaps) == 1  # index 3 of run 101: the tables are not trivial
+
+
+def _touch(path: Path) -> None:
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+def _rewrite_restoring_size_and_mtime(path: Path) -> None:
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    with path.open("r+b") as fh:  # same bytes, same size, mtime restored: only ctime moves
+        fh.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _first_file(prod: Path) -> Path:
+    return sorted(prod.rglob("*.root"))[0]
+
+
+CHANGES: dict[str, Callable[[Path], Any]] = {
+    "new file": lambda p: write_basf2_file(
+        _first_file(p).with_name("mdst.physics.0012.00101.HLT1.f00003.root"),
+        experiment=12,
+        run=101,
+        n_events=5,
+    ),
+    "removed file": lambda p: _first_file(p).unlink(),
+    "touched file": lambda p: _touch(_first_file(p)),
+    "rewritten in place, size and mtime restored": lambda p: _rewrite_restoring_size_and_mtime(
+        _first_file(p)
+    ),
+    "other content": lambda p: write_basf2_file(
+        _first_file(p), experiment=12, run=101, n_events=33
+    ),
+    "renamed file": lambda p: _first_file(p).rename(
+        _first_file(p).with_name("mdst.physics.0012.00101.HLT2.f00000.root")
+    ),
+    "new link to a file": lambda p: (
+        (p / "view").mkdir() or (p / "view" / _first_file(p).name).symlink_to(_first_file(p))
+    ),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_any_change_of_the_files_is_counted_again(tmp_path: Path, prod: Path, change: str) -> None:
+    db = tmp_path / "counts.sqlite"
+    count_events(prod, cache=db)
+    assert reused(count_events(prod, cache=db))
+    CHANGES[change](prod)
+    after = count_events(prod, cache=db)
+    assert not reused(after), change
+    same_tables(after, count_events(prod))
+    # the changed state is stored in its turn
+    assert reused(count_events(prod, cache=db))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"mode": "fast"},
+        {"mode": "deep"},
+        {"include_skims": True},
+        {"runs": "101"},
+        {"branch_names": {"release": ""}},
+        {"tree": "persistent"},
+        {"profile": "generic", "tree": "tree"},
+    ],
+    ids=repr,
+)
+def test_other_options_never_reuse_a_result(
+    tmp_path: Path, prod: Path, options: dict[str, Any]
+) -> None:
+    db = tmp_path / "counts.sqlite"
+    count_events(prod, cache=db)
+    fresh = count_events(prod, **options)
+    other = count_events(prod, cache=db, **options)
+    assert not reused(other)
+    same_tables(other, fresh)
+
+
+def test_other_inputs_have_their_own_result(tmp_path: Path, prod: Path) -> None:
+    db = tmp_path / "counts.sqlite"
+    run101 = prod / "e0012" / "4S" / "r00101"
+    count_events(prod, cache=db)
+    part = count_events(run101, cache=db)
+    assert not reused(part)
+    assert set(part.runs["run"].astype(int)) == {101}
+    assert reused(count_events(prod, cache=db))
+    assert reused(count_events(run101, cache=db))
+
+
+def test_a_run_with_a_file_not_read_stores_no_result(tmp_path: Path, prod: Path) -> None:
+    db = tmp_path / "counts.sqlite"
+    (prod / "mdst.physics.0012.00101.HLT1.f00009.root").symlink_to(tmp_path / "nowhere.root")
+    first = count_events(prod, cache=db)
+    assert first.stats["not_counted"]
+    again = count_events(prod, cache=db)
+    assert not reused(again)
+    same_tables(again, first)
+
+
+def test_a_damaged_stored_result_is_a_miss_not_an_error(tmp_path: Path, prod: Path) -> None:
+    db = tmp_path / "counts.sqlite"
+    first = count_events(prod, cache=db)
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 1
+        con.execute("UPDATE results SET payload = x'80049500'")
+    again = count_events(prod, cache=db)
+    assert not reused(again)
+    assert again.stats["read"] == 0  # the per-file records still serve
+    same_tables(again, first)
+    assert reused(count_events(prod, cache=db))
+
+
+def test_forget_drops_the_stored_results(tmp_path: Path, prod: Path) -> None:
+    db = tmp_path / "counts.sqlite"
+    count_events(prod, cache=db)
+    with CountCache.open(db) as cache:
+        cache.forget([str(_first_file(prod).resolve())])
+    again = count_events(prod, cache=db)
+    assert not reused(again)
+    assert again.stats["read"] == 1
+
+
+def test_a_cache_without_results_table_is_used_and_gets_one(tmp_path: Path, prod: Path) -> None:
+    """A cache written before whole results existed: its records serve, the table is added."""
+    db = tmp_path / "counts.sqlite"
+    count_events(prod, cache=db)
+    with sqlite3.connect(db) as con:
+        con.execute("DROP TABLE results")
+    again = count_events(prod, cache=db)
+    assert not reused(again)
+    assert again.stats["read"] == 0
+    assert reused(count_events(prod, cache=db))
+
+
+def test_a_copied_production_is_not_taken_for_the_original(tmp_path: Path, prod: Path) -> None:
+    db = tmp_path / "counts.sqlite"
+    count_events(prod, cache=db)
+    copy = tmp_path / "copy"
+    shutil.copytree(prod, copy)
+    assert not reused(count_events(copy, cache=db))
