@@ -86,8 +86,9 @@ def files_frame(
         One row per file, sorted by path. Duplicates have status ``duplicate``; the error text
         names the counted copy (and the copy's own problem, if it has one).
     """
-    # built column by column (a dict per row costs more than the rest at 100,000 files)
-    columns: dict[str, list[Any]] = {name: [] for name in _FILE_COLUMNS}
+    # one tuple per row, transposed into columns at the end (a dict per row, or an append
+    # per cell, costs more than the rest at 100,000 files)
+    rows: list[tuple[Any, ...]] = []
     deep = any(r.flag_counts for r in records)
     bits = _bits(records) if deep else []
     flag_columns: dict[int, list[Any]] = {bit: [] for bit in bits}
@@ -99,8 +100,7 @@ def files_frame(
             status, error = str(FileStatus.DUPLICATE), f"same file name as {kept}{own}"
         multi = len(rec.contributions) > 1 and len({c[1] for c in rec.contributions}) > 1
         parsed = item.name
-        for column, value in zip(
-            _FILE_COLUMNS,
+        rows.append(
             (
                 item.path,
                 parsed.experiment if rec.experiment is None else rec.experiment,
@@ -121,14 +121,14 @@ def files_frame(
                 kept,
                 rec.run_low,
                 rec.run_high,
-            ),
-            strict=True,
-        ):
-            columns[column].append(value)
+            )
+        )
         if deep:
             counts = dict(rec.flag_counts)
             for bit in bits:
                 flag_columns[bit].append(counts.get(bit) if rec.flag_counts else None)
+    transposed = list(zip(*rows, strict=True)) if rows else [() for _ in _FILE_COLUMNS]
+    columns: dict[str, Any] = dict(zip(_FILE_COLUMNS, transposed, strict=True))
     for bit in bits:
         columns[flag_column(bit)] = flag_columns[bit]
     if not found:
