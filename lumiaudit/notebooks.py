@@ -314,7 +314,7 @@ def runs_table(audit: Audit) -> pd.DataFrame:
 
 def audit_notes(audit: Audit) -> str:
     """The audit's sentences about its sources, luminosity and flag rule, and its totals."""
-    from lumiaudit.render.numbers import fmt
+    from lumiaudit.numbers import fmt
 
     summary = audit.summary or {}
     stats = summary.get("stats") or {}

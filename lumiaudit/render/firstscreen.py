@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from lumiaudit.render.numbers import fmt, is_missing
+from lumiaudit.numbers import fmt, is_missing
 
 __all__ = [
     "REASON_WORDS",
@@ -305,7 +305,7 @@ def flagged_runs(tables: Mapping[str, pd.DataFrame], summary: Mapping[str, Any])
         ``severity, experiment, run, status, why, online, offline, diff, lumi_affected_nb,
         look_at`` (``offline`` is the count the online one follows, named by
         ``offline_count``), failing runs first, then by events at stake. Numbers keep their
-        types: the HTML formats them with :func:`lumiaudit.render.numbers.fmt`.
+        types: the HTML formats them with :func:`lumiaudit.numbers.fmt`.
     """
     runs = tables.get("runs")
     columns = [

@@ -1,7 +1,7 @@
 """An audit as HTML: the report's first screen, its collapsible details, the JupyterLab view.
 
 No file I/O. Every table is rendered from a DataFrame with one formatting policy
-(:func:`lumiaudit.render.numbers.fmt`): run, experiment and other identifiers without
+(:func:`lumiaudit.numbers.fmt`): run, experiment and other identifiers without
 separators, counts with them, differences signed, ratios with 5 decimals, luminosity with its
 unit, missing as an em dash (never ``<NA>`` or ``nan``), no index column. Every value is
 escaped with :func:`html.escape`: elog text and file names are untrusted, a ``<script>`` in them
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from lumiaudit._version import __version__
-from lumiaudit.render.numbers import Kind, fmt, is_missing
+from lumiaudit.numbers import Kind, fmt, is_missing
 
 __all__ = [
     "STYLE",

@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from lumiaudit.numbers import Kind, fmt
 from lumiaudit.reconcile._common import _fnum, _i, _int
-from lumiaudit.render.numbers import Kind, fmt
 
 
 def _table(tables: Any, name: str) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from matplotlib.ticker import (
 )
 
 from lumiaudit._version import __version__
-from lumiaudit.render.numbers import fmt
+from lumiaudit.numbers import fmt
 from lumiaudit.schema import UNREADABLE_STATUSES, RunStatus, is_missing
 
 #: Statuses whose ratio and difference are meaningful (both counts present, run audited).
