@@ -275,6 +275,8 @@ def plotted_grid(audit: Audit, names: Sequence[str], *, figsize: tuple[float, fl
 
     rows = (len(names) + 1) // 2
     fig, axes = plt.subplots(rows, 2, figsize=figsize, squeeze=False)
+    # room between the rows for a header the label fit puts on two lines (plots._style)
+    fig.subplots_adjust(hspace=0.32)
     for ax, name in zip(axes.flat, names, strict=False):
         getattr(audit, f"plot_{name}")(ax=ax)
     for ax in list(axes.flat)[len(names) :]:
