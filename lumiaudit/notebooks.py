@@ -26,6 +26,7 @@ __all__ = [
     "changes_since",
     "explanations",
     "figure_html",
+    "file_health_head",
     "file_health_tables",
     "flagged_table",
     "list_notebooks",
@@ -35,6 +36,7 @@ __all__ = [
     "plotted",
     "plotted_grid",
     "report_head",
+    "run_head",
     "run_list_table",
     "run_tables",
     "runs_table",
@@ -222,6 +224,23 @@ def report_head(
     return _html(head(audit, changes=changes, previous=name))
 
 
+def run_head(audit: Audit, run: int, experiment: int | None = None) -> Any:
+    """The drilldown page's first line: the run, whether it is fine, its events and reasons
+    (``run 105 (e12): WARN - 252 events missing offline: a file cannot be read ...``)."""
+    from lumiaudit.render.firstscreen import run_verdict
+    from lumiaudit.render.html import page_head
+
+    return _html(page_head(run_verdict(audit.runs, run, experiment), audit.summary))
+
+
+def file_health_head(audit: Audit) -> Any:
+    """The file-health page's first line (``file health: 3 of 412 files unreadable, ...``)."""
+    from lumiaudit.render.firstscreen import files_verdict
+    from lumiaudit.render.html import page_head
+
+    return _html(page_head(files_verdict(audit.files, audit.gaps), audit.summary))
+
+
 def section(title: str, body: Any, *, open: bool = False) -> Any:
     """A collapsible report section holding a table (DataFrame), text, figure or HTML."""
     import pandas as pd
@@ -360,6 +379,24 @@ def _run_rows(frame: pd.DataFrame, run: int, experiment: int | None) -> pd.DataF
     return select_run(frame, run, experiment).reset_index(drop=True)
 
 
+#: the columns of a file-problem table, in this order (what a person checks; the path last,
+#: it is long)
+PROBLEM_FILE_COLUMNS = (
+    "file",
+    "experiment",
+    "run",
+    "hlt_unit",
+    "file_index",
+    "status",
+    "error",
+    "size_bytes",
+    "n_entries",
+    "n_meta",
+    "duplicate_of",
+    "path",
+)
+
+
 def _named(files: pd.DataFrame) -> pd.DataFrame:
     """Files with their base name first: paths are long, names are what people search for."""
     if "path" not in files.columns:
@@ -367,6 +404,12 @@ def _named(files: pd.DataFrame) -> pd.DataFrame:
     out = files.copy()
     out.insert(0, "file", [None if p is None else Path(str(p)).name for p in files["path"]])
     return out
+
+
+def _problem_files(files: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_named` files with only :data:`PROBLEM_FILE_COLUMNS` (that exist)."""
+    named = _named(files)
+    return named[[c for c in PROBLEM_FILE_COLUMNS if c in named.columns]].reset_index(drop=True)
 
 
 def run_tables(audit: Audit, run: int, experiment: int | None = None) -> dict[str, pd.DataFrame]:
@@ -407,14 +450,22 @@ def file_health_tables(audit: Audit) -> dict[str, pd.DataFrame]:
         ``"duplicates"``, ``"metadata mismatches"``, ``"empty"``, ``"gaps"`` and ``"runs with
         bad files"``.
     """
+    import pandas as pd
+
     from lumiaudit.schema import UNREADABLE_STATUSES, FileStatus
 
     files = audit.files
     status = files["status"].astype("string")
+    grouped = files.assign(status=status).groupby("status", dropna=False)
     counts = (
-        files.assign(status=status)
-        .groupby("status", dropna=False)
-        .agg(files=("path", "size"), bytes=("size_bytes", "sum"), entries=("n_entries", "sum"))
+        pd.DataFrame(
+            {
+                "files": grouped["path"].size(),
+                # a status whose files have no count (unreadable) has no sum: missing, never 0
+                "bytes": grouped["size_bytes"].sum(min_count=1),
+                "entries": grouped["n_entries"].sum(min_count=1),
+            }
+        )
         .reset_index()
         .sort_values("files", ascending=False)
     )
@@ -422,14 +473,18 @@ def file_health_tables(audit: Audit) -> dict[str, pd.DataFrame]:
     bad_runs = runs[(runs["n_files_bad"].fillna(0) > 0).astype(bool)] if len(runs) else runs
     return {
         "status": counts.reset_index(drop=True),
-        "unreadable": _named(files[status.isin(UNREADABLE_STATUSES).fillna(False).astype(bool)]),
-        "duplicates": _named(
+        "unreadable": _problem_files(
+            files[status.isin(UNREADABLE_STATUSES).fillna(False).astype(bool)]
+        ),
+        "duplicates": _problem_files(
             files[(status == FileStatus.DUPLICATE.value).fillna(False).astype(bool)]
         ),
-        "metadata mismatches": _named(
+        "metadata mismatches": _problem_files(
             files[(status == FileStatus.METADATA_MISMATCH.value).fillna(False).astype(bool)]
         ),
-        "empty": _named(files[(status == FileStatus.EMPTY.value).fillna(False).astype(bool)]),
+        "empty": _problem_files(
+            files[(status == FileStatus.EMPTY.value).fillna(False).astype(bool)]
+        ),
         "gaps": audit.gaps,
         "runs with bad files": bad_runs[
             [c for c in (*FLAGGED_COLUMNS, "n_files", "n_files_bad") if c in bad_runs.columns]

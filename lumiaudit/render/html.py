@@ -175,6 +175,7 @@ STYLE = """<style>
 .la-report{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
   color:#1b1b1b;max-width:1360px;margin:0 auto}
 .la-report h1{font-size:1.45em;margin:.2em 0 .3em}
+.la-report.la-report .la-verdict.la-page{margin-top:0}
 .la-report h2{font-size:1.15em;margin:1em 0 .4em}
 .la-meta{color:#555;font-size:.9em;margin:0 0 .6em}
 .la-verdict{font-size:1.2em;font-weight:600;padding:.55em .8em;border-radius:6px;margin:.4em 0 .8em}
@@ -401,6 +402,24 @@ def report_head(
         parts.append(f'<p class="la-meta">{"<br>".join(notes)}</p>')
     parts.append("</div>")
     return "\n".join(parts)
+
+
+def page_head(said: Any, summary: Mapping[str, Any] | None = None) -> str:
+    """The first line of a page opened from a ticket (one run, the file health): its verdict
+    (:func:`lumiaudit.render.firstscreen.run_verdict`, ``files_verdict``), on the colour of
+    its level as on the report's first screen, then the audit it comes from."""
+    meta = _meta_line(summary or {})
+    inputs = _inputs_line(summary or {})
+    below = "<br>".join(b for b in (meta, inputs) if b)
+    return "\n".join(
+        [
+            STYLE,
+            '<div class="la-report">',
+            f'<p class="la-verdict la-page {said.level}">{html.escape(said.text)}</p>',
+            f'<p class="la-meta">{below}</p>' if below else "",
+            "</div>",
+        ]
+    )
 
 
 def _section(title: str, body: str, *, open: bool = False) -> str:
