@@ -175,6 +175,7 @@ STYLE = """<style>
 .la-report{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
   color:#1b1b1b;max-width:1360px;margin:0 auto}
 .la-report h1{font-size:1.45em;margin:.2em 0 .3em}
+.la-report.la-report h1.la-title{margin:0 0 .3em}
 .la-report.la-report .la-verdict.la-page{margin-top:0}
 .la-report h2{font-size:1.15em;margin:1em 0 .4em}
 .la-meta{color:#555;font-size:.9em;margin:0 0 .6em}
@@ -369,7 +370,7 @@ def report_head(
     parts = [
         STYLE,
         '<div class="la-report">',
-        f"<h1>{html.escape(_title(summary))}</h1>",
+        f'<h1 class="la-title">{html.escape(_title(summary))}</h1>',
         f'<p class="la-meta">{_meta_line(summary)}<br>{_inputs_line(summary)}</p>',
         f'<p class="la-verdict {said.level}">{html.escape(said.text)}</p>',
     ]
