@@ -62,7 +62,7 @@ def is_missing(value: object) -> bool:
 
 def _number(value: object) -> float | None:
     """The value as a float when it is a real number (or numeric text), else None."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or type(value).__name__ in {"bool_", "bool"}:  # numpy's too
         return None
     if isinstance(value, numbers.Real):
         return float(value)

@@ -387,6 +387,8 @@ def test_tables_have_one_number_policy() -> None:
             "diff": pd.array([-91, 0], dtype="Int64"),
             "ratio": [1.34608123, None],
             "waived": [np.bool_(False), True],
+            # a nullable boolean column as Audit.load gives it (its values: numpy 2's np.bool)
+            "flagged": pd.array([True, False], dtype="boolean"),
         },
         index=[7, 8],
     )
@@ -397,8 +399,8 @@ def test_tables_have_one_number_policy() -> None:
     assert ">-91<" in page
     assert ">0<" in page
     assert ">1.34608<" in page
-    assert ">no<" in page
-    assert ">yes<" in page
+    assert page.count(">no<") == 2
+    assert page.count(">yes<") == 2
     assert "&lt;NA&gt;" not in page
     assert "nan" not in page
     assert "<NA>" not in page

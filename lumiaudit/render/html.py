@@ -100,7 +100,7 @@ def _cell(value: Any, kind: Kind) -> str:
         return "<br>".join(html.escape(str(v)) for v in value) or DASH
     if is_missing(value):
         return f'<span class="la-na">{DASH}</span>'
-    if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy's too
+    if isinstance(value, bool) or type(value).__name__ in {"bool_", "bool"}:  # numpy 1 and 2
         return "yes" if value else "no"
     if isinstance(value, str):
         return html.escape(value)
