@@ -288,10 +288,10 @@ def _typo(
 ) -> str | None:
     for true in candidates:
         if true is not None and (p := typo_pattern(n_online, true)):
-            return f"{p}: typed {n_online}, offline {true}"
+            return f"{p}: typed {fmt(n_online)}, offline {fmt(true)}"
     exp, run = key
     if n_online in (run, exp):
-        return f"the run number typed as the count ({n_online})"
+        return f"the run number typed as the count ({fmt(n_online, 'run')})"
     for other in sorted(
         (
             (e, r)
@@ -301,9 +301,9 @@ def _typo(
         key=lambda k: abs(k[1] - run),
     ):
         if online_of.get(other) == n_online:
-            return f"the count of run {other[1]} (online {n_online})"
+            return f"the count of run {other[1]} (online {fmt(n_online)})"
         if offline_of.get(other) == n_online:
-            return f"the offline count of run {other[1]} ({n_online})"
+            return f"the offline count of run {other[1]} ({fmt(n_online)})"
     return None
 
 
