@@ -406,6 +406,33 @@ def _named(files: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: a run's files on its page (its first line names the run): where, what, how many, and why
+#: not, then the error-flag counts
+RUN_FILE_COLUMNS = (
+    "file",
+    "hlt_unit",
+    "file_index",
+    "status",
+    "n_entries",
+    "n_full",
+    "n_meta",
+    "size_bytes",
+    "error",
+    "markers",
+    "duplicate_of",
+    "path",
+)
+
+
+def _run_files(files: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_named` files of one run with :data:`RUN_FILE_COLUMNS` and the error-flag
+    counts (``n_flag_0x..``)."""
+    named = _named(files)
+    cols = [c for c in RUN_FILE_COLUMNS if c in named.columns]
+    cols += [c for c in named.columns if str(c).startswith("n_flag_")]
+    return named[cols].reset_index(drop=True)
+
+
 def _problem_files(files: pd.DataFrame) -> pd.DataFrame:
     """:func:`_named` files with only :data:`PROBLEM_FILE_COLUMNS` (that exist)."""
     named = _named(files)
@@ -426,9 +453,12 @@ def run_tables(audit: Audit, run: int, experiment: int | None = None) -> dict[st
     return {
         # one column per matching run, one row per field: 40 fields do not fit across a page
         "run": _run_rows(audit.runs, run, experiment).astype(object).T,
-        "online entries": _run_rows(audit.online_entries, run, experiment),
+        # the page's first line names the run's experiment and type
+        "online entries": _run_rows(audit.online_entries, run, experiment).drop(
+            columns=["experiment", "run_type"], errors="ignore"
+        ),
         "online conflicts": _run_rows(audit.conflicts, run, experiment),
-        "files": _named(
+        "files": _run_files(
             _run_rows(audit.files, run, experiment).sort_values(
                 [c for c in ("hlt_unit", "file_index", "path") if c in audit.files.columns]
             )

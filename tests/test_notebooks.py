@@ -254,8 +254,12 @@ def test_flagged_and_run_tables(example_audit: object) -> None:
     assert tables["run"].loc["run"].tolist() == [run]
     assert "reasons" in tables["run"].index
     files = tables["files"]
-    assert len(files) == int((audit.files["run"] == run).fillna(False).sum())  # type: ignore[attr-defined]
-    assert set(files["run"]) <= {run}
+    of_run = audit.files[(audit.files["run"] == run).fillna(False)]  # type: ignore[attr-defined]
+    assert len(files) == len(of_run)
+    assert set(files["path"]) == set(of_run["path"])
+    # the page's first line names the run: the files table says where, what and why
+    assert list(files.columns[:4]) == ["file", "hlt_unit", "file_index", "status"]
+    assert "run_type" not in files.columns
     entries = tables["online entries"]
     assert set(entries["run"]) <= {run}
 

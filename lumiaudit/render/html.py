@@ -107,6 +107,13 @@ def _cell(value: Any, kind: Kind) -> str:
     return html.escape(fmt(value, kind, missing=DASH))
 
 
+#: short headers of wide-named narrow columns (as the flagged runs' table says ``exp``)
+_HEADERS = {"experiment": "exp"}
+
+#: text longer than this (characters) wraps in a bounded column (``td.la-long``)
+_LONG = 40
+
+
 def frame_html(
     frame: pd.DataFrame,
     *,
@@ -124,7 +131,7 @@ def frame_html(
     kinds
         :func:`fmt` kinds by column (default: :func:`column_kind`).
     headers
-        Header text by column (default: the column name).
+        Header text by column (default: the column name; ``experiment`` is ``exp``).
     max_rows
         Rows shown; the others are counted below the table ("+N more rows").
     classes
@@ -141,13 +148,23 @@ def frame_html(
         if pd.api.types.is_numeric_dtype(frame[c].dtype)
         and not pd.api.types.is_bool_dtype(frame[c])
     }
-    titles = {n: html.escape((headers or {}).get(n, n)) for n in names}
+    # a column name may wrap after its underscores (n_offline_<wbr>full): the header of a
+    # narrow numeric column does not widen the table past 1,400 px
+    named = {**_HEADERS, **(headers or {})}
+    titles = {n: html.escape(named.get(n, n)).replace("_", "_<wbr>") for n in names}
+    # long text (paths, file names, error messages) wraps inside a bounded column
+    long = {
+        n
+        for n, c in zip(names, frame, strict=True)
+        if n not in numeric and any(isinstance(v, str) and len(v) > _LONG for v in frame[c])
+    }
     head = "".join(f"<th{' class=la-num' if n in numeric else ''}>{titles[n]}</th>" for n in names)
     shown = frame if max_rows is None else frame.head(max_rows)
     body = []
     for row in shown.itertuples(index=False, name=None):
         cells = "".join(
-            f"<td{' class=la-num' if n in numeric else ''}>{_cell(v, chosen[n])}</td>"
+            f"<td{' class=la-num' if n in numeric else ' class=la-long' if n in long else ''}>"
+            f"{_cell(v, chosen[n])}</td>"
             for n, v in zip(names, row, strict=True)
         )
         body.append(f"<tr>{cells}</tr>")
@@ -191,6 +208,8 @@ STYLE = """<style>
 .la-report table.la-table td.la-num,.la-report table.la-table th.la-num{text-align:right;
   font-variant-numeric:tabular-nums;white-space:nowrap}
 .la-report table.la-table tbody tr:nth-child(even) td{background:#fafafa}
+.la-report table.la-table td.la-long{min-width:12em;max-width:20em;overflow-wrap:anywhere;
+  font-size:.92em}
 .la-report table.la-flagged{width:100%}
 .la-report table.la-flagged td:nth-child(5){min-width:220px;max-width:340px}
 .la-report table.la-flagged td:last-child{font-family:ui-monospace,monospace;font-size:.82em;
