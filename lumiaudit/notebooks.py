@@ -424,6 +424,38 @@ RUN_FILE_COLUMNS = (
 )
 
 
+def _run_fields(rows: pd.DataFrame) -> pd.DataFrame:
+    """A run's runs-table row(s) turned on their side: one row per field, the field's name
+    first (the HTML shows no index), then one column per matching run, each value formatted by
+    its field's kind (a luminosity as a luminosity, a count with separators)."""
+    import pandas as pd
+
+    from lumiaudit.numbers import fmt, is_missing
+    from lumiaudit.render.html import column_kind
+
+    out: dict[str, list[Any]] = {"field": [str(c) for c in rows.columns]}
+    for _, row in rows.iterrows():
+        exp, number = row.get("experiment"), row.get("run")
+        label = f"run {fmt(number, 'run')}"
+        if not is_missing(exp):
+            label += f" (e{fmt(exp, 'run')})"
+        values: list[Any] = []
+        for name in rows.columns:
+            value = row[name]
+            if is_missing(value):
+                values.append(pd.NA)
+            elif isinstance(value, bool) or type(value).__name__ in {"bool_", "bool"}:
+                values.append("yes" if value else "no")
+            elif isinstance(value, str):
+                values.append(value)
+            elif pd.api.types.is_number(value):
+                values.append(fmt(value, column_kind(str(name), rows[name])))
+            else:
+                values.append(str(value))
+        out[label] = values
+    return pd.DataFrame(out, index=[str(c) for c in rows.columns])
+
+
 def _run_files(files: pd.DataFrame) -> pd.DataFrame:
     """:func:`_named` files of one run with :data:`RUN_FILE_COLUMNS` and the error-flag
     counts (``n_flag_0x..``)."""
@@ -445,14 +477,15 @@ def run_tables(audit: Audit, run: int, experiment: int | None = None) -> dict[st
     Returns
     -------
     dict
-        ``"run"`` (its runs-table row, transposed), ``"online entries"`` (every elog/run-DB
-        entry naming it, chosen or not), ``"online conflicts"``, ``"files"`` (HLT unit, index,
-        status, entries, full events and error-flag counts), ``"contributions"``, ``"gaps"``
-        (missing file indices or HLT units) and ``"DAQ files"``.
+        ``"run"`` (its runs-table row on its side: ``field`` then one column per matching run,
+        values formatted by the field's kind; indexed by field), ``"online entries"`` (every
+        elog/run-DB entry naming it, chosen or not), ``"online conflicts"``, ``"files"`` (HLT
+        unit, index, status, entries, full events and error-flag counts), ``"contributions"``,
+        ``"gaps"`` (missing file indices or HLT units) and ``"DAQ files"``.
     """
     return {
         # one column per matching run, one row per field: 40 fields do not fit across a page
-        "run": _run_rows(audit.runs, run, experiment).astype(object).T,
+        "run": _run_fields(_run_rows(audit.runs, run, experiment)),
         # the page's first line names the run's experiment and type
         "online entries": _run_rows(audit.online_entries, run, experiment).drop(
             columns=["experiment", "run_type"], errors="ignore"

@@ -251,8 +251,13 @@ def test_flagged_and_run_tables(example_audit: object) -> None:
     run = int(flagged["run"].iloc[0])
     experiment = int(flagged["experiment"].iloc[0])
     tables = run_tables(audit, run, experiment)  # type: ignore[arg-type]
-    assert tables["run"].loc["run"].tolist() == [run]
-    assert "reasons" in tables["run"].index
+    fields = tables["run"]
+    # one row per field with its name shown (the HTML shows no index), values by their kind
+    assert list(fields.columns) == ["field", f"run {run} (e{experiment})"]
+    assert fields.loc["run"].tolist() == ["run", str(run)]
+    assert "reasons" in fields["field"].tolist()
+    lumi = fields.loc["lumi_nb"].iloc[1]
+    assert pd.isna(lumi) or "b^-1" in lumi  # a luminosity, not a count
     files = tables["files"]
     of_run = audit.files[(audit.files["run"] == run).fillna(False)]  # type: ignore[attr-defined]
     assert len(files) == len(of_run)
