@@ -424,6 +424,17 @@ RUN_FILE_COLUMNS = (
 )
 
 
+def _whole_estimates(gaps: pd.DataFrame) -> pd.DataFrame:
+    """Gaps with their estimated events in whole events (a median of two files is no half
+    event: ``380.5`` read as a count with decimals); missing stays missing."""
+    if "est_events" not in gaps.columns:
+        return gaps
+    import pandas as pd
+
+    est = pd.to_numeric(gaps["est_events"], errors="coerce").round().astype("Int64")
+    return gaps.assign(est_events=est)
+
+
 def _run_fields(rows: pd.DataFrame) -> pd.DataFrame:
     """A run's runs-table row(s) turned on their side: one row per field, the field's name
     first (the HTML shows no index), then one column per matching run, each value formatted by
@@ -497,7 +508,7 @@ def run_tables(audit: Audit, run: int, experiment: int | None = None) -> dict[st
             )
         ),
         "contributions": _run_rows(audit.contributions, run, experiment),
-        "gaps": _run_rows(audit.gaps, run, experiment),
+        "gaps": _whole_estimates(_run_rows(audit.gaps, run, experiment)),
         "DAQ files": _run_rows(audit.daq_files, run, experiment),
     }
 
@@ -548,7 +559,7 @@ def file_health_tables(audit: Audit) -> dict[str, pd.DataFrame]:
         "empty": _problem_files(
             files[(status == FileStatus.EMPTY.value).fillna(False).astype(bool)]
         ),
-        "gaps": audit.gaps,
+        "gaps": _whole_estimates(audit.gaps),
         "runs with bad files": bad_runs[
             [c for c in (*FLAGGED_COLUMNS, "n_files", "n_files_bad") if c in bad_runs.columns]
         ],

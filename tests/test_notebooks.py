@@ -282,6 +282,8 @@ def test_file_health_tables(example_audit: object) -> None:
     assert not set(unreadable["status"]) & (readable | {"duplicate"})
     assert set(health["duplicates"]["status"]) <= {"duplicate"}
     assert len(health["gaps"]) == len(audit.gaps)  # type: ignore[attr-defined]
+    # estimates in whole events (the example's gap is the median of two files: 380.5)
+    assert str(health["gaps"]["est_events"].dtype) == "Int64"
     # an unreadable file has no entry count: its status's sum is missing, never 0
     by_status = status.set_index("status")
     for bad in set(unreadable["status"]):
