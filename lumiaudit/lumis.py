@@ -26,6 +26,7 @@ import pandas as pd
 
 from lumiaudit import schema
 from lumiaudit.errors import ConfigError
+from lumiaudit.numbers import fmt
 
 __all__ = [
     "LS_STATUSES",
@@ -401,8 +402,8 @@ def explain_lumis(lumis: pd.DataFrame, run: int) -> str:
     for status, sub in bad.groupby("status", sort=True):
         if status in ("SHORT", "EXCESS", "MISSING_ONLINE"):
             for r in sub.itertuples(index=False):
-                on = "n/a" if pd.isna(r.n_online) else str(int(r.n_online))
-                lines.append(f"  {status} LS {int(r.ls)}: online {on}, offline {int(r.n_offline)}")
+                on, off = fmt(r.n_online), fmt(r.n_offline)
+                lines.append(f"  {status} LS {int(r.ls)}: online {on}, offline {off}")
         else:
             ranges = ", ".join(
                 f"{a}-{b}" if a != b else str(a) for a, b in _ranges(int(v) for v in sub["ls"])

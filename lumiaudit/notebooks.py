@@ -26,6 +26,7 @@ __all__ = [
     "changes_since",
     "explanations",
     "figure_html",
+    "file_health_head",
     "file_health_tables",
     "flagged_table",
     "list_notebooks",
@@ -35,6 +36,7 @@ __all__ = [
     "plotted",
     "plotted_grid",
     "report_head",
+    "run_head",
     "run_list_table",
     "run_tables",
     "runs_table",
@@ -222,6 +224,23 @@ def report_head(
     return _html(head(audit, changes=changes, previous=name))
 
 
+def run_head(audit: Audit, run: int, experiment: int | None = None) -> Any:
+    """The drilldown page's first line: the run, whether it is fine, its events and reasons
+    (``run 105 (e12): WARN - 252 events missing offline: a file cannot be read ...``)."""
+    from lumiaudit.render.firstscreen import run_verdict
+    from lumiaudit.render.html import page_head
+
+    return _html(page_head(run_verdict(audit.runs, run, experiment), audit.summary))
+
+
+def file_health_head(audit: Audit) -> Any:
+    """The file-health page's first line (``file health: 3 of 412 files unreadable, ...``)."""
+    from lumiaudit.render.firstscreen import files_verdict
+    from lumiaudit.render.html import page_head
+
+    return _html(page_head(files_verdict(audit.files, audit.gaps), audit.summary))
+
+
 def section(title: str, body: Any, *, open: bool = False) -> Any:
     """A collapsible report section holding a table (DataFrame), text, figure or HTML."""
     import pandas as pd
@@ -275,6 +294,8 @@ def plotted_grid(audit: Audit, names: Sequence[str], *, figsize: tuple[float, fl
 
     rows = (len(names) + 1) // 2
     fig, axes = plt.subplots(rows, 2, figsize=figsize, squeeze=False)
+    # room between the rows for a header the label fit puts on two lines (plots._style)
+    fig.subplots_adjust(hspace=0.32)
     for ax, name in zip(axes.flat, names, strict=False):
         getattr(audit, f"plot_{name}")(ax=ax)
     for ax in list(axes.flat)[len(names) :]:
@@ -314,7 +335,7 @@ def runs_table(audit: Audit) -> pd.DataFrame:
 
 def audit_notes(audit: Audit) -> str:
     """The audit's sentences about its sources, luminosity and flag rule, and its totals."""
-    from lumiaudit.render.numbers import fmt
+    from lumiaudit.numbers import fmt
 
     summary = audit.summary or {}
     stats = summary.get("stats") or {}
@@ -358,6 +379,24 @@ def _run_rows(frame: pd.DataFrame, run: int, experiment: int | None) -> pd.DataF
     return select_run(frame, run, experiment).reset_index(drop=True)
 
 
+#: the columns of a file-problem table, in this order (what a person checks; the path last,
+#: it is long)
+PROBLEM_FILE_COLUMNS = (
+    "file",
+    "experiment",
+    "run",
+    "hlt_unit",
+    "file_index",
+    "status",
+    "error",
+    "size_bytes",
+    "n_entries",
+    "n_meta",
+    "duplicate_of",
+    "path",
+)
+
+
 def _named(files: pd.DataFrame) -> pd.DataFrame:
     """Files with their base name first: paths are long, names are what people search for."""
     if "path" not in files.columns:
@@ -367,29 +406,109 @@ def _named(files: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: a run's files on its page (its first line names the run): where, what, how many, and why
+#: not, then the error-flag counts
+RUN_FILE_COLUMNS = (
+    "file",
+    "hlt_unit",
+    "file_index",
+    "status",
+    "n_entries",
+    "n_full",
+    "n_meta",
+    "size_bytes",
+    "error",
+    "markers",
+    "duplicate_of",
+    "path",
+)
+
+
+def _whole_estimates(gaps: pd.DataFrame) -> pd.DataFrame:
+    """Gaps with their estimated events in whole events (a median of two files is no half
+    event: ``380.5`` read as a count with decimals); missing stays missing."""
+    if "est_events" not in gaps.columns:
+        return gaps
+    import pandas as pd
+
+    est = pd.to_numeric(gaps["est_events"], errors="coerce").round().astype("Int64")
+    return gaps.assign(est_events=est)
+
+
+def _run_fields(rows: pd.DataFrame) -> pd.DataFrame:
+    """A run's runs-table row(s) turned on their side: one row per field, the field's name
+    first (the HTML shows no index), then one column per matching run, each value formatted by
+    its field's kind (a luminosity as a luminosity, a count with separators)."""
+    import pandas as pd
+
+    from lumiaudit.numbers import fmt, is_missing
+    from lumiaudit.render.html import column_kind
+
+    out: dict[str, list[Any]] = {"field": [str(c) for c in rows.columns]}
+    for _, row in rows.iterrows():
+        exp, number = row.get("experiment"), row.get("run")
+        label = f"run {fmt(number, 'run')}"
+        if not is_missing(exp):
+            label += f" (e{fmt(exp, 'run')})"
+        values: list[Any] = []
+        for name in rows.columns:
+            value = row[name]
+            if is_missing(value):
+                values.append(pd.NA)
+            elif isinstance(value, bool) or type(value).__name__ in {"bool_", "bool"}:
+                values.append("yes" if value else "no")
+            elif isinstance(value, str):
+                values.append(value)
+            elif pd.api.types.is_number(value):
+                values.append(fmt(value, column_kind(str(name), rows[name])))
+            else:
+                values.append(str(value))
+        out[label] = values
+    return pd.DataFrame(out, index=[str(c) for c in rows.columns])
+
+
+def _run_files(files: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_named` files of one run with :data:`RUN_FILE_COLUMNS` and the error-flag
+    counts (``n_flag_0x..``)."""
+    named = _named(files)
+    cols = [c for c in RUN_FILE_COLUMNS if c in named.columns]
+    cols += [c for c in named.columns if str(c).startswith("n_flag_")]
+    return named[cols].reset_index(drop=True)
+
+
+def _problem_files(files: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_named` files with only :data:`PROBLEM_FILE_COLUMNS` (that exist)."""
+    named = _named(files)
+    return named[[c for c in PROBLEM_FILE_COLUMNS if c in named.columns]].reset_index(drop=True)
+
+
 def run_tables(audit: Audit, run: int, experiment: int | None = None) -> dict[str, pd.DataFrame]:
     """Everything known about one run, table by table.
 
     Returns
     -------
     dict
-        ``"run"`` (its runs-table row, transposed), ``"online entries"`` (every elog/run-DB
-        entry naming it, chosen or not), ``"online conflicts"``, ``"files"`` (HLT unit, index,
-        status, entries, full events and error-flag counts), ``"contributions"``, ``"gaps"``
-        (missing file indices or HLT units) and ``"DAQ files"``.
+        ``"run"`` (its runs-table row on its side: ``field`` then one column per matching run,
+        values formatted by the field's kind; indexed by field), ``"online entries"`` (every
+        elog/run-DB entry naming it, chosen or not), ``"online conflicts"``, ``"files"`` (HLT
+        unit, index, status, entries, full events and error-flag counts), ``"contributions"``,
+        ``"gaps"`` (missing file indices or HLT units) and ``"DAQ files"``.
     """
     return {
         # one column per matching run, one row per field: 40 fields do not fit across a page
-        "run": _run_rows(audit.runs, run, experiment).astype(object).T,
-        "online entries": _run_rows(audit.online_entries, run, experiment),
+        "run": _run_fields(_run_rows(audit.runs, run, experiment)),
+        # the page's first line names the run's experiment and type
+        "online entries": _run_rows(audit.online_entries, run, experiment).drop(
+            columns=["experiment", "run_type"], errors="ignore"
+        ),
         "online conflicts": _run_rows(audit.conflicts, run, experiment),
-        "files": _named(
+        "files": _run_files(
             _run_rows(audit.files, run, experiment).sort_values(
                 [c for c in ("hlt_unit", "file_index", "path") if c in audit.files.columns]
             )
         ),
         "contributions": _run_rows(audit.contributions, run, experiment),
-        "gaps": _run_rows(audit.gaps, run, experiment),
+        "gaps": _whole_estimates(_run_rows(audit.gaps, run, experiment)),
         "DAQ files": _run_rows(audit.daq_files, run, experiment),
     }
 
@@ -405,14 +524,22 @@ def file_health_tables(audit: Audit) -> dict[str, pd.DataFrame]:
         ``"duplicates"``, ``"metadata mismatches"``, ``"empty"``, ``"gaps"`` and ``"runs with
         bad files"``.
     """
+    import pandas as pd
+
     from lumiaudit.schema import UNREADABLE_STATUSES, FileStatus
 
     files = audit.files
     status = files["status"].astype("string")
+    grouped = files.assign(status=status).groupby("status", dropna=False)
     counts = (
-        files.assign(status=status)
-        .groupby("status", dropna=False)
-        .agg(files=("path", "size"), bytes=("size_bytes", "sum"), entries=("n_entries", "sum"))
+        pd.DataFrame(
+            {
+                "files": grouped["path"].size(),
+                # a status whose files have no count (unreadable) has no sum: missing, never 0
+                "bytes": grouped["size_bytes"].sum(min_count=1),
+                "entries": grouped["n_entries"].sum(min_count=1),
+            }
+        )
         .reset_index()
         .sort_values("files", ascending=False)
     )
@@ -420,15 +547,19 @@ def file_health_tables(audit: Audit) -> dict[str, pd.DataFrame]:
     bad_runs = runs[(runs["n_files_bad"].fillna(0) > 0).astype(bool)] if len(runs) else runs
     return {
         "status": counts.reset_index(drop=True),
-        "unreadable": _named(files[status.isin(UNREADABLE_STATUSES).fillna(False).astype(bool)]),
-        "duplicates": _named(
+        "unreadable": _problem_files(
+            files[status.isin(UNREADABLE_STATUSES).fillna(False).astype(bool)]
+        ),
+        "duplicates": _problem_files(
             files[(status == FileStatus.DUPLICATE.value).fillna(False).astype(bool)]
         ),
-        "metadata mismatches": _named(
+        "metadata mismatches": _problem_files(
             files[(status == FileStatus.METADATA_MISMATCH.value).fillna(False).astype(bool)]
         ),
-        "empty": _named(files[(status == FileStatus.EMPTY.value).fillna(False).astype(bool)]),
-        "gaps": audit.gaps,
+        "empty": _problem_files(
+            files[(status == FileStatus.EMPTY.value).fillna(False).astype(bool)]
+        ),
+        "gaps": _whole_estimates(audit.gaps),
         "runs with bad files": bad_runs[
             [c for c in (*FLAGGED_COLUMNS, "n_files", "n_files_bad") if c in bad_runs.columns]
         ],

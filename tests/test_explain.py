@@ -197,6 +197,8 @@ def test_copied_count_and_wrong_conflict_choice() -> None:
     by = rec.runs.set_index("run")
     assert by.loc[5, "reasons"] == "elog_typo"
     assert "run 6" in by.loc[5, "evidence"]
+    # the evidence formats its counts as every text does (lumiaudit.numbers.fmt)
+    assert by.loc[5, "evidence"] == "elog typo: the count of run 6 (online 4,321)"
     assert by.loc[6, "status"] == "OK"
     assert by.loc[8, "reasons"] == "elog_conflict"
     assert by.loc[8, "status"] == "DEFICIT"
@@ -223,7 +225,7 @@ def test_explain_run_prints_the_evidence() -> None:
                 "run": [100],
                 "hlt_unit": [2],
                 "file_index": [0],
-                "est_events": [600.0],
+                "est_events": [600.5],  # a median of two files
                 "kind": ["file_index_gap"],
             }
         ),
@@ -246,7 +248,8 @@ def test_explain_run_prints_the_evidence() -> None:
     text = explain_run({**tables, "runs": rec.runs}, 100)
     assert "Run 100 (experiment 10, physics): DEFICIT" in text
     assert "HLT3 f00000 not_root" in text
-    assert "file_index_gap: HLT2 f00000 missing" in text
+    # an estimate in whole events, never a half event
+    assert "file_index_gap: HLT2 f00000 missing, about 600 events" in text
     assert "MID 9" in text
     assert "typed '2,400'" in text
     assert "(chosen)" in text

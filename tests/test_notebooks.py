@@ -251,11 +251,20 @@ def test_flagged_and_run_tables(example_audit: object) -> None:
     run = int(flagged["run"].iloc[0])
     experiment = int(flagged["experiment"].iloc[0])
     tables = run_tables(audit, run, experiment)  # type: ignore[arg-type]
-    assert tables["run"].loc["run"].tolist() == [run]
-    assert "reasons" in tables["run"].index
+    fields = tables["run"]
+    # one row per field with its name shown (the HTML shows no index), values by their kind
+    assert list(fields.columns) == ["field", f"run {run} (e{experiment})"]
+    assert fields.loc["run"].tolist() == ["run", str(run)]
+    assert "reasons" in fields["field"].tolist()
+    lumi = fields.loc["lumi_nb"].iloc[1]
+    assert pd.isna(lumi) or "b^-1" in lumi  # a luminosity, not a count
     files = tables["files"]
-    assert len(files) == int((audit.files["run"] == run).fillna(False).sum())  # type: ignore[attr-defined]
-    assert set(files["run"]) <= {run}
+    of_run = audit.files[(audit.files["run"] == run).fillna(False)]  # type: ignore[attr-defined]
+    assert len(files) == len(of_run)
+    assert set(files["path"]) == set(of_run["path"])
+    # the page's first line names the run: the files table says where, what and why
+    assert list(files.columns[:4]) == ["file", "hlt_unit", "file_index", "status"]
+    assert "run_type" not in files.columns
     entries = tables["online entries"]
     assert set(entries["run"]) <= {run}
 
@@ -273,6 +282,53 @@ def test_file_health_tables(example_audit: object) -> None:
     assert not set(unreadable["status"]) & (readable | {"duplicate"})
     assert set(health["duplicates"]["status"]) <= {"duplicate"}
     assert len(health["gaps"]) == len(audit.gaps)  # type: ignore[attr-defined]
+    # estimates in whole events (the example's gap is the median of two files: 380.5)
+    assert str(health["gaps"]["est_events"].dtype) == "Int64"
+    # an unreadable file has no entry count: its status's sum is missing, never 0
+    by_status = status.set_index("status")
+    for bad in set(unreadable["status"]):
+        assert pd.isna(by_status.loc[bad, "entries"]), bad
+    assert int(by_status.loc["ok", "entries"]) > 0
+    # the problem tables name the file, where and why first; the long path last
+    assert list(unreadable.columns[:7]) == [
+        "file",
+        "experiment",
+        "run",
+        "hlt_unit",
+        "file_index",
+        "status",
+        "error",
+    ]
+    assert unreadable.columns[-1] == "path"
+
+
+def test_page_verdicts_of_the_drilldown_and_file_health(example_audit: object) -> None:
+    from lumiaudit.render.firstscreen import files_verdict, run_verdict
+
+    audit = example_audit
+    runs: pd.DataFrame = audit.runs  # type: ignore[attr-defined]
+    # the example's runs, one of each kind (data/example: injected faults)
+    said = {run: run_verdict(runs, run) for run in (101, 105, 113, 117, 119, 123)}
+    assert said[101].level == "ok"
+    assert (
+        said[101].text == "run 101 (e12): fine - online 1,267 = offline 1,267 (error-free events)"
+    )
+    assert (said[105].level, said[105].text) == (
+        "warn",
+        "run 105 (e12): WARN - 252 events missing offline: a file cannot be read (252 events)",
+    )
+    assert said[113].text.startswith("run 113 (e12): WARN - 2,753 events more offline than")
+    assert said[117].text == "run 117 (e12): not audited - not a physics run (1,976 events)"
+    assert said[119].level == "fail"
+    assert said[119].text.startswith("run 119 (e12): FAIL - 42 events missing offline")
+    # missing stays missing: no offline count is not "0 offline"
+    assert said[123].text.startswith("run 123 (e12): FAIL - 3,213 events online, no offline count")
+    assert run_verdict(runs, 999).text == "run 999: not in this audit (24 runs: 101-124)"
+    health = files_verdict(audit.files, audit.gaps)  # type: ignore[attr-defined]
+    assert (health.level, health.text) == (
+        "warn",
+        "file health: 1 of 137 files unreadable, 1 missing from its sequence, 1 duplicate",
+    )
 
 
 def test_notebooks_module_has_all() -> None:

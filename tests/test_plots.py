@@ -267,6 +267,22 @@ def test_online_vs_offline_loglog_identity_and_strips(runs, ax):
     assert ax.xaxis.get_major_formatter()(2000, 0) == "2k"
     assert ax.yaxis.get_major_formatter()(1.5e6, 0) == "1.5M"
     assert ax.xaxis.get_minor_formatter()(300, 0) == ""
+    assert ax.get_xlabel() == "offline events (entries)"  # no n_offline_def: the entries
+
+
+def test_online_vs_offline_plots_the_count_the_online_one_follows(runs, ax):
+    # diff and ratio compare against n_offline_def (here the error-free events): so does the
+    # scatter, and its axis says which count it is
+    follows = runs.assign(
+        n_offline_def=(runs["n_offline"] - 7).astype("Int64"),
+        follows=pd.array(["full"] * len(runs), dtype="string"),
+    )
+    plots.plot_online_vs_offline(follows, ax=ax, meta=META)
+    good = compared(follows)
+    got = np.r_[offsets(ax, "runs_ok"), offsets(ax, "runs_flagged")]
+    expect = np.c_[good["n_offline_def"].astype(float), good["n_online"].astype(float)]
+    assert sorted(map(tuple, got)) == sorted(map(tuple, expect))
+    assert ax.get_xlabel() == "offline events (error-free)"
 
 
 def test_many_missing_runs_are_listed_as_ranges(runs, ax):

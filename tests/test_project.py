@@ -17,6 +17,7 @@ from tests.support.codegraph import (
     io_calls,
     module_lines,
     modules,
+    separator_formats,
     status_sets,
 )
 
@@ -203,6 +204,53 @@ def test_status_set_finder_sees_copies(tmp_path: Path) -> None:
         (3, "a literal set of FileStatus members"),
         (4, "a comprehension over FileStatus"),
     ]
+
+
+#: modules that may format a thousands separator themselves, and why
+SEPARATORS_ELSEWHERE = {
+    # the one formatter (docs/ARCHITECTURE.md)
+    "lumiaudit.numbers": "fmt",
+    # writes the example's *input*: a shifter typing "10,231" into the elog, which the online
+    # reader must parse; not a number shown to a reader
+    "lumiaudit.example": "elog text as typed",
+}
+
+
+def test_separator_finder_sees_every_kind(tmp_path: Path) -> None:
+    pkg = _package(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/m.py": (
+                "n, w = 10231, 8\n"
+                'a = f"{n:,}"\n'
+                'b = f"{n:+,.2f} and {n:>{w},}"\n'
+                'c = format(n, ",")\n'
+                'd = "{:,} of {total:_}".format(n, total=n)\n'
+                # not separators: text, other specs, a comma as fill, a doubled brace
+                'e = f"{n:d}, {n:>8}, {n:,<8}" + "a, b" + "{{:,}}".format()\n'
+                'f = "%d" % n\n'
+            ),
+            "pkg/fmt.py": 'def fmt(n):\n    return f"{n:,}"\n',
+        },
+    )
+    found = [(f.line, f.what) for f in separator_formats(pkg, outside=("pkg.fmt",))]
+    assert found == [
+        (2, "f-string spec ','"),
+        (3, "f-string spec '+,.2f'"),
+        (3, "f-string spec '>1,'"),
+        (4, "format(..., ',')"),
+        (5, "str.format spec ','"),
+        (5, "str.format spec '_'"),
+    ]
+
+
+def test_one_number_formatter() -> None:
+    # every number people read goes through lumiaudit.numbers.fmt (issue 16)
+    found = separator_formats(PACKAGE, outside=tuple(SEPARATORS_ELSEWHERE))
+    assert not found, "format with lumiaudit.numbers.fmt:\n" + "\n".join(map(str, found))
+    still = {f.module for f in separator_formats(PACKAGE, outside=())}
+    assert set(SEPARATORS_ELSEWHERE) <= still, "an allowed module formats none: drop it"
 
 
 #: exception classes that may live outside errors.py, and why

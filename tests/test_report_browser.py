@@ -86,6 +86,62 @@ def test_first_screen_answers_is_tonight_fine(hostile_report: ReportResult, tmp_
     assert (edge > 235).all(), "something is cut at the right edge at 1,400 px"
 
 
+#: how far below the page's top the report's first line may start (the body's own padding)
+TITLE_TOP_PX = 16
+
+#: appended to a copy of the page: writes the title's bounding rect into the DOM
+_PROBE = """<script>
+var title = document.querySelector(".la-report h1, .la-report .la-verdict");
+document.body.dataset.titleTop = title ? title.getBoundingClientRect().top : "none";
+</script></body>"""
+
+
+def test_the_title_is_at_the_top_of_the_page(hostile_report: ReportResult, tmp_path: Path) -> None:
+    """nbconvert's empty cells and paddings left ~70 px empty above the title (issue 16)."""
+    import re
+
+    assert hostile_report.html is not None
+    page = hostile_report.html.read_text(encoding="utf-8")
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", _PROBE, 1), encoding="utf-8")
+    result = _chromium(tmp_path / "profile", "--window-size=1400,900", "--dump-dom", probe.as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = re.search(r'data-title-top="([^"]*)"', result.stdout)
+    assert found, "the probe did not run"
+    top = float(found.group(1))
+    assert 0 <= top <= TITLE_TOP_PX, f"the title starts {top} px below the page top"
+
+
+#: appended to a copy of the page: opens every section and names those wider than the page
+_WIDTH_PROBE = """<script>
+document.querySelectorAll("details").forEach(function (d) { d.open = true; });
+var wide = [];
+document.querySelectorAll(".la-body").forEach(function (b) {
+  if (b.scrollWidth > b.clientWidth + 1) {
+    wide.push(b.parentElement.querySelector("summary").textContent + " " + b.scrollWidth);
+  }
+});
+document.body.dataset.wide = wide.length ? wide.join("; ") : "none";
+</script></body>"""
+
+
+def test_no_section_is_wider_than_the_page(hostile_report: ReportResult, tmp_path: Path) -> None:
+    """Opened, no section scrolls sideways at 1,400 px: headers wrap at their underscores,
+    long paths and messages wrap in their column (the all-runs table was 32 px too wide)."""
+    import html
+    import re
+
+    assert hostile_report.html is not None
+    page = hostile_report.html.read_text(encoding="utf-8")
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", _WIDTH_PROBE, 1), encoding="utf-8")
+    result = _chromium(tmp_path / "profile", "--window-size=1400,900", "--dump-dom", probe.as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = re.search(r'data-wide="([^"]*)"', result.stdout)
+    assert found, "the probe did not run"
+    assert html.unescape(found.group(1)) == "none"
+
+
 def test_report_renders_offline_with_its_images(
     hostile_report: ReportResult, tmp_path: Path
 ) -> None:

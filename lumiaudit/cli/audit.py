@@ -18,7 +18,7 @@ from lumiaudit.cli._common import (
     progress_option,
     write_output,
 )
-from lumiaudit.render.numbers import fmt
+from lumiaudit.numbers import fmt
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -113,14 +113,14 @@ def echo_summary(result: Any, out: Path) -> None:
     left = (result.summary.get("offline_stats") or {}).get("unassigned") or []
     if left:  # entries of no run: never a silent gap (docs/profiles.md)
         echo(
-            f"lumiaudit: warning: {sum(r['events'] for r in left)} offline events in "
+            f"lumiaudit: warning: {fmt(sum(r['events'] for r in left))} offline events in "
             f"{len(left)} files not assigned to any run ({left[0]['path']}: {left[0]['reason']})",
             err=True,
         )
     for row in result.flagged.itertuples():
-        online = "n/a" if _missing(row.n_online) else f"{int(row.n_online):,}"
+        online = fmt(row.n_online)
         compared = getattr(row, "n_offline_def", row.n_offline)
-        offline = "n/a" if _missing(compared) else f"{int(compared):,}"
+        offline = fmt(compared)
         echo(
             f"  flagged: {_run_key(row.experiment, row.run)} {row.status}: online {online}, "
             f"offline {offline}; {row.reasons}",
@@ -154,7 +154,7 @@ def _missing(value: Any) -> bool:
 
 def _run_key(experiment: Any, run: Any) -> str:
     """``e12 r105``, or ``r381150`` for a run-only key (CMS): never ``e?``."""
-    from lumiaudit.render.numbers import fmt
+    from lumiaudit.numbers import fmt
 
     run_text = f"r{fmt(run, 'run')}"
     return run_text if _missing(experiment) else f"e{fmt(experiment, 'run')} {run_text}"

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lumiaudit.numbers import fmt
 from lumiaudit.offline.access import DEFAULT_TIMEOUT, access, open_uproot
 from lumiaudit.offline.deadline import with_deadline
 from lumiaudit.schema import Reason, RunStatus
@@ -181,7 +182,8 @@ def read_event_numbers(
     n = int(arrays["__entries__"][0])
     lengths = {b: len(arrays[b]) for b in wanted}
     if any(v != n for v in lengths.values()):
-        return _failed(path, f"event-number branches hold {lengths} values for {n} entries")
+        held = ", ".join(f"{b} {fmt(v)}" for b, v in lengths.items())
+        return _failed(path, f"event-number branches hold {held} values for {fmt(n)} entries")
     exp = arrays[names["experiment"]] if names["experiment"] else None
     return EventNumbers(
         path,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from lumiaudit.numbers import fmt
 from lumiaudit.offline.uproot_read import Bad
 from lumiaudit.schema import FileStatus
 
@@ -24,7 +25,7 @@ def header_problem(header: bytes, size: int | None) -> Bad | None:
     if header[:4] != b"root":
         return Bad(FileStatus.NOT_ROOT, f"not a ROOT file: starts with {header[:8]!r}")
     if len(header) < 20:
-        return Bad(FileStatus.TRUNCATED, f"ROOT header cut after {len(header)} bytes")
+        return Bad(FileStatus.TRUNCATED, f"ROOT header cut after {fmt(len(header))} bytes")
     version = struct.unpack(">i", header[4:8])[0]
     end = (
         struct.unpack(">q", header[12:20])[0]
@@ -32,7 +33,8 @@ def header_problem(header: bytes, size: int | None) -> Bad | None:
         else struct.unpack(">i", header[12:16])[0]
     )
     if size is not None and end > size:
-        return Bad(FileStatus.TRUNCATED, f"file has {size} bytes but its ROOT header says {end}")
+        said = f"file has {fmt(size)} bytes but its ROOT header says {fmt(end)}"
+        return Bad(FileStatus.TRUNCATED, said)
     return None
 
 

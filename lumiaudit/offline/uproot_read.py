@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from lumiaudit.errors import BadFile as Bad
+from lumiaudit.numbers import fmt
 from lumiaudit.offline.rootio import LeanFile
 from lumiaudit.offline.roottree import LeanTree
 from lumiaudit.schema import FileStatus
@@ -120,8 +121,8 @@ def check_entries(n_entries: int, size: int | None, tree: str) -> None:
     if n_entries < 0 or (size is not None and n_entries > size * MAX_ENTRIES_PER_BYTE):
         raise Bad(
             FileStatus.TRUNCATED,
-            f"TTree {tree!r} claims {n_entries} entries, impossible for a file of "
-            f"{size if size is not None else 'unknown'} bytes: its header is misread or corrupt",
+            f"TTree {tree!r} claims {fmt(n_entries)} entries, impossible for a file of "
+            f"{fmt(size, missing='unknown')} bytes: its header is misread or corrupt",
         )
 
 

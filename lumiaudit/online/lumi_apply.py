@@ -28,9 +28,9 @@ from typing import Any
 
 import pandas as pd
 
+from lumiaudit.numbers import fmt
 from lumiaudit.online.entries import Problems
 from lumiaudit.online.lumi import LumiResult
-from lumiaudit.render.numbers import fmt
 
 __all__ = ["TOLERANCE", "LumiApplied", "apply_lumi"]
 

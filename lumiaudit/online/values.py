@@ -14,6 +14,8 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
+from lumiaudit.numbers import fmt
+
 __all__ = [
     "COUNT_MAX",
     "COUNT_SEPARATORS",
@@ -209,7 +211,7 @@ def parse_count(text: str | None) -> tuple[int | None, str | None]:
         digits = re.sub(r"[^0-9]", "", m.group("number"))
         # a length check first: int() of a 5000-digit string raises (CPython's digit limit)
         if len(digits.lstrip("0")) > len(str(COUNT_MAX)) or int(digits) > COUNT_MAX:
-            return None, f"cannot read a count from {_show(text)}: above {COUNT_MAX:,}"
+            return None, f"cannot read a count from {_show(text)}: above {fmt(COUNT_MAX)}"
         return int(digits), None
     return None, f"cannot read a count from {_show(text)}: {_why_not_a_count(text)}"
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lumiaudit.numbers import fmt
 from lumiaudit.reconcile._common import (
     _READABLE,
     _UNREADABLE,
@@ -226,7 +227,7 @@ def _per_file_daq(
     out: list[Cause] = []
     if short:
         total = float(sum(n for _, n in short))
-        detail = ", ".join(f"{name} -{n:,}" for name, n in short[:8])
+        detail = ", ".join(f"{name} {fmt(-n, 'signed')}" for name, n in short[:8])
         if len(short) > 8:
             detail += f" (+{len(short) - 8} more files)"
         out.append(
@@ -240,7 +241,7 @@ def _per_file_daq(
         )
     if unlisted:
         total = float(sum(n for _, n in unlisted))
-        detail = ", ".join(f"{name} {n:,} entries" for name, n in unlisted[:8])
+        detail = ", ".join(f"{name} {fmt(n)} entries" for name, n in unlisted[:8])
         out.append(
             Cause(
                 Reason.UNLISTED_FILE.value,
@@ -287,10 +288,10 @@ def _typo(
 ) -> str | None:
     for true in candidates:
         if true is not None and (p := typo_pattern(n_online, true)):
-            return f"{p}: typed {n_online}, offline {true}"
+            return f"{p}: typed {fmt(n_online)}, offline {fmt(true)}"
     exp, run = key
     if n_online in (run, exp):
-        return f"the run number typed as the count ({n_online})"
+        return f"the run number typed as the count ({fmt(n_online, 'run')})"
     for other in sorted(
         (
             (e, r)
@@ -300,9 +301,9 @@ def _typo(
         key=lambda k: abs(k[1] - run),
     ):
         if online_of.get(other) == n_online:
-            return f"the count of run {other[1]} (online {n_online})"
+            return f"the count of run {other[1]} (online {fmt(n_online)})"
         if offline_of.get(other) == n_online:
-            return f"the offline count of run {other[1]} ({n_online})"
+            return f"the offline count of run {other[1]} ({fmt(n_online)})"
     return None
 
 
@@ -364,7 +365,7 @@ def _duplicate_events(rows: list[dict[str, Any]] | None) -> tuple[list[Cause], l
         return [], notes
     total = float(sum(n for _, _, n in pairs))
     detail = ", ".join(
-        f"{n:,} events of {a} again in {b}" if a != b else f"{n:,} events twice in {a}"
+        f"{fmt(n)} events of {a} again in {b}" if a != b else f"{fmt(n)} events twice in {a}"
         for a, b, n in pairs[:8]
     )
     if len(pairs) > 8:

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from lumiaudit.numbers import fmt
 from lumiaudit.schema import READABLE_STATUSES, FileStatus
 
 __all__ = ["Productions", "by_production", "production_of", "without_skims"]
@@ -202,7 +203,7 @@ def by_production(
             if r.get("status") == FileStatus.DUPLICATE.value and prod_of.get(dup) != chosen:
                 revive[str(r["path"])] = (exp, run, r.get("n_entries"), r.get("n_full"))
         text = "; ".join(
-            f"{p}: {events[p]:,}{' (chosen)' if p == chosen else ''}" for p in reversed(prods)
+            f"{p}: {fmt(events[p])}{' (chosen)' if p == chosen else ''}" for p in reversed(prods)
         )
         notes.append({"experiment": exp, "run": run, "productions": text, "chosen": chosen})
         log.info("run %s: %d productions, auditing %s", run, len(prods), chosen)

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from lumiaudit import schema
+from lumiaudit.numbers import fmt
 from lumiaudit.reconcile._common import typo_pattern
 from lumiaudit.reconcile.stats import Thresholds
 
@@ -411,7 +412,7 @@ def _defect(
             return "unreadable_count", f"typed {w.text!r}, not a count"
         return "empty_count", "no count given"
     if expected is None:
-        return "disagrees", f"says {w.value:,}"
+        return "disagrees", f"says {fmt(w.value)}"
     if w.kind == "daq" and w.value < expected:
         lacking = sorted(prod_units.get(key, set()) - daq_units.get(key, set()))
         if lacking:
@@ -419,12 +420,12 @@ def _defect(
             return (
                 "daq_catalogue_incomplete",
                 f"the catalogue lacks {len(lacking)} file(s) the production has ({names}); "
-                f"sum {w.value:,}, the others {expected:,}",
+                f"sum {fmt(w.value)}, the others {fmt(expected)}",
             )
     pattern = typo_pattern(w.value, expected)
     if pattern:
-        return "typo", f"{pattern}: typed {w.value:,}, the others {expected:,}"
-    return "disagrees", f"says {w.value:,}, the others {expected:,}"
+        return "typo", f"{pattern}: typed {fmt(w.value)}, the others {fmt(expected)}"
+    return "disagrees", f"says {fmt(w.value)}, the others {fmt(expected)}"
 
 
 def _apply(

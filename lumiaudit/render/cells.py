@@ -1,6 +1,6 @@
 """Cells of the ticket and the JUnit report: escaping, counts, reasons, file problems.
 
-One formatting for both (every number through :func:`lumiaudit.render.numbers.fmt`); text from
+One formatting for both (every number through :func:`lumiaudit.numbers.fmt`); text from
 the inputs is untrusted and escaped for the target markup. Missing values are ``n/a``.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from lumiaudit.render.numbers import fmt
+from lumiaudit.numbers import fmt
 
 __all__ = ["escape_jira", "escape_markdown", "file_problem", "reason_amounts"]
 

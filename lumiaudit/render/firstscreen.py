@@ -1,9 +1,10 @@
 """What the 3 a.m. reader needs first: is tonight fine, which runs need a person, why, how much.
 
 Pure: DataFrames and the summary in, plain data out (:mod:`lumiaudit.render.html` turns it into
-HTML). Issue 16: the verdict line, the flagged runs once (severity first, the reason in words,
-the amounts, the file or source to look at), the input problems named by file, line and run,
-and what changed since last night.
+HTML). Issue 16: the verdict line (of the audit, and of the pages opened from a ticket: one run,
+:func:`run_verdict`, and the production's files, :func:`files_verdict`), the flagged runs once
+(severity first, the reason in words, the amounts, the file or source to look at), the input
+problems named by file, line and run, and what changed since last night.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from typing import Any
 
 import pandas as pd
 
-from lumiaudit.render.numbers import fmt, is_missing
+from lumiaudit.numbers import fmt, is_missing
 
 __all__ = [
     "REASON_WORDS",
     "Verdict",
+    "files_verdict",
     "flagged_runs",
     "input_problems",
     "reason_words",
+    "run_verdict",
     "verdict",
 ]
 
@@ -79,6 +82,8 @@ _ONLINE_REASONS = frozenset(
 )
 
 _DEFINITION = {"full": "error-free", "entries": "entries"}
+#: the offline count a run's online count follows, in words
+_COUNT_WORDS = {"full": "error-free events", "entries": "tree entries"}
 
 
 def reason_words(reasons: object, reason_events: object = None) -> str:
@@ -93,9 +98,14 @@ def reason_words(reasons: object, reason_events: object = None) -> str:
     for code, amount in reason_amounts(reasons, reason_events):
         text = REASON_WORDS.get(code, code.replace("_", " "))
         if amount:
-            text += f" ({fmt(abs(_float(amount)), 'count')} events)" if _float(amount) else ""
+            text += f" ({_events(abs(_float(amount)))})" if _float(amount) else ""
         parts.append(text)
     return "; ".join(parts) if parts else "no reason recorded"
+
+
+def _events(n: float) -> str:
+    """``1 event``, ``252 events``."""
+    return f"{fmt(n)} event{'' if n == 1 else 's'}"
 
 
 def _float(text: str) -> float:
@@ -212,6 +222,133 @@ def verdict(summary: Mapping[str, Any], runs: pd.DataFrame, funnel: pd.DataFrame
     return Verdict("fail" if n["runs_failing"] else "warn", text + ".", n)
 
 
+def _run_name(experiment: Any, run: Any) -> str:
+    """``run 105 (e12)``, or ``run 381150`` for a run-only key."""
+    name = f"run {fmt(run, 'run')}"
+    return name if is_missing(experiment) else f"{name} (e{fmt(experiment, 'run')})"
+
+
+def run_verdict(runs: pd.DataFrame, run: int, experiment: int | None = None) -> Verdict:
+    """The first line of one run's page: which run, whether it is fine, how many events, why.
+
+    The level is the run's own (``severity`` of a flagged run, ``ok`` otherwise, a waived run
+    says so); the amounts are the run's difference against the offline count the online one
+    follows, named; the reasons are in words with their events (:func:`reason_words`).
+
+    >>> import pandas as pd
+    >>> runs = pd.DataFrame({"experiment": [12], "run": [105], "status": ["DEFICIT"],
+    ...     "flagged": [True], "severity": ["warn"], "n_online": [1601], "n_offline_def": [1349],
+    ...     "diff": [252], "follows": ["full"], "reasons": ["unreadable_file"],
+    ...     "reason_events": ["unreadable_file=252"]})
+    >>> run_verdict(runs, 105).text
+    'run 105 (e12): WARN - 252 events missing offline: a file cannot be read (252 events)'
+    >>> run_verdict(runs, 7).text
+    'run 7: not in this audit (1 run: 105)'
+    """
+    rows = _rows(runs, experiment, run)
+    if len(rows) == 0:
+        given = pd.to_numeric(runs["run"], errors="coerce") if "run" in runs else pd.Series([])
+        known = sorted({int(r) for r in given.dropna()})
+        span = (
+            f"{fmt(known[0], 'run')}-{fmt(known[-1], 'run')}"
+            if len(known) > 1
+            else ", ".join(fmt(r, "run") for r in known)
+        )
+        many = f"{fmt(len(known))} run{'s' if len(known) != 1 else ''}"
+        return Verdict(
+            "fail", f"{_run_name(experiment, run)}: not in this audit ({many}: {span})", {}
+        )
+    row: dict[str, Any] = {str(k): v for k, v in rows.iloc[0].items()}
+    name = _run_name(row.get("experiment"), row.get("run"))
+    status = "" if is_missing(row.get("status")) else str(row.get("status"))
+    flagged = not is_missing(row.get("flagged")) and bool(row.get("flagged"))
+    waived = not is_missing(row.get("waived")) and bool(row.get("waived"))
+    severity = "" if is_missing(row.get("severity")) else str(row.get("severity"))
+    level = (severity if severity in {"fail", "warn"} else "warn") if flagged else "ok"
+    word = level.upper() if flagged else "fine"
+    if waived:
+        level, word = "ok", "waived"
+    if status == "NOT_AUDITED":
+        word = "not audited"
+    online: Any = row.get("n_online")
+    offline: Any = row.get("n_offline_def")
+    diff: Any = row.get("diff")
+    definition = row.get("follows") if isinstance(row.get("follows"), str) else "full"
+    if is_missing(offline):
+        offline = row.get("n_offline_full" if definition == "full" else "n_offline")
+    count = _COUNT_WORDS.get(str(definition), str(definition))
+    if status == "NOT_AUDITED":
+        amount = ""
+    elif is_missing(online) and is_missing(offline):
+        amount = "no online and no offline count"
+    elif is_missing(offline):
+        amount = f"{fmt(online)} events online, no offline count"
+    elif is_missing(online):
+        amount = f"{fmt(offline)} events offline ({count}), no online count"
+    elif is_missing(diff) or float(diff) == 0:
+        amount = f"online {fmt(online)} = offline {fmt(offline)} ({count})"
+    elif float(diff) > 0:
+        amount = f"{_events(float(diff))} missing offline"
+    else:
+        amount = f"{_events(-float(diff))} more offline than online"
+    why = ""
+    if not is_missing(row.get("reasons")) and str(row.get("reasons")).strip():
+        why = reason_words(row.get("reasons"), row.get("reason_events"))
+    text = f"{name}: {word} - " + ": ".join(p for p in (amount, why) if p)
+    numbers = {"online": online, "offline": offline, "offline_count": count, "diff": diff}
+    return Verdict(level, text, numbers)
+
+
+def files_verdict(files: pd.DataFrame, gaps: pd.DataFrame | None = None) -> Verdict:
+    """The first line of the file-health page: how many files, and what is wrong with them.
+
+    ``warn`` when files cannot be read or are missing from their sequence (events lost),
+    ``ok`` otherwise (duplicates are counted once, mismatches by their tree entries, and are
+    named), ``fail`` when there is no offline file at all.
+
+    >>> import pandas as pd
+    >>> files = pd.DataFrame({"status": ["ok"] * 408 + ["truncated", "not_root", "zero_bytes",
+    ...                                                 "duplicate"]})
+    >>> files_verdict(files).text
+    'file health: 3 of 412 files unreadable, 1 duplicate'
+    >>> files_verdict(files.head(3)).text
+    'file health: all 3 files readable, no duplicate, no gap in the file sequences'
+    """
+    from lumiaudit.schema import UNREADABLE_STATUSES, FileStatus
+
+    n = len(files)
+    if n == 0 or "status" not in files.columns:
+        return Verdict("fail", "file health: no offline file in this audit", {"files": 0})
+    status = files["status"].astype("string")
+    unreadable = int(status.isin(UNREADABLE_STATUSES).fillna(False).sum())
+    duplicate = int((status == FileStatus.DUPLICATE.value).fillna(False).sum())
+    mismatch = int((status == FileStatus.METADATA_MISMATCH.value).fillna(False).sum())
+    empty = int((status == FileStatus.EMPTY.value).fillna(False).sum())
+    n_gaps = 0 if gaps is None else len(gaps)
+
+    def some(k: int, one: str, many: str) -> str:
+        return f"{fmt(k)} {one if k == 1 else many}"
+
+    parts = []
+    if unreadable:
+        parts.append(f"{fmt(unreadable)} of {fmt(n)} files unreadable")
+    if n_gaps:
+        parts.append(some(n_gaps, "missing from its sequence", "missing from their sequences"))
+    if duplicate:
+        parts.append(some(duplicate, "duplicate", "duplicates"))
+    if mismatch:
+        parts.append(some(mismatch, "FileMetaData mismatch", "FileMetaData mismatches"))
+    if empty:
+        parts.append(some(empty, "empty file", "empty files"))
+    if not unreadable:
+        parts.insert(0, f"all {fmt(n)} files readable")
+        if not duplicate and not n_gaps:
+            parts.append("no duplicate, no gap in the file sequences")
+    level = "warn" if unreadable or n_gaps else "ok"
+    numbers = {"files": n, "unreadable": unreadable, "duplicate": duplicate, "gaps": n_gaps}
+    return Verdict(level, "file health: " + ", ".join(parts), numbers)
+
+
 def _rows(frame: pd.DataFrame | None, experiment: Any, run: Any) -> pd.DataFrame:
     if frame is None or len(frame) == 0 or "run" not in frame.columns:
         return pd.DataFrame()
@@ -305,7 +442,7 @@ def flagged_runs(tables: Mapping[str, pd.DataFrame], summary: Mapping[str, Any])
         ``severity, experiment, run, status, why, online, offline, diff, lumi_affected_nb,
         look_at`` (``offline`` is the count the online one follows, named by
         ``offline_count``), failing runs first, then by events at stake. Numbers keep their
-        types: the HTML formats them with :func:`lumiaudit.render.numbers.fmt`.
+        types: the HTML formats them with :func:`lumiaudit.numbers.fmt`.
     """
     runs = tables.get("runs")
     columns = [

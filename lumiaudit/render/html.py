@@ -1,7 +1,7 @@
 """An audit as HTML: the report's first screen, its collapsible details, the JupyterLab view.
 
 No file I/O. Every table is rendered from a DataFrame with one formatting policy
-(:func:`lumiaudit.render.numbers.fmt`): run, experiment and other identifiers without
+(:func:`lumiaudit.numbers.fmt`): run, experiment and other identifiers without
 separators, counts with them, differences signed, ratios with 5 decimals, luminosity with its
 unit, missing as an em dash (never ``<NA>`` or ``nan``), no index column. Every value is
 escaped with :func:`html.escape`: elog text and file names are untrusted, a ``<script>`` in them
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from lumiaudit._version import __version__
-from lumiaudit.render.numbers import Kind, fmt, is_missing
+from lumiaudit.numbers import Kind, fmt, is_missing
 
 __all__ = [
     "STYLE",
@@ -100,11 +100,18 @@ def _cell(value: Any, kind: Kind) -> str:
         return "<br>".join(html.escape(str(v)) for v in value) or DASH
     if is_missing(value):
         return f'<span class="la-na">{DASH}</span>'
-    if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy's too
+    if isinstance(value, bool) or type(value).__name__ in {"bool_", "bool"}:  # numpy 1 and 2
         return "yes" if value else "no"
     if isinstance(value, str):
         return html.escape(value)
     return html.escape(fmt(value, kind, missing=DASH))
+
+
+#: short headers of wide-named narrow columns (as the flagged runs' table says ``exp``)
+_HEADERS = {"experiment": "exp"}
+
+#: text longer than this (characters) wraps in a bounded column (``td.la-long``)
+_LONG = 40
 
 
 def frame_html(
@@ -124,7 +131,7 @@ def frame_html(
     kinds
         :func:`fmt` kinds by column (default: :func:`column_kind`).
     headers
-        Header text by column (default: the column name).
+        Header text by column (default: the column name; ``experiment`` is ``exp``).
     max_rows
         Rows shown; the others are counted below the table ("+N more rows").
     classes
@@ -141,13 +148,23 @@ def frame_html(
         if pd.api.types.is_numeric_dtype(frame[c].dtype)
         and not pd.api.types.is_bool_dtype(frame[c])
     }
-    titles = {n: html.escape((headers or {}).get(n, n)) for n in names}
+    # a column name may wrap after its underscores (n_offline_<wbr>full): the header of a
+    # narrow numeric column does not widen the table past 1,400 px
+    named = {**_HEADERS, **(headers or {})}
+    titles = {n: html.escape(named.get(n, n)).replace("_", "_<wbr>") for n in names}
+    # long text (paths, file names, error messages) wraps inside a bounded column
+    long = {
+        n
+        for n, c in zip(names, frame, strict=True)
+        if n not in numeric and any(isinstance(v, str) and len(v) > _LONG for v in frame[c])
+    }
     head = "".join(f"<th{' class=la-num' if n in numeric else ''}>{titles[n]}</th>" for n in names)
     shown = frame if max_rows is None else frame.head(max_rows)
     body = []
     for row in shown.itertuples(index=False, name=None):
         cells = "".join(
-            f"<td{' class=la-num' if n in numeric else ''}>{_cell(v, chosen[n])}</td>"
+            f"<td{' class=la-num' if n in numeric else ' class=la-long' if n in long else ''}>"
+            f"{_cell(v, chosen[n])}</td>"
             for n, v in zip(names, row, strict=True)
         )
         body.append(f"<tr>{cells}</tr>")
@@ -175,6 +192,8 @@ STYLE = """<style>
 .la-report{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
   color:#1b1b1b;max-width:1360px;margin:0 auto}
 .la-report h1{font-size:1.45em;margin:.2em 0 .3em}
+.la-report.la-report h1.la-title{margin:0 0 .3em}
+.la-report.la-report .la-verdict.la-page{margin-top:0}
 .la-report h2{font-size:1.15em;margin:1em 0 .4em}
 .la-meta{color:#555;font-size:.9em;margin:0 0 .6em}
 .la-verdict{font-size:1.2em;font-weight:600;padding:.55em .8em;border-radius:6px;margin:.4em 0 .8em}
@@ -189,6 +208,8 @@ STYLE = """<style>
 .la-report table.la-table td.la-num,.la-report table.la-table th.la-num{text-align:right;
   font-variant-numeric:tabular-nums;white-space:nowrap}
 .la-report table.la-table tbody tr:nth-child(even) td{background:#fafafa}
+.la-report table.la-table td.la-long{min-width:12em;max-width:20em;overflow-wrap:anywhere;
+  font-size:.92em}
 .la-report table.la-flagged{width:100%}
 .la-report table.la-flagged td:nth-child(5){min-width:220px;max-width:340px}
 .la-report table.la-flagged td:last-child{font-family:ui-monospace,monospace;font-size:.82em;
@@ -368,7 +389,7 @@ def report_head(
     parts = [
         STYLE,
         '<div class="la-report">',
-        f"<h1>{html.escape(_title(summary))}</h1>",
+        f'<h1 class="la-title">{html.escape(_title(summary))}</h1>',
         f'<p class="la-meta">{_meta_line(summary)}<br>{_inputs_line(summary)}</p>',
         f'<p class="la-verdict {said.level}">{html.escape(said.text)}</p>',
     ]
@@ -401,6 +422,24 @@ def report_head(
         parts.append(f'<p class="la-meta">{"<br>".join(notes)}</p>')
     parts.append("</div>")
     return "\n".join(parts)
+
+
+def page_head(said: Any, summary: Mapping[str, Any] | None = None) -> str:
+    """The first line of a page opened from a ticket (one run, the file health): its verdict
+    (:func:`lumiaudit.render.firstscreen.run_verdict`, ``files_verdict``), on the colour of
+    its level as on the report's first screen, then the audit it comes from."""
+    meta = _meta_line(summary or {})
+    inputs = _inputs_line(summary or {})
+    below = "<br>".join(b for b in (meta, inputs) if b)
+    return "\n".join(
+        [
+            STYLE,
+            '<div class="la-report">',
+            f'<p class="la-verdict la-page {said.level}">{html.escape(said.text)}</p>',
+            f'<p class="la-meta">{below}</p>' if below else "",
+            "</div>",
+        ]
+    )
 
 
 def _section(title: str, body: str, *, open: bool = False) -> str:

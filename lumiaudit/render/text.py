@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from lumiaudit.numbers import Kind, fmt, is_missing
 from lumiaudit.reconcile._common import _fnum, _i, _int
-from lumiaudit.render.numbers import Kind, fmt
 
 
 def _table(tables: Any, name: str) -> pd.DataFrame:
@@ -29,6 +29,16 @@ def _fmt(x: object, kind: Kind = "count") -> str:
     """Every number of the text through the one policy: a count read back as a float or as
     text is still ``10,231`` (never ``1.023e+04`` or ``5883``); dates and words as they are."""
     return fmt(x, kind)
+
+
+def _estimate(x: object) -> str:
+    """An estimated count in whole events (a median of two files is no half event)."""
+    if is_missing(x):
+        return fmt(x)
+    try:
+        return fmt(round(float(x)))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return fmt(x)
 
 
 def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
@@ -188,9 +198,8 @@ def _gap_lines(tables: Any, run: int, exp: int | None) -> list[str]:
     for _, gp in gaps.iterrows():
         unit = "HLT?" if pd.isna(gp.get("hlt_unit")) else f"HLT{_i(gp.get('hlt_unit'))}"
         idx = "whole unit" if pd.isna(gp.get("file_index")) else f"f{_i(gp.get('file_index')):05d}"
-        lines.append(
-            f"  {gp.get('kind')}: {unit} {idx} missing, about {_fmt(gp.get('est_events'))} events"
-        )
+        about = _estimate(gp.get("est_events"))
+        lines.append(f"  {gp.get('kind')}: {unit} {idx} missing, about {about} events")
     if len(gaps) == 0:
         lines.append("  none")
     return lines

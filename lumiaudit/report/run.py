@@ -322,6 +322,9 @@ def export_html(notebook: str | os.PathLike[str], out: str | os.PathLike[str]) -
     for cell in book.cells:  # scrapbook scraps are data for readers of the notebook, not views
         if cell.get("cell_type") == "code":
             cell.outputs = [o for o in cell.outputs if not _is_scrap(o)]
+    # a code cell without output shows nothing on the page but its padding: the parameters,
+    # imports and set-up cells left an empty band above the title (issue 16)
+    book.cells = [c for c in book.cells if c.get("cell_type") != "code" or c.outputs]
     quiet = logging.getLogger(f"{__name__}.nbconvert")
     quiet.setLevel(logging.ERROR)  # "alternative text is missing" on every matplotlib image
     exporter = exporter_class(
@@ -341,8 +344,18 @@ def export_html(notebook: str | os.PathLike[str], out: str | os.PathLike[str]) -
     # for JupyterLab): collapsible sections, tables, print CSS
     from lumiaudit.render.html import STYLE
 
-    body = body.replace("</head>", f"{STYLE}\n</head>", 1)
+    body = body.replace("</head>", f"{STYLE}\n{PAGE_STYLE}\n</head>", 1)
     return write_text(out, body)
+
+
+#: the exported page's own frame (not in :data:`lumiaudit.render.html.STYLE`, which JupyterLab
+#: also receives): the first line (title or verdict) at the top of the page, not under the
+#: body's and the first cell's margins and paddings (issue 16: ~70 px of empty band)
+PAGE_STYLE = """<style>
+body.jp-Notebook{margin:0;padding:8px 16px 16px}
+body.jp-Notebook main>.jp-Cell:first-child{padding-top:0}
+body.jp-Notebook main>.jp-Cell:first-child .jp-Cell-outputWrapper{margin-top:0}
+</style>"""
 
 
 def _is_scrap(output: Any) -> bool:

@@ -7,6 +7,7 @@
   ``__init__`` only re-exports), as import-linter and pydeps count them.
 - :func:`find_cycles`: the import cycles of a graph, each as a closed path ``a -> b -> a``.
 - :func:`io_calls`: the places where a module reads or writes files.
+- :func:`separator_formats`: the places where a module formats a thousands separator itself.
 
 Nothing here imports the package it looks at.
 """
@@ -14,6 +15,7 @@ Nothing here imports the package it looks at.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ __all__ = [
     "io_calls",
     "module_lines",
     "modules",
+    "separator_formats",
     "status_sets",
 ]
 
@@ -316,4 +319,68 @@ def status_sets(package: Path, *, outside: str) -> list[Finding]:
                 _is_file_status(g.iter) for g in node.generators
             ):
                 out.append(Finding(name, node.lineno, "a comprehension over FileStatus"))
+    return sorted(out, key=lambda f: (f.module, f.line))
+
+
+#: after [[fill]align], a format spec with a grouping option: [sign][z][#][0][width](,|_)
+_GROUPING_AFTER_ALIGN = re.compile(r"[+\- ]?z?#?0?\d*[,_]")
+
+
+def _grouping(spec: str) -> bool:
+    """Whether a format spec asks for a thousands separator (a ``,`` fill char does not)."""
+    if len(spec) >= 2 and spec[1] in "<>=^":
+        spec = spec[2:]
+    elif spec[:1] in {"<", ">", "=", "^"}:
+        spec = spec[1:]
+    return _GROUPING_AFTER_ALIGN.match(spec) is not None
+
+
+#: a replacement field of a ``str.format`` template, with its spec
+_FIELD = re.compile(r"(?<!\{)\{[^{}:]*:([^{}]*)\}")
+
+
+def _spec_text(spec: ast.expr) -> str:
+    """An f-string's format spec as text; a nested ``{width}`` reads as a digit."""
+    if isinstance(spec, ast.JoinedStr):
+        return "".join(
+            v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "1"
+            for v in spec.values
+        )
+    return ""
+
+
+def separator_formats(package: Path, *, outside: tuple[str, ...]) -> list[Finding]:
+    """Thousands separators formatted outside the modules ``outside``: an f-string field with
+    a ``,``/``_`` grouping spec (``f"{n:,}"``, ``f"{x:+,.2f}"``), ``format(n, ",")`` and
+    ``"{:,}".format(n)``."""
+    out: list[Finding] = []
+    for name, path in modules(package).items():
+        if name in outside:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
+                spec = _spec_text(node.format_spec)
+                if _grouping(spec):
+                    out.append(Finding(name, node.lineno, f"f-string spec {spec!r}"))
+            elif isinstance(node, ast.Call):
+                func, args = node.func, node.args
+                if (
+                    isinstance(func, ast.Name)
+                    and func.id == "format"
+                    and len(args) == 2
+                    and isinstance(args[1], ast.Constant)
+                    and isinstance(args[1].value, str)
+                    and _grouping(args[1].value)
+                ):
+                    out.append(Finding(name, node.lineno, f"format(..., {args[1].value!r})"))
+                elif (
+                    isinstance(func, ast.Attribute)
+                    and func.attr == "format"
+                    and isinstance(func.value, ast.Constant)
+                    and isinstance(func.value.value, str)
+                ):
+                    for spec in _FIELD.findall(func.value.value):
+                        if _grouping(spec):
+                            out.append(Finding(name, node.lineno, f"str.format spec {spec!r}"))
     return sorted(out, key=lambda f: (f.module, f.line))

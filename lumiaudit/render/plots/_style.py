@@ -11,7 +11,9 @@ import matplotlib.pyplot as plt
 import mplhep
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.backend_bases import RendererBase
 from matplotlib.text import Text
 from matplotlib.ticker import (
     FuncFormatter,
@@ -19,7 +21,7 @@ from matplotlib.ticker import (
 )
 
 from lumiaudit._version import __version__
-from lumiaudit.render.numbers import fmt
+from lumiaudit.numbers import fmt
 from lumiaudit.schema import UNREADABLE_STATUSES, RunStatus, is_missing
 
 #: Statuses whose ratio and difference are meaningful (both counts present, run audited).
@@ -174,8 +176,9 @@ def label_axes(
         date = date.isoformat()[:10]
     version = meta.get("version") or meta.get("lumiaudit_version") or __version__
     lumi = _lumi_text(meta, runs)
-    parts = (run_range, f"{lumi} recorded" if lumi else "", date, f"lumiaudit {version}")
-    right = " · ".join(str(p) for p in parts if p)
+    recorded = f"{lumi} recorded" if lumi else ""
+    parts = [str(p) for p in (run_range, recorded, date, f"lumiaudit {version}") if p]
+    right = " · ".join(parts)
     exp = str(meta.get("experiment_label") or _experiments_text(runs) or "lumiaudit")
     drawn = mplhep.label.exp_label(
         exp=exp,
@@ -189,7 +192,62 @@ def label_axes(
         scilocator_adjust=False,
         ax=ax,
     )
-    return tuple(t for t in drawn if t is not None)
+    texts = tuple(t for t in drawn if t is not None)
+    header = drawn[2]
+    if header is not None:
+        left = [t for t in texts if t is not header]
+        fit = _HeaderFit(left, header, parts)
+        ax.add_artist(fit)
+    return texts
+
+
+#: header variants tried in order until one clears the experiment label: one line at these
+#: fractions of mplhep's font size, then two lines at the others
+_HEADER_ONE_LINE = (1.0, 0.9, 0.8)
+_HEADER_TWO_LINES = (0.9, 0.8, 0.7)
+
+
+class _HeaderFit(Artist):
+    """Keeps the right-hand header (run range, luminosity, date, version) clear of the
+    experiment label on its left (issue 16: in the report's two-column grid they overlapped).
+
+    It is drawn before every other artist of the Axes, when the figure's layout is final, and
+    measures both texts with the renderer: the header keeps its size when it fits, else it
+    takes the first smaller font size, then two lines, that leave a gap of half an em (the
+    last variant when none does). Nothing is dropped from the header.
+    """
+
+    def __init__(self, left: Sequence[Text], header: Text, parts: Sequence[str]) -> None:
+        super().__init__()
+        self._left = list(left)
+        self._header = header
+        half = (len(parts) + 1) // 2
+        one = " · ".join(parts)
+        two = " · ".join(parts[:half]) + "\n" + " · ".join(parts[half:])
+        size = float(header.get_fontsize())
+        self._variants = [(one, size * f) for f in _HEADER_ONE_LINE]
+        if len(parts) > 1:
+            self._variants += [(two, size * f) for f in _HEADER_TWO_LINES]
+        self.set_zorder(-1e9)  # before the texts it adjusts
+        self.set_in_layout(False)
+
+    def fit(self, renderer: RendererBase) -> None:
+        """Choose the header's text and size for the current layout."""
+        shown = [t for t in self._left if t.get_visible() and t.get_text()]
+        if not shown:
+            return
+        right_edge = max(t.get_window_extent(renderer).x1 for t in shown)
+        for text, size in self._variants:
+            self._header.set_text(text)
+            self._header.set_fontsize(size)
+            box = self._header.get_window_extent(renderer)
+            gap = 0.5 * size * float(renderer.points_to_pixels(1.0))  # type: ignore[arg-type]
+            if box.x0 >= right_edge + gap:
+                return
+
+    def draw(self, renderer: RendererBase) -> None:
+        if self.get_visible():
+            self.fit(renderer)
 
 
 def _fractions(ax: Axes, x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:

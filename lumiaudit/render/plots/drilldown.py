@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PatchCollection
 from matplotlib.patches import Patch, Rectangle
 
-from lumiaudit.render.numbers import fmt
+from lumiaudit.numbers import fmt
 from lumiaudit.render.plots._artists import DrilldownArtists
 from lumiaudit.render.plots._style import _UNREADABLE, DRILLDOWN_CATEGORIES, _new_axes, label_axes
 from lumiaudit.schema import FileStatus, is_missing
@@ -189,7 +189,7 @@ def plot_run_drilldown(
     small = len(cells) <= 40 and annotate_entries
     for key, cat in cells.items():
         u, i = key
-        text = f"{entries[key]:,}" if small and key in entries else ""
+        text = fmt(entries[key]) if small and key in entries else ""
         if small and cat == "unreadable" and key in statuses:
             text = statuses[key]
         if copies.get(key, 0) > 1:

@@ -13,8 +13,8 @@ from matplotlib.text import Text
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from lumiaudit.errors import ParameterError
+from lumiaudit.numbers import fmt
 from lumiaudit.reconcile._common import LOST_BUCKETS
-from lumiaudit.render.numbers import fmt
 from lumiaudit.render.plots._artists import FunnelArtists
 from lumiaudit.render.plots._style import (
     _FLAG_COLOR,

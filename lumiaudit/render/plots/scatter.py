@@ -48,6 +48,19 @@ from lumiaudit.schema import RunStatus
 # scatter, funnel, drilldown
 
 
+def _offline_count(runs: pd.DataFrame) -> tuple[str, str]:
+    """The column of the offline count the online one follows, and its name in words:
+    ``n_offline_def`` (error-free events or tree entries, per run's ``follows``) when the runs
+    table has it, else the tree entries ``n_offline``."""
+    if "n_offline_def" not in runs.columns or runs["n_offline_def"].isna().all():
+        return "n_offline", "entries"
+    follows = set(runs["follows"].dropna().astype(str)) if "follows" in runs.columns else set()
+    words = {"full": "error-free", "entries": "entries"}
+    if len(follows) == 1 and next(iter(follows)) in words:
+        return "n_offline_def", words[next(iter(follows))]
+    return "n_offline_def", "the count the online one follows"
+
+
 def plot_online_vs_offline(
     runs: pd.DataFrame,
     *,
@@ -55,7 +68,8 @@ def plot_online_vs_offline(
     meta: Mapping[str, Any] | None = None,
     max_labels: int = 8,
 ) -> ScatterArtists:
-    """Scatter ``n_online`` against ``n_offline`` on log-log axes with the identity line.
+    """Scatter ``n_online`` against the offline count it follows (``n_offline_def``, else
+    ``n_offline``) on log-log axes with the identity line.
 
     Runs without an offline count (or with 0) sit on the grey strip at the left edge at their
     online count; runs without an online count on the strip at the bottom.
@@ -74,7 +88,11 @@ def plot_online_vs_offline(
     """
     ax = _new_axes(ax, (6.5, 5.5))
     on = _floats(_col(runs, "n_online"), runs.index)
-    off = _floats(_col(runs, "n_offline"), runs.index)
+    # the offline count the online one follows (what diff and ratio compare), named on the axis
+    offline_name, offline_words = _offline_count(runs)
+    off = _floats(_col(runs, offline_name), runs.index)
+    # a run without the followed count (no online number to follow) keeps its tree entries
+    off = np.where(np.isnan(off), _floats(_col(runs, "n_offline"), runs.index), off)
     flagged = _flags(runs)
     audited = _status(runs) != RunStatus.NOT_AUDITED.value
     both = (on > 0) & (off > 0)
@@ -223,7 +241,7 @@ def plot_online_vs_offline(
         axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         axis.set_major_formatter(FuncFormatter(_compact_count))
         axis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("offline events (entries)")
+    ax.set_xlabel(f"offline events ({offline_words})")
     ax.set_ylabel("online events")
     legend = ax.legend(loc="upper left", fontsize=8, frameon=False, bbox_to_anchor=(0.06, 1.0))
     label_axes(ax, meta, runs=runs)
