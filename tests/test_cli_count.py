@@ -120,6 +120,16 @@ def test_cache_rerun_gives_the_same_csv(b2_file: MakeFile, tmp_path: Path) -> No
     assert first.stdout == second.stdout
     assert "3 files: 3 ok" in second.stderr
     assert "60 events" in second.stderr
+    assert "from the cache" not in first.stderr
+    assert "tables reused" not in first.stderr
+    assert "every file unchanged since the last count of these inputs: tables reused" in (
+        second.stderr
+    )
+    b2_file("p/mdst.physics.0012.00101.HLT4.f00000.root", n_events=1234)
+    third = CliRunner().invoke(cli, args)
+    assert third.exit_code == 0
+    assert "1 file read, 3 from the cache" in third.stderr
+    assert "1,294 events" in third.stderr  # counts with separators (render.numbers.fmt)
 
 
 def test_outputs_through_links_and_fifos_are_never_replaced(

@@ -17,6 +17,7 @@ from lumiaudit.cli._common import (
 )
 from lumiaudit.cli.audit import runs_option
 from lumiaudit.cli.profile import profile_option
+from lumiaudit.numbers import fmt
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,19 +31,33 @@ def _write_csv(frame: pd.DataFrame, path: Path | None) -> None:
 
 
 def summary_line(summary: dict[str, Any]) -> str:
-    """``86 files: 80 ok, 1 empty, ...; bad: 1 not_root, ...; 15 runs, 62808 events, 1 gap``."""
+    """``86 files: 80 ok, 1 empty, ...; bad: 1 not_root, ...; 15 runs, 62,808 events, 1 gap``.
+
+    With a count cache, what was read and what came from it follows (``; 3 files read, 83
+    from the cache``, or that every file was unchanged and the stored tables were reused).
+    """
     from lumiaudit.offline.runs import BAD_STATUSES
 
     statuses: dict[str, int] = summary["statuses"]
-    good = [f"{n} {s}" for s, n in statuses.items() if s not in BAD_STATUSES]
-    bad = [f"{n} {s}" for s, n in statuses.items() if s in BAD_STATUSES]
+    good = [f"{fmt(n)} {s}" for s, n in statuses.items() if s not in BAD_STATUSES]
+    bad = [f"{fmt(n)} {s}" for s, n in statuses.items() if s in BAD_STATUSES]
     gaps = summary["gaps"]
     left = summary.get("unassigned") or 0
+    cached = summary.get("cached") or 0
+    if summary.get("unchanged"):
+        cache = "; every file unchanged since the last count of these inputs: tables reused"
+    elif cached:
+        read = summary.get("read") or 0
+        cache = f"; {fmt(read)} file{'s' * (read != 1)} read, {fmt(cached)} from the cache"
+    else:
+        cache = ""
     return (
-        f"{summary['files']} files: {', '.join(good) or 'none readable'}; "
+        f"{fmt(summary['files'])} files: {', '.join(good) or 'none readable'}; "
         f"bad: {', '.join(bad) or 'none'}; "
-        f"{summary['runs']} runs, {summary['events']} events, {gaps} gap{'s' * (gaps != 1)}"
-        + (f"; WARNING: {left} events not assigned to any run" if left else "")
+        f"{fmt(summary['runs'])} runs, {fmt(summary['events'])} events, "
+        f"{fmt(gaps)} gap{'s' * (gaps != 1)}"
+        + (f"; WARNING: {fmt(left)} events not assigned to any run" if left else "")
+        + cache
     )
 
 

@@ -87,6 +87,9 @@ class OfflineResult:
             "gaps": len(self.gaps),
             "not_counted": [r["path"] for r in self.stats.get("not_counted", [])],
             "unassigned": sum(r["events"] for r in self.stats.get("unassigned", [])),
+            "read": self.stats.get("read"),
+            "cached": self.stats.get("cached"),
+            "unchanged": bool(self.stats.get("unchanged")),
         }
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from lumiaudit.errors import ParameterError
+from lumiaudit.numbers import fmt
 from lumiaudit.offline.access import (
     DEFAULT_BACKOFF,
     DEFAULT_RETRIES,
@@ -450,7 +451,8 @@ def _read(
         if not lean and base.get("size_bytes") is not None and f.file.fEND > base["size_bytes"]:
             raise Bad(
                 FileStatus.TRUNCATED,
-                f"file has {base['size_bytes']} bytes but its ROOT header says {f.file.fEND}",
+                f"file has {fmt(base['size_bytes'])} bytes but its ROOT header says "
+                f"{fmt(f.file.fEND)}",
             )
         keys = {k.split(";")[0]: v for k, v in f.classnames().items()}
         kind = keys.get(tree, "")
@@ -558,7 +560,7 @@ def _read(
     status = FileStatus.OK
     if n_meta is not None and n_meta != n_entries:
         status = FileStatus.METADATA_MISMATCH
-        problems.insert(0, f"FileMetaData nEvents {n_meta} != {n_entries} tree entries")
+        problems.insert(0, f"FileMetaData nEvents {fmt(n_meta)} != {fmt(n_entries)} tree entries")
     elif problems and any("instead of 1" in p for p in problems):
         status = FileStatus.METADATA_MISMATCH
     elif n_entries == 0:

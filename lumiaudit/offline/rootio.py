@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import Any
 
 from lumiaudit.errors import Unsure
+from lumiaudit.numbers import fmt
 
 __all__ = ["Key", "LeanFile", "Unsure", "inflate", "inflate_head", "read_key", "read_string"]
 
@@ -279,7 +280,7 @@ class LeanFile:
         begin, end, *_rest = (_FILE_BIG if big else _FILE_SMALL).unpack_from(head, 8)
         nbytes_name = _rest[3]
         if end > self.size:
-            msg = f"file has {self.size} bytes but its ROOT header says {end}"
+            msg = f"file has {fmt(self.size)} bytes but its ROOT header says {fmt(end)}"
             raise Unsure(msg)
         at = begin + nbytes_name
         if at + _DIR_BIG.size > len(head):
