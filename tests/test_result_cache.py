@@ -203,3 +203,55 @@ def test_a_copied_production_is_not_taken_for_the_original(tmp_path: Path, prod:
     copy = tmp_path / "copy"
     shutil.copytree(prod, copy)
     assert not reused(count_events(copy, cache=db))
+
+
+def test_a_run_selection_reuses_only_while_its_files_and_the_rest_are_unchanged(
+    tmp_path: Path, prod: Path
+) -> None:
+    db = tmp_path / "counts.sqlite"
+    first = count_events(prod, cache=db, runs="101")
+    assert first.stats["not_selected"] == 1
+    again = count_events(prod, cache=db, runs="101")
+    assert reused(again)
+    assert again.stats["not_selected"] == 1
+    same_tables(again, first)
+    # a new file of another run: the tables stay, the count of files left out does not
+    other = prod / "e0012" / "4S" / "r00102" / "all" / "mdst" / "sub00"
+    write_basf2_file(
+        other / "mdst.physics.0012.00102.HLT1.f00001.root", experiment=12, run=102, n_events=3
+    )
+    after = count_events(prod, cache=db, runs="101")
+    assert not reused(after)
+    assert after.stats["not_selected"] == 2
+    _touch(_first_file(prod))  # a selected file
+    assert not reused(count_events(prod, cache=db, runs="101"))
+
+
+def test_relative_inputs_from_another_directory_are_another_slot(
+    tmp_path: Path, prod: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "counts.sqlite"
+    monkeypatch.chdir(tmp_path)
+    first = count_events("prod", cache=db)
+    assert reused(count_events("prod", cache=db))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "prod").symlink_to(prod)  # the same files, reached through a link
+    monkeypatch.chdir(elsewhere)
+    linked = count_events("prod", cache=db)
+    assert not reused(linked)
+    same_tables(linked, count_events("prod"))
+    assert "symlink" in ";".join(linked.files["markers"].astype(str))
+    assert "symlink" not in ";".join(first.files["markers"].astype(str))
+
+
+def test_the_upper_case_suffix_warning_is_given_on_a_reuse_too(
+    tmp_path: Path, prod: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "counts.sqlite"
+    odd = _first_file(prod).with_name("mdst.physics.0012.00101.HLT1.f00007.ROOT")
+    write_basf2_file(odd, experiment=12, run=101, n_events=2)
+    count_events(prod, cache=db)
+    caplog.clear()
+    assert reused(count_events(prod, cache=db))
+    assert "upper-case ROOT suffix" in caplog.text

@@ -32,7 +32,13 @@ from lumiaudit.offline.count import (
     count_file,
     is_url,
 )
-from lumiaudit.offline.discover import Found, discover, find_duplicates
+from lumiaudit.offline.discover import (
+    Found,
+    find_duplicates,
+    found_from,
+    reach,
+    warn_odd_suffixes,
+)
 from lumiaudit.offline.runs import contributions_frame, files_frame, find_gaps, runs_frame
 from lumiaudit.schema import FileStatus
 
@@ -187,7 +193,7 @@ def _inputs(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) ->
 def _check_cache_path(
     cache: Path,
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
-    found: list[Found],
+    reals: set[str],
 ) -> None:
     """Refuse a cache path that is an input, a discovered file or inside an input directory.
 
@@ -205,7 +211,7 @@ def _check_cache_path(
         if local.is_dir() and real.is_relative_to(local):
             msg = f"the count cache lies inside the input directory {local}"
             raise ParameterError(msg, path=cache, hint=hint)
-    if any(f.path == str(real) for f in found):
+    if str(real) in reals:
         msg = "the count cache is one of the files to count"
         raise ParameterError(msg, path=cache, hint=hint)
 
@@ -272,40 +278,42 @@ def _count_and_tabulate(
 
 
 def _memo_ids(
-    found: list[Found],
-    keys: list[FileKey | None],
-    unlisted: Mapping[int, Found],
-    inputs: Any,
-    tree: str,
-    cache_mode: str,
-    include_skims: bool,
-    selection: Any,
-    prof: Any,
+    entries: list[tuple[Any, ...]], inputs: Any, options: tuple[Any, ...]
 ) -> tuple[str, str] | None:
     """``(slot, fingerprint)`` of this run for :mod:`~lumiaudit.offline.result_cache`, or
-    ``None`` when its result may not be reused or stored (a file without stat key: a URL or
-    a file that vanished; a path that could not be listed)."""
-    if unlisted or any(k is None for k in keys):
+    ``None`` when its result may not be reused or stored.
+
+    ``entries`` describe every file in order, each ending with its error text and its stat
+    key: a path that could not be listed or examined, or a file without stat key (a URL, a
+    file that vanished), means no reuse and no store.
+    """
+    if any(e[-2] or e[-1] is None for e in entries):
         return None
     from lumiaudit.offline.result_cache import fingerprint, slot
 
-    options = (tree, cache_mode, include_skims, str(selection), prof.name, prof.names, prof.full)
-    slot_id = slot(options, _inputs(inputs))
-    files = [(f.path, f.markers, f.reached_as) for f in found]
-    return slot_id, fingerprint(slot_id, FileRecord, files, [k for k in keys if k is not None])
+    # the working directory too: relative inputs (and list lines) resolve from it, and a
+    # file reached by a relative path counts as reached through a link when that path's
+    # absolute form is not the real one
+    slot_id = slot((*options, str(Path.cwd())), _inputs(inputs))
+    return slot_id, fingerprint(
+        slot_id, FileRecord, [e[:-1] for e in entries], [e[-1] for e in entries]
+    )
 
 
-def _reuse(stored: Any, stats: dict[str, Any], start: float, cache: CountCache) -> OfflineResult:
-    """The stored tables of an unchanged rerun, with this run's stats (no file read)."""
+#: Stats that describe one run, not the counted files (never taken from a stored result).
+_RUN_STATS = frozenset({"read", "cached", "seconds", "not_counted", "unchanged"})
+
+
+def _reuse(stored: Any, start: float, cache: CountCache) -> OfflineResult:
+    """The stored tables of an unchanged rerun, with their stats (no file read)."""
     from lumiaudit.offline.assign import warn_unassigned
 
-    (files, contributions, runs, gaps), left = stored
+    (files, contributions, runs, gaps), kept = stored
+    stats: dict[str, Any] = dict(kept)
     n = stats["files"]
     logger.info("cache %s: all %d files unchanged; the stored tables are reused", cache.path, n)
     stats.update(read=0, cached=n, unchanged=True, not_counted=[])
-    if left:
-        stats["unassigned"] = left
-        warn_unassigned(left)
+    warn_unassigned(stats.get("unassigned") or [])
     stats["seconds"] = round(time.perf_counter() - start, 3)
     return OfflineResult(
         files=files, contributions=contributions, runs=runs, gaps=gaps, stats=stats
@@ -413,26 +421,14 @@ def count_events(
         msg = f"jobs must be 0 (one per CPU) or more, got {jobs}"
         raise ParameterError(msg)
     start = time.perf_counter()
-    found = discover(paths, allow_empty=allow_empty, names=prof.names)
+    reached = reach(paths, allow_empty=allow_empty)
     if cache is not None and isinstance(cache, str | os.PathLike):
-        _check_cache_path(Path(cache), paths, found)
-    stats: dict[str, Any] = {"files": len(found), "mode": mode, "tree": tree}
-    if prof.name != "belle2":
-        stats["profile"] = prof.name
+        _check_cache_path(Path(cache), paths, {real for _, real, _ in reached})
     selection = None
     if runs is not None:
         from lumiaudit.runselect import RunSelection
 
         selection = RunSelection.coerce(runs)
-    if selection is not None:
-        # the pre-open hook: a two-run audit does not open a whole production
-        kept = [f for f in found if selection.keeps_file(f.name)]
-        stats.update(files=len(kept), not_selected=len(found) - len(kept), runs=str(selection))
-        found = kept
-    logger.info("%d files to count (mode %s, tree %r)", len(found), mode, tree)
-    # paths that could not be listed or examined are rows too, never dropped
-    unlisted = {i: f for i, f in enumerate(found) if f.error}
-    to_count = [f.path for f in found if not f.error]
     cache_mode = _cache_mode(mode, branch_names, prof.names)
     opened: CountCache | None = None
     if cache is not None:
@@ -441,20 +437,56 @@ def count_events(
         opened = cache if isinstance(cache, CountCache) else CountCache.open(cache)
     try:
         memo = None
-        keys: list[FileKey | None] | None = None
-        if opened is not None:
+        known: dict[str, FileKey | None] = {}
+        options = (tree, cache_mode, include_skims, str(selection), prof.name, prof.names)
+        if opened is not None and selection is None:
+            # an unchanged rerun is recognised before any name is parsed (result_cache)
             from lumiaudit.offline.cache import file_key
 
-            keys = [file_key(p) for p in to_count]
-            memo = _memo_ids(
-                found, keys, unlisted, paths, tree, cache_mode, include_skims, selection, prof
-            )
+            known = {real: file_key(real) for _, real, error in reached if not error}
+            entries: list[tuple[Any, ...]] = [
+                (path, real, error, known.get(real)) for path, real, error in reached
+            ]
+            memo = _memo_ids(entries, paths, (*options, prof.full, "reached"))
             if memo is not None:
                 from lumiaudit.offline.result_cache import lookup_result
 
                 stored = lookup_result(opened, *memo)
                 if stored is not None:
-                    return _reuse(stored, stats, start, opened)
+                    warn_odd_suffixes({real for _, real, _ in reached})
+                    return _reuse(stored, start, opened)
+        found = found_from(reached, names=prof.names)
+        stats: dict[str, Any] = {"files": len(found), "mode": mode, "tree": tree}
+        if prof.name != "belle2":
+            stats["profile"] = prof.name
+        if selection is not None:
+            # the pre-open hook: a two-run audit does not open a whole production
+            kept = [f for f in found if selection.keeps_file(f.name)]
+            stats.update(files=len(kept), not_selected=len(found) - len(kept), runs=str(selection))
+            found = kept
+        logger.info("%d files to count (mode %s, tree %r)", len(found), mode, tree)
+        # paths that could not be listed or examined are rows too, never dropped
+        unlisted = {i: f for i, f in enumerate(found) if f.error}
+        to_count = [f.path for f in found if not f.error]
+        keys: list[FileKey | None] | None = None
+        if opened is not None:
+            from lumiaudit.offline.cache import file_key
+
+            keys = [known[p] if p in known else file_key(p) for p in to_count]
+            if selection is not None:
+                by_path = dict(zip(to_count, keys, strict=True))
+                entries = [
+                    (f.path, f.markers, f.reached_as, f.error, by_path.get(f.path)) for f in found
+                ]
+                # the files left out count too (stats["not_selected"])
+                left_out = stats.get("not_selected", 0)
+                memo = _memo_ids(entries, paths, (*options, prof.full, "found", left_out))
+                if memo is not None:
+                    from lumiaudit.offline.result_cache import lookup_result
+
+                    stored = lookup_result(opened, *memo)
+                    if stored is not None:
+                        return _reuse(stored, start, opened)
         result = _count_and_tabulate(
             found,
             unlisted,
@@ -481,7 +513,8 @@ def count_events(
             from lumiaudit.offline.result_cache import store_result
 
             tables = (result.files, result.contributions, result.runs, result.gaps)
-            store_result(opened, *memo, (tables, stats.get("unassigned")))
+            described = {k: v for k, v in stats.items() if k not in _RUN_STATS}
+            store_result(opened, *memo, (tables, described))
     finally:
         if opened is not None and opened is not cache:
             opened.close()

@@ -272,6 +272,19 @@ def discover(
         If an input (or a line of a list file) names nothing, or there are no inputs, or
         (``allow_empty=False``) an input holds no ROOT file.
     """
+    return found_from(reach(paths, allow_empty=allow_empty), names=names)
+
+
+def reach(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, allow_empty: bool = True
+) -> list[Reached]:
+    """What discovery reaches, before any name is parsed: ``(path, real path, error)`` per
+    file, in discovery order (see :func:`discover` for the arguments and errors).
+
+    :func:`found_from` turns it into the :class:`Found` list; it depends on nothing else
+    (and the file-name grammar), which is what lets an unchanged rerun be recognised from it
+    (:mod:`lumiaudit.offline.result_cache`).
+    """
     items = _as_list(paths)
     if not items:
         msg = "no input paths given"
@@ -290,22 +303,18 @@ def discover(
                 path=item,
                 hint="--allow-empty / allow_empty=True if that is expected",
             )
+    return reached
+
+
+def found_from(reached: list[Reached], *, names: str = "belle2") -> list[Found]:
+    """The distinct files of a :func:`reach` result, sorted by real path, names parsed."""
     by_real: dict[str, list[str]] = {}
     errors: dict[str, str] = {}
     for path, real, error in reached:
         by_real.setdefault(real, []).append(path)
         if error:
             errors.setdefault(real, error)
-    odd = sorted(r for r in by_real if is_root_name(r) and not r.endswith(ROOT_SUFFIXES))
-    if odd:
-        logger.warning(
-            "%d file%s with an upper-case ROOT suffix counted as ROOT files (basf2 writes "
-            "lower case; rename them?): %s%s",
-            len(odd),
-            "s" * (len(odd) != 1),
-            ", ".join(odd[:5]),
-            f" and {len(odd) - 5} more" if len(odd) > 5 else "",
-        )
+    warn_odd_suffixes(by_real)
     found = []
     for real, ways in sorted(by_real.items()):
         # a directory that could not be listed: its layout says the experiment and run
@@ -325,6 +334,20 @@ def discover(
             Found(real, name, join_markers(name.markers, extra), others, errors.get(real, ""))
         )
     return found
+
+
+def warn_odd_suffixes(reals: Iterable[str]) -> None:
+    """Log a warning for ROOT files whose suffix is not lower case (nothing when none)."""
+    odd = sorted(r for r in reals if is_root_name(r) and not r.endswith(ROOT_SUFFIXES))
+    if odd:
+        logger.warning(
+            "%d file%s with an upper-case ROOT suffix counted as ROOT files (basf2 writes "
+            "lower case; rename them?): %s%s",
+            len(odd),
+            "s" * (len(odd) != 1),
+            ", ".join(odd[:5]),
+            f" and {len(odd) - 5} more" if len(odd) > 5 else "",
+        )
 
 
 def find_duplicates(

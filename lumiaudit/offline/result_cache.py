@@ -8,15 +8,20 @@ tables again, so they are stored once, beside the per-file records, and reused.
 "Nothing has changed" is decided from what this run sees, never assumed:
 
 - the **slot** of a result is a digest of the options (tree, mode, branch names, file-name
-  grammar, what "full" means, skims, the run selection) and of the input arguments as given: one
-  stored result per way of calling :func:`~lumiaudit.offline.count_events`, replaced by each
-  run that can store one;
+  grammar, what "full" means, skims, the run selection), of the working directory and of the
+  input arguments as given: one stored result per way of calling
+  :func:`~lumiaudit.offline.count_events`, replaced by each run that can store one;
 - the **fingerprint** is a digest of the slot, the lumiaudit version, the per-file record type's
-  version, the cache layout and, for every discovered file in order, its path, the markers and
-  paths it was reached by, and its ``os.stat`` key (size, mtime, inode, ctime, device: the same
-  key as the per-file cache). The stored result is used only when the fingerprint of this run
-  equals the stored one: one new, vanished, renamed, rewritten or ``touch``-ed file, a new link
-  to a file, or any other option, and the run counts file by file as before.
+  version, the cache layout and, for every path discovery reached in order, the path, the
+  real path it resolves to and the real file's ``os.stat`` key (size, mtime, inode, ctime,
+  device: the same key as the per-file cache). It is computed from discovery's raw walk,
+  before any file name is parsed (the parsed names are a function of those paths and the
+  grammar in the slot), so an unchanged rerun costs a directory walk and a ``stat`` per file.
+  With a run selection the selected files' paths, markers and link paths are used instead
+  (the selection is made on parsed names). The stored result is used only when the
+  fingerprint of this run equals the stored one: one new, vanished, renamed, rewritten or
+  ``touch``-ed file, a new link to a file, or any other option, and the run counts file by
+  file as before.
 - a run stores a result only when every file was stat'ed, listed without error and read without
   an I/O error (an I/O error says nothing about the file, so such a run must be repeated), and
   every file is local (a URL has no stat key).
@@ -65,7 +70,7 @@ def slot(options: Sequence[object], inputs: Sequence[str]) -> str:
 def fingerprint(
     slot_id: str,
     record_type: type,
-    files: Sequence[tuple[str, str, tuple[str, ...]]],
+    files: Sequence[tuple[Any, ...]],
     keys: Sequence[FileKey],
 ) -> str:
     """The digest of everything an unchanged rerun must find as it was (see the module doc).
@@ -77,15 +82,17 @@ def fingerprint(
     record_type
         The per-file record class (its field list is part of the digest).
     files
-        ``(path, markers, reached_as)`` of every discovered file, in discovery order.
+        What discovery found of every file, in discovery order: ``(path, real path, error)``
+        as reached (or, with a run selection, ``(path, markers, reached_as, error)`` of each
+        selected file).
     keys
         The stat key of every file, in the same order.
     """
     digest = hashlib.sha256()
     head = (RESULT_LAYOUT, CACHE_SCHEMA, __version__, record_version(record_type), slot_id)
     digest.update(repr(head).encode())
-    for (path, markers, reached_as), key in zip(files, keys, strict=True):
-        digest.update(repr((path, markers, reached_as, key.stat_key())).encode())
+    for entry, key in zip(files, keys, strict=True):
+        digest.update(repr((entry, key.stat_key())).encode())
         digest.update(b"\n")
     return digest.hexdigest()
 
