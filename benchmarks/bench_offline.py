@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                 # what a rerun with new files does for the old ones: per-file records, tables
                 # rebuilt (the stored tables dropped first, inside the timed call: a few ms)
                 with sqlite3.connect(db) as con:
-                    con.execute("DELETE FROM results")
+                    con.execute("DELETE FROM stored_tables")
                 con.close()
                 return count_events(top, mode="auto", jobs=jobs, cache=db)
 

@@ -166,8 +166,8 @@ def test_a_damaged_stored_result_is_a_miss_not_an_error(tmp_path: Path, prod: Pa
     db = tmp_path / "counts.sqlite"
     first = count_events(prod, cache=db)
     with sqlite3.connect(db) as con:
-        assert con.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 1
-        con.execute("UPDATE results SET payload = x'80049500'")
+        assert con.execute("SELECT COUNT(*) FROM stored_tables").fetchone()[0] == 5
+        con.execute("UPDATE stored_tables SET payload = x'80049500' WHERE part = 2")
     again = count_events(prod, cache=db)
     assert not reused(again)
     assert again.stats["read"] == 0  # the per-file records still serve
@@ -190,7 +190,7 @@ def test_a_cache_without_results_table_is_used_and_gets_one(tmp_path: Path, prod
     db = tmp_path / "counts.sqlite"
     count_events(prod, cache=db)
     with sqlite3.connect(db) as con:
-        con.execute("DROP TABLE results")
+        con.execute("DROP TABLE stored_tables")
     again = count_events(prod, cache=db)
     assert not reused(again)
     assert again.stats["read"] == 0
@@ -255,3 +255,14 @@ def test_the_upper_case_suffix_warning_is_given_on_a_reuse_too(
     caplog.clear()
     assert reused(count_events(prod, cache=db))
     assert "upper-case ROOT suffix" in caplog.text
+
+
+def test_a_stored_result_missing_a_part_is_a_miss(tmp_path: Path, prod: Path) -> None:
+    db = tmp_path / "counts.sqlite"
+    first = count_events(prod, cache=db)
+    with sqlite3.connect(db) as con:
+        con.execute("DELETE FROM stored_tables WHERE part = 4")
+    again = count_events(prod, cache=db)
+    assert not reused(again)
+    same_tables(again, first)
+    assert reused(count_events(prod, cache=db))

@@ -308,7 +308,7 @@ def _reuse(stored: Any, start: float, cache: CountCache) -> OfflineResult:
     """The stored tables of an unchanged rerun, with their stats (no file read)."""
     from lumiaudit.offline.assign import warn_unassigned
 
-    (files, contributions, runs, gaps), kept = stored
+    files, contributions, runs, gaps, kept = stored
     stats: dict[str, Any] = dict(kept)
     n = stats["files"]
     logger.info("cache %s: all %d files unchanged; the stored tables are reused", cache.path, n)
@@ -444,10 +444,11 @@ def count_events(
             from lumiaudit.offline.cache import file_key
 
             known = {real: file_key(real) for _, real, error in reached if not error}
-            entries: list[tuple[Any, ...]] = [
-                (path, real, error, known.get(real)) for path, real, error in reached
-            ]
-            memo = _memo_ids(entries, paths, (*options, prof.full, "reached"))
+            memo = _memo_ids(
+                [(path, real, error, known.get(real)) for path, real, error in reached],
+                paths,
+                (*options, prof.full, "reached"),
+            )
             if memo is not None:
                 from lumiaudit.offline.result_cache import lookup_result
 
@@ -475,12 +476,17 @@ def count_events(
             keys = [known[p] if p in known else file_key(p) for p in to_count]
             if selection is not None:
                 by_path = dict(zip(to_count, keys, strict=True))
-                entries = [
-                    (f.path, f.markers, f.reached_as, f.error, by_path.get(f.path)) for f in found
-                ]
                 # the files left out count too (stats["not_selected"])
                 left_out = stats.get("not_selected", 0)
-                memo = _memo_ids(entries, paths, (*options, prof.full, "found", left_out))
+                memo = _memo_ids(
+                    [
+                        (f.path, f.markers, f.reached_as, f.error, by_path.get(f.path))
+                        for f in found
+                    ],
+                    paths,
+                    (*options, prof.full, "found", left_out),
+                )
+                del by_path
                 if memo is not None:
                     from lumiaudit.offline.result_cache import lookup_result
 
@@ -512,9 +518,9 @@ def count_events(
         if memo is not None and opened is not None and not stats["not_counted"]:
             from lumiaudit.offline.result_cache import store_result
 
-            tables = (result.files, result.contributions, result.runs, result.gaps)
             described = {k: v for k, v in stats.items() if k not in _RUN_STATS}
-            store_result(opened, *memo, (tables, described))
+            parts = (result.files, result.contributions, result.runs, result.gaps, described)
+            store_result(opened, *memo, parts)
     finally:
         if opened is not None and opened is not cache:
             opened.close()

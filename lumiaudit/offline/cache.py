@@ -364,8 +364,8 @@ class CountCache:
         """Drop the cached results of ``paths`` (all trees and modes), and every whole result."""
         with self.transaction() as db:
             db.executemany("DELETE FROM records WHERE path = ?", [(p,) for p in paths])
-            with suppress(sqlite3.OperationalError):  # no results table yet
-                db.execute("DELETE FROM results")  # (lumiaudit.offline.result_cache)
+            with suppress(sqlite3.OperationalError):  # no stored tables yet
+                db.execute("DELETE FROM stored_tables")  # (lumiaudit.offline.result_cache)
 
     def transaction(self) -> _Transaction:
         """``with cache.transaction() as db:``: one write transaction on the cache database."""
