@@ -278,21 +278,10 @@ def count_file(
             msg = f"timeout must be more than 0 seconds, got {timeout}"
             raise ParameterError(msg)
     elif lean_enabled():
-        try:
-            return _read(
-                path,
-                local,
-                remote,
-                tree,
-                mode,
-                timeout,
-                branches,
-                dict(base),
-                lean=True,
-                names=names,
-            )
-        except Exception as exc:  # Unsure, or anything unusual: the full reading decides
-            logger.debug("%s: lean reading gave up (%s); reading it with uproot", path, exc)
+        # Unsure, or anything unusual: the full reading below decides
+        lean = _lean_read(path, local, remote, tree, mode, timeout, branches, base, names)
+        if lean is not None:
+            return lean
     attempt = 0
     while True:
         attempt += 1
@@ -343,6 +332,32 @@ def count_file(
         return FileRecord(status=str(failure.status), error=error, **record)
 
 
+def _lean_read(
+    path: str,
+    local: str,
+    remote: bool,
+    tree: str,
+    mode: str,
+    timeout: float | None,
+    branches: Mapping[str, str],
+    base: Mapping[str, Any],
+    names: str,
+    *,
+    passes: tuple[type[BaseException], ...] = (),
+) -> FileRecord | None:
+    """The lean reader's record, or ``None`` when it gave up (uproot's reading decides);
+    exceptions of the ``passes`` types are raised to the caller."""
+    try:
+        return _read(
+            path, local, remote, tree, mode, timeout, branches, dict(base), lean=True, names=names
+        )
+    except passes:
+        raise
+    except Exception as exc:
+        logger.debug("%s: lean reading gave up (%s); reading it with uproot", path, exc)
+        return None
+
+
 def _attempt(
     path: str,
     local: str,
@@ -365,23 +380,22 @@ def _attempt(
 
     try:
         if remote and access(path).kind == "http" and lean_enabled():
-            try:
-                return _read(
-                    path,
-                    local,
-                    remote,
-                    tree,
-                    mode,
-                    timeout,
-                    branches,
-                    dict(base),
-                    lean=True,
-                    names=names,
-                )
-            except (OSError, http.client.HTTPException):
-                raise
-            except Exception as exc:  # Unsure, or a problem of the file: uproot decides
-                logger.debug("%s: lean reading gave up (%s); reading it with uproot", path, exc)
+            # a network error is this attempt's failure; Unsure or a problem of the file:
+            # uproot decides
+            lean = _lean_read(
+                path,
+                local,
+                remote,
+                tree,
+                mode,
+                timeout,
+                branches,
+                base,
+                names,
+                passes=(OSError, http.client.HTTPException),
+            )
+            if lean is not None:
+                return lean
         return _read(path, local, remote, tree, mode, timeout, branches, dict(base), names=names)
     except Bad as bad:  # what the file holds: reading it again changes nothing
         return FileRecord(status=str(bad.status), error=bad.error, **base)
