@@ -304,6 +304,15 @@ def _memo_ids(
 _RUN_STATS = frozenset({"read", "cached", "seconds", "not_counted", "unchanged"})
 
 
+def _stored(cache: CountCache, memo: tuple[str, str] | None) -> Any:
+    """The stored result of ``memo`` (see :func:`_memo_ids`), or ``None``."""
+    if memo is None:
+        return None
+    from lumiaudit.offline.result_cache import lookup_result
+
+    return lookup_result(cache, *memo)
+
+
 def _reuse(stored: Any, start: float, cache: CountCache) -> OfflineResult:
     """The stored tables of an unchanged rerun, with their stats (no file read)."""
     from lumiaudit.offline.assign import warn_unassigned
@@ -438,7 +447,15 @@ def count_events(
     try:
         memo = None
         known: dict[str, FileKey | None] = {}
-        options = (tree, cache_mode, include_skims, str(selection), prof.name, prof.names)
+        options = (
+            tree,
+            cache_mode,
+            include_skims,
+            str(selection),
+            prof.name,
+            prof.names,
+            prof.full,
+        )
         if opened is not None and selection is None:
             # an unchanged rerun is recognised before any name is parsed (result_cache)
             from lumiaudit.offline.cache import file_key
@@ -447,15 +464,12 @@ def count_events(
             memo = _memo_ids(
                 [(path, real, error, known.get(real)) for path, real, error in reached],
                 paths,
-                (*options, prof.full, "reached"),
+                (*options, "reached"),
             )
-            if memo is not None:
-                from lumiaudit.offline.result_cache import lookup_result
-
-                stored = lookup_result(opened, *memo)
-                if stored is not None:
-                    warn_odd_suffixes({real for _, real, _ in reached})
-                    return _reuse(stored, start, opened)
+            stored = _stored(opened, memo)
+            if stored is not None:
+                warn_odd_suffixes({real for _, real, _ in reached})
+                return _reuse(stored, start, opened)
         found = found_from(reached, names=prof.names)
         stats: dict[str, Any] = {"files": len(found), "mode": mode, "tree": tree}
         if prof.name != "belle2":
@@ -473,26 +487,20 @@ def count_events(
         if opened is not None:
             from lumiaudit.offline.cache import file_key
 
-            keys = [known[p] if p in known else file_key(p) for p in to_count]
+            for p in to_count:
+                if p not in known:
+                    known[p] = file_key(p)
+            keys = [known[p] for p in to_count]
             if selection is not None:
-                by_path = dict(zip(to_count, keys, strict=True))
                 # the files left out count too (stats["not_selected"])
-                left_out = stats.get("not_selected", 0)
                 memo = _memo_ids(
-                    [
-                        (f.path, f.markers, f.reached_as, f.error, by_path.get(f.path))
-                        for f in found
-                    ],
+                    [(f.path, f.markers, f.reached_as, f.error, known.get(f.path)) for f in found],
                     paths,
-                    (*options, prof.full, "found", left_out),
+                    (*options, "found", stats["not_selected"]),
                 )
-                del by_path
-                if memo is not None:
-                    from lumiaudit.offline.result_cache import lookup_result
-
-                    stored = lookup_result(opened, *memo)
-                    if stored is not None:
-                        return _reuse(stored, start, opened)
+                stored = _stored(opened, memo)
+                if stored is not None:
+                    return _reuse(stored, start, opened)
         result = _count_and_tabulate(
             found,
             unlisted,

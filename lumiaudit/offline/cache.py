@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 #: 2: ``ctime_ns`` and ``dev`` in the key, ``meta.application``.
 CACHE_SCHEMA = 2
 
+#: The table of whole stored results (written and read by lumiaudit.offline.result_cache).
+RESULTS_TABLE = "stored_tables"
+
 #: ``meta.application`` of a lumiaudit count cache (layout 1 had only ``meta.schema``).
 APPLICATION = "lumiaudit count cache"
 
@@ -365,7 +368,7 @@ class CountCache:
         with self.transaction() as db:
             db.executemany("DELETE FROM records WHERE path = ?", [(p,) for p in paths])
             with suppress(sqlite3.OperationalError):  # no stored tables yet
-                db.execute("DELETE FROM stored_tables")  # (lumiaudit.offline.result_cache)
+                db.execute(f"DELETE FROM {RESULTS_TABLE}")
 
     def transaction(self) -> _Transaction:
         """``with cache.transaction() as db:``: one write transaction on the cache database."""

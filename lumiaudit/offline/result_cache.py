@@ -43,21 +43,25 @@ from collections.abc import Sequence
 from typing import Any
 
 from lumiaudit._version import __version__
-from lumiaudit.offline.cache import CACHE_SCHEMA, CountCache, FileKey, record_version
+from lumiaudit.offline.cache import (
+    CACHE_SCHEMA,
+    RESULTS_TABLE,
+    CountCache,
+    FileKey,
+    record_version,
+)
 
 __all__ = ["fingerprint", "lookup_result", "slot", "store_result"]
 
 log = logging.getLogger(__name__)
 
 #: Version of the stored parts (the four tables and the stats); part of every fingerprint.
-#: 2: one row per part (pickling them all at once cost ~90 MB more peak at 100,000 files).
+#: 2: one row per part (pickling them all at once cost ~55 MB more peak at 100,000 files),
+#: in ``cache.RESULTS_TABLE``; layout 1's ``results`` table, if a cache has one, is never read.
 RESULT_LAYOUT = 2
 
-#: The table of stored results (layout 1's ``results`` table, if any, is never read).
-TABLE = "stored_tables"
-
 _DDL = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
+CREATE TABLE IF NOT EXISTS {RESULTS_TABLE} (
     slot TEXT NOT NULL,
     part INTEGER NOT NULL,
     parts INTEGER NOT NULL,
@@ -111,7 +115,8 @@ def lookup_result(cache: CountCache, slot_id: str, print_: str) -> list[Any] | N
     expected = 0
     try:
         rows = cache.db.execute(
-            f"SELECT part, parts, fingerprint, payload FROM {TABLE} WHERE slot = ? ORDER BY part",
+            f"SELECT part, parts, fingerprint, payload FROM {RESULTS_TABLE} "
+            "WHERE slot = ? ORDER BY part",
             (slot_id,),
         )
         # one row (one pickled table) at a time: never all of them in memory at once
@@ -140,11 +145,11 @@ def store_result(cache: CountCache, slot_id: str, print_: str, parts: Sequence[o
     now = time.time()
     with cache.transaction() as db:
         db.execute(_DDL)
-        db.execute(f"DELETE FROM {TABLE} WHERE slot = ?", (slot_id,))
+        db.execute(f"DELETE FROM {RESULTS_TABLE} WHERE slot = ?", (slot_id,))
         for i, part in enumerate(parts):
             blob = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
             db.execute(
-                f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO {RESULTS_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
                 (slot_id, i, len(parts), print_, blob, now),
             )
             del blob

@@ -86,6 +86,11 @@ def files_frame(
         One row per file, sorted by path. Duplicates have status ``duplicate``; the error text
         names the counted copy (and the copy's own problem, if it has one).
     """
+    if not found:
+        frame = empty(FILES)
+        for name, dtype in _FILE_EXTRA.items():
+            frame[name] = pd.Series(dtype=dtype)
+        return frame
     # one tuple per row, transposed into columns at the end (a dict per row, or an append
     # per cell, costs more than the rest at 100,000 files)
     rows: list[tuple[Any, ...]] = []
@@ -127,15 +132,9 @@ def files_frame(
             counts = dict(rec.flag_counts)
             for bit in bits:
                 flag_columns[bit].append(counts.get(bit) if rec.flag_counts else None)
-    transposed = list(zip(*rows, strict=True)) if rows else [() for _ in _FILE_COLUMNS]
-    columns: dict[str, Any] = dict(zip(_FILE_COLUMNS, transposed, strict=True))
+    columns: dict[str, Any] = dict(zip(_FILE_COLUMNS, zip(*rows, strict=True), strict=True))
     for bit in bits:
         columns[flag_column(bit)] = flag_columns[bit]
-    if not found:
-        frame = empty(FILES)
-        for name, dtype in _FILE_EXTRA.items():
-            frame[name] = pd.Series(dtype=dtype)
-        return frame
     frame = enforce(pd.DataFrame(columns), FILES)
     # seconds since the epoch (None for URLs) -> UTC timestamps, NaT when unknown
     seconds = pd.to_numeric(frame["mtime"].astype("Float64"), errors="coerce")
