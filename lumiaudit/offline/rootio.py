@@ -35,7 +35,16 @@ from typing import Any
 from lumiaudit.errors import Unsure
 from lumiaudit.numbers import fmt
 
-__all__ = ["Key", "LeanFile", "Unsure", "inflate", "inflate_head", "read_key", "read_string"]
+__all__ = [
+    "Key",
+    "LeanFile",
+    "Unsure",
+    "inflate",
+    "inflate_head",
+    "open_basket",
+    "read_key",
+    "read_string",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +55,7 @@ _DIR_BIG = struct.Struct(">hIIiiqqq")
 _KEY_SMALL = struct.Struct(">ihiIhhii")
 _KEY_BIG = struct.Struct(">ihiIhhqq")
 _I32 = struct.Struct(">i")
+_BASKET = struct.Struct(">HiiiiB")  # fVersion, fBufferSize, fNevBufSize, fNevBuf, fLast, flag
 #: ROOT compresses an object in blocks of at most 0xffffff bytes, each with a 9-byte header
 _BLOCK_HEADER = 9
 
@@ -167,6 +177,25 @@ def inflate(raw: bytes, objlen: int) -> bytes:
         msg = f"object inflated to {len(data)} bytes instead of {objlen}"
         raise Unsure(msg)
     return data
+
+
+def open_basket(raw: bytes, *, seek: int, nbytes: int, n: int, name: str) -> tuple[Key, bytes, int]:
+    """The key, the (decompressed) body and ``fLast`` of one basket of branch ``name``.
+
+    ``raw`` is the basket as read from the file (``nbytes`` at ``seek``), which must hold ``n``
+    entries; a key or header that disagrees, or cannot be read, raises :class:`Unsure`.
+    """
+    try:
+        key, at = read_key(raw, 0)
+        _, _, _, entries, last, _ = _BASKET.unpack_from(raw, at)
+    except (IndexError, struct.error) as exc:
+        msg = f"basket of {name!r} at {seek}: {exc}"
+        raise Unsure(msg) from exc
+    if key.nbytes != nbytes or key.seek != seek or entries != n:
+        msg = f"basket of {name!r} at {seek} disagrees with the branch"
+        raise Unsure(msg)
+    body = raw[key.keylen :]
+    return key, inflate(body, key.objlen) if key.compressed else body, last
 
 
 def inflate_head(raw: bytes, want: int) -> bytes | None:

@@ -20,7 +20,7 @@ import struct
 
 import numpy as np
 
-from lumiaudit.offline.rootio import LeanFile, Unsure, inflate, read_key
+from lumiaudit.offline.rootio import LeanFile, Unsure, open_basket
 
 __all__ = ["TEXT_TYPES", "basket_strings", "branch_strings"]
 
@@ -28,7 +28,6 @@ __all__ = ["TEXT_TYPES", "basket_strings", "branch_strings"]
 #: split class) and ``kSTLstring`` (TVirtualStreamerInfo).
 TEXT_TYPES = frozenset({300, 365})
 
-_BASKET = struct.Struct(">HiiiiB")  # fVersion, fBufferSize, fNevBufSize, fNevBuf, fLast, flag
 _HEAD = struct.Struct(">IH")
 _I32 = struct.Struct(">i")
 _BYTECOUNT = 0x40000000
@@ -82,13 +81,7 @@ def basket_strings(raw: bytes, *, seek: int, nbytes: int, n: int, name: str) -> 
         If anything disagrees (key, entry count, byte counts, offsets, UTF-8).
     """
     try:
-        key, at = read_key(raw, 0)
-        _, _, _, entries, last, _ = _BASKET.unpack_from(raw, at)
-        if key.nbytes != nbytes or key.seek != seek or entries != n:
-            msg = f"basket of {name!r} at {seek} disagrees with the branch"
-            raise Unsure(msg)
-        body = raw[key.keylen :]
-        data = inflate(body, key.objlen) if key.compressed else body
+        key, data, last = open_basket(raw, seek=seek, nbytes=nbytes, n=n, name=name)
         border = last - key.keylen
         if not 0 <= border <= len(data):
             msg = f"basket of {name!r} at {seek}: fLast outside the basket"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lumiaudit.offline.rootio import Key, LeanFile, Unsure, inflate, read_key, read_string
+from lumiaudit.offline.rootio import Key, LeanFile, Unsure, open_basket, read_string
 from lumiaudit.offline.roottext import TEXT_TYPES, branch_strings
 
 __all__ = ["TREE_CLASSES", "LeanTree", "tree_entries"]
@@ -62,7 +62,6 @@ _BRANCH_V11 = struct.Struct(">iiiiqiIiqqqq")
 _BRANCH_V13A = struct.Struct(">iiiiq")
 _BRANCH_V13B = struct.Struct(">iIiqqqq")
 _LEAF = struct.Struct(">iii??")
-_BASKET = struct.Struct(">HiiiiB")
 
 #: TLeaf classes of one plain number and their big-endian dtypes (signed, unsigned)
 _LEAF_TYPES = {
@@ -516,19 +515,7 @@ class LeanTree:
         Unsure
             If a name is not a branch, or its branch is not plain numbers in baskets on file.
         """
-        out: dict[str, np.ndarray] = {}
-        for name in names:
-            try:
-                br = self._resolve(name)
-                if br is None:
-                    msg = f"no branch {name!r}"
-                    raise Unsure(msg)
-                leafy = self._leafy(br)
-            except (IndexError, struct.error, ValueError) as exc:
-                msg = f"branch {name!r}: {exc}"
-                raise Unsure(msg) from exc
-            out[name] = self._read_baskets(leafy, name)
-        return out
+        return {name: self._read_baskets(self._leaves_of(name), name) for name in names}
 
     def strings(self, names: Iterable[str]) -> dict[str, list[str]]:
         """Every value of each of ``names``, ``std::string`` members of a split object.
@@ -537,18 +524,22 @@ class LeanTree:
         """
         out: dict[str, list[str]] = {}
         for name in names:
-            try:
-                br = self._resolve(name)
-                if br is None:
-                    msg = f"no branch {name!r}"
-                    raise Unsure(msg)
-                leafy = self._leafy(br, text=True)
-            except (IndexError, struct.error, ValueError) as exc:
-                msg = f"branch {name!r}: {exc}"
-                raise Unsure(msg) from exc
+            leafy = self._leaves_of(name, text=True)
             tables = (leafy.basket_bytes, leafy.basket_entry, leafy.basket_seek)
             out[name] = branch_strings(self.file, *tables, entries=leafy.entries, name=name)
         return out
+
+    def _leaves_of(self, name: str, *, text: bool = False) -> _Leafy:
+        """The basket table of branch ``name``; :class:`Unsure` when there is none to read."""
+        try:
+            br = self._resolve(name)
+            if br is None:
+                msg = f"no branch {name!r}"
+                raise Unsure(msg)
+            return self._leafy(br, text=text)
+        except (IndexError, struct.error, ValueError) as exc:
+            msg = f"branch {name!r}: {exc}"
+            raise Unsure(msg) from exc
 
     def _read_baskets(self, leafy: _Leafy, name: str) -> np.ndarray:
         parts = []
@@ -578,17 +569,7 @@ class LeanTree:
             msg = f"basket of {name!r} at {seek} ({nbytes} bytes) is not inside the file"
             raise Unsure(msg)
         raw = self.file.pread(nbytes, seek)
-        try:
-            key, at = read_key(raw, 0)
-            _, _, _, entries, last, _ = _BASKET.unpack_from(raw, at)
-        except (IndexError, struct.error) as exc:
-            msg = f"basket of {name!r} at {seek}: {exc}"
-            raise Unsure(msg) from exc
-        if key.nbytes != nbytes or key.seek != seek or entries != n:
-            msg = f"basket of {name!r} at {seek} disagrees with the branch"
-            raise Unsure(msg)
-        body = raw[key.keylen :]
-        data = inflate(body, key.objlen) if key.compressed else body
+        key, data, last = open_basket(raw, seek=seek, nbytes=nbytes, n=n, name=name)
         size = last - key.keylen
         if size != n * dtype.itemsize or size > len(data):
             msg = f"basket of {name!r} at {seek} holds {size} bytes for {n} values"
