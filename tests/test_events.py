@@ -321,32 +321,24 @@ def test_only_the_audited_production_is_read(tmp_path: Path) -> None:
 
 
 def test_a_url_is_read_and_a_stalled_server_is_bounded(tmp_path: Path) -> None:
-    import functools
-    import http.server
     import socket
-    import threading
 
-    from tests.test_offline_count import _RangeHandler
+    from tests.support.http_servers import RangeHandler, base_url, serve
 
     write_basf2_file(tmp_path / "a.root", experiment=3, run=7, n_events=40, first_event=5)
-    handler = functools.partial(_RangeHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     # a server that takes the connection and never answers
     stalled = socket.socket()
     stalled.bind(("127.0.0.1", 0))
     stalled.listen(8)
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/a.root"
-        num = read_event_numbers(url, timeout=10)
+        with serve(RangeHandler, tmp_path) as server:
+            num = read_event_numbers(f"{base_url(server)}/a.root", timeout=10)
         assert num.error == ""
         assert num.event.tolist() == list(range(5, 45))
         hung = read_event_numbers(f"http://127.0.0.1:{stalled.getsockname()[1]}/a.root", timeout=1)
         assert "timed out" in hung.error.lower(), hung.error
         assert len(hung.event) == 0
     finally:
-        server.shutdown()
-        server.server_close()
         stalled.close()
 
 

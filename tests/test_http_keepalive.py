@@ -4,14 +4,11 @@ and not inherited by a forked child. Real servers on 127.0.0.1, real sockets."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import io
 import multiprocessing
-import re
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +17,13 @@ import pytest
 from lumiaudit.offline import http_source
 from lumiaudit.offline.count import count_file
 from lumiaudit.offline.http_source import HttpRanges, close_idle
+from tests.support.http_servers import RangeHandler, base_url, serve
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Static files with ``Range``; HTTP/1.1 keep-alive unless the class says 1.0."""
+class _Handler(RangeHandler):
+    """Static files with ``Range``, HTTP/1.1 keep-alive; records each connection it serves."""
 
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
     def setup(self) -> None:
         super().setup()
@@ -36,43 +31,18 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         with server.lock:
             server.connections.append(self.connection)
 
-    def send_head(self) -> Any:
-        path = Path(self.translate_path(self.path))
-        if not path.is_file():
-            self.send_error(404)
-            return None
-        data = path.read_bytes()
-        match = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        assert match, "the lean reader always sends a range"
-        start = int(match.group(1))
-        stop = int(match.group(2)) if match.group(2) else len(data) - 1
-        part = data[start : stop + 1]
-        self.send_response(206)
-        self.send_header("Content-Range", f"bytes {start}-{start + len(part) - 1}/{len(data)}")
-        self.send_header("Content-Length", str(len(part)))
-        self.end_headers()
-        return io.BytesIO(part)
-
 
 class _Http10Handler(_Handler):
     protocol_version = "HTTP/1.0"
 
 
+@contextmanager
 def _serve(directory: Path, handler: type[_Handler]) -> Iterator[tuple[str, Any]]:
-    server: Any = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(directory))
-    )
-    server.lock = threading.Lock()
-    server.connections = []
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", server
-    finally:
-        close_idle()
-        server.shutdown()
-        server.server_close()
+    with serve(handler, directory, lock=threading.Lock(), connections=[]) as server:
+        try:
+            yield base_url(server), server
+        finally:
+            close_idle()  # the client's kept connections, before the server stops
 
 
 @pytest.fixture
@@ -85,7 +55,8 @@ def files(b2_file: Any) -> list[Path]:
 @pytest.fixture
 def keepalive(files: list[Path]) -> Iterator[tuple[str, Any]]:
     close_idle()
-    yield from _serve(files[0].parent, _Handler)
+    with _serve(files[0].parent, _Handler) as served:
+        yield served
 
 
 def _urls(base: str, files: list[Path]) -> list[str]:
@@ -151,7 +122,7 @@ def test_a_broken_new_connection_is_the_files_error_not_resent(files: list[Path]
 
 def test_http10_answers_are_never_pooled(files: list[Path]) -> None:
     close_idle()
-    for base, server in _serve(files[0].parent, _Http10Handler):
+    with _serve(files[0].parent, _Http10Handler) as (base, server):
         records = [count_file(u, mode="fast", timeout=10) for u in _urls(base, files[:3])]
         assert [r.status for r in records] == ["ok"] * 3
         assert len(server.connections) >= 3  # a connection per request: none kept

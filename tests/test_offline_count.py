@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import csv
-import functools
-import http.server
-import io
 import os
 import pickle
-import re
 import shutil
 import threading
 import time
@@ -23,6 +19,7 @@ import uproot
 
 from lumiaudit.errors import ParameterError
 from lumiaudit.offline.count import FLAG_BITS, FileRecord, count_file
+from tests.support.http_servers import PlainHandler, RangeHandler, base_url, serve
 
 MakeFile = Callable[..., Path]
 
@@ -281,45 +278,10 @@ def test_rntuple_event_tree_is_counted(tmp_path: Path) -> None:
     assert rec.n_entries == 13
 
 
-class _RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """A static file server that honours ``Range`` (as uproot's HTTP source needs)."""
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def send_head(self) -> Any:
-        path = Path(self.translate_path(self.path))
-        if not path.is_file():
-            self.send_error(404)
-            return None
-        data = path.read_bytes()
-        match = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        if match:
-            start = int(match.group(1))
-            stop = int(match.group(2)) if match.group(2) else len(data) - 1
-            data_part = data[start : stop + 1]
-            self.send_response(206)
-            end = start + len(data_part) - 1
-            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
-        else:
-            data_part = data
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(data_part)))
-        self.end_headers()
-        return io.BytesIO(data_part)
-
-
 @pytest.fixture
 def http_sample(b2_sample: Path) -> Iterator[str]:
-    handler = functools.partial(_RangeHandler, directory=str(b2_sample / "prod"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(RangeHandler, b2_sample / "prod") as server:
+        yield base_url(server)
 
 
 def test_http_urls_give_the_same_statuses(b2_sample: Path, http_sample: str) -> None:
@@ -390,16 +352,8 @@ def test_http_lean_reading_equals_uproots(
 @pytest.fixture
 def plain_server(tmp_path: Path) -> Iterator[str]:
     """A static server that ignores Range (answers 200 with the whole file)."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(PlainHandler, tmp_path) as server:
+        yield base_url(server)
 
 
 def test_http_ranges_refuse_what_is_not_an_exact_range(
@@ -433,7 +387,7 @@ def test_http_ranges_refuse_what_is_not_an_exact_range(
 # ------------------------------------------------------------------ retries of remote reads
 
 
-class _FlakyHandler(_RangeHandler):
+class _FlakyHandler(RangeHandler):
     """Answers ``503 Service Unavailable`` to the first ``server.failures`` requests."""
 
     def send_head(self) -> Any:
@@ -450,17 +404,8 @@ class _FlakyHandler(_RangeHandler):
 
 @pytest.fixture
 def flaky_server(tmp_path: Path) -> Iterator[Any]:
-    handler = functools.partial(_FlakyHandler, directory=str(tmp_path))
-    server: Any = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.lock = threading.Lock()
-    server.failures = server.requests = 0
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(_FlakyHandler, tmp_path, lock=threading.Lock(), failures=0, requests=0) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _url(server: Any, path: Path) -> str:

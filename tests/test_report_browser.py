@@ -96,19 +96,25 @@ document.body.dataset.titleTop = title ? title.getBoundingClientRect().top : "no
 </script></body>"""
 
 
-def test_the_title_is_at_the_top_of_the_page(hostile_report: ReportResult, tmp_path: Path) -> None:
-    """nbconvert's empty cells and paddings left ~70 px empty above the title (issue 16)."""
+def _probe(report: ReportResult, tmp_path: Path, script: str, attribute: str) -> str:
+    """Open a copy of the report's page with ``script`` appended in headless Chromium at
+    1,400 px and return the ``data-<attribute>`` the script set on the body."""
     import re
 
-    assert hostile_report.html is not None
-    page = hostile_report.html.read_text(encoding="utf-8")
+    assert report.html is not None
+    page = report.html.read_text(encoding="utf-8")
     probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("</body>", _PROBE, 1), encoding="utf-8")
+    probe.write_text(page.replace("</body>", script, 1), encoding="utf-8")
     result = _chromium(tmp_path / "profile", "--window-size=1400,900", "--dump-dom", probe.as_uri())
     assert result.returncode == 0, result.stderr[-2000:]
-    found = re.search(r'data-title-top="([^"]*)"', result.stdout)
+    found = re.search(rf'data-{attribute}="([^"]*)"', result.stdout)
     assert found, "the probe did not run"
-    top = float(found.group(1))
+    return found.group(1)
+
+
+def test_the_title_is_at_the_top_of_the_page(hostile_report: ReportResult, tmp_path: Path) -> None:
+    """nbconvert's empty cells and paddings left ~70 px empty above the title (issue 16)."""
+    top = float(_probe(hostile_report, tmp_path, _PROBE, "title-top"))
     assert 0 <= top <= TITLE_TOP_PX, f"the title starts {top} px below the page top"
 
 
@@ -129,17 +135,8 @@ def test_no_section_is_wider_than_the_page(hostile_report: ReportResult, tmp_pat
     """Opened, no section scrolls sideways at 1,400 px: headers wrap at their underscores,
     long paths and messages wrap in their column (the all-runs table was 32 px too wide)."""
     import html
-    import re
 
-    assert hostile_report.html is not None
-    page = hostile_report.html.read_text(encoding="utf-8")
-    probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("</body>", _WIDTH_PROBE, 1), encoding="utf-8")
-    result = _chromium(tmp_path / "profile", "--window-size=1400,900", "--dump-dom", probe.as_uri())
-    assert result.returncode == 0, result.stderr[-2000:]
-    found = re.search(r'data-wide="([^"]*)"', result.stdout)
-    assert found, "the probe did not run"
-    assert html.unescape(found.group(1)) == "none"
+    assert html.unescape(_probe(hostile_report, tmp_path, _WIDTH_PROBE, "wide")) == "none"
 
 
 def test_report_renders_offline_with_its_images(
