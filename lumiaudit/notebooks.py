@@ -8,6 +8,7 @@ The templates live in ``notebooks/`` at the top of the repository. A wheel carri
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -259,10 +260,10 @@ def section(title: str, body: Any, *, open: bool = False) -> Any:
 
 
 def _html(text: str) -> Any:
-    from IPython import display
-
-    html: Any = display.HTML  # IPython has no type hints
-    return html(text)
+    # imported by name: IPython 8 re-exports HTML without marking it (mypy strict refuses the
+    # attribute), IPython 9 marks it; a module looked up at run time types as Any under both
+    display = importlib.import_module("IPython.display")
+    return display.HTML(text)
 
 
 def figure_html(fig: Any) -> str:

@@ -13,6 +13,7 @@ missing is never written as 0.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,11 +48,9 @@ def scrap_output(name: str, data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _display(name: str, data: Any) -> None:
-    from IPython import display as ipython
-
-    display: Any = ipython.display  # IPython has no type hints
+    ipython = importlib.import_module("IPython.display")  # untyped under IPython 8 and 9 alike
     payload, metadata = scrap_output(name, data)
-    display(payload, metadata=metadata, raw=True)
+    ipython.display(payload, metadata=metadata, raw=True)
 
 
 def glue_headline(audit: Any) -> Mapping[str, Any]:
