@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from lumiaudit import schema
+from lumiaudit.numbers import fmt
 from lumiaudit.reconcile._common import LOST_BUCKETS, _fnum
 from lumiaudit.reconcile.attribution import explain_runs
 from lumiaudit.reconcile.compare import compare
@@ -315,14 +316,6 @@ def reconcile(
     )
 
 
-def _lumi_text(nb: float) -> str:
-    """A luminosity in nb^-1 in the unit that reads best (nb^-1, pb^-1, fb^-1)."""
-    for unit, scale in (("fb^-1", 1e6), ("pb^-1", 1e3)):
-        if abs(nb) >= scale:
-            return f"{nb / scale:.3g} {unit}"
-    return f"{nb:.3g} nb^-1"
-
-
 def _lumi(runs: pd.DataFrame, allocation: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Every loss also in luminosity: ``lost events / online events x recorded lumi`` per run.
 
@@ -363,8 +356,8 @@ def _lumi(runs: pd.DataFrame, allocation: pd.DataFrame) -> tuple[pd.DataFrame, d
     unexplained = float(unexpl["lumi_nb"].sum(skipna=True))
     without = int((audited & ~lumi.notna()).sum())
     text = (
-        f"{_lumi_text(affected)} of {_lumi_text(recorded)} recorded is affected, "
-        f"{_lumi_text(unexplained)} of it unexplained"
+        f"{fmt(affected, 'lumi')} of {fmt(recorded, 'lumi')} recorded is affected, "
+        f"{fmt(unexplained, 'lumi')} of it unexplained"
         + (f" ({without} audited runs without a luminosity)" if without else "")
     )
     totals = {
