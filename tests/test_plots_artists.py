@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -401,5 +402,64 @@ def test_audit_methods_return_artists_and_the_band_survives_the_store(example, t
         drill = stored.plot_run_drilldown(run, exp, ax=axes[2])
         assert drill.title.get_text().startswith(f"e{exp} r{run}: online ")
         assert "unreadable_file (" in drill.title.get_text()
+    finally:
+        plt.close(fig)
+
+
+def test_file_status_plot_counts_every_file_and_names_the_experiment():
+    files = enforce(
+        {
+            "run": [1] * 6,
+            "path": [f"f{i}.root" for i in range(6)],
+            "status": ["ok", "ok", "ok", "truncated", "duplicate", None],
+            "n_entries": pd.array([10, 10, 10, None, 10, None], dtype="Int64"),
+        },
+        FILES,
+    )
+    runs = _runs([40], [30])
+    fig, ax = plt.subplots()
+    try:
+        art = plots.plot_file_status(files, ax=ax, meta={}, runs=runs)
+        assert isinstance(art, plots.FileStatusArtists)
+        assert art.rows[0] == "ok"  # ok on top, then by number of files
+        assert sorted(art.rows) == ["duplicate", "no status", "ok", "truncated"]
+        assert [t.get_text().strip() for t in art.values] == ["3", "1", "1", "1"]
+        assert art.bars is not None
+        widths = [p.get_width() for p in art.bars.patches]
+        assert widths == [3, 1, 1, 1]  # a file without a status is counted, never dropped
+        assert ax.get_xscale() == "log"
+        # the unreadable file is red like the drilldown's unreadable cells
+        red = plots.DRILLDOWN_CATEGORIES["unreadable"][0]
+        colors = dict(zip(art.rows, [p.get_facecolor() for p in art.bars.patches], strict=True))
+        assert colors["truncated"] == pytest.approx(matplotlib.colors.to_rgba(red))
+        text = "\n".join(t.get_text() for t in ax.texts)
+        assert "e12" in text  # the data's experiment: no label given, none guessed
+        assert "Belle II" not in text
+    finally:
+        plt.close(fig)
+
+
+def test_file_status_plot_without_files_says_so():
+    fig, ax = plt.subplots()
+    try:
+        art = plots.plot_file_status(enforce({"path": []}, FILES), ax=ax)
+        assert art.bars is None
+        assert [t.get_text() for t in art.notes] == ["no offline file"]
+    finally:
+        plt.close(fig)
+
+
+def test_an_audit_stored_without_a_label_does_not_claim_belle_ii(example):
+    import lumiaudit
+
+    audit = lumiaudit.audit(online=example["elog"], offline=example["prod"])
+    audit.summary.pop("experiment_label", None)
+    fig, ax = plt.subplots()
+    try:
+        art = audit.plot_file_status(ax=ax)
+        assert isinstance(art, plots.FileStatusArtists)
+        text = "\n".join(t.get_text() for t in ax.texts)
+        assert "Belle II" not in text
+        assert "e12" in text
     finally:
         plt.close(fig)

@@ -103,7 +103,9 @@ class Audit:
     # ------------------------------------------------------------------ plots
     def _meta(self) -> dict[str, Any]:
         return {
-            "experiment_label": self.summary.get("experiment_label", "Belle II"),
+            # an audit stored without a label: the plots name the data's experiments, never
+            # a guessed "Belle II"
+            "experiment_label": self.summary.get("experiment_label"),
             "run_range": self.summary.get("run_range"),
             "date": self.summary.get("created", "")[:10],
             "version": __version__,
@@ -149,6 +151,13 @@ class Audit:
 
         kwargs.setdefault("runs", self.runs)
         return plots.plot_funnel(self.funnel, ax=ax, meta=self._meta(), **kwargs)
+
+    def plot_file_status(self, ax: Axes | None = None, **kwargs: Any) -> Any:
+        """Files per health status (log axis): :func:`lumiaudit.render.plots.plot_file_status`."""
+        from lumiaudit.render import plots
+
+        kwargs.setdefault("runs", self.runs)
+        return plots.plot_file_status(self.files, ax=ax, meta=self._meta(), **kwargs)
 
     def plot_run_drilldown(
         self, run: int, experiment: int | None = None, ax: Axes | None = None, **kwargs: Any

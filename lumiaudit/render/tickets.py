@@ -199,7 +199,7 @@ def _plots_for(plots: Sequence[str | PurePath], runs: pd.DataFrame) -> list[str]
 def _title(runs: pd.DataFrame, summary: Mapping[str, Any] | None) -> str:
     n = len(runs)
     flagged = int(runs["flagged"].astype("boolean").fillna(False).sum()) if "flagged" in runs else 0
-    label = (summary or {}).get("experiment_label") or "Belle II"
+    label = (summary or {}).get("experiment_label") or "lumiaudit"  # never a guessed experiment
     if n == 1:
         row = runs.iloc[0]
         exp = "" if _is_na(row.get("experiment")) else f"e{int(row['experiment'])} "

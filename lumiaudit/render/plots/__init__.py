@@ -2,7 +2,8 @@
 
 Every function takes the tables of :mod:`lumiaudit.schema` and ``ax=None``; it draws on ``ax``
 (or on a new figure) and returns a NamedTuple of the artists it drew (``RunPlotArtists``,
-``DistributionArtists``, ``ScatterArtists``, ``FunnelArtists``, ``DrilldownArtists``), as
+``DistributionArtists``, ``ScatterArtists``, ``FunnelArtists``, ``DrilldownArtists``,
+``FileStatusArtists``), as
 ``hist`` does; ``.ax`` is the Axes. Nothing here saves or shows a figure: that is the job of
 :func:`lumiaudit.store.figures.write_plots`, the notebooks and the CLI.
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 from lumiaudit.render.plots._artists import (
     DistributionArtists,
     DrilldownArtists,
+    FileStatusArtists,
     FunnelArtists,
     Labels,
     RunPlotArtists,
@@ -39,6 +41,7 @@ from lumiaudit.render.plots._layout import compress_runs
 from lumiaudit.render.plots._style import DRILLDOWN_CATEGORIES, label_axes
 from lumiaudit.render.plots._xy import DIFF_LINEAR, RATIO_LINEAR
 from lumiaudit.render.plots.drilldown import plot_run_drilldown, run_title
+from lumiaudit.render.plots.files import plot_file_status
 from lumiaudit.render.plots.funnel import plot_funnel
 from lumiaudit.render.plots.runs import (
     plot_diff_distribution,
@@ -55,6 +58,7 @@ __all__ = [
     "RATIO_LINEAR",
     "DistributionArtists",
     "DrilldownArtists",
+    "FileStatusArtists",
     "FunnelArtists",
     "Labels",
     "RunPlotArtists",
@@ -63,6 +67,7 @@ __all__ = [
     "label_axes",
     "plot_diff_distribution",
     "plot_diff_vs_run",
+    "plot_file_status",
     "plot_funnel",
     "plot_online_vs_offline",
     "plot_ratio_distribution",

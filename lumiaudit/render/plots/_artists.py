@@ -20,6 +20,7 @@ from matplotlib.text import Text
 __all__ = [
     "DistributionArtists",
     "DrilldownArtists",
+    "FileStatusArtists",
     "FunnelArtists",
     "Labels",
     "RunPlotArtists",
@@ -119,3 +120,16 @@ class DrilldownArtists(NamedTuple):
     #: The title: the run's counts, difference and reasons.
     title: Text
     legend: Legend | None
+
+
+class FileStatusArtists(NamedTuple):
+    """Artists of :func:`~lumiaudit.render.plots.plot_file_status`."""
+
+    ax: Axes
+    #: One bar per status (None when there is no file).
+    bars: BarContainer | None
+    #: The statuses, top to bottom.
+    rows: list[str]
+    #: The count written beside each bar, in row order.
+    values: list[Text]
+    notes: list[Text]
