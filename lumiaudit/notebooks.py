@@ -319,7 +319,22 @@ def explanations(audit: Audit) -> str:
 def flagged_table(audit: Audit) -> pd.DataFrame:
     """The flagged runs with their status, counts and reasons (the columns that exist)."""
     flagged = audit.flagged
-    return flagged[[c for c in FLAGGED_COLUMNS if c in flagged.columns]].reset_index(drop=True)
+    out = flagged[[c for c in FLAGGED_COLUMNS if c in flagged.columns]]
+    return _readable_amounts(out).reset_index(drop=True)
+
+
+def _readable_amounts(table: pd.DataFrame) -> pd.DataFrame:
+    """The ``reason_events`` text with its amounts formatted (``elog_typo -2,753``) for the
+    page; the stored table keeps the machine-readable ``code=events`` list."""
+    if "reason_events" not in table.columns:
+        return table
+    import pandas as pd
+
+    from lumiaudit.numbers import is_missing
+    from lumiaudit.render.cells import reason_events_text
+
+    text = [None if is_missing(v) else reason_events_text(v) for v in table["reason_events"]]
+    return table.assign(reason_events=pd.array(text, dtype="string"))
 
 
 def runs_table(audit: Audit) -> pd.DataFrame:
@@ -331,7 +346,7 @@ def runs_table(audit: Audit) -> pd.DataFrame:
     if "flagged" in runs.columns:
         flagged = runs["flagged"].fillna(False).astype(bool)
         out = out.assign(_f=~flagged).sort_values(["_f", *cols[:2]]).drop(columns="_f")
-    return out.reset_index(drop=True)
+    return _readable_amounts(out).reset_index(drop=True)
 
 
 def audit_notes(audit: Audit) -> str:

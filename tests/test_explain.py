@@ -248,8 +248,12 @@ def test_explain_run_prints_the_evidence() -> None:
     text = explain_run({**tables, "runs": rec.runs}, 100)
     assert "Run 100 (experiment 10, physics): DEFICIT" in text
     assert "HLT3 f00000 not_root" in text
-    # an estimate in whole events, never a half event
-    assert "file_index_gap: HLT2 f00000 missing, about 600 events" in text
+    # one number per cause (issue 16): the credited amount, and the gap named without a
+    # second, estimated amount beside it
+    assert "file_index_gap: HLT2 f00000 missing\n" in text
+    assert "about" not in text
+    assert "estimate" not in text
+    assert "events per reason: " in text
     assert "MID 9" in text
     assert "typed '2,400'" in text
     assert "(chosen)" in text

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lumiaudit.numbers import fmt
 from lumiaudit.reconcile._common import (
     _READABLE,
     Cause,
@@ -388,9 +389,13 @@ def _credit(res: _RunResult, amount: int, causes: list[Cause]) -> None:
     parts = _allocate(abs(amount), flipped)
     for c in causes:
         res.add(c.code)
-        res.notes.append(
-            f"{c.code}: {c.detail}, estimate {c.est:.0f} events (range {c.lo:.0f} to {c.hi:.0f})"
-        )
+        # one number per cause: the events credited (res.amounts, "events per reason"); a cause
+        # known only within a range says the range it was checked against, never a second
+        # point estimate beside the credited amount (issue 16)
+        lo, hi = sorted((abs(c.lo), abs(c.hi)))
+        ranged = lo != hi and math.isfinite(lo) and math.isfinite(hi)
+        expected = "" if not ranged else f"; expected {fmt(round(lo))} to {fmt(round(hi))} events"
+        res.notes.append(f"{c.code}: {c.detail}{expected}")
     for code, events in parts.items():
         res.amounts[code] = res.amounts.get(code, 0) + sign * events
     if sign > 0:

@@ -77,7 +77,7 @@ def _evidence(
                 v,
                 0.0,
                 max(v, hi_one) if math.isfinite(hi_one) else v,
-                detail + " (gap estimate)",
+                detail,  # the range it is checked against is in the note (attribution._credit)
             )
         est = median if math.isfinite(median) else 0.0
         return Cause(
@@ -85,7 +85,7 @@ def _evidence(
             est,
             0.0,
             hi_one if math.isfinite(hi_one) else est,
-            detail + " (run median per file)",
+            detail,
         )
 
     if files is not None and len(files):

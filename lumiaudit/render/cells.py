@@ -144,6 +144,18 @@ def reason_amounts(reasons: object, reason_events: object = None) -> list[tuple[
     return [(code, amounts.get(code, "")) for code in codes]
 
 
+def reason_events_text(reason_events: object) -> str:
+    """The ``reason_events`` column for people: each amount through :func:`fmt`.
+
+    >>> reason_events_text("no_offline_files=3213;elog_typo=-2753")
+    'no_offline_files 3,213, elog_typo -2,753'
+    """
+    if _is_na(reason_events):
+        return fmt(reason_events)
+    pairs = reason_amounts(None, reason_events)
+    return ", ".join(f"{code} {fmt(amount)}" for code, amount in pairs)
+
+
 def _amount_text(amount: str) -> str:
     try:
         float(amount)

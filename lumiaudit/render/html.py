@@ -295,6 +295,8 @@ def _flagged_html(flagged: pd.DataFrame, *, max_rows: int) -> str:
 
 def changes_html(changes: Any) -> str:
     """What changed since the previous audit (a :class:`lumiaudit.store.history.AuditDiff`)."""
+    from lumiaudit.render.firstscreen import reason_words
+
     parts = []
     for title, name in (
         ("newly flagged", "newly_flagged"),
@@ -322,8 +324,13 @@ def changes_html(changes: Any) -> str:
             )
             if c in frame.columns
         ]
+        shown = frame[cols]
+        for col in ("reasons_old", "reasons_new"):  # in words, as on the rest of the page
+            if col in shown.columns:
+                words = [None if is_missing(v) else reason_words(v) for v in shown[col]]
+                shown = shown.assign(**{col: pd.array(words, dtype="string")})
         parts.append(f"<p><b>{html.escape(title)}</b> ({fmt(len(frame))})</p>")
-        parts.append(frame_html(frame[cols], max_rows=20))
+        parts.append(frame_html(shown, max_rows=20))
     return "".join(parts) or "<p>Nothing changed.</p>"
 
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from lumiaudit.numbers import Kind, fmt, is_missing
+from lumiaudit.numbers import Kind, fmt
 from lumiaudit.reconcile._common import _fnum, _i, _int
+from lumiaudit.render.cells import reason_events_text
 
 
 def _table(tables: Any, name: str) -> pd.DataFrame:
@@ -29,16 +30,6 @@ def _fmt(x: object, kind: Kind = "count") -> str:
     """Every number of the text through the one policy: a count read back as a float or as
     text is still ``10,231`` (never ``1.023e+04`` or ``5883``); dates and words as they are."""
     return fmt(x, kind)
-
-
-def _estimate(x: object) -> str:
-    """An estimated count in whole events (a median of two files is no half event)."""
-    if is_missing(x):
-        return fmt(x)
-    try:
-        return fmt(round(float(x)))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return fmt(x)
 
 
 def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
@@ -96,7 +87,7 @@ def explain_run(tables: Any, run: int, experiment: int | None = None) -> str:
     lines.append(head)
     lines.append(f"  reasons: {g('reasons') if isinstance(g('reasons'), str) else 'none'}")
     if isinstance(g("reason_events"), str):
-        lines.append(f"  events per reason: {g('reason_events')}")
+        lines.append(f"  events per reason: {reason_events_text(g('reason_events'))}")
     if isinstance(g("evidence"), str):
         lines += [f"  evidence: {note}" for note in str(g("evidence")).split(" | ")]
     n_def = g("n_offline_def")
@@ -198,8 +189,8 @@ def _gap_lines(tables: Any, run: int, exp: int | None) -> list[str]:
     for _, gp in gaps.iterrows():
         unit = "HLT?" if pd.isna(gp.get("hlt_unit")) else f"HLT{_i(gp.get('hlt_unit'))}"
         idx = "whole unit" if pd.isna(gp.get("file_index")) else f"f{_i(gp.get('file_index')):05d}"
-        about = _estimate(gp.get("est_events"))
-        lines.append(f"  {gp.get('kind')}: {unit} {idx} missing, about {about} events")
+        # no events here: the reason's credited amount (above) is the one number for the gap
+        lines.append(f"  {gp.get('kind')}: {unit} {idx} missing")
     if len(gaps) == 0:
         lines.append("  none")
     return lines

@@ -50,7 +50,8 @@ class AuditDiff:
     newly_flagged, resolved
         Runs flagged only in the new / only in the old audit.
     changed
-        Runs whose online or offline counts, status or reasons changed.
+        Runs whose online or offline counts, status or reasons changed, and that are neither
+        newly flagged nor resolved (each run is in one category).
     added, removed
         Runs only in the new / only in the old audit.
     """
@@ -146,6 +147,8 @@ def diff_audits(
             continue
         sa, sb = a.astype("string").fillna(""), b.astype("string").fillna("")
         changed_mask |= both & (sa != sb)
+    # each run in one category: a run newly flagged or resolved is not listed again as changed
+    changed_mask &= ~(m.index.isin(newly.index) | m.index.isin(resolved.index))
     out_cols = [c for c in m.columns if c != "_merge"]
     return AuditDiff(
         newly_flagged=newly[out_cols].reset_index(drop=True),
