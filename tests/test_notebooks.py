@@ -334,3 +334,23 @@ def test_page_verdicts_of_the_drilldown_and_file_health(example_audit: object) -
 def test_notebooks_module_has_all() -> None:
     for name in notebooks.__all__:
         assert hasattr(notebooks, name)
+
+
+def test_the_verdict_counts_losses_against_the_audited_runs(example_audit: object) -> None:
+    """The verdict's "X of Y online events" is out of the audited runs' online events (the
+    funnel's top bar), not of every run's: cosmic run 117's 1,976 events are not audited."""
+    from lumiaudit.render.firstscreen import headline_numbers, verdict
+
+    audit = example_audit
+    runs: pd.DataFrame = audit.runs  # type: ignore[attr-defined]
+    summary = audit.summary  # type: ignore[attr-defined]
+    funnel = audit.funnel  # type: ignore[attr-defined]
+    n = headline_numbers(summary, runs, funnel)
+    audited = runs["status"].astype("string") != "NOT_AUDITED"
+    expected = int(pd.to_numeric(runs.loc[audited, "n_online"]).sum())
+    assert n["events_online_audited"] == expected
+    assert n["events_online"] - n["events_online_audited"] == 1_976
+    top = funnel[funnel["bucket"].astype("string") != "non_physics"]
+    assert int(pd.to_numeric(top["events"]).sum()) == expected  # the funnel's audited online
+    text = verdict(summary, runs, funnel).text
+    assert f"of {expected:,} audited online events not matched offline" in text

@@ -184,6 +184,17 @@ def test_markdown_snippet_values(runs, files, gaps):
     assert "5 runs audited, 3 flagged" in text
 
 
+def test_ticket_counts_audited_runs_as_the_report_does(runs):
+    """A non-physics run is not audited: the ticket says "4 of 5", as the report's verdict."""
+    summary = {
+        "totals": {"runs": 5, "runs_flagged": 3},
+        "status_counts": {"OK": 1, "DEFICIT": 3, "NOT_AUDITED": 1},
+    }
+    text = markdown_snippet(select_runs(runs, [3020]), summary=summary)
+    assert "4 of 5 runs audited, 3 flagged" in text
+    assert "\n5 runs audited" not in text
+
+
 def test_markdown_escapes_untrusted_text(runs, files):
     text = markdown_snippet(select_runs(runs, [3020]), files=files)
     assert "<script>" not in text

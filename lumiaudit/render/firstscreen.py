@@ -152,6 +152,8 @@ def headline_numbers(
     entries, ``summary["follows"]``); ``events_lost`` the online events of audited runs that
     are not matched offline (every funnel bucket but ``matched`` and ``non_physics``);
     ``lumi_affected_nb`` is missing (``None``) when no luminosity is known.
+    ``events_online_audited`` counts the audited runs only (what the losses are a share of);
+    ``events_online`` every run's, non-physics ones included.
     """
     totals = summary.get("totals") or {}
     status = runs["status"].astype("string") if "status" in runs.columns else pd.Series([])
@@ -170,6 +172,13 @@ def headline_numbers(
     if {"bucket", "events"} <= set(funnel.columns):
         losses = funnel[~funnel["bucket"].astype("string").isin(_NOT_LOST).fillna(False)]
         lost = _int(pd.to_numeric(losses["events"], errors="coerce").sum())
+    # the audited runs' online events (the funnel's top bar): non-physics runs are not audited
+    # and their events are not what the losses are a share of
+    online_audited = _int(totals.get("n_online"))
+    if len(runs) and {"n_online", "status"} <= set(runs.columns):
+        mask = (status != "NOT_AUDITED").fillna(True).astype(bool)
+        n_on = pd.to_numeric(runs["n_online"], errors="coerce")[mask]
+        online_audited = _int(n_on.sum()) if n_on.notna().any() else None
     lumi = (summary.get("stats") or {}).get("lumi") or {}
     affected = lumi.get("affected_nb")
     waived = int(runs["waived"].fillna(False).astype(bool).sum()) if "waived" in runs else 0
@@ -180,6 +189,7 @@ def headline_numbers(
         "runs_failing": fails,
         "runs_waived": waived,
         "events_online": _int(totals.get("n_online")),
+        "events_online_audited": online_audited,
         "events_offline": _int(totals.get(offline_key)),
         "offline_count": _DEFINITION.get(str(follows), str(follows)),
         "events_lost": lost,
@@ -198,7 +208,7 @@ def verdict(summary: Mapping[str, Any], runs: pd.DataFrame, funnel: pd.DataFrame
     """
     n = headline_numbers(summary, runs, funnel)
     audited = n["runs_audited"]
-    online = fmt(n["events_online"])
+    online = fmt(n["events_online_audited"])
     if not n["runs_flagged"]:
         waived = f" ({n['runs_waived']} waived)" if n["runs_waived"] else ""
         text = f"Fine: {audited} runs audited, none flagged{waived}; {online} events online."
@@ -213,7 +223,7 @@ def verdict(summary: Mapping[str, Any], runs: pd.DataFrame, funnel: pd.DataFrame
         f"({', '.join(s for s in split if s)})"
     )
     if n["events_lost"] is not None:
-        text += f": {fmt(n['events_lost'])} of {online} online events not matched offline"
+        text += f": {fmt(n['events_lost'])} of {online} audited online events not matched offline"
     if n["lumi_affected_nb"] is not None:
         text += f", {fmt(n['lumi_affected_nb'], 'lumi')}"
         if n["lumi_recorded_nb"] is not None:

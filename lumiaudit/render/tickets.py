@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from lumiaudit.errors import ParameterError
+from lumiaudit.numbers import fmt
 from lumiaudit.render.cells import (
     _DEFINITION,
     _NA,
@@ -215,7 +216,15 @@ def _context(summary: Mapping[str, Any] | None, audited: int | None) -> str:
     parts = []
     totals = summary.get("totals") or {}
     if totals.get("runs") is not None:
-        parts.append(f"{totals['runs']} runs audited, {totals.get('runs_flagged', '?')} flagged")
+        # audited as the report's verdict counts them: non-physics runs are not audited
+        n_runs = int(totals["runs"])
+        skipped = int((summary.get("status_counts") or {}).get("NOT_AUDITED", 0))
+        runs_text = (
+            f"{fmt(n_runs - skipped)} of {fmt(n_runs)} runs audited"
+            if skipped
+            else f"{fmt(n_runs)} runs audited"
+        )
+        parts.append(f"{runs_text}, {fmt(totals.get('runs_flagged'))} flagged")
     elif audited is not None:
         parts.append(f"{audited} runs")
     run_range = summary.get("run_range")
