@@ -154,3 +154,25 @@ def test_report_stderr_is_only_lumiaudits_summary(example: dict[str, Path], tmp_
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stdout == ""
     assert quiet.stderr == ""
+
+
+def test_strict_stops_with_one_line_and_online_lists_each_problem_once(
+    example: dict[str, Path], tmp_path: Path
+) -> None:
+    """`audit --strict` printed the warning "count left empty (...)" and then the error; the
+    run had stopped, nothing was left empty. `lumiaudit online` printed the problem twice."""
+    table = tmp_path / "online.csv"
+    table.write_text("experiment,run,n_events\n12,101,1267\n12,102,12k\n", encoding="utf-8")
+    args = ["--online", str(table), "--offline", str(example["prod"])]
+    strict = _lumiaudit("audit", "--strict", *args, "--out", str(tmp_path / "a"), cwd=tmp_path)
+    assert strict.returncode == 2
+    lines = strict.stderr.strip().splitlines()
+    assert len(lines) == 1, strict.stderr
+    assert lines[0].startswith(f"Error: {table}:3: ")
+    assert "12k" in lines[0]
+    assert "left empty" not in lines[0]
+    assert not (tmp_path / "a").exists()
+    online = _lumiaudit("online", str(table), "-o", str(tmp_path / "o.csv"), cwd=tmp_path)
+    assert online.returncode == 0, online.stderr
+    assert online.stderr.count("12k") == 1, online.stderr
+    assert "1 problem\n" in online.stderr  # not "1 problems"

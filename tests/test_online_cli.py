@@ -24,7 +24,7 @@ def test_stdout_csv_and_summary(elog_dir: Path) -> None:
     assert table.loc[table["run"] == 3030, "n_online"].item() == 10231
     # run 3048: an empty cell, never 0
     assert out.splitlines()[49].split(",")[3] == ""
-    assert "53 runs, 55 entries, 1 conflicts, 1 problems" in err
+    assert "53 runs, 55 entries, 1 conflict, 1 problem" in err
     assert "export_XML.xml:MID 52: exp 10 run 3048" in err
     assert "conflict: exp 10 run 3030: 7231;10231 -> 10231 (latest)" in err
 

@@ -118,7 +118,13 @@ def command(
     check_output_files([output, conflicts_path, problems_path], inputs=paths, kind="csv")
     http = HttpOptions(connect_timeout=min(timeout, 30.0), read_timeout=timeout, deadline=deadline)
     result = read_online(
-        list(paths), format=fmt, mapping=mapping, policy=policy, strict=strict, http=http
+        list(paths),
+        format=fmt,
+        mapping=mapping,
+        policy=policy,
+        strict=strict,
+        http=http,
+        warn=False,  # every problem is listed below, by file and line
     )
     if snapshots_path is not None:
         written = result.write_snapshots(snapshots_path)

@@ -30,6 +30,7 @@ from lumiaudit.errors import (
     OnlineFormatError,
     ParameterError,
 )
+from lumiaudit.numbers import fmt as format_number
 from lumiaudit.online.daq_catalogue import DAQ_FILE_COLUMNS, parse_daq
 from lumiaudit.online.detect import FORMATS, detect_format
 from lumiaudit.online.elog_export import parse_csv_export, parse_xml_export
@@ -68,6 +69,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: the "; count left empty" ending of a problem's reason: untrue once strict mode stops the run
+_LEFT_EMPTY = re.compile(r"; (?:[\w ]+ )?left empty$")
 
 
 def __dir__() -> list[str]:
@@ -137,11 +141,14 @@ class OnlineResult:
         return write_snapshots(self.snapshots, directory)
 
     def summary(self) -> str:
-        """One line: runs, entries, conflicts, problems."""
-        return (
-            f"{len(self.table)} runs, {len(self.entries)} entries, "
-            f"{len(self.conflicts)} conflicts, {len(self.problems)} problems"
+        """One line: runs, entries, conflicts, problems (``1 problem``, ``2 problems``)."""
+        parts = (
+            (len(self.table), "run", "runs"),
+            (len(self.entries), "entry", "entries"),
+            (len(self.conflicts), "conflict", "conflicts"),
+            (len(self.problems), "problem", "problems"),
         )
+        return ", ".join(f"{format_number(n)} {one if n == 1 else many}" for n, one, many in parts)
 
 
 def _read_error(path: str | PathLike[str], exc: OSError) -> InputReadError:
@@ -263,6 +270,7 @@ def read_online(
     policy: str = "latest",
     strict: bool = False,
     http: HttpOptions | None = None,
+    warn: bool = True,
 ) -> OnlineResult:
     """Read online event counts per run from any mix of sources.
 
@@ -286,6 +294,9 @@ def read_online(
         Raise on the first problem instead of collecting.
     http
         Timeouts, retries and deadline of live reads (:class:`HttpOptions`).
+    warn
+        Log one warning naming the first problem by file and line (``lumiaudit online``,
+        which lists every problem itself, turns it off).
 
     Returns
     -------
@@ -388,27 +399,36 @@ def read_online(
             hint=f"formats tried: {', '.join(FORMATS)}",
         )
     rows, conflicts = resolve(entries, policy=policy, problems=problems)
-    if problems.rows:
+    if strict and problems.rows:
+        # the run stops here: nothing is "left empty", and no warning comes before the error
+        first = problems.rows[0]
+        n_others = len(problems.rows) - 1
+        others = f" (and {n_others} more problem{'s' if n_others > 1 else ''})"
+        raise ElogParseError(
+            _LEFT_EMPTY.sub("", first["reason"]) + (others if n_others else ""),
+            path=first["source"],
+            line=first["line"],
+            hint="strict mode",
+        )
+    if problems.rows and warn:
         # the first problem named by file and line (its message names the entry and run);
-        # the others are in the audit's problems.csv (issue 16: never a Python attribute)
+        # the others are in the problems table (issue 16: never a Python attribute)
         first = problems.rows[0]
         n_more = len(problems.rows) - 1
         n_files = len({row["source"] for row in problems.rows})
         line = str(first.get("line") or "")
+        others = (
+            f"{n_more} more problem{'s' if n_more > 1 else ''} in {n_files} "
+            f"file{'s' if n_files > 1 else ''}; "
+            if n_more
+            else ""
+        )
+        more = f" ({others}all input problems are listed in the audit's problems.csv)"
         log.warning(
-            "%s: %s (value left empty%s; all input problems are listed in problems.csv)",
+            "%s: %s%s",
             f"{first['source']}:{line}" if line else first["source"],
             first["reason"],
-            f"; {n_more} more problems in {n_files} files" if n_more else "",
-        )
-    if strict and problems.rows:
-        first = problems.rows[0]
-        more = len(problems.rows) - 1
-        raise ElogParseError(
-            first["reason"] + (f" (and {more} more problems)" if more else ""),
-            path=first["source"],
-            line=first["line"],
-            hint="strict mode",
+            more,
         )
     online_cols = schema.ONLINE.dtypes
     table = _frame(rows, online_cols)
