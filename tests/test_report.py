@@ -268,6 +268,9 @@ def test_overview_html_has_plots_and_no_code(overview: ReportResult) -> None:
     assert "plot_diff_vs_run" not in page
     assert 'class="highlight' not in page
     assert not re.search(r'<script[^>]+src="https?://', page)  # nothing loaded from the network
+    # no script at all (docs/report.md): nbconvert's mermaid loader imported from a CDN
+    assert "<script" not in page.lower()
+    assert "cdnjs" not in page
     assert "Runs that need a person" in page
     runs = pd.read_csv(overview.out_dir / "runs.csv")
     flagged = runs[runs["flagged"].astype(str).str.lower() == "true"]

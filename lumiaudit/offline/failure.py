@@ -15,7 +15,23 @@ from lumiaudit.numbers import fmt
 from lumiaudit.offline.uproot_read import Bad
 from lumiaudit.schema import FileStatus
 
-__all__ = ["Failure", "classify", "header_problem"]
+__all__ = ["Failure", "classify", "first_bytes", "header_problem"]
+
+
+def first_bytes(header: bytes, n: int = 8) -> str:
+    """The first ``n`` bytes as a person reads them: text in quotes, anything else in hex.
+
+    >>> first_bytes(b"Error in <TFile::Init>"), first_bytes(b"\\x1f\\x8b\\x08\\x00rest")
+    ('"Error in"', 'the bytes 1f 8b 08 00 72 65 73 74')
+    >>> first_bytes(b"")
+    'nothing'
+    """
+    head = header[:n]
+    if not head:
+        return "nothing"
+    if all(32 <= b < 127 or b == 9 for b in head):
+        return '"' + head.decode("ascii") + '"'
+    return "the bytes " + " ".join(f"{b:02x}" for b in head)
 
 
 def header_problem(header: bytes, size: int | None) -> Bad | None:
@@ -23,7 +39,7 @@ def header_problem(header: bytes, size: int | None) -> Bad | None:
     if size == 0:
         return Bad(FileStatus.ZERO_BYTES, "file has 0 bytes")
     if header[:4] != b"root":
-        return Bad(FileStatus.NOT_ROOT, f"not a ROOT file: starts with {header[:8]!r}")
+        return Bad(FileStatus.NOT_ROOT, f"not a ROOT file: starts with {first_bytes(header)}")
     if len(header) < 20:
         return Bad(FileStatus.TRUNCATED, f"ROOT header cut after {fmt(len(header))} bytes")
     version = struct.unpack(">i", header[4:8])[0]

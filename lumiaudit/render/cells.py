@@ -197,9 +197,9 @@ def file_problem(error: object, path: object = None) -> str:
 
     Examples
     --------
-    >>> file_problem("not a ROOT file: starts with b'Error in' (OSError: expected Chunk of "
+    >>> file_problem('not a ROOT file: starts with "Error in" (OSError: expected Chunk of '
     ...     "length 403 for file path /d/f.root)", "/d/f.root")
-    "not a ROOT file: starts with b'Error in'"
+    'not a ROOT file: starts with "Error in"'
     >>> file_problem("cannot open /d/f.root: Permission denied", "/d/f.root")
     'cannot open the file: Permission denied'
     """

@@ -339,7 +339,10 @@ def export_html(notebook: str | os.PathLike[str], out: str | os.PathLike[str]) -
         exclude_anchor_links=True,
     )
     body, _ = exporter.from_notebook_node(book)
-    body = re.sub(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>', "", body)
+    # the page stands alone: no script at all (nbconvert's template carries a MathJax set-up
+    # and a mermaid loader that imports from a CDN when a diagram is present; a static report
+    # needs neither, and the docs promise "no script, no network")
+    body = re.sub(r"<script\b[^>]*>.*?</script\s*>", "", body, flags=re.DOTALL | re.IGNORECASE)
     # the report's own style for every template (the overview's first screen also carries it,
     # for JupyterLab): collapsible sections, tables, print CSS
     from lumiaudit.render.html import STYLE
