@@ -176,3 +176,13 @@ def test_strict_stops_with_one_line_and_online_lists_each_problem_once(
     assert online.returncode == 0, online.stderr
     assert online.stderr.count("12k") == 1, online.stderr
     assert "1 problem\n" in online.stderr  # not "1 problems"
+
+
+def test_explain_of_a_missing_audit_directory_says_it_does_not_exist(tmp_path: Path) -> None:
+    gone = CliRunner().invoke(cli, ["explain", "--audit", str(tmp_path / "nodir"), "105"])
+    assert gone.exit_code == 2
+    assert f"{tmp_path / 'nodir'}: no such directory" in gone.stderr
+    (tmp_path / "empty").mkdir()
+    empty = CliRunner().invoke(cli, ["explain", "--audit", str(tmp_path / "empty"), "105"])
+    assert empty.exit_code == 2
+    assert "not an audit directory (no runs.csv or runs.parquet)" in empty.stderr

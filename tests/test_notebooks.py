@@ -354,3 +354,14 @@ def test_the_verdict_counts_losses_against_the_audited_runs(example_audit: objec
     assert int(pd.to_numeric(top["events"]).sum()) == expected  # the funnel's audited online
     text = verdict(summary, runs, funnel).text
     assert f"of {expected:,} audited online events not matched offline" in text
+
+
+def test_a_run_without_offline_files_says_where_they_were_looked_for(
+    example_audit: object,
+) -> None:
+    from lumiaudit.render.firstscreen import flagged_runs
+
+    audit = example_audit
+    table = flagged_runs(audit.tables(), audit.summary)  # type: ignore[attr-defined]
+    look = table.loc[table["run"] == 123, "look_at"].item()
+    assert look == ["offline: no file of this run under prod"]

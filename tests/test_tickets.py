@@ -154,7 +154,7 @@ def test_markdown_snippet_values(runs, files, gaps):
     for value in (
         "2,112",
         "1,623",
-        "489",
+        "+489",  # signed, as on the report
         "1.30129",
         "1.2e-07",
         "DEFICIT",
@@ -212,7 +212,7 @@ def test_jira_snippet(runs, files, gaps):
     assert text.startswith("h3. ")
     head = "||exp||run||status||online||offline tree entries||diff||ratio||q-value||reasons||"
     assert head in text
-    assert "|10|3020|DEFICIT|2,112|1,623|489|1.30129|1.2e-07|" in text
+    assert "|10|3020|DEFICIT|2,112|1,623|+489|1.30129|1.2e-07|" in text
     assert "!ratio_vs_run.png|thumbnail!" in text
     assert "!drilldown_e0010_r03020.png|thumbnail!" in text
     evil = next(line for line in text.splitlines() if "evil" in line)

@@ -10,7 +10,7 @@ problems named by file, line and run, and what changed since last night.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
@@ -394,12 +394,25 @@ def short_path(path: object, roots: list[PurePath]) -> str:
     return text
 
 
+def _offline_inputs(summary: Mapping[str, Any]) -> list[str]:
+    """The offline inputs by name (``prod``), URLs as given: where a missing run was looked for."""
+    names = []
+    for item in (summary.get("inputs") or {}).get("offline") or []:
+        path = item.get("path") if isinstance(item, Mapping) else item
+        if isinstance(path, str) and path:
+            names.append(path if "://" in path else PurePath(path).name or path)
+    return names
+
+
 def _where(
-    tables: Mapping[str, pd.DataFrame], row: Mapping[str, Any], roots: list[PurePath]
+    tables: Mapping[str, pd.DataFrame],
+    row: Mapping[str, Any],
+    roots: list[PurePath],
+    searched: Sequence[str] = (),
 ) -> list[str]:
     """The files or online sources to look at for one flagged run."""
     out = []
-    for found in _where_paths(tables, row):
+    for found in _where_paths(tables, row, searched):
         text = found
         for root in roots:  # paths inside an input: from the input's name on
             text = text.replace(f"{root}/", f"{root.name}/")
@@ -407,7 +420,9 @@ def _where(
     return out
 
 
-def _where_paths(tables: Mapping[str, pd.DataFrame], row: Mapping[str, Any]) -> list[str]:
+def _where_paths(
+    tables: Mapping[str, pd.DataFrame], row: Mapping[str, Any], searched: Sequence[str] = ()
+) -> list[str]:
     exp, run = row.get("experiment"), row.get("run")
     codes = set(str(row.get("reasons") or "").split(";")) - {""}
     out: list[str] = []
@@ -437,7 +452,8 @@ def _where_paths(tables: Mapping[str, pd.DataFrame], row: Mapping[str, Any]) -> 
             line = e.get("source_line")
             out.append(f"{e.get('source')}" + ("" if is_missing(line) else f", {line}"))
     if "no_offline_files" in codes:
-        out.append("offline: no file of this run was found")
+        under = f" under {', '.join(searched)}" if searched else ""
+        out.append(f"offline: no file of this run{under}")
     if codes <= {"unexplained", "outlier"} and len(files) and "path" in files.columns:
         out.append(f"{PurePath(str(files['path'].iloc[0])).parent} ({len(files)} files)")
     return out or ["the run's evidence: lumiaudit explain"]
@@ -474,6 +490,7 @@ def flagged_runs(tables: Mapping[str, pd.DataFrame], summary: Mapping[str, Any])
     flagged = runs[runs["flagged"].fillna(False).astype(bool)]
     follows = str(summary.get("follows") or "full")
     roots = input_roots(summary)
+    searched = _offline_inputs(summary)
     rows = []
     for _, r in flagged.iterrows():
         row: dict[str, Any] = {str(k): v for k, v in r.items()}
@@ -494,7 +511,7 @@ def flagged_runs(tables: Mapping[str, pd.DataFrame], summary: Mapping[str, Any])
                 "diff": row.get("diff"),
                 "lumi_affected_nb": row.get("lumi_affected_nb"),
                 "waived": bool(row.get("waived")) if not is_missing(row.get("waived")) else False,
-                "look_at": _where(tables, row, roots),
+                "look_at": _where(tables, row, roots, searched),
             }
         )
     out = pd.DataFrame(rows, columns=columns)

@@ -162,8 +162,10 @@ def _file_lines(tables: Any, run: int, exp: int | None, r: pd.Series) -> list[st
         )
         if not pd.isna(get("n_meta")) and get("n_meta") != get("n_entries"):
             text += f", FileMetaData nEvents {_fmt(get('n_meta'))}"
-        if isinstance(get("duplicate_of"), str) and get("duplicate_of"):
-            text += f", duplicate of {get('duplicate_of')}"
+        dup, error = get("duplicate_of"), get("error")
+        # the duplicate's error ("same file name as X") already names X: the path once
+        if isinstance(dup, str) and dup and not (isinstance(error, str) and dup in error):
+            text += f", duplicate of {dup}"
         if isinstance(get("markers"), str) and get("markers"):
             text += f" [{get('markers')}]"
         if isinstance(get("error"), str) and get("error"):

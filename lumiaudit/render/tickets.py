@@ -273,7 +273,7 @@ def _run_cells(row: Mapping[str, Any], escape: Any, follows: object = None) -> l
         escape(_get(row, "status")),
         _int_text(_get(row, "n_online")),
         _int_text(compared),
-        _int_text(_get(row, "diff")),
+        fmt(_get(row, "diff"), "signed", missing=_NA),  # +252 / -2,753, as on the report
         _ratio_text(_get(row, "ratio")),
         _q_text(_get(row, "q_value")),
         _reasons_cell(row, escape),

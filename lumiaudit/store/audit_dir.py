@@ -285,7 +285,12 @@ def require_audit_dir(directory: str | os.PathLike[str]) -> Path:
     """``directory`` if it holds an audit (``runs.csv``), else :class:`InputNotFoundError`."""
     root = Path(directory)
     if not is_audit_dir(root):
-        msg = "not an audit directory (no runs.csv or runs.parquet)"
+        if not root.exists():
+            msg = "no such directory"
+        elif not root.is_dir():
+            msg = "not a directory (an audit is a directory: lumiaudit audit --out DIR)"
+        else:
+            msg = "not an audit directory (no runs.csv or runs.parquet)"
         raise InputNotFoundError(
             msg,
             path=root,
