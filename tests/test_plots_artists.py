@@ -463,3 +463,84 @@ def test_an_audit_stored_without_a_label_does_not_claim_belle_ii(example):
         assert "e12" in text
     finally:
         plt.close(fig)
+
+
+def _misread_labels(art, runs, x_col, renderer):
+    """Labels a reader could pin to the wrong run: a label without a leader line that is not
+    nearest its own run's marker, or a leader line that ends elsewhere or passes within 4 px
+    of another flagged run's marker. Display coordinates (pixels)."""
+    flagged = runs[runs["flagged"].fillna(False).astype(bool)]
+    by_x = {
+        float(x): int(r)
+        for x, r in zip(flagged[x_col], flagged["run"], strict=True)
+        if not pd.isna(x)
+    }
+    offsets = art.flagged.get_offsets()
+    shown = art.flagged.get_offset_transform().transform(offsets)
+    marks = {by_x[float(o[0])]: np.asarray(xy) for o, xy in zip(offsets, shown, strict=True)}
+    leaders = []
+    for patch in art.labels.leaders:
+        ends = patch.get_transform().transform(patch.get_path().vertices[[0, -1]])
+        leaders.append((ends[0], ends[-1]))
+    wrong = []
+    for text in art.labels.texts:
+        run = int(text.get_text().split()[0])
+        if run not in marks:
+            continue  # a run on the missing-value strip: no marker of this collection
+        box = text.get_window_extent(renderer)
+        # a leader line starts at the edge of its label's box
+        near = box.expanded(1.0, 1.0).padded(6)
+        mine = [seg for seg in leaders if near.contains(*seg[0])]
+        others = {r: xy for r, xy in marks.items() if r != run}
+        if mine:
+            start, end = mine[0]
+            if np.hypot(*(end - marks[run])) > 8:
+                wrong.append((run, "leader ends elsewhere"))
+            d = end - start
+            for other, xy in others.items():
+                t = np.clip(((xy - start) @ d) / float(d @ d), 0.0, 1.0)
+                if np.hypot(*(xy - (start + t * d))) < 4:
+                    wrong.append((run, f"leader through run {other}"))
+            continue
+
+        def distance(xy, box=box):
+            dx = max(box.x0 - xy[0], 0.0, xy[0] - box.x1)
+            dy = max(box.y0 - xy[1], 0.0, xy[1] - box.y1)
+            return float(np.hypot(dx, dy))
+
+        nearest = min(marks, key=lambda r: distance(marks[r]))
+        if nearest != run:
+            wrong.append((run, f"nearest to run {nearest}, no leader"))
+    return wrong
+
+
+@pytest.mark.parametrize(
+    ("name", "x_col", "panel"),
+    [
+        ("plot_diff_distribution", "diff", 2),
+        ("plot_ratio_distribution", "ratio", 3),
+        ("plot_online_vs_offline", "n_offline_def", None),
+    ],
+)
+def test_each_label_points_at_its_own_run_at_the_report_size(example, name, x_col, panel):
+    """As the overview report draws them (notebooks.plotted_grid's 14 x 10 in grid of four,
+    the 7 x 6 in scatter), the label "105 unreadable_file" sat beside run 119's marker with no
+    leader line, and a leader line to run 105 ran through run 119's marker: a reader would pin
+    the reason to the wrong run."""
+    import lumiaudit
+
+    audit = lumiaudit.audit(online=example["elog"], offline=example["prod"])
+    if panel is None:
+        fig, ax = plt.subplots(figsize=(7, 6))
+    else:
+        fig, axes = plt.subplots(2, 2, figsize=(14, 10), squeeze=False)
+        fig.subplots_adjust(hspace=0.32)
+        ax = axes.flat[panel]
+    try:
+        art = getattr(audit, name)(ax=ax)
+        fig.savefig(io.BytesIO(), format="png", dpi=100)
+        assert len(art.labels.texts) >= 4
+        renderer = fig.canvas.get_renderer()
+        assert _misread_labels(art, audit.runs, x_col, renderer) == []
+    finally:
+        plt.close(fig)

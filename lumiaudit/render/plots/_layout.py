@@ -113,6 +113,23 @@ def _points_near(
     return int(np.sum((dist < within) & (t > 0.05)))
 
 
+def _box_distance(box: tuple[float, float, float, float], points: np.ndarray) -> np.ndarray:
+    """Distance of each point (axes fractions) to the nearest edge of ``box`` (0 inside)."""
+    dx = np.maximum.reduce([box[0] - points[:, 0], np.zeros(len(points)), points[:, 0] - box[2]])
+    dy = np.maximum.reduce([box[1] - points[:, 1], np.zeros(len(points)), points[:, 1] - box[3]])
+    return np.asarray(np.hypot(dx, dy))
+
+
+def _nearer_other(
+    box: tuple[float, float, float, float], own: tuple[float, float], others: np.ndarray
+) -> int:
+    """1 when another labelled point is nearer to the label box than the label's own point."""
+    if others.size == 0:
+        return 0
+    mine = float(_box_distance(box, np.array([own], dtype=float))[0])
+    return int(bool(np.any(_box_distance(box, others) < mine)))
+
+
 _STEPS = (0.07, 0.16, 0.25, 0.34, 0.43, 0.52)
 
 
@@ -146,8 +163,10 @@ def _greedy(
     """First placement: a box per label, above or below its point, overlapping nothing."""
     placed: list[tuple[float, float, float, float]] = []
     leaders: list[tuple[float, float, float, float]] = []
-    for p in chosen:
+    marks = np.array([(q.fx, q.fy) for q in chosen], dtype=float).reshape(-1, 2)
+    for i, p in enumerate(chosen):
         w, h = _text_box(p.text, fontsize, size_pt)
+        others = np.delete(marks, i, axis=0)
         best = (p.fx - w / 2, p.fy, p.fx + w / 2, p.fy + h)
         best_cost = np.inf
         for box in _candidates(p, w, h):
@@ -164,6 +183,11 @@ def _greedy(
             cost += sum(_hits_box(leader, other) for other in placed)
             # a leader line drawn through the data hides points (issue 16)
             cost += 2.0 * _points_near(leader, data)
+            # a label must point at its own run: a leader through another labelled run's
+            # marker, or a label nearer another labelled run than its own, reads as that
+            # run's reason
+            cost += 5.0 * _points_near(leader, others, within=0.025)
+            cost += 5.0 * _nearer_other(box, (p.fx, p.fy), others)
             # among equals, the shortest leader line
             cost += 0.5 * float(np.hypot(leader[2] - p.fx, leader[3] - p.fy))
             if cost < best_cost:
