@@ -186,3 +186,24 @@ def test_explain_of_a_missing_audit_directory_says_it_does_not_exist(tmp_path: P
     empty = CliRunner().invoke(cli, ["explain", "--audit", str(tmp_path / "empty"), "105"])
     assert empty.exit_code == 2
     assert "not an audit directory (no runs.csv or runs.parquet)" in empty.stderr
+
+
+def test_the_first_screen_names_a_problem_file_from_its_input_on(
+    example: dict[str, Path], tmp_path: Path
+) -> None:
+    """The input problems showed the machine's absolute path while "look at" said
+    ``elog/210301a.log``: one way of naming a file on the page."""
+    import lumiaudit
+    from lumiaudit.render.html import report_head
+
+    elog = tmp_path / "elog"
+    shutil.copytree(example["elog"], elog)
+    log = sorted(elog.glob("*.log"))[0]
+    text = log.read_text(encoding="utf-8").replace("Num events:", "Num events: 12k #", 1)
+    log.write_text(text, encoding="utf-8")
+    audit = lumiaudit.audit(online=[elog.resolve()], offline=[example["prod"].resolve()])
+    assert len(audit.problems)
+    page = report_head(audit)
+    problems = page[page.index("Input problems") :]
+    assert f"<td>elog/{log.name}</td>" in problems
+    assert str(log.resolve()) not in problems

@@ -530,11 +530,13 @@ def flagged_runs(tables: Mapping[str, pd.DataFrame], summary: Mapping[str, Any])
 _RUN_IN_TEXT = re.compile(r"\brun (\d+)\b")
 
 
-def input_problems(problems: pd.DataFrame | None) -> pd.DataFrame:
+def input_problems(problems: pd.DataFrame | None, roots: Sequence[PurePath] = ()) -> pd.DataFrame:
     """The input problems as ``file, line, run, problem`` (run read from the message).
 
     A problem is a value that could not be read (left empty) or a line that was skipped; the
-    reader's message names the entry and usually the run (``MID 2: run 102: ...``).
+    reader's message names the entry and usually the run (``MID 2: run 102: ...``). A file
+    inside one of the audit's inputs (``roots``, :func:`input_roots`) is named from that
+    input on (``elog/210301a.log``), as in the flagged runs' "look at".
     """
     columns = ["file", "line", "run", "problem"]
     if problems is None or len(problems) == 0:
@@ -545,7 +547,9 @@ def input_problems(problems: pd.DataFrame | None) -> pd.DataFrame:
         match = _RUN_IN_TEXT.search(reason)
         rows.append(
             {
-                "file": p.get("source"),
+                "file": p.get("source")
+                if is_missing(p.get("source"))
+                else short_path(p.get("source"), list(roots)),
                 "line": p.get("line"),
                 "run": int(match.group(1)) if match else None,
                 "problem": reason,

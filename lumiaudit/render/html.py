@@ -388,7 +388,7 @@ def report_head(
     max_rows
         Flagged runs shown.
     """
-    from lumiaudit.render.firstscreen import flagged_runs, input_problems, verdict
+    from lumiaudit.render.firstscreen import flagged_runs, input_problems, input_roots, verdict
 
     summary = audit.summary or {}
     tables = audit.tables() if hasattr(audit, "tables") else {"runs": audit.runs}
@@ -404,7 +404,7 @@ def report_head(
     if len(flagged):
         parts.append(f"<h2>Runs that need a person ({fmt(len(flagged))})</h2>")
         parts.append(_flagged_html(flagged, max_rows=max_rows))
-    problems = input_problems(getattr(audit, "problems", None))
+    problems = input_problems(getattr(audit, "problems", None), input_roots(summary))
     if len(problems):
         files = problems["file"].nunique()
         parts.append(
