@@ -276,3 +276,16 @@ def test_every_exception_class_is_in_errors() -> None:
                     found.append(f"{name}.{node.name}")
     assert sorted(set(found) - set(EXCEPTIONS_ELSEWHERE)) == []
     assert set(EXCEPTIONS_ELSEWHERE) <= set(found), "an allowed exception is gone: drop it"
+
+
+def test_readme_and_the_page_know_every_reason_code() -> None:
+    """The README's list of reason codes lacked seven of them (online_count_unreadable among
+    them); each code also has words for the report and the tickets."""
+    from lumiaudit.render.firstscreen import REASON_WORDS
+    from lumiaudit.schema import Reason
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    listed = readme.split("Reason codes (", 1)[1].split("\n\n", 1)[0]
+    codes = {r.value for r in Reason}
+    assert sorted(c for c in codes if f"`{c}`" not in listed) == []
+    assert sorted(codes - set(REASON_WORDS)) == []
