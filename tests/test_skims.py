@@ -10,6 +10,7 @@ tmp_path (lumiaudit.example's basf2-like writer).
 from __future__ import annotations
 
 import csv
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -171,5 +172,9 @@ def test_a_real_loss_beside_skims_keeps_its_exact_amount(audited: Any) -> None:
     assert row["status"] == "DEFICIT"
     assert row["diff"] == 20
     assert str(row["reason_events"]) == "processing_loss=20", row["evidence"]
-    assert "1 file(s) shorter than their raw file: HLT2 f00000 -20," in str(row["evidence"])
+    # the exact amount, and no second number for the cause (issue 16)
+    assert re.search(
+        r"1 file\(s\) shorter than their raw file: HLT2 f00000 -20(?![\d,])", str(row["evidence"])
+    ), row["evidence"]
+    assert "estimate" not in str(row["evidence"])
     assert bool(row["flagged"])

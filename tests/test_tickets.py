@@ -351,6 +351,10 @@ def test_cli_per_run_jira_to_file(audit_dir, tmp_path):
 def test_cli_errors_are_one_line(audit_dir, tmp_path):
     result = CliRunner().invoke(cli, ["ticket", "--audit", str(tmp_path / "nope")])
     assert result.exit_code == 2
+    assert f"{tmp_path / 'nope'}: no such directory" in result.output
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(cli, ["ticket", "--audit", str(tmp_path / "empty")])
+    assert result.exit_code == 2
     assert "runs.csv" in result.output
     assert "Traceback" not in result.output
     result = CliRunner().invoke(cli, ["ticket", "--audit", str(audit_dir), "--run", "4242"])
