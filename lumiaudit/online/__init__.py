@@ -70,6 +70,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
+def _counted(n: int, one: str, many: str | None = None) -> str:
+    """``1 problem``, ``2 problems``, ``3 entries`` (``many`` when the plural is not ``one``+s)."""
+    return f"{format_number(n)} {one if n == 1 else (many or one + 's')}"
+
+
 #: the "; count left empty" ending of a problem's reason: untrue once strict mode stops the run
 _LEFT_EMPTY = re.compile(r"; (?:[\w ]+ )?left empty$")
 
@@ -142,13 +148,14 @@ class OnlineResult:
 
     def summary(self) -> str:
         """One line: runs, entries, conflicts, problems (``1 problem``, ``2 problems``)."""
-        parts = (
-            (len(self.table), "run", "runs"),
-            (len(self.entries), "entry", "entries"),
-            (len(self.conflicts), "conflict", "conflicts"),
-            (len(self.problems), "problem", "problems"),
+        return ", ".join(
+            (
+                _counted(len(self.table), "run"),
+                _counted(len(self.entries), "entry", "entries"),
+                _counted(len(self.conflicts), "conflict"),
+                _counted(len(self.problems), "problem"),
+            )
         )
-        return ", ".join(f"{format_number(n)} {one if n == 1 else many}" for n, one, many in parts)
 
 
 def _read_error(path: str | PathLike[str], exc: OSError) -> InputReadError:
@@ -403,7 +410,7 @@ def read_online(
         # the run stops here: nothing is "left empty", and no warning comes before the error
         first = problems.rows[0]
         n_others = len(problems.rows) - 1
-        others = f" (and {n_others} more problem{'s' if n_others > 1 else ''})"
+        others = f" (and {_counted(n_others, 'more problem')})"
         raise ElogParseError(
             _LEFT_EMPTY.sub("", first["reason"]) + (others if n_others else ""),
             path=first["source"],
@@ -418,10 +425,7 @@ def read_online(
         n_files = len({row["source"] for row in problems.rows})
         line = str(first.get("line") or "")
         others = (
-            f"{n_more} more problem{'s' if n_more > 1 else ''} in {n_files} "
-            f"file{'s' if n_files > 1 else ''}; "
-            if n_more
-            else ""
+            f"{_counted(n_more, 'more problem')} in {_counted(n_files, 'file')}; " if n_more else ""
         )
         more = f" ({others}all input problems are listed in the audit's problems.csv)"
         log.warning(

@@ -387,12 +387,12 @@ def _credit(res: _RunResult, amount: int, causes: list[Cause]) -> None:
     sign = 1 if amount >= 0 else -1
     flipped = [Cause(c.code, abs(c.est), abs(c.lo), abs(c.hi), c.detail) for c in causes]
     parts = _allocate(abs(amount), flipped)
-    for c in causes:
+    for c in flipped:
         res.add(c.code)
         # one number per cause: the events credited (res.amounts, "events per reason"); a cause
         # known only within a range says the range it was checked against, never a second
         # point estimate beside the credited amount (issue 16)
-        lo, hi = sorted((abs(c.lo), abs(c.hi)))
+        lo, hi = sorted((c.lo, c.hi))
         ranged = lo != hi and math.isfinite(lo) and math.isfinite(hi)
         expected = "" if not ranged else f"; expected {fmt(round(lo))} to {fmt(round(hi))} events"
         res.notes.append(f"{c.code}: {c.detail}{expected}")

@@ -369,14 +369,21 @@ def _rows(frame: pd.DataFrame | None, experiment: Any, run: Any) -> pd.DataFrame
     return out
 
 
+def input_paths(summary: Mapping[str, Any], side: str) -> list[Any]:
+    """The paths of one side's inputs (``online`` or ``offline``) as ``summary["inputs"]``
+    records them: a record's ``path``, or the item itself."""
+    items = (summary.get("inputs") or {}).get(side) or []
+    return [item.get("path") if isinstance(item, Mapping) else item for item in items]
+
+
 def input_roots(summary: Mapping[str, Any]) -> list[PurePath]:
     """The audit's input directories and files (``summary["inputs"]``), longest first."""
-    roots = []
-    for side in ("online", "offline"):
-        for item in (summary.get("inputs") or {}).get(side) or []:
-            path = item.get("path") if isinstance(item, Mapping) else item
-            if isinstance(path, str) and "://" not in path:
-                roots.append(PurePath(path))
+    roots = [
+        PurePath(path)
+        for side in ("online", "offline")
+        for path in input_paths(summary, side)
+        if isinstance(path, str) and "://" not in path
+    ]
     return sorted(roots, key=lambda r: len(r.parts), reverse=True)
 
 
@@ -396,12 +403,11 @@ def short_path(path: object, roots: list[PurePath]) -> str:
 
 def _offline_inputs(summary: Mapping[str, Any]) -> list[str]:
     """The offline inputs by name (``prod``), URLs as given: where a missing run was looked for."""
-    names = []
-    for item in (summary.get("inputs") or {}).get("offline") or []:
-        path = item.get("path") if isinstance(item, Mapping) else item
-        if isinstance(path, str) and path:
-            names.append(path if "://" in path else PurePath(path).name or path)
-    return names
+    return [
+        path if "://" in path else PurePath(path).name or path
+        for path in input_paths(summary, "offline")
+        if isinstance(path, str) and path
+    ]
 
 
 def _where(

@@ -346,12 +346,11 @@ def _title(summary: Mapping[str, Any]) -> str:
 
 
 def _inputs_line(summary: Mapping[str, Any]) -> str:
+    from lumiaudit.render.firstscreen import input_paths
+
     parts = []
     for side in ("online", "offline"):
-        paths = [
-            str(i.get("path") if isinstance(i, Mapping) else i)
-            for i in (summary.get("inputs") or {}).get(side) or []
-        ]
+        paths = [str(path) for path in input_paths(summary, side)]
         if paths:
             parts.append(f"{side}: {', '.join(paths)}")
     return "; ".join(html.escape(p) for p in parts)
